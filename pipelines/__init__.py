@@ -1,0 +1,1 @@
+"""Lead-scoring SageMaker pipeline: definition, CLI and local engine."""

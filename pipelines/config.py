@@ -1,0 +1,277 @@
+"""The one typed configuration object, and how it is assembled.
+
+Precedence, lowest to highest: defaults, a config file (TOML or YAML), environment
+variables (``PIPELINE_*``), command-line flags. Nothing else in the package reads the
+environment for configuration; everything downstream receives a ``PipelineConfig``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from pipelines.errors import ConfigError, CredentialInConfigError
+
+ENV_PREFIX = "PIPELINE_"
+
+# Keys the SageMaker project templates pass in --kwargs, mapped onto our field names.
+TEMPLATE_KWARG_ALIASES = {
+    "role": "role_arn",
+    "default_bucket": "bucket",
+    "base_job_prefix": "base_prefix",
+    "model_package_group_name": "model_package_group",
+    "sagemaker_project_name": "project_name",
+}
+
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+_KMS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[\w/-]+$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_PIPELINE_NAME = re.compile(r"^[A-Za-z0-9](-*[A-Za-z0-9]){0,255}$")
+_GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+_SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+_SECURITY_GROUP = re.compile(r"^sg-[0-9a-f]{8,17}$")
+_ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$")
+
+# Names and values that are credentials: refused wherever configuration is read.
+_SECRET_KEY_NAMES = re.compile(
+    r"(access_key|secret|session_token|password|passwd|credential|private_key)", re.I
+)
+_SECRET_VALUES = [
+    (re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"), "an AWS access key id"),
+    # 40 base64 characters of mixed case: a secret access key (a git SHA is lower-case hex).
+    (re.compile(r"(?<![A-Za-z0-9/+=])(?=[A-Za-z0-9/+]*[A-Z])(?=[A-Za-z0-9/+]*[a-z])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"),
+     "an AWS secret access key"),
+    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"), "a private key"),
+]
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything needed to build the pipeline definition and run it."""
+
+    region: str = "us-east-1"
+    role_arn: str | None = None
+    bucket: str | None = None
+    base_prefix: str = "lead-scoring"
+    kms_key_arn: str | None = None
+    subnets: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+    pipeline_name: str = "LeadScoringPipeline"
+    model_package_group: str = "LeadScoringModels"
+    project_name: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+    training_mode: str = "builtin"
+    training_image: str | None = None
+    xgboost_version: str = "1.7-1"
+    input_data_url: str | None = None
+    processing_instance_type: str = "ml.m5.xlarge"
+    training_instance_type: str = "ml.m5.xlarge"
+    inference_instance_type: str = "ml.m5.large"
+    transform_instance_type: str = "ml.m5.large"
+    max_runtime_seconds: int = 3 * 3600
+    enable_caching: bool = True
+    cache_expire_after: str = "P30D"
+    source_revision: str = "unknown"
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    def replace(self, **changes: Any) -> "PipelineConfig":
+        """Return a copy with ``changes`` applied (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def uses_vpc(self) -> bool:
+        """True when jobs run inside the configured VPC subnets."""
+        return bool(self.subnets)
+
+    def s3_prefix(self) -> str:
+        """``s3://bucket/base_prefix`` under which every artifact of the pipeline lives."""
+        if not self.bucket:
+            raise ConfigError("bucket is not set: pass --bucket or set PIPELINE_BUCKET")
+        return f"s3://{self.bucket}/{self.base_prefix}"
+
+
+FIELD_NAMES = tuple(f.name for f in dataclasses.fields(PipelineConfig))
+
+
+def _validate(cfg: PipelineConfig) -> None:
+    checks: list[tuple[bool, str]] = [
+        (bool(_REGION.match(cfg.region)), f"region {cfg.region!r} is not an AWS region name such as us-east-1"),
+        (cfg.role_arn is None or bool(_ROLE_ARN.match(cfg.role_arn)),
+         f"role_arn {cfg.role_arn!r} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)"),
+        (cfg.bucket is None or bool(_BUCKET.match(cfg.bucket)), f"bucket {cfg.bucket!r} is not a valid S3 bucket name"),
+        (cfg.kms_key_arn is None or bool(_KMS_ARN.match(cfg.kms_key_arn)),
+         f"kms_key_arn {cfg.kms_key_arn!r} is not a KMS key or alias ARN"),
+        (bool(_PIPELINE_NAME.match(cfg.pipeline_name)),
+         f"pipeline_name {cfg.pipeline_name!r} may hold only letters, digits and single hyphens"),
+        (bool(_GROUP_NAME.match(cfg.model_package_group)),
+         f"model_package_group {cfg.model_package_group!r} may hold only letters, digits and hyphens (63 at most)"),
+        (bool(re.match(r"^[\w-]+(/[\w-]+)*$", cfg.base_prefix)),
+         f"base_prefix {cfg.base_prefix!r} must be a relative S3 key prefix without leading or trailing '/'"),
+        (cfg.training_mode in ("builtin", "custom"), f"training_mode {cfg.training_mode!r} must be 'builtin' or 'custom'"),
+        (cfg.training_mode != "custom" or bool(cfg.training_image),
+         "training_mode 'custom' needs training_image (--training-image ECR_URI)"),
+        (all(_SUBNET.match(s) for s in cfg.subnets), f"subnets {list(cfg.subnets)} must look like subnet-0abc1234"),
+        (all(_SECURITY_GROUP.match(s) for s in cfg.security_group_ids),
+         f"security_group_ids {list(cfg.security_group_ids)} must look like sg-0abc1234"),
+        (bool(cfg.subnets) == bool(cfg.security_group_ids),
+         "subnets and security_group_ids go together: give both or neither"),
+        (cfg.input_data_url is None or cfg.input_data_url.startswith("s3://"),
+         f"input_data_url {cfg.input_data_url!r} must be an s3:// URI"),
+        (60 <= cfg.max_runtime_seconds <= 5 * 24 * 3600, "max_runtime_seconds must be between 60 and 432000"),
+        (bool(_ISO_DURATION.match(cfg.cache_expire_after)),
+         f"cache_expire_after {cfg.cache_expire_after!r} is not an ISO 8601 duration such as P30D or PT12H"),
+        (all(k and not k.lower().startswith("aws:") for k, _ in cfg.tags), "tag keys must be non-empty and not start with 'aws:'"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
+def refuse_credentials(values: Mapping[str, Any], source: str) -> None:
+    """Raise CredentialInConfigError if any key or value in ``values`` looks like a secret."""
+    for key, value in _flatten(values):
+        if _SECRET_KEY_NAMES.search(key):
+            raise CredentialInConfigError(
+                f"{source}: '{key}' looks like a credential; credentials never go in configuration. "
+                "Use an IAM role (--role-arn) and the standard AWS credential chain instead"
+            )
+        for pattern, what in _SECRET_VALUES:
+            if isinstance(value, str) and pattern.search(value):
+                raise CredentialInConfigError(
+                    f"{source}: the value of '{key}' looks like {what}; credentials never go in configuration"
+                )
+
+
+def _flatten(values: Any, path: str = "") -> list[tuple[str, Any]]:
+    """(dotted path, leaf value) pairs of nested mappings and lists."""
+    if isinstance(values, Mapping):
+        children = [(f"{path}.{k}" if path else str(k), v) for k, v in values.items()]
+    elif isinstance(values, (list, tuple)):
+        children = [(f"{path}[{i}]", v) for i, v in enumerate(values)]
+    else:
+        return [(path, values)]
+    return [pair for child_path, child in children for pair in _flatten(child, child_path)]
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Read a TOML or YAML config file into a flat mapping of field names."""
+    if path.suffix not in (".toml", ".yaml", ".yml"):
+        raise ConfigError(f"config file {path} must end in .toml, .yaml or .yml")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    if path.suffix == ".toml":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    else:
+        import yaml
+
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark else ""
+            raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a table of settings")
+    return data
+
+
+def env_values(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Settings given as ``PIPELINE_<FIELD>`` environment variables (and the AWS region variables)."""
+    values: dict[str, Any] = {}
+    for region_var in ("AWS_DEFAULT_REGION", "AWS_REGION"):
+        if environ.get(region_var):
+            values["region"] = environ[region_var]
+    for name in FIELD_NAMES:
+        raw = environ.get(ENV_PREFIX + name.upper())
+        if raw is not None and raw != "":
+            values[name] = raw
+    return values
+
+
+def parse_kwargs_json(text: str) -> dict[str, Any]:
+    """Parse ``--kwargs`` JSON as the SageMaker project templates pass it."""
+    data = _parse_json(text, "--kwargs")
+    if not isinstance(data, dict):
+        raise ConfigError("--kwargs must be a JSON object")
+    return {TEMPLATE_KWARG_ALIASES.get(k, k): v for k, v in data.items()}
+
+
+def parse_tags_json(text: str) -> list[dict[str, str]]:
+    """Parse ``--tags '[{"Key": .., "Value": ..}]'``."""
+    data = _parse_json(text, "--tags")
+    if not isinstance(data, list) or not all(isinstance(t, dict) and set(t) == {"Key", "Value"} for t in data):
+        raise ConfigError('--tags must be a JSON list of {"Key": ..., "Value": ...} objects')
+    return data
+
+
+def _parse_json(text: str, flag: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{flag} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+
+
+def build_config(*layers: tuple[str, Mapping[str, Any]]) -> PipelineConfig:
+    """Merge ``(source, values)`` layers, later ones winning, into a validated PipelineConfig."""
+    merged: dict[str, Any] = {}
+    for source, values in layers:
+        refuse_credentials(values, source)
+        for key, value in values.items():
+            if key not in FIELD_NAMES:
+                raise ConfigError(f"{source}: unknown setting '{key}'; known settings: {', '.join(FIELD_NAMES)}")
+            merged[key] = _coerce(key, value, source)
+    return PipelineConfig(**merged)
+
+
+def _coerce(key: str, value: Any, source: str) -> Any:
+    if key in ("subnets", "security_group_ids"):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{source}: '{key}' must be a list of strings or a comma-separated string")
+        return tuple(value)
+    if key == "tags":
+        if isinstance(value, str):
+            value = parse_tags_json(value)
+        if isinstance(value, Mapping):
+            return tuple((str(k), str(v)) for k, v in value.items())
+        if isinstance(value, (list, tuple)):
+            pairs = []
+            for tag in value:
+                if isinstance(tag, Mapping) and set(tag) == {"Key", "Value"}:
+                    pairs.append((str(tag["Key"]), str(tag["Value"])))
+                elif isinstance(tag, (list, tuple)) and len(tag) == 2:
+                    pairs.append((str(tag[0]), str(tag[1])))
+                else:
+                    raise ConfigError(f"{source}: each tag must be {{Key, Value}}; got {tag!r}")
+            return tuple(pairs)
+        raise ConfigError(f"{source}: 'tags' must be a table, a list of {{Key, Value}} or JSON")
+    if key == "max_runtime_seconds":
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{source}: 'max_runtime_seconds' must be a whole number; got {value!r}") from None
+    if key == "enable_caching":
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("true", "1", "yes", "on"):
+            return True
+        if str(value).lower() in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(f"{source}: 'enable_caching' must be true or false; got {value!r}")
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{source}: '{key}' must be a string; got {value!r}")
+    return value

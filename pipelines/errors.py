@@ -1,0 +1,77 @@
+"""Typed errors: each says what the user must fix.
+
+    PipelineError                  base of everything this package raises on purpose
+    ├── ConfigError                a config value, file or flag is wrong (exit 2)
+    │   └── CredentialInConfigError  something that looks like a secret was given as config
+    ├── ParameterError             a --parameter override names an unknown parameter or has a bad value (exit 2)
+    ├── AwsError                   an AWS API call failed; names the operation (exit 1)
+    │   └── MissingCredentialsError  no AWS credentials were found (exit 2)
+    ├── OfflineCallError           an AWS call was attempted while building a definition offline
+    └── DefinitionError            a pipeline definition cannot be executed as written; names step and field (exit 2)
+        ├── UnsupportedStepTypeError
+        └── ExpressionError        a Get/Std:Join/Std:JsonGet/condition cannot be resolved
+
+A step that fails while running is not an exception: it is a result with a status and reason.
+"""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Base class: the CLI catches this once, prints one line and exits with ``exit_code``."""
+
+    exit_code = 1
+
+
+class ConfigError(PipelineError):
+    """A configuration value, file or flag is wrong."""
+
+    exit_code = 2
+
+
+class CredentialInConfigError(ConfigError):
+    """Something that looks like a credential was given as configuration."""
+
+
+class ParameterError(PipelineError):
+    """A pipeline parameter override is unknown or does not match the parameter's type."""
+
+    exit_code = 2
+
+
+class AwsError(PipelineError):
+    """An AWS API call failed."""
+
+
+class MissingCredentialsError(AwsError):
+    """No AWS credentials could be found for a call that needs them."""
+
+    exit_code = 2
+
+
+class OfflineCallError(PipelineError):
+    """The SDK tried to call AWS while the definition was being built offline."""
+
+
+class DefinitionError(PipelineError):
+    """A pipeline definition cannot be executed as written."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, step: str | None = None, field: str | None = None):
+        where = ""
+        if step is not None:
+            where = f"Step '{step}': " + (f"{field}: " if field else "")
+        elif field:
+            where = f"{field}: "
+        super().__init__(where + message)
+        self.step = step
+        self.field = field
+
+
+class UnsupportedStepTypeError(DefinitionError):
+    """A step's Type has no executor in the local engine."""
+
+
+class ExpressionError(DefinitionError):
+    """An expression in the definition cannot be resolved."""

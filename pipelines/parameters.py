@@ -1,0 +1,77 @@
+"""The pipeline's parameters: names, types, defaults and what each one is for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pipelines.config import PipelineConfig
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One pipeline parameter as declared in the definition."""
+
+    name: str
+    type: str  # String | Integer | Float | Boolean
+    description: str
+
+
+SPECS = (
+    ParameterSpec("InputDataUrl", "String", "S3 prefix of the raw CSV (label first, as Redshift UNLOAD writes it)"),
+    ParameterSpec("ProcessingInstanceType", "String", "Instance type of the PrepareData and Evaluate jobs"),
+    ParameterSpec("TrainingInstanceType", "String", "Instance type of the Train job"),
+    ParameterSpec("TrainingInstanceCount", "Integer", "Training instances; >1 trains distributed on ShardedByS3Key"),
+    ParameterSpec("TrainShardCount", "Integer", "How many files the train split is written as (>= instance count)"),
+    ParameterSpec("NumRound", "Integer", "XGBoost num_round (boosting rounds)"),
+    ParameterSpec("MaxDepth", "Integer", "XGBoost max_depth"),
+    ParameterSpec("Eta", "Float", "XGBoost eta (learning rate)"),
+    ParameterSpec("EarlyStoppingRounds", "Integer", "Stop after this many rounds without validation AUC gain"),
+    ParameterSpec("SubSample", "Float", "XGBoost subsample (row fraction per tree)"),
+    ParameterSpec("AucThreshold", "Float", "Minimum test AUC for the model to be registered"),
+    ParameterSpec("ModelApprovalStatus", "String", "Approval status of the registered model version"),
+)
+
+
+def defaults(config: PipelineConfig) -> dict[str, Any]:
+    """Default value of every parameter for this configuration."""
+    input_url = config.input_data_url or f"{config.s3_prefix()}/input/raw"
+    return {
+        "InputDataUrl": input_url,
+        "ProcessingInstanceType": config.processing_instance_type,
+        "TrainingInstanceType": config.training_instance_type,
+        "TrainingInstanceCount": 1,
+        "TrainShardCount": 4,
+        "NumRound": 300,
+        "MaxDepth": 5,
+        "Eta": 0.1,
+        "EarlyStoppingRounds": 20,
+        "SubSample": 0.8,
+        "AucThreshold": 0.75,
+        "ModelApprovalStatus": "PendingManualApproval",
+    }
+
+
+def declare(config: PipelineConfig) -> dict[str, Any]:
+    """SDK parameter objects, keyed by name, with this configuration's defaults."""
+    from sagemaker.core.workflow.parameters import (
+        ParameterBoolean,
+        ParameterFloat,
+        ParameterInteger,
+        ParameterString,
+    )
+
+    classes = {"String": ParameterString, "Integer": ParameterInteger, "Float": ParameterFloat, "Boolean": ParameterBoolean}
+    values = defaults(config)
+    declared: dict[str, Any] = {}
+    for spec in SPECS:
+        kwargs: dict[str, Any] = {"name": spec.name, "default_value": values[spec.name]}
+        if spec.name == "ModelApprovalStatus":
+            kwargs["enum_values"] = ["PendingManualApproval", "Approved", "Rejected"]
+        declared[spec.name] = classes[spec.type](**kwargs)
+    return declared
+
+
+def description_table() -> str:
+    """Plain-text list of the parameters, for the pipeline description shown in Studio."""
+    return "\n".join(f"{s.name} ({s.type}): {s.description}" for s in SPECS)

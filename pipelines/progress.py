@@ -1,0 +1,85 @@
+"""One progress display for both targets: a live rich table on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+from typing import IO
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from pipelines.results import StepStatus
+
+_STYLES = {"Succeeded": "green", "Failed": "red", "Stopped": "yellow", "Executing": "cyan", "Starting": "cyan"}
+
+
+def _elapsed(step: StepStatus) -> str:
+    seconds = step.duration_seconds
+    return "" if seconds is None else f"{seconds:6.1f}s"
+
+
+def _line(step: StepStatus) -> str:
+    parts = [f"{step.name}: {step.status}"]
+    if step.duration_seconds is not None and step.end_time is not None:
+        parts.append(f"in {step.duration_seconds:.1f}s")
+    if step.cache_hit_from:
+        parts.append(f"(cache hit from execution {step.cache_hit_from})")
+    if step.attempts > 1:
+        parts.append(f"(attempt {step.attempts})")
+    if step.failure_reason:
+        parts.append(f"- {step.failure_reason}")
+    return " ".join(parts)
+
+
+class Progress:
+    """Receives step snapshots and shows them; use as a context manager around a run."""
+
+    def __init__(self, title: str, stream: IO[str] | None = None, live: bool | None = None):
+        self.title = title
+        self.stream = stream or sys.stdout
+        self.console = Console(file=self.stream)
+        self.live_mode = self.console.is_terminal if live is None else live
+        self._live: Live | None = None
+        self._seen: dict[str, tuple[str, int]] = {}
+        self._steps: dict[str, StepStatus] = {}
+        self._message: str | None = None
+
+    def __enter__(self) -> "Progress":
+        if self.live_mode:
+            self._live = Live(self._table(), console=self.console, refresh_per_second=4, transient=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.update(self._table())
+            self._live.__exit__(None, None, None)
+            self._live = None
+
+    def update(self, steps: list[StepStatus], message: str | None = None) -> None:
+        """Show the current state of every step (and an optional execution-level message)."""
+        for step in steps:
+            self._steps[step.name] = step
+        if self._live is not None:
+            self._message = message or self._message
+            self._live.update(self._table())
+            return
+        if message and message != self._message:
+            self._message = message
+            print(message, file=self.stream, flush=True)
+        for step in steps:
+            key = (step.status, step.attempts)
+            if self._seen.get(step.name) != key:
+                self._seen[step.name] = key
+                print(_line(step), file=self.stream, flush=True)
+
+    def _table(self) -> Table:
+        table = Table(title=self.title, caption=self._message)
+        for column in ("Step", "Status", "Elapsed", "Attempt", "Cache"):
+            table.add_column(column)
+        for step in self._steps.values():
+            style = _STYLES.get(step.status, "")
+            table.add_row(step.name, f"[{style}]{step.status}[/]" if style else step.status, _elapsed(step),
+                          str(step.attempts), step.cache_hit_from or "")
+        return table

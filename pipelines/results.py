@@ -1,0 +1,63 @@
+"""What a run reports, whichever target ran it: per-step status and the execution's outcome."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+TERMINAL_STEP_STATUSES = ("Succeeded", "Failed", "Stopped")
+TERMINAL_EXECUTION_STATUSES = ("Succeeded", "Failed", "Stopped")
+
+
+@dataclass
+class StepStatus:
+    """One step of an execution, with SageMaker's status names (Executing, Succeeded, Failed, ...)."""
+
+    name: str
+    status: str
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    failure_reason: str | None = None
+    attempts: int = 1
+    cache_hit_from: str | None = None
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """Seconds from start to end (or to now while running)."""
+        if self.start_time is None:
+            return None
+        end = self.end_time or datetime.now(self.start_time.tzinfo)
+        return (end - self.start_time).total_seconds()
+
+
+@dataclass
+class RunResult:
+    """The outcome of one pipeline execution."""
+
+    target: str
+    pipeline_name: str
+    execution_id: str
+    execution_arn: str | None
+    status: str
+    steps: list[StepStatus] = field(default_factory=list)
+    failure_reason: str | None = None
+    failed_step: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    registered_model: dict[str, Any] | None = None
+    transform_output: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when the execution succeeded (or was left running with --no-wait), else 1."""
+        return 0 if self.status in ("Succeeded", "Executing") else 1
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serialisable summary (the --summary-json document)."""
+        data = asdict(self)
+        for step, raw in zip(self.steps, data["steps"]):
+            raw["start_time"] = step.start_time.isoformat() if step.start_time else None
+            raw["end_time"] = step.end_time.isoformat() if step.end_time else None
+            raw["duration_seconds"] = round(step.duration_seconds, 3) if step.duration_seconds is not None else None
+        return data

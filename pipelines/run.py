@@ -1,0 +1,179 @@
+"""``python -m pipelines.run``: build the pipeline, then run it locally or on SageMaker.
+
+Exit codes: 0 the execution succeeded (or was started with --no-wait); 1 it failed or
+stopped, or an AWS call failed; 2 a usage, configuration or parameter error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from pipelines.config import PipelineConfig, build_config, env_values, parse_kwargs_json, parse_tags_json, read_config_file
+from pipelines.errors import ConfigError, PipelineError
+
+LOCAL_BUCKET = "sagemaker-local"
+LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/LocalRunRoleNotEnforced"
+
+# CLI flag -> config field (flags that map one to one).
+_CONFIG_FLAGS = {
+    "region": "region", "role_arn": "role_arn", "bucket": "bucket", "base_prefix": "base_prefix",
+    "kms_key_arn": "kms_key_arn", "subnets": "subnets", "security_group_ids": "security_group_ids",
+    "pipeline_name": "pipeline_name", "model_package_group": "model_package_group",
+    "training_mode": "training_mode", "training_image": "training_image", "xgboost_version": "xgboost_version",
+    "input_data_url": "input_data_url", "source_revision": "source_revision",
+}
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags that fill the PipelineConfig (shared by run-pipeline and get-pipeline-definition)."""
+    g = parser.add_argument_group("configuration (flags > PIPELINE_* environment > --config file > defaults)")
+    g.add_argument("--config", type=Path, help="TOML or YAML file of settings")
+    g.add_argument("--region")
+    g.add_argument("--role-arn", help="IAM role the pipeline and its jobs run as")
+    g.add_argument("--bucket", help="S3 bucket for code, data and artifacts")
+    g.add_argument("--base-prefix", help="S3 key prefix under the bucket")
+    g.add_argument("--kms-key-arn", help="KMS key for S3 writes, volumes and outputs")
+    g.add_argument("--subnets", help="comma-separated VPC subnet ids")
+    g.add_argument("--security-group-ids", help="comma-separated VPC security group ids")
+    g.add_argument("--pipeline-name")
+    g.add_argument("--model-package-group")
+    g.add_argument("--training-mode", choices=("builtin", "custom"))
+    g.add_argument("--training-image", help="ECR URI of a custom training image (--training-mode custom)")
+    g.add_argument("--xgboost-version", help="built-in XGBoost image version (default 1.7-1)")
+    g.add_argument("--input-data-url", help="default of the InputDataUrl parameter")
+    g.add_argument("--source-revision", help="source revision recorded on the model (default: git HEAD)")
+    g.add_argument("--tags", help='JSON list of {"Key": ..., "Value": ...}')
+    g.add_argument("--kwargs", help="JSON object of settings (SageMaker project template style)")
+
+
+def config_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Environ) -> PipelineConfig:
+    """Assemble the configuration from defaults, file, environment, --kwargs and flags."""
+    layers: list[tuple[str, dict[str, Any]]] = []
+    if args.config:
+        layers.append((str(args.config), read_config_file(args.config)))
+    layers.append(("environment", env_values(environ)))
+    if args.kwargs:
+        layers.append(("--kwargs", parse_kwargs_json(args.kwargs)))
+    flags = {field: getattr(args, flag) for flag, field in _CONFIG_FLAGS.items() if getattr(args, flag) is not None}
+    if args.tags:
+        flags["tags"] = parse_tags_json(args.tags)
+    layers.append(("command line", flags))
+    if not any("source_revision" in values for _, values in layers):
+        layers.append(("git", {"source_revision": git_revision()}))
+    return build_config(*layers)
+
+
+def git_revision() -> str:
+    """The git commit of the working directory, or 'unknown' outside a checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+
+
+def parser() -> argparse.ArgumentParser:
+    """The run-pipeline argument parser."""
+    p = argparse.ArgumentParser(
+        prog="python -m pipelines.run",
+        description="Build the lead-scoring pipeline and run it on the local engine (default) or on SageMaker.",
+    )
+    p.add_argument("--target", choices=("local", "sagemaker"), default="local")
+    p.add_argument("--definition-only", nargs="?", const="-", metavar="FILE",
+                   help="write the definition JSON to FILE (or stdout) and stop; no AWS call")
+    p.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a pipeline parameter (repeatable; checked against its type)")
+    p.add_argument("--summary-json", type=Path, metavar="FILE", help="write a machine-readable run summary")
+    s = p.add_argument_group("sagemaker target")
+    s.add_argument("--no-wait", action="store_true", help="return once the execution has started")
+    s.add_argument("--poll-seconds", type=float, default=30.0)
+    s.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="stop watching after this long")
+    loc = p.add_argument_group("local target")
+    loc.add_argument("--store", type=Path, default=Path(".sagemaker-local"), help="local store standing in for S3")
+    loc.add_argument("--definition", type=Path, metavar="FILE", help="run this definition JSON instead of building ours")
+    loc.add_argument("--sample-rows", type=int, default=100_000, help="rows of sample data generated when no input is given")
+    add_config_arguments(p)
+    return p
+
+
+def write_output(text: str, destination: str) -> None:
+    """Write ``text`` to a file (atomically) or to stdout for '-'."""
+    if destination == "-":
+        sys.stdout.write(text + "\n")
+        return
+    path = Path(destination)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m pipelines.run`` and the ``run-pipeline`` console script."""
+    args = parser().parse_args(argv)
+    try:
+        return _run(args)
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pipelines.lead_scoring import build
+    from pipelines.overrides import resolve
+    from pipelines.progress import Progress
+
+    config = config_from_args(args, os.environ)
+    if args.definition_only is not None:
+        built = build(config)
+        resolve(built.definition_dict, args.parameter)
+        write_output(built.definition, args.definition_only)
+        return 0
+    if args.target == "sagemaker":
+        if args.definition:
+            raise ConfigError("--definition runs a definition file on the local target only")
+        from pipelines.targets.sagemaker import SageMakerTarget
+
+        target: Any = SageMakerTarget(config, wait=not args.no_wait, poll_seconds=args.poll_seconds,
+                                      timeout_seconds=args.timeout)
+    else:
+        from pipelines.local.target import LocalTarget
+
+        config = config.replace(bucket=config.bucket or LOCAL_BUCKET, role_arn=config.role_arn or LOCAL_ROLE_ARN)
+        target = LocalTarget(config, store=args.store, definition_file=args.definition, sample_rows=args.sample_rows)
+    built = target.prepare() if hasattr(target, "prepare") else build(config)
+    overrides = resolve(built.definition_dict, args.parameter)
+    with Progress(f"{config.pipeline_name} on {target.name}") as progress:
+        result = target.run(built, overrides, progress)
+    print_result(result)
+    if args.summary_json:
+        write_output(json.dumps(result.to_json(), indent=2, default=str), str(args.summary_json))
+    return result.exit_code
+
+
+def print_result(result: Any) -> None:
+    """The closing lines of a run: outcome, metrics, registered model, transform output."""
+    print(f"Execution {result.execution_id}: {result.status}")
+    if result.failed_step or (result.failure_reason and result.status != "Succeeded"):
+        print(f"Failed step: {result.failed_step or '(execution)'}: {result.failure_reason}")
+    if "auc" in result.metrics:
+        print(f"Model test AUC: {result.metrics['auc']:.4f}")
+    if result.registered_model:
+        m = result.registered_model
+        print(f"Registered: {m['ModelPackageGroupName']} version {m['ModelPackageVersion']} ({m['ModelApprovalStatus']})")
+    if result.transform_output:
+        print(f"Batch transform output: {result.transform_output}")
+    for note in result.notes:
+        print(f"note: {note}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Scripts that run inside SageMaker processing jobs (and, unchanged, in the local engine)."""

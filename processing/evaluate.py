@@ -1,0 +1,353 @@
+"""Score the test split with the trained model and write evaluation.json plus charts.
+
+Runs inside a SageMaker processing job (the XGBoost image: xgboost, numpy, pandas,
+matplotlib) and, unchanged, in the local engine. Output, under --output-dir:
+  evaluation.json   SageMaker model quality format (binary_classification_metrics with
+                    value/standard_deviation) plus lead_scoring_metrics (F1-best
+                    threshold, lift and capture rate per decile)
+  roc.png, precision_recall.png, lift.png, report.html
+Every file is written under a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import os
+import sys
+import tarfile
+import tempfile
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+BOOTSTRAP_SAMPLES = 100
+CURVE_POINTS = 101
+
+
+class EvaluationError(Exception):
+    """The model or the test data cannot be evaluated; the message says why."""
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model-dir", default="/opt/ml/processing/model")
+    p.add_argument("--test-dir", default="/opt/ml/processing/test")
+    p.add_argument("--output-dir", default="/opt/ml/processing/evaluation")
+    p.add_argument("--threshold", type=float, default=0.5, help="score above which a lead is predicted positive")
+    p.add_argument("--seed", type=int, default=42, help="seed of the bootstrap for standard deviations")
+    return p.parse_args(argv)
+
+
+# ---------------------------------------------------------------- loading
+
+def load_booster(model_dir: str):
+    """The XGBoost Booster in model_dir (model.tar.gz holding xgboost-model, or the file itself)."""
+    import xgboost as xgb
+
+    archives = [f for f in sorted(os.listdir(model_dir)) if f.endswith(".tar.gz")]
+    extract_dir = tempfile.mkdtemp(prefix="model-")
+    if archives:
+        archive = os.path.join(model_dir, archives[0])
+        try:
+            with tarfile.open(archive) as tar:
+                members = [m for m in tar.getmembers() if m.isfile() and not os.path.isabs(m.name) and ".." not in m.name]
+                tar.extractall(extract_dir, members=members)
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise EvaluationError("%s is not a readable tar.gz archive: %s" % (archives[0], exc))
+        search_dir = extract_dir
+    else:
+        search_dir = model_dir
+    candidates = [os.path.join(root, f) for root, _, files in os.walk(search_dir) for f in sorted(files)
+                  if not f.startswith(".")]
+    if not candidates:
+        raise EvaluationError("no model file found in %s" % model_dir)
+    preferred = [c for c in candidates if os.path.basename(c) == "xgboost-model"] or candidates
+    booster = xgb.Booster()
+    try:
+        booster.load_model(preferred[0])
+    except xgb.core.XGBoostError as exc:
+        raise EvaluationError("model file %s could not be loaded by XGBoost %s: %s"
+                              % (os.path.basename(preferred[0]), xgb.__version__, str(exc).splitlines()[0]))
+    return booster
+
+
+def load_test(test_dir: str) -> Tuple[np.ndarray, np.ndarray]:
+    """Labels and features of the headerless, label-first test split."""
+    import pandas as pd
+
+    files = [os.path.join(test_dir, f) for f in sorted(os.listdir(test_dir)) if not f.startswith(".")]
+    frames = [pd.read_csv(f, header=None) for f in files if os.path.getsize(f) > 0]
+    if not frames:
+        raise EvaluationError("the test split in %s is empty" % test_dir)
+    data = pd.concat(frames, ignore_index=True).to_numpy(dtype=np.float64)
+    labels = data[:, 0]
+    if not np.isin(labels, (0.0, 1.0)).all():
+        raise EvaluationError("the test split has labels other than 0 and 1")
+    classes = np.unique(labels)
+    if len(classes) < 2:
+        raise EvaluationError("the test split has only label %d (%d rows): AUC and recall are undefined; "
+                              "the data needs both classes" % (int(classes[0]), len(labels)))
+    return labels, data[:, 1:]
+
+
+# ---------------------------------------------------------------- metrics
+
+def auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U with average ranks for ties)."""
+    order = np.argsort(scores, kind="mergesort")
+    sorted_scores = scores[order]
+    ranks = np.empty(len(scores), dtype=np.float64)
+    # average rank within each run of tied scores
+    boundaries = np.flatnonzero(np.diff(sorted_scores)) + 1
+    starts = np.concatenate(([0], boundaries))
+    ends = np.concatenate((boundaries, [len(scores)]))
+    average = (starts + ends + 1) / 2.0
+    ranks[order] = np.repeat(average, ends - starts)
+    positives = labels.sum()
+    negatives = len(labels) - positives
+    return float((ranks[labels == 1].sum() - positives * (positives + 1) / 2.0) / (positives * negatives))
+
+
+def log_loss(labels: np.ndarray, scores: np.ndarray) -> float:
+    p = np.clip(scores, 1e-15, 1 - 1e-15)
+    return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
+
+
+def threshold_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> Dict[str, float]:
+    predicted = scores >= threshold
+    tp = float(np.sum(predicted & (labels == 1)))
+    fp = float(np.sum(predicted & (labels == 0)))
+    fn = float(np.sum(~predicted & (labels == 1)))
+    tn = float(np.sum(~predicted & (labels == 0)))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"accuracy": (tp + tn) / len(labels), "precision": precision, "recall": recall, "f1": f1,
+            "tp": tp, "fp": fp, "fn": fn, "tn": tn}
+
+
+def all_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> Dict[str, float]:
+    m = threshold_metrics(labels, scores, threshold)
+    return {"auc": auc(labels, scores), "accuracy": m["accuracy"], "precision": m["precision"],
+            "recall": m["recall"], "f1": m["f1"], "log_loss": log_loss(labels, scores)}
+
+
+def bootstrap_std(labels: np.ndarray, scores: np.ndarray, threshold: float, seed: int) -> Dict[str, float]:
+    """Standard deviation of each metric over bootstrap resamples of the test set."""
+    rng = np.random.RandomState(seed)
+    samples: Dict[str, List[float]] = {}
+    n = len(labels)
+    for _ in range(BOOTSTRAP_SAMPLES):
+        idx = rng.randint(0, n, n)
+        if labels[idx].min() == labels[idx].max():
+            continue
+        for name, value in all_metrics(labels[idx], scores[idx], threshold).items():
+            samples.setdefault(name, []).append(value)
+    return {name: float(np.std(values)) for name, values in samples.items()}
+
+
+def curves(labels: np.ndarray, scores: np.ndarray) -> Dict[str, List[float]]:
+    """ROC and precision-recall curves at CURVE_POINTS score thresholds."""
+    thresholds = np.quantile(scores, np.linspace(0, 1, CURVE_POINTS))[::-1]
+    positives = labels.sum()
+    negatives = len(labels) - positives
+    fpr, tpr, precision, recall = [0.0], [0.0], [1.0], [0.0]
+    for t in thresholds:
+        predicted = scores >= t
+        tp = float(np.sum(predicted & (labels == 1)))
+        fp = float(np.sum(predicted & (labels == 0)))
+        fpr.append(fp / negatives)
+        tpr.append(tp / positives)
+        precision.append(tp / (tp + fp) if tp + fp else 1.0)
+        recall.append(tp / positives)
+    fpr.append(1.0)
+    tpr.append(1.0)
+    return {"false_positive_rates": fpr, "true_positive_rates": tpr, "precisions": precision, "recalls": recall}
+
+
+def best_f1(labels: np.ndarray, scores: np.ndarray) -> Dict[str, float]:
+    """The score threshold that maximises F1, with its precision and recall."""
+    order = np.argsort(-scores, kind="mergesort")
+    sorted_labels = labels[order]
+    sorted_scores = scores[order]
+    tp = np.cumsum(sorted_labels)
+    predicted = np.arange(1, len(labels) + 1)
+    # only cut between distinct scores
+    last_of_run = np.append(sorted_scores[1:] != sorted_scores[:-1], True)
+    precision = tp / predicted
+    recall = tp / labels.sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    f1 = np.where(last_of_run, f1, -1.0)
+    i = int(np.argmax(f1))
+    return {"threshold": float(sorted_scores[i]), "precision": float(precision[i]),
+            "recall": float(recall[i]), "f1": float(f1[i])}
+
+
+def deciles(labels: np.ndarray, scores: np.ndarray) -> List[Dict[str, float]]:
+    """Lift and cumulative capture rate for each tenth of leads, best-scored first."""
+    order = np.argsort(-scores, kind="mergesort")
+    sorted_labels = labels[order]
+    base_rate = labels.mean()
+    total_positives = labels.sum()
+    edges = np.linspace(0, len(labels), 11).round().astype(int)
+    rows = []
+    for d in range(10):
+        chunk = sorted_labels[edges[d]:edges[d + 1]]
+        rate = float(chunk.mean()) if len(chunk) else 0.0
+        rows.append({"decile": d + 1, "rows": int(len(chunk)), "positives": int(chunk.sum()),
+                     "positive_rate": rate, "lift": rate / base_rate,
+                     "cumulative_capture_rate": float(sorted_labels[:edges[d + 1]].sum() / total_positives)})
+    return rows
+
+
+def evaluate(labels: np.ndarray, scores: np.ndarray, threshold: float, seed: int) -> dict:
+    """The whole evaluation.json document."""
+    values = all_metrics(labels, scores, threshold)
+    stds = bootstrap_std(labels, scores, threshold, seed)
+    confusion = threshold_metrics(labels, scores, threshold)
+    curve = curves(labels, scores)
+    by_decile = deciles(labels, scores)
+    metrics = {name: {"value": values[name], "standard_deviation": stds.get(name, 0.0)} for name in values}
+    metrics["confusion_matrix"] = {
+        "0": {"0": int(confusion["tn"]), "1": int(confusion["fp"])},
+        "1": {"0": int(confusion["fn"]), "1": int(confusion["tp"])},
+    }
+    metrics["receiver_operating_characteristic_curve"] = {
+        "false_positive_rates": curve["false_positive_rates"], "true_positive_rates": curve["true_positive_rates"]}
+    metrics["precision_recall_curve"] = {"precisions": curve["precisions"], "recalls": curve["recalls"]}
+    return {
+        "binary_classification_metrics": metrics,
+        "lead_scoring_metrics": {
+            "test_rows": int(len(labels)),
+            "positive_rate": float(labels.mean()),
+            "threshold": threshold,
+            "f1_best_threshold": best_f1(labels, scores),
+            "top_decile": {"lift": by_decile[0]["lift"], "capture_rate": by_decile[0]["cumulative_capture_rate"]},
+            "deciles": by_decile,
+        },
+    }
+
+
+# ---------------------------------------------------------------- report files
+
+def _atomic_path(path: str) -> str:
+    return os.path.join(os.path.dirname(path), ".%s.tmp" % os.path.basename(path))
+
+
+def save_charts(report: dict, output_dir: str) -> List[str]:
+    """ROC, precision-recall and lift charts as PNG files; returns their file names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = report["binary_classification_metrics"]
+    lead = report["lead_scoring_metrics"]
+    roc = metrics["receiver_operating_characteristic_curve"]
+    pr = metrics["precision_recall_curve"]
+    charts = [
+        ("roc.png", "ROC curve (AUC %.3f)" % metrics["auc"]["value"], "False positive rate", "True positive rate",
+         roc["false_positive_rates"], roc["true_positive_rates"], [0, 1], [0, 1]),
+        ("precision_recall.png", "Precision-recall curve", "Recall", "Precision",
+         pr["recalls"], pr["precisions"], [0, 1], [lead["positive_rate"]] * 2),
+    ]
+    names = []
+    for name, title, xlabel, ylabel, xs, ys, base_x, base_y in charts:
+        fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
+        ax.plot(xs, ys, color="#1f77b4", linewidth=2, label="model")
+        ax.plot(base_x, base_y, color="grey", linestyle="--", linewidth=1, label="random")
+        ax.set(title=title, xlabel=xlabel, ylabel=ylabel, xlim=(0, 1), ylim=(0, 1.02))
+        ax.legend(loc="best")
+        _save_figure(fig, os.path.join(output_dir, name))
+        plt.close(fig)
+        names.append(name)
+    fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
+    ax.bar([d["decile"] for d in lead["deciles"]], [d["lift"] for d in lead["deciles"]], color="#1f77b4")
+    ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
+    ax.set(title="Lift by decile (top decile %.2fx)" % lead["top_decile"]["lift"], xlabel="Decile (best-scored first)",
+           ylabel="Lift over base rate", xticks=range(1, 11))
+    _save_figure(fig, os.path.join(output_dir, "lift.png"))
+    plt.close(fig)
+    return names + ["lift.png"]
+
+
+def _save_figure(fig, path: str) -> None:
+    tmp = _atomic_path(path)
+    fig.savefig(tmp, format="png", bbox_inches="tight")
+    os.replace(tmp, path)
+
+
+def write_text(path: str, text: str) -> None:
+    tmp = _atomic_path(path)
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def html_report(report: dict, charts: List[str]) -> str:
+    """A one-page HTML report of the metrics and charts."""
+    m = report["binary_classification_metrics"]
+    lead = report["lead_scoring_metrics"]
+    rows = "".join("<tr><td>%s</td><td>%.4f</td><td>%.4f</td></tr>" % (html.escape(k), m[k]["value"], m[k]["standard_deviation"])
+                   for k in ("auc", "accuracy", "precision", "recall", "f1", "log_loss"))
+    best = lead["f1_best_threshold"]
+    decile_rows = "".join("<tr><td>%d</td><td>%d</td><td>%.2f%%</td><td>%.2f</td><td>%.1f%%</td></tr>" % (
+        d["decile"], d["rows"], 100 * d["positive_rate"], d["lift"], 100 * d["cumulative_capture_rate"]) for d in lead["deciles"])
+    images = "".join('<img src="%s" alt="%s">' % (html.escape(c), html.escape(c)) for c in charts)
+    return """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Lead scoring model evaluation</title>
+<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}img{max-width:32%%;margin-right:1%%}</style></head>
+<body><h1>Lead scoring model evaluation</h1>
+<p>%d test leads, %.2f%% converted. Calling the top-scored 10%% of leads reaches %.1f%% of all conversions
+(lift %.2fx over calling at random).</p>
+<h2>Metrics (threshold %.2f; standard deviation from %d bootstrap resamples)</h2>
+<table><tr><th>metric</th><th>value</th><th>std</th></tr>%s</table>
+<p>Best-F1 threshold %.4f: precision %.4f, recall %.4f, F1 %.4f.</p>
+<h2>Deciles</h2>
+<table><tr><th>decile</th><th>leads</th><th>conversion</th><th>lift</th><th>cumulative capture</th></tr>%s</table>
+<h2>Charts</h2>%s
+</body></html>
+""" % (lead["test_rows"], 100 * lead["positive_rate"], 100 * lead["top_decile"]["capture_rate"], lead["top_decile"]["lift"],
+       lead["threshold"], BOOTSTRAP_SAMPLES, rows, best["threshold"], best["precision"], best["recall"], best["f1"],
+       decile_rows, images)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Evaluate the model on the test split and write every output file."""
+    import xgboost as xgb
+
+    booster = load_booster(args.model_dir)
+    labels, features = load_test(args.test_dir)
+    expected = booster.num_features()
+    if expected and features.shape[1] != expected:
+        raise EvaluationError("the model expects %d features but the test split has %d" % (expected, features.shape[1]))
+    scores = booster.predict(xgb.DMatrix(features, missing=np.nan))
+    report = evaluate(labels, scores.astype(np.float64), args.threshold, args.seed)
+    os.makedirs(args.output_dir, exist_ok=True)
+    charts = save_charts(report, args.output_dir)
+    write_text(os.path.join(args.output_dir, "report.html"), html_report(report, charts))
+    write_text(os.path.join(args.output_dir, "evaluation.json"), json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    try:
+        report = run(args)
+    except EvaluationError as exc:
+        print("evaluate: %s" % exc, file=sys.stderr)
+        return 1
+    m = report["binary_classification_metrics"]
+    lead = report["lead_scoring_metrics"]
+    print("test AUC %.4f (std %.4f), F1 %.4f, top-decile lift %.2f, capture %.1f%%" % (
+        m["auc"]["value"], m["auc"]["standard_deviation"], m["f1"]["value"], lead["top_decile"]["lift"],
+        100 * lead["top_decile"]["capture_rate"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,340 @@
+"""Validate raw label-first CSV and split it into train (sharded), validation and test.
+
+Runs inside a SageMaker processing job (SKLearn image) and, unchanged, in the local
+engine; it needs only the Python standard library (3.8+). Input: every file under
+--input-dir (plain or gzip, detected by content; Redshift UNLOAD part files need no
+extension), label in the first column. Output: headerless, label-first CSV under
+--output-dir/{train,validation,test} plus --output-dir/summary/summary.json.
+
+The input is read once, validated and spooled to a temporary file; the split is then
+streamed from the spool with exact per-class quotas (selection sampling), so memory
+stays bounded whatever the input size and the split is stratified and reproducible.
+Nothing is written under --output-dir until the whole input has been validated, and
+each output file is written under a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import io
+import json
+import math
+import os
+import random
+import sys
+import tempfile
+from typing import Dict, Iterator, List, Optional, Tuple
+
+LABELS = {"0": "0", "1": "1", "0.0": "0", "1.0": "1", "f": "0", "t": "1", "false": "0", "true": "1"}
+MISSING = {"", "nan", "NaN", "NAN", "null", "NULL", "\\N"}
+SPLITS = ("train", "validation", "test")
+
+
+class InputError(Exception):
+    """Bad input: the message names the file and line; ``reason`` groups it in the summary."""
+
+    def __init__(self, message: str, reason: str = "invalid input"):
+        super().__init__(message)
+        self.reason = reason
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--input-dir", default="/opt/ml/processing/input/raw")
+    p.add_argument("--output-dir", default="/opt/ml/processing/output")
+    p.add_argument("--train-shards", type=int, default=1, help="number of files the train split is written as")
+    p.add_argument("--validation-fraction", type=float, default=0.15)
+    p.add_argument("--test-fraction", type=float, default=0.15)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--delimiter", default=",")
+    p.add_argument("--header", choices=("absent", "present"), default="absent",
+                   help="absent: files have no header (a header-like first line is reported and dropped); "
+                        "present: the first line of every file is a header")
+    p.add_argument("--bad-rows", choices=("fail", "skip"), default="fail",
+                   help="fail on the first bad row, or skip bad rows up to the caps")
+    p.add_argument("--max-bad-rows", type=int, default=1000, help="skip policy: most bad rows tolerated")
+    p.add_argument("--max-bad-percent", type=float, default=1.0, help="skip policy: most bad rows tolerated, in %% of rows")
+    p.add_argument("--work-dir", default=None, help="where the temporary spool goes (default: the system temp dir)")
+    args = p.parse_args(argv)
+    if args.train_shards < 1:
+        p.error("--train-shards must be at least 1")
+    if not (0 <= args.validation_fraction < 1 and 0 < args.test_fraction < 1
+            and args.validation_fraction + args.test_fraction < 1):
+        p.error("--validation-fraction and --test-fraction must be in [0, 1) and sum to less than 1")
+    return args
+
+
+def input_files(input_dir: str) -> List[str]:
+    """Every data file below input_dir, sorted; dotfiles and Redshift manifests are not data."""
+    found = []
+    for root, dirs, files in os.walk(input_dir):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith(".") or name.endswith("manifest"):
+                continue
+            found.append(os.path.join(root, name))
+    return found
+
+
+def open_text_lines(path: str) -> Iterator[Tuple[int, bytes]]:
+    """(line number, raw line bytes) of a plain or gzip file (detected by its magic bytes)."""
+    with open(path, "rb") as probe:
+        magic = probe.read(2)
+    opener = gzip.open if magic == b"\x1f\x8b" else open
+    with opener(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            yield number, line
+
+
+def decode(raw: bytes, where: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError("%s: not UTF-8 text (byte 0x%02x at position %d)" % (where, raw[exc.start], exc.start + 1),
+                         "not UTF-8")
+
+
+def looks_like_header(fields: List[str]) -> bool:
+    """A first line whose label and most features are not numbers is a header."""
+    def numeric(text: str) -> bool:
+        try:
+            float(text)
+            return True
+        except ValueError:
+            return text.strip() in MISSING
+    return fields[0].strip().lower() not in LABELS and sum(not numeric(f) for f in fields) > len(fields) / 2
+
+
+def normalise_row(fields: List[str], width: int, where: str) -> str:
+    """The row as 'label,f1,...' with missing values empty; InputError if it is not valid."""
+    if len(fields) != width:
+        raise InputError("%s: expected %d columns, found %d" % (where, width, len(fields)), "wrong column count")
+    label = LABELS.get(fields[0].strip().lower())
+    if label is None:
+        raise InputError('%s: column 1 (the label) must be 0 or 1, found "%s"' % (where, fields[0]), "label not 0 or 1")
+    out = [label]
+    for column, text in enumerate(fields[1:], start=2):
+        text = text.strip()
+        if text in MISSING:
+            out.append("")
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            raise InputError('%s: column %d is not a number: "%s"' % (where, column, text), "feature not a number")
+        if math.isinf(value):
+            raise InputError('%s: column %d is not a finite number: "%s"' % (where, column, text), "feature not finite")
+        out.append(text)
+    return ",".join(out)
+
+
+class Spool:
+    """Validated rows written to a temporary file, with per-class counts and a bad-row ledger."""
+
+    def __init__(self, args: argparse.Namespace, handle: io.TextIOBase):
+        self.args = args
+        self.handle = handle
+        self.width: Optional[int] = None
+        self.counts = {"0": 0, "1": 0}
+        self.rows_read = 0
+        self.bad: List[str] = []
+        self.bad_by_reason: Dict[str, int] = {}
+        self.headers_dropped: List[str] = []
+
+    def read_file(self, path: str) -> None:
+        name = os.path.relpath(path, self.args.input_dir)
+        for number, raw in open_text_lines(path):
+            where = "%s line %d" % (name, number)
+            text = raw.rstrip(b"\r\n")
+            if not text.strip():
+                continue
+            try:
+                fields = next(csv.reader([decode(text, where)], delimiter=self.args.delimiter))
+            except csv.Error as exc:
+                self.reject(InputError("%s: malformed CSV: %s" % (where, exc), "malformed CSV"))
+                continue
+            except InputError as exc:
+                self.reject(exc)
+                continue
+            if number == 1 and (self.args.header == "present" or looks_like_header(fields)):
+                if self.args.header == "absent":
+                    self.headers_dropped.append(where)
+                    print("%s: looks like a header row; dropped, not trained on" % where, file=sys.stderr)
+                continue
+            self.rows_read += 1
+            if self.width is None:
+                self.width = len(fields)
+                if self.width < 2:
+                    raise InputError("%s: a row needs the label and at least one feature; found 1 column" % where)
+            try:
+                row = normalise_row(fields, self.width, where)
+            except InputError as exc:
+                self.reject(exc)
+                continue
+            self.counts[row[0]] += 1
+            self.handle.write(row + "\n")
+
+    def reject(self, error: InputError) -> None:
+        if self.args.bad_rows == "fail":
+            raise error
+        self.bad.append(str(error))
+        self.bad_by_reason[error.reason] = self.bad_by_reason.get(error.reason, 0) + 1
+        if len(self.bad) > self.args.max_bad_rows:
+            raise InputError("more than %d bad rows (the --max-bad-rows cap); the first: %s"
+                             % (self.args.max_bad_rows, self.bad[0]))
+
+    def check_totals(self) -> None:
+        total = sum(self.counts.values())
+        if total == 0:
+            raise InputError("%s: no data rows found (%d bad rows)" % (self.args.input_dir, len(self.bad)))
+        percent = 100.0 * len(self.bad) / (total + len(self.bad))
+        if percent > self.args.max_bad_percent:
+            raise InputError("%d bad rows are %.2f%% of the input, above the --max-bad-percent cap of %.2f%%; the first: %s"
+                             % (len(self.bad), percent, self.args.max_bad_percent, self.bad[0]))
+        for label, other in (("0", "1"), ("1", "0")):
+            if self.counts[label] == 0:
+                raise InputError("all %d rows have label %s: a classifier needs both classes (no row has label %s)"
+                                 % (total, other, label))
+
+
+class SplitWriter:
+    """Writes rows into split files under temporary names; ``commit`` renames them into place."""
+
+    def __init__(self, output_dir: str, train_shards: int):
+        self.files: Dict[str, List[Tuple[str, io.TextIOBase]]] = {}
+        names = {"train": ["part-%05d.csv" % i for i in range(train_shards)],
+                 "validation": ["validation.csv"], "test": ["test.csv"]}
+        for split, file_names in names.items():
+            directory = os.path.join(output_dir, split)
+            os.makedirs(directory, exist_ok=True)
+            self.files[split] = []
+            for file_name in file_names:
+                final = os.path.join(directory, file_name)
+                tmp = os.path.join(directory, ".%s.tmp" % file_name)
+                self.files[split].append((final, open(tmp, "w", encoding="utf-8", newline="\n")))
+        self.rows = {split: 0 for split in SPLITS}
+        self.positives = {split: 0 for split in SPLITS}
+
+    def write(self, split: str, line: str) -> None:
+        shards = self.files[split]
+        shards[self.rows[split] % len(shards)][1].write(line)
+        self.rows[split] += 1
+        self.positives[split] += line[0] == "1"
+
+    def commit(self) -> None:
+        for shards in self.files.values():
+            for final, handle in shards:
+                handle.close()
+                os.replace(handle.name, final)
+
+    def abort(self) -> None:
+        for shards in self.files.values():
+            for _, handle in shards:
+                handle.close()
+                if os.path.exists(handle.name):
+                    os.remove(handle.name)
+
+
+def quotas(count: int, args: argparse.Namespace) -> Dict[str, int]:
+    """Exact rows per split for one class."""
+    test = int(round(count * args.test_fraction))
+    validation = int(round(count * args.validation_fraction))
+    return {"test": test, "validation": validation, "train": count - test - validation}
+
+
+def split_rows(spool_path: str, spool: Spool, writer: SplitWriter, args: argparse.Namespace) -> None:
+    """Stream the spool into splits: selection sampling gives exact, seeded per-class quotas."""
+    remaining = {label: dict(quotas(n, args)) for label, n in spool.counts.items()}
+    left = dict(spool.counts)
+    rngs = {label: random.Random("%d-%s" % (args.seed, label)) for label in spool.counts}
+    with open(spool_path, encoding="utf-8") as rows:
+        for line in rows:
+            label = line[0]
+            need = remaining[label]
+            draw = rngs[label].random() * left[label]
+            if draw < need["test"]:
+                split = "test"
+            elif draw < need["test"] + need["validation"]:
+                split = "validation"
+            else:
+                split = "train"
+            need[split] -= 1
+            left[label] -= 1
+            writer.write(split, line)
+
+
+def write_json_atomically(path: str, payload: dict) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = os.path.join(os.path.dirname(path), ".%s.tmp" % os.path.basename(path))
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    os.replace(tmp, path)
+
+
+def summary(spool: Spool, writer: SplitWriter, files: List[str], args: argparse.Namespace) -> dict:
+    return {
+        "input_files": [os.path.relpath(f, args.input_dir) for f in files],
+        "rows_read": spool.rows_read,
+        "rows_written": sum(writer.rows.values()),
+        "columns": spool.width,
+        "header_rows_dropped": spool.headers_dropped,
+        "bad_rows": {"policy": args.bad_rows, "count": len(spool.bad), "by_reason": spool.bad_by_reason,
+                     "examples": spool.bad[:20]},
+        "splits": {
+            split: {"rows": writer.rows[split], "positives": writer.positives[split],
+                    "positive_rate": round(writer.positives[split] / writer.rows[split], 6) if writer.rows[split] else None,
+                    "files": [os.path.basename(final) for final, _ in writer.files[split]]}
+            for split in SPLITS
+        },
+        "seed": args.seed,
+        "fractions": {"validation": args.validation_fraction, "test": args.test_fraction},
+    }
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Validate, spool and split; return the summary. Raises InputError on bad input."""
+    files = input_files(args.input_dir)
+    if not files:
+        raise InputError("%s: no input files found" % args.input_dir)
+    spool_fd, spool_path = tempfile.mkstemp(prefix="preprocess-spool-", suffix=".csv", dir=args.work_dir)
+    try:
+        with os.fdopen(spool_fd, "w", encoding="utf-8", newline="\n") as handle:
+            spool = Spool(args, handle)
+            for path in files:
+                spool.read_file(path)
+        spool.check_totals()
+        writer = SplitWriter(args.output_dir, args.train_shards)
+        try:
+            split_rows(spool_path, spool, writer, args)
+        except BaseException:
+            writer.abort()
+            raise
+        writer.commit()
+    finally:
+        os.remove(spool_path)
+    result = summary(spool, writer, files, args)
+    write_json_atomically(os.path.join(args.output_dir, "summary", "summary.json"), result)
+    return result
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    try:
+        result = run(args)
+    except InputError as exc:
+        print("preprocess: bad input: %s" % exc, file=sys.stderr)
+        return 1
+    for split in SPLITS:
+        info = result["splits"][split]
+        print("%-10s %9d rows  positive rate %.4f  (%d file%s)" % (
+            split, info["rows"], info["positive_rate"] or 0.0, len(info["files"]), "" if len(info["files"]) == 1 else "s"))
+    if result["bad_rows"]["count"] or result["header_rows_dropped"]:
+        print("dropped: %d bad rows, %d header rows" % (result["bad_rows"]["count"], len(result["header_rows_dropped"])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

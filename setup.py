@@ -1,0 +1,28 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="lead-scoring-pipelines",
+    version="0.1.0",
+    description="A SageMaker pipeline for lead scoring, with an offline local engine",
+    python_requires=">=3.10",
+    packages=find_packages(include=["pipelines", "pipelines.*", "steps", "processing", "inference"]),
+    install_requires=[
+        "sagemaker>=3.27,<4",
+        "boto3>=1.35",
+        "numpy>=1.26",
+        "pandas>=2.0",
+        "xgboost>=2.0",
+        "matplotlib>=3.7",
+        "rich>=13",
+        "PyYAML>=6",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "moto[server]>=5.1", "scikit-learn>=1.3"],
+    },
+    entry_points={
+        "console_scripts": [
+            "run-pipeline=pipelines.run:main",
+            "get-pipeline-definition=pipelines.get_definition:main",
+        ]
+    },
+)

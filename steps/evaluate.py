@@ -1,0 +1,53 @@
+"""Evaluate: score the test split with the trained model and write evaluation.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from steps import prepare_data
+from steps.context import StepContext
+
+NAME = "Evaluate"
+REPORT_NAME = "EvaluationReport"
+REPORT_FILE = "evaluation.json"
+AUC_JSON_PATH = "binary_classification_metrics.auc.value"
+
+
+def build(ctx: StepContext, prepare: Any, train: Any) -> tuple[Any, Any]:
+    """The Evaluate ProcessingStep and the PropertyFile that exposes evaluation.json."""
+    from sagemaker.core.workflow.properties import PropertyFile
+    from sagemaker.mlops.workflow import ProcessingStep
+
+    report = PropertyFile(name=REPORT_NAME, output_name="evaluation", path=REPORT_FILE)
+    processor = ctx.processor(ctx.image_uri("xgboost", ctx.config.xgboost_version), "evaluate")
+    step_args = processor.run(
+        code=ctx.code_uri("evaluate.py"),
+        inputs=[
+            ctx.processing_input("model", train.properties.ModelArtifacts.S3ModelArtifacts, "/opt/ml/processing/model"),
+            ctx.processing_input("test", prepare_data.split_uri(prepare, "test"), "/opt/ml/processing/test"),
+        ],
+        outputs=[ctx.processing_output(NAME, "evaluation", "/opt/ml/processing/evaluation")],
+        arguments=[
+            "--model-dir", "/opt/ml/processing/model",
+            "--test-dir", "/opt/ml/processing/test",
+            "--output-dir", "/opt/ml/processing/evaluation",
+        ],
+    )
+    step = ProcessingStep(
+        name=NAME,
+        display_name="Evaluate model",
+        description="Score the test split; write evaluation.json (SageMaker model quality format, "
+        "plus lift and capture in the top decile) with ROC, PR and lift charts and an HTML report.",
+        step_args=step_args,
+        property_files=[report],
+        cache_config=ctx.cache_config(),
+        retry_policies=ctx.retry_policies(),
+    )
+    return step, report
+
+
+def report_uri(step: Any) -> Any:
+    """S3 URI of evaluation.json written by the Evaluate step."""
+    from sagemaker.core.workflow.functions import Join
+
+    return Join(on="/", values=[step.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri, REPORT_FILE])

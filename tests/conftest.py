@@ -1,0 +1,57 @@
+"""Shared fixtures: no traffic leaves loopback, fake AWS credentials, a standard config."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+import pytest
+
+from pipelines.config import build_config
+
+ROLE = "arn:aws:iam::123456789012:role/PipelineRole"
+KMS = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+_real_connect = socket.socket.connect
+
+
+def _loopback_only(self: socket.socket, address: object) -> object:
+    if isinstance(address, tuple) and self.family in (socket.AF_INET, socket.AF_INET6):
+        host = address[0]
+        try:
+            ok = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            ok = host == "localhost"
+        if not ok:
+            raise AssertionError(f"test tried to connect to {host}: only loopback is allowed")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any test that opens a connection beyond loopback; give it fake AWS settings."""
+    monkeypatch.setattr(socket.socket, "connect", _loopback_only)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials, for moto."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+
+
+def full_config(**overrides: object):
+    """A config with every security option set."""
+    values = {
+        "role_arn": ROLE, "bucket": "lead-bucket", "kms_key_arn": KMS,
+        "subnets": "subnet-0123456789abcdef0,subnet-0fedcba9876543210",
+        "security_group_ids": "sg-0123456789abcdef0", "source_revision": "abc123",
+    }
+    values.update(overrides)
+    return build_config(("test", values))

@@ -1,0 +1,170 @@
+"""The pipeline definition: structure, security settings, parameters, determinism."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipelines.lead_scoring import build, get_pipeline
+from pipelines.errors import ConfigError
+from pipelines.parameters import SPECS
+from tests.conftest import KMS, ROLE, full_config
+
+
+@pytest.fixture(scope="module")
+def built():
+    return build(full_config())
+
+
+@pytest.fixture(scope="module")
+def steps(built):
+    """Every step, with condition branches flattened, by name."""
+    found = {}
+
+    def walk(items):
+        for step in items:
+            found[step["Name"]] = step
+            walk(step.get("Arguments", {}).get("IfSteps", []))
+            walk(step.get("Arguments", {}).get("ElseSteps", []))
+
+    walk(built.definition_dict["Steps"])
+    return found
+
+
+def test_step_names_and_types(steps):
+    assert {name: s["Type"] for name, s in steps.items()} == {
+        "PrepareData": "Processing", "Train": "Training", "Evaluate": "Processing", "CheckQuality": "Condition",
+        "RegisterModel": "RegisterModel", "CreateModel": "Model", "BatchTransform": "Transform",
+        "QualityGateFailed": "Fail",
+    }
+    assert all(s.get("DisplayName") and s.get("Description") for s in steps.values())
+
+
+def _references(value):
+    text = json.dumps(value)
+    return {name for name in ("PrepareData", "Train", "Evaluate", "CreateModel") if f'"Steps.{name}.' in text}
+
+
+def test_dependency_edges(steps):
+    assert _references(steps["Train"]["Arguments"]) == {"PrepareData"}
+    assert _references(steps["Evaluate"]["Arguments"]) == {"PrepareData", "Train"}
+    assert _references(steps["CheckQuality"]["Arguments"]["Conditions"]) == {"Evaluate"}
+    assert _references(steps["RegisterModel"]["Arguments"]) == {"Train", "Evaluate"}
+    assert _references(steps["BatchTransform"]["Arguments"]) == {"PrepareData", "CreateModel"}
+
+
+def test_quality_gate_branches(steps):
+    gate = steps["CheckQuality"]["Arguments"]
+    assert [s["Name"] for s in gate["IfSteps"]] == ["RegisterModel", "CreateModel", "BatchTransform"]
+    assert [s["Name"] for s in gate["ElseSteps"]] == ["QualityGateFailed"]
+    (condition,) = gate["Conditions"]
+    assert condition["Type"] == "GreaterThanOrEqualTo"
+    assert condition["LeftValue"]["Std:JsonGet"]["Path"] == "binary_classification_metrics.auc.value"
+    assert condition["RightValue"] == {"Get": "Parameters.AucThreshold"}
+    message = json.dumps(steps["QualityGateFailed"]["Arguments"]["ErrorMessage"])
+    assert "Parameters.AucThreshold" in message and "Std:JsonGet" in message
+
+
+def test_every_job_is_encrypted_and_in_the_vpc(steps):
+    for name in ("PrepareData", "Evaluate"):
+        args = steps[name]["Arguments"]
+        assert args["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == KMS
+        assert args["ProcessingOutputConfig"]["KmsKeyId"] == KMS
+        assert args["NetworkConfig"]["EnableInterContainerTrafficEncryption"] is True
+        assert args["NetworkConfig"]["VpcConfig"]["Subnets"] == ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]
+        assert args["RoleArn"] == ROLE
+        assert args["StoppingCondition"]["MaxRuntimeInSeconds"] > 0
+    train = steps["Train"]["Arguments"]
+    assert train["ResourceConfig"]["VolumeKmsKeyId"] == KMS
+    assert train["OutputDataConfig"]["KmsKeyId"] == KMS
+    assert train["EnableInterContainerTrafficEncryption"] is True
+    assert train["VpcConfig"]["SecurityGroupIds"] == ["sg-0123456789abcdef0"]
+    assert train["RoleArn"] == ROLE and train["StoppingCondition"]["MaxRuntimeInSeconds"] > 0
+    transform = steps["BatchTransform"]["Arguments"]
+    assert transform["TransformOutput"]["KmsKeyId"] == KMS
+    assert transform["TransformResources"]["VolumeKmsKeyId"] == KMS
+    model = steps["CreateModel"]["Arguments"]
+    assert model["ExecutionRoleArn"] == ROLE and model["EnableNetworkIsolation"] is True
+    assert model["VpcConfig"]["Subnets"]
+
+
+def test_without_vpc_no_vpc_config_is_emitted():
+    definition = build(full_config(subnets=[], security_group_ids=[])).definition
+    assert "VpcConfig" not in definition
+    assert "EnableInterContainerTrafficEncryption" in definition
+
+
+def test_train_channels(steps):
+    channels = {c["ChannelName"]: c for c in steps["Train"]["Arguments"]["InputDataConfig"]}
+    assert channels["train"]["DataSource"]["S3DataSource"]["S3DataDistributionType"] == "ShardedByS3Key"
+    assert channels["validation"]["DataSource"]["S3DataSource"]["S3DataDistributionType"] == "FullyReplicated"
+    assert {c["ContentType"] for c in channels.values()} == {"text/csv"}
+    algorithm = steps["Train"]["Arguments"]["AlgorithmSpecification"]
+    assert algorithm["TrainingImage"].endswith("/sagemaker-xgboost:1.7-1")
+    hp = steps["Train"]["Arguments"]["HyperParameters"]
+    assert hp["objective"] == "binary:logistic" and hp["eval_metric"] == "auc"
+
+
+def test_custom_training_image():
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/lead-scoring:1"
+    definition = build(full_config(training_mode="custom", training_image=image)).definition_dict
+    train = next(s for s in definition["Steps"] if s["Name"] == "Train")
+    assert train["Arguments"]["AlgorithmSpecification"]["TrainingImage"] == image
+
+
+def test_every_parameter_is_declared_and_used(built):
+    definition = built.definition_dict
+    declared = {p["Name"] for p in definition["Parameters"]}
+    assert declared == {s.name for s in SPECS}
+    text = json.dumps(definition["Steps"])
+    assert [n for n in declared if f'"Parameters.{n}"' not in text] == []
+
+
+def test_batch_transform_settings(steps):
+    args = steps["BatchTransform"]["Arguments"]
+    assert args["BatchStrategy"] == "MultiRecord" and args["MaxPayloadInMB"] == 6
+    assert args["TransformInput"]["SplitType"] == "Line"
+    assert args["TransformOutput"]["AssembleWith"] == "Line"
+    assert args["DataProcessing"] == {"InputFilter": "$[1:]", "OutputFilter": "$[0,-1]", "JoinSource": "Input"}
+    assert "Execution.PipelineExecutionId" in json.dumps(args["TransformOutput"]["S3OutputPath"])
+
+
+def test_registration(steps):
+    args = steps["RegisterModel"]["Arguments"]
+    assert args["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+    assert args["ModelPackageGroupName"] == "LeadScoringModels"
+    assert "evaluation.json" in json.dumps(args["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"])
+    assert args["CustomerMetadataProperties"]["SourceRevision"] == "abc123"
+    assert args["CustomerMetadataProperties"]["PipelineExecutionId"] == {"Get": "Execution.PipelineExecutionId"}
+    spec = args["InferenceSpecification"]
+    assert spec["SupportedContentTypes"] == ["text/csv"] and spec["SupportedTransformInstanceTypes"]
+
+
+def test_caching_retries_and_experiment_config(built, steps):
+    for name in ("PrepareData", "Train", "Evaluate", "BatchTransform"):
+        assert steps[name]["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"}
+        kinds = {t for policy in steps[name]["RetryPolicies"] for t in policy["ExceptionType"]}
+        assert {"SageMaker.CAPACITY_ERROR", "SageMaker.JOB_INTERNAL_ERROR", "Step.THROTTLING"} <= kinds
+    assert built.definition_dict["PipelineExperimentConfig"]["TrialName"] == {"Get": "Execution.PipelineExecutionId"}
+    disabled = build(full_config(enable_caching=False)).definition_dict
+    assert disabled["Steps"][0]["CacheConfig"]["Enabled"] is False
+
+
+def test_two_builds_are_byte_identical(built):
+    assert build(full_config()).definition == built.definition
+
+
+def test_code_is_content_addressed(built):
+    uris = {u.local_path.name: u.s3_uri for u in built.uploads}
+    assert set(uris) == {"preprocess.py", "evaluate.py"}
+    assert all(uri.startswith("s3://lead-bucket/lead-scoring/code/") for uri in uris.values())
+    assert uris["preprocess.py"] in built.definition
+
+
+def test_get_pipeline_needs_role_and_bucket():
+    with pytest.raises(ConfigError, match="role ARN is not set"):
+        get_pipeline(full_config(role_arn=None))
+    with pytest.raises(ConfigError, match="bucket is not set"):
+        build(full_config(bucket=None))
+    assert get_pipeline(full_config()).name == "LeadScoringPipeline"
