@@ -74,6 +74,13 @@ class Progress:
                 self._seen[step.name] = key
                 print(_line(step), file=self.stream, flush=True)
 
+    def log(self, step: str, line: str) -> None:
+        """One line of a step's job log."""
+        if self._live is not None:
+            self.console.print(f"[dim]\\[{step}][/] {line}", markup=True, highlight=False)
+        else:
+            print(f"  [{step}] {line}", file=self.stream, flush=True)
+
     def _table(self) -> Table:
         table = Table(title=self.title, caption=self._message)
         for column in ("Step", "Status", "Elapsed", "Attempt", "Cache"):

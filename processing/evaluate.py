@@ -18,6 +18,7 @@ import os
 import sys
 import tarfile
 import tempfile
+import warnings
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -66,7 +67,9 @@ def load_booster(model_dir: str):
     preferred = [c for c in candidates if os.path.basename(c) == "xgboost-model"] or candidates
     booster = xgb.Booster()
     try:
-        booster.load_model(preferred[0])
+        with warnings.catch_warnings():  # newer XGBoost warns that a file without extension is guessed
+            warnings.simplefilter("ignore")
+            booster.load_model(preferred[0])
     except xgb.core.XGBoostError as exc:
         raise EvaluationError("model file %s could not be loaded by XGBoost %s: %s"
                               % (os.path.basename(preferred[0]), xgb.__version__, str(exc).splitlines()[0]))

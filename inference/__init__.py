@@ -1,0 +1,1 @@
+"""Serving and batch-scoring code: how the model answers a request."""

@@ -1,0 +1,94 @@
+"""The built-in XGBoost container's serving rules for text/csv, as a pure function.
+
+Rows are headerless features (no label), every row the same width, empty fields NaN.
+Errors carry the HTTP status the container returns.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+CSV_TYPES = ("text/csv",)
+
+
+class InvocationError(Exception):
+    """A request the container refuses; ``status`` is its HTTP status code."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+
+
+def load_model(archive: Path) -> Any:
+    """The Booster(s) inside a model.tar.gz; several model files are averaged as an ensemble."""
+    import xgboost as xgb
+
+    boosters = []
+    with tempfile.TemporaryDirectory() as tmp:
+        with tarfile.open(archive) as tar:
+            tar.extractall(tmp, members=[m for m in tar.getmembers() if m.isfile() and ".." not in m.name])
+        for path in sorted(Path(tmp).rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                booster = xgb.Booster()
+                with warnings.catch_warnings():  # 'xgboost-model' has no extension; the format is detected
+                    warnings.simplefilter("ignore")
+                    booster.load_model(str(path))
+                boosters.append(booster)
+    if not boosters:
+        raise InvocationError(500, f"no model file in {archive.name}")
+    return boosters
+
+
+def parse_csv(body: bytes) -> Any:
+    """Features from a CSV body; InvocationError 415 if it cannot be parsed."""
+    import numpy as np
+
+    rows = [line for line in body.decode("utf-8", errors="strict").splitlines() if line.strip()]
+    width = None
+    values = []
+    for number, line in enumerate(rows, start=1):
+        fields = line.split(",")
+        if width is None:
+            width = len(fields)
+        elif len(fields) != width:
+            raise InvocationError(415, f"row {number} has {len(fields)} columns, expected {width}")
+        try:
+            values.append([float(f) if f.strip() else np.nan for f in fields])
+        except ValueError:
+            raise InvocationError(415, f"row {number} is not numeric CSV: {line[:80]!r}") from None
+    return np.asarray(values, dtype=np.float32)
+
+
+def invoke(boosters: list[Any], body: bytes, content_type: str = "text/csv", accept: str = "text/csv") -> bytes:
+    """One invocation: CSV in, one prediction per line out (newline-terminated)."""
+    import numpy as np
+    import xgboost as xgb
+
+    if len(body) > MAX_PAYLOAD_BYTES:
+        raise InvocationError(413, f"request body of {len(body)} bytes exceeds {MAX_PAYLOAD_BYTES} bytes")
+    if not body.strip():
+        raise InvocationError(204, "empty request body")
+    if content_type.split(";")[0].strip() not in CSV_TYPES:
+        raise InvocationError(415, f"content type {content_type} is not served locally (text/csv only)")
+    if accept.split(";")[0].strip() not in ("text/csv", "*/*"):
+        raise InvocationError(406, f"accept type {accept} is not supported")
+    try:
+        features = parse_csv(body)
+    except UnicodeDecodeError:
+        raise InvocationError(415, "request body is not UTF-8 text") from None
+    try:
+        matrix = xgb.DMatrix(features, missing=np.nan)
+        scores = np.mean([b.predict(matrix) for b in boosters], axis=0)
+    except xgb.core.XGBoostError as exc:
+        raise InvocationError(400, f"prediction failed: {str(exc).splitlines()[0]}") from None
+    out = io.StringIO()
+    for score in np.atleast_1d(scores):
+        out.write(f"{float(score):.9g}\n")
+    return out.getvalue().encode()

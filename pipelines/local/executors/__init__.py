@@ -1,0 +1,1 @@
+"""One executor per definition step Type; each is ``execute(run: StepRun) -> StepOutcome``."""

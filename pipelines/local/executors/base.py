@@ -1,0 +1,50 @@
+"""What an executor receives and returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from pipelines.local.expressions import Context
+from pipelines.local.registry import Registry
+from pipelines.local.store import Store
+
+
+class StepFailed(Exception):
+    """The step ran and failed; the message is its FailureReason."""
+
+
+@dataclass
+class StepRun:
+    """One step to execute: its definition, resolved arguments and where it may write."""
+
+    name: str
+    definition: dict[str, Any]
+    arguments: dict[str, Any]
+    context: Context
+    execution_id: str
+    pipeline_name: str
+    store: Store
+    job_dir: Path
+    registry: Registry
+    log: Callable[[str], None]
+
+    @property
+    def job_name(self) -> str:
+        """A SageMaker-style job name for this step in this execution (63 characters at most)."""
+        return f"pipelines-{self.execution_id}-{self.name}"[:63].rstrip("-")
+
+
+@dataclass
+class StepOutcome:
+    """The result of a step: its properties (as the Describe* API would return them)."""
+
+    properties: dict[str, Any]
+    property_files: dict[str, Any] = field(default_factory=dict)
+    failure_reason: str | None = None
+    branch: bool | None = None  # for Condition steps: which branch runs
+
+    @property
+    def status(self) -> str:
+        return "Failed" if self.failure_reason else "Succeeded"

@@ -1,0 +1,20 @@
+"""Model: record the model (image, artifacts, network settings) in the store; expose ModelName."""
+
+from __future__ import annotations
+
+import json
+
+from pipelines.local.executors.base import StepOutcome, StepRun
+
+
+def execute(run: StepRun) -> StepOutcome:
+    """Write ``<store>/models/<ModelName>.json`` atomically."""
+    name = run.job_name
+    record = {**run.arguments, "ModelName": name,
+              "ModelArn": f"arn:aws:sagemaker:local:000000000000:model/{name.lower()}"}
+    path = run.store.root / "models" / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=2))
+    tmp.replace(path)
+    return StepOutcome(properties=record)

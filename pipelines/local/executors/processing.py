@@ -1,0 +1,68 @@
+"""Processing: stage inputs, run the entrypoint as a subprocess, publish outputs, read property files."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pipelines.local import sandbox
+from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun
+from pipelines.local.store import join_uri
+
+
+def execute(run: StepRun) -> StepOutcome:
+    """Run one processing job locally."""
+    args = run.arguments
+    root = run.job_dir / "root"
+    for index, item in enumerate(args.get("ProcessingInputs", [])):
+        source = item.get("S3Input")
+        if source is None:
+            raise StepFailed(f"ProcessingInputs[{index}]: only S3Input is supported locally")
+        if source.get("S3DataType", "S3Prefix") != "S3Prefix":
+            raise StepFailed(f"ProcessingInputs[{index}].S3Input.S3DataType: only S3Prefix is supported locally")
+        destination = sandbox.host_path(root, source["LocalPath"])
+        destination.mkdir(parents=True, exist_ok=True)
+        if run.store.download_prefix(source["S3Uri"], destination) == 0:
+            raise StepFailed(f"ClientError: ProcessingInputs[{index}] ({item.get('InputName')}): "
+                             f"no objects under {source['S3Uri']}")
+    outputs = args.get("ProcessingOutputConfig", {}).get("Outputs", [])
+    for item in outputs:
+        sandbox.host_path(root, item["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
+
+    app = args["AppSpecification"]
+    entrypoint = list(app.get("ContainerEntrypoint", [])) + list(app.get("ContainerArguments", []))
+    if not entrypoint:
+        raise StepFailed("AppSpecification: no ContainerEntrypoint; the local engine runs entrypoints, not images")
+    command, notice = sandbox.command_line(entrypoint, root)
+    if notice:
+        run.log(notice)
+    env = {str(k): str(v) for k, v in args.get("Environment", {}).items()}
+    code, tail = sandbox.run_logged(command, env, run.job_dir, run.log, run.job_dir / "job.log")
+    if code != 0:
+        last = next((line for line in reversed(tail) if line.strip()), "")
+        raise StepFailed(f"AlgorithmError: the processing program exited with code {code}: {last}")
+
+    for item in outputs:
+        local = sandbox.host_path(root, item["S3Output"]["LocalPath"])
+        run.store.put_tree(local, item["S3Output"]["S3Uri"])
+    properties = {**args, "ProcessingJobName": run.job_name, "ProcessingJobStatus": "Completed",
+                  "ProcessingJobArn": f"arn:aws:sagemaker:local:000000000000:processing-job/{run.job_name.lower()}"}
+    return StepOutcome(properties=properties, property_files=read_property_files(run, outputs))
+
+
+def read_property_files(run: StepRun, outputs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Parse each declared PropertyFile from the published outputs; a missing or bad file fails the step."""
+    files = {}
+    for spec in run.definition.get("PropertyFiles", []):
+        output = next((o for o in outputs if o.get("OutputName") == spec["OutputName"]), None)
+        if output is None:
+            raise StepFailed(f"PropertyFiles {spec['PropertyFileName']}: no output named {spec['OutputName']!r}")
+        uri = join_uri(output["S3Output"]["S3Uri"], spec["FilePath"])
+        path = run.store.path(uri)
+        try:
+            files[spec["PropertyFileName"]] = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise StepFailed(f"PropertyFile {spec['PropertyFileName']}: {uri} was not written by the job") from None
+        except json.JSONDecodeError as exc:
+            raise StepFailed(f"PropertyFile {spec['PropertyFileName']}: {uri} is not JSON: {exc}") from None
+    return files

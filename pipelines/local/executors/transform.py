@@ -1,0 +1,99 @@
+"""Transform: batch transform of every input object through the model, as the service does it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+from inference.xgboost_csv import InvocationError, invoke, load_model
+from pipelines.local.csv_jsonpath import select
+from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun
+from pipelines.local.executors.training import is_builtin_xgboost
+from pipelines.local.store import join_uri, split_uri
+
+
+def execute(run: StepRun) -> StepOutcome:
+    """Run one transform job locally; each input object KEY becomes KEY.out under S3OutputPath."""
+    args = run.arguments
+    model = load_model_record(run, args["ModelName"])
+    container = model["PrimaryContainer"]
+    if not is_builtin_xgboost(container.get("Image", "")):
+        raise StepFailed(f"model {args['ModelName']}: image {container.get('Image')!r} is not the built-in XGBoost "
+                         "image; the local engine serves only that one")
+    boosters = load_model(run.store.path(container["ModelDataUrl"]))
+    source = args["TransformInput"]["DataSource"]["S3DataSource"]
+    split_type = args["TransformInput"].get("SplitType", "None")
+    content_type = args["TransformInput"].get("ContentType", "text/csv")
+    output = args["TransformOutput"]
+    accept = output.get("Accept", "text/csv")
+    joiner = "\n" if output.get("AssembleWith", "None") == "Line" else ""
+    processing = args.get("DataProcessing", {})
+    strategy = args.get("BatchStrategy", "MultiRecord")
+    max_bytes = int(args.get("MaxPayloadInMB", 6)) * 1024 * 1024
+    _, prefix = split_uri(source["S3Uri"])
+    objects = run.store.objects(source["S3Uri"])
+    if not objects:
+        raise StepFailed(f"ClientError: no objects under {source['S3Uri']}")
+    records_total = 0
+    for key, path in objects:
+        records = read_records(path, split_type)
+        inputs = [",".join(select(r.split(","), processing.get("InputFilter", "$"))) for r in records]
+        predictions: list[str] = []
+        for batch in batches(inputs, strategy, max_bytes, key):
+            try:
+                body = invoke(boosters, "\n".join(batch).encode(), content_type, accept)
+            except InvocationError as exc:
+                raise StepFailed(f"ClientError: {key}: the model container answered {exc}") from None
+            lines = body.decode().splitlines()
+            if len(lines) != len(batch):
+                raise StepFailed(f"ClientError: {key}: {len(batch)} records sent, {len(lines)} predictions returned")
+            predictions.extend(lines)
+        out_lines = []
+        for record, prediction in zip(records, predictions):
+            joined = record.split(",") + prediction.split(",") if processing.get("JoinSource") == "Input" \
+                else prediction.split(",")
+            out_lines.append(",".join(select(joined, processing.get("OutputFilter", "$"))))
+        relative = Path(key).name if key == prefix else key[len(prefix):].lstrip("/")
+        run.store.put_bytes((joiner.join(out_lines) + ("\n" if joiner else "")).encode(),
+                            join_uri(output["S3OutputPath"], relative + ".out"))
+        records_total += len(records)
+    run.log(f"transformed {records_total} records from {len(objects)} objects")
+    properties = {**args, "TransformJobName": run.job_name, "TransformJobStatus": "Completed",
+                  "TransformJobArn": f"arn:aws:sagemaker:local:000000000000:transform-job/{run.job_name.lower()}"}
+    return StepOutcome(properties=properties)
+
+
+def load_model_record(run: StepRun, model_name: str) -> dict[str, Any]:
+    """The model a Model step recorded in the store."""
+    path = run.store.root / "models" / f"{model_name}.json"
+    if not path.exists():
+        raise StepFailed(f"ClientError: Could not find model \"{model_name}\"")
+    return json.loads(path.read_text())
+
+
+def read_records(path: Path, split_type: str) -> list[str]:
+    """An object's records: its lines (SplitType Line) or the whole object (None)."""
+    text = path.read_text(encoding="utf-8")
+    if split_type == "Line":
+        return [line for line in text.splitlines() if line.strip()]
+    if split_type == "None":
+        return [text.rstrip("\n")]
+    raise StepFailed(f"TransformInput.SplitType {split_type!r} is not supported locally (Line or None)")
+
+
+def batches(records: list[str], strategy: str, max_bytes: int, key: str) -> Iterator[list[str]]:
+    """Requests as the service packs them: whole records up to MaxPayloadInMB (MultiRecord) or one each."""
+    batch: list[str] = []
+    size = 0
+    for record in records:
+        record_size = len(record.encode()) + 1
+        if record_size > max_bytes:
+            raise StepFailed(f"ClientError: {key}: a record of {record_size} bytes exceeds MaxPayloadInMB")
+        if batch and (strategy == "SingleRecord" or size + record_size > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(record)
+        size += record_size
+    if batch:
+        yield batch

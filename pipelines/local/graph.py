@@ -1,0 +1,80 @@
+"""The step graph of a definition: every step (condition branches included) and what it waits for."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipelines.errors import DefinitionError, UnsupportedStepTypeError
+
+_STEP_REFERENCE = re.compile(r'"Get":\s*"Steps\.([A-Za-z0-9_-]+)[.\[]')
+
+
+@dataclass
+class Node:
+    """One step: its definition, the steps it depends on, and the branch it belongs to (if any)."""
+
+    name: str
+    definition: dict[str, Any]
+    depends_on: set[str] = field(default_factory=set)
+    branch: tuple[str, bool] | None = None  # (condition step, outcome that runs it)
+
+
+def build_graph(definition: dict[str, Any], supported: set[str]) -> dict[str, Node]:
+    """Nodes by name, in definition order; DefinitionError for unknown types, references or cycles."""
+    nodes: dict[str, Node] = {}
+
+    def add(steps: list[dict[str, Any]], branch: tuple[str, bool] | None) -> None:
+        for step in steps:
+            name, kind = step.get("Name"), step.get("Type")
+            if not name:
+                raise DefinitionError("a step has no Name")
+            if name in nodes:
+                raise DefinitionError("the step name is used twice", step=name)
+            if kind not in supported:
+                raise UnsupportedStepTypeError(
+                    f"Type {kind!r} is not supported by the local engine; supported types: {', '.join(sorted(supported))}",
+                    step=name)
+            body = {k: v for k, v in step.get("Arguments", {}).items() if k not in ("IfSteps", "ElseSteps")}
+            node = Node(name, step, set(step.get("DependsOn", [])) | set(_STEP_REFERENCE.findall(json.dumps(body))), branch)
+            if branch:
+                node.depends_on.add(branch[0])
+            nodes[name] = node
+            if kind == "Condition":
+                add(step.get("Arguments", {}).get("IfSteps", []), (name, True))
+                add(step.get("Arguments", {}).get("ElseSteps", []), (name, False))
+
+    add(definition.get("Steps", []), None)
+    for node in nodes.values():
+        node.depends_on.discard(node.name)
+        unknown = node.depends_on - set(nodes)
+        if unknown:
+            raise DefinitionError(f"depends on unknown step(s) {', '.join(sorted(unknown))}", step=node.name,
+                                  field="DependsOn")
+    topological_order(nodes)
+    return nodes
+
+
+def topological_order(nodes: dict[str, Node]) -> list[str]:
+    """Step names so that each comes after its dependencies (definition order among equals)."""
+    order: list[str] = []
+    done: set[str] = set()
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in done:
+            return
+        if name in visiting:
+            raise DefinitionError("the steps' dependencies form a cycle", step=name)
+        visiting.add(name)
+        for dependency in sorted(nodes[name].depends_on, key=list(nodes).index):
+            visit(dependency)
+        visiting.discard(name)
+        done.add(name)
+        order.append(name)
+
+    for name in nodes:
+        visit(name)
+    return order

@@ -1,0 +1,104 @@
+"""The local target: the same definition the SageMaker target upserts, executed by the local engine."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pipelines import sample_data
+from pipelines.config import PipelineConfig
+from pipelines.errors import ConfigError
+from pipelines.lead_scoring import BuiltPipeline, build
+from pipelines.local.engine import LocalEngine, parameter_values
+from pipelines.local.executions import ExecutionRecord
+from pipelines.local.registry import Registry
+from pipelines.local.store import Store
+from pipelines.progress import Progress
+from pipelines.results import RunResult, StepStatus
+
+
+@dataclass
+class LocalTarget:
+    """Runs a definition on this machine, against a store directory standing in for S3."""
+
+    config: PipelineConfig
+    store: Path
+    definition_file: Path | None = None
+    sample_rows: int = 100_000
+    name: str = "local"
+
+    def prepare(self) -> BuiltPipeline:
+        """Our definition (code copied into the store), or the --definition file as given."""
+        store = Store(self.store.resolve())
+        if self.definition_file is not None:
+            try:
+                text = self.definition_file.read_text(encoding="utf-8")
+                json.loads(text)
+            except OSError as exc:
+                raise ConfigError(f"cannot read --definition {self.definition_file}: {exc.strerror}") from None
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"--definition {self.definition_file} line {exc.lineno}: not JSON: {exc.msg}") from None
+            return BuiltPipeline(None, text, (), "")
+        built = build(self.config)
+        for upload in built.uploads:
+            store.put_file(upload.local_path, upload.s3_uri)
+        return built
+
+    def run(self, built: BuiltPipeline, overrides: dict[str, Any], progress: Progress) -> RunResult:
+        """Execute the definition; sample data is generated when our pipeline has no input."""
+        store = Store(self.store.resolve())
+        definition = built.definition_dict
+        if self.definition_file is None:
+            self._ensure_input(store, parameter_values(definition, overrides)["InputDataUrl"], progress)
+        registry = Registry(store.root / "registry.sqlite", self.config.region)
+        engine = LocalEngine(store, registry, progress.log, lambda record: progress.update(_steps(record)))
+        record = engine.run(definition, self.config.pipeline_name if self.definition_file is None
+                            else self.definition_file.stem, overrides)
+        return _result(record, store)
+
+    def _ensure_input(self, store: Store, input_url: str, progress: Progress) -> None:
+        if store.objects(input_url.rstrip("/") + "/"):
+            return
+        if self.config.input_data_url or input_url != parameter_values(build_defaults(self.config), {})["InputDataUrl"]:
+            raise ConfigError(f"no objects under {input_url} in the store ({store.path(input_url)}); "
+                              "stage your CSV there (see the README's store layout)")
+        paths = sample_data.write(store.path(input_url), self.sample_rows)
+        progress.update([], f"Generated {self.sample_rows} rows of sample lead data in {len(paths)} files under {input_url}")
+
+
+def build_defaults(config: PipelineConfig) -> dict[str, Any]:
+    """A minimal definition holding only our parameters' defaults (to compare an InputDataUrl with)."""
+    from pipelines.parameters import defaults
+
+    return {"Parameters": [{"Name": k, "DefaultValue": v} for k, v in defaults(config).items()]}
+
+
+def _parse(ts: str | None) -> datetime | None:
+    return datetime.fromisoformat(ts) if ts else None
+
+
+def _steps(record: ExecutionRecord) -> list[StepStatus]:
+    return [StepStatus(s.name, s.status, _parse(s.start_time), _parse(s.end_time), s.failure_reason)
+            for s in record.steps]
+
+
+def _result(record: ExecutionRecord, store: Store) -> RunResult:
+    result = RunResult("local", record.pipeline_name, record.execution_id, None, record.status, _steps(record),
+                       record.failure_reason)
+    failed = [s for s in record.steps if s.status == "Failed"]
+    if failed:
+        result.failed_step, result.failure_reason = failed[0].name, failed[0].failure_reason
+    for step in record.steps:
+        for document in step.property_files.values():
+            metrics = document.get("binary_classification_metrics", {}) if isinstance(document, dict) else {}
+            result.metrics.update({k: v["value"] for k, v in metrics.items() if isinstance(v, dict) and "value" in v})
+        if step.type == "RegisterModel" and step.status == "Succeeded":
+            result.registered_model = {k: step.properties[k] for k in
+                                       ("ModelPackageGroupName", "ModelPackageVersion", "ModelApprovalStatus", "ModelPackageArn")}
+        if step.type == "Transform" and step.status == "Succeeded":
+            uri = step.properties["TransformOutput"]["S3OutputPath"]
+            result.transform_output = f"{uri} ({store.path(uri)})"
+    return result

@@ -1,0 +1,300 @@
+"""An emulation of the built-in SageMaker XGBoost algorithm's training contract.
+
+Used by the Training executor for the built-in image, as a program of its own:
+``python -m pipelines.local.xgboost_algorithm --job-dir DIR`` trains one host's
+share (and, with several hosts, starts XGBoost's collective tracker on loopback and
+one worker process per host with data). Rules follow the open-source container
+(sagemaker-xgboost-container): channel names and content types, strict hyperparameter
+parsing with its error wording, label-first headerless CSV, early stopping on the
+validation channel, ``[i]#011train-auc:..`` log lines, ``xgboost-model`` on the master.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+CONTENT_TYPES = {
+    "csv": "csv", "text/csv": "csv", "libsvm": "libsvm", "text/libsvm": "libsvm", "text/x-libsvm": "libsvm",
+    "parquet": "parquet", "application/x-parquet": "parquet",
+    "recordio-protobuf": "recordio-protobuf", "application/x-recordio-protobuf": "recordio-protobuf",
+}
+CHANNELS_ALLOWED = ("train", "validation", "code")
+_INT = re.compile(r"^[+-]?\d+$")
+_FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+OBJECTIVES = ("binary:logistic", "binary:logitraw", "binary:hinge", "reg:squarederror", "reg:linear", "reg:logistic",
+              "reg:pseudohubererror", "reg:squaredlogerror", "reg:gamma", "reg:tweedie", "reg:absoluteerror",
+              "count:poisson", "survival:cox", "survival:aft", "multi:softmax", "multi:softprob",
+              "rank:pairwise", "rank:ndcg", "rank:map")
+EVAL_METRICS = ("rmse", "rmsle", "mae", "mape", "mphe", "logloss", "error", "merror", "mlogloss", "auc", "aucpr",
+                "ndcg", "map", "poisson-nloglik", "gamma-nloglik", "cox-nloglik", "gamma-deviance",
+                "tweedie-nloglik", "aft-nloglik", "interval-regression-accuracy")
+
+
+class AlgorithmError(Exception):
+    """The training job fails as the container would fail it (a client error)."""
+
+
+def _choice(*values: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw not in values:
+            raise ValueError(f"must be one of {', '.join(values)}")
+        return raw
+    return parse
+
+
+def _int(low: float | None = None) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        if not _INT.match(raw.strip()):
+            raise ValueError("is not an integer")
+        value = int(raw)
+        if low is not None and value < low:
+            raise ValueError(f"must be >= {low}")
+        return value
+    return parse
+
+
+def _float(low: float | None = None, high: float | None = None, low_open: bool = False) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        if not _FLOAT.match(raw.strip()):
+            raise ValueError("is not a number")
+        value = float(raw)
+        if low is not None and (value < low or (low_open and value == low)):
+            raise ValueError(f"must be {'>' if low_open else '>='} {low}")
+        if high is not None and value > high:
+            raise ValueError(f"must be <= {high}")
+        return value
+    return parse
+
+
+def _metrics(raw: str) -> list[str]:
+    names = [m.strip() for m in raw.split(",") if m.strip()]
+    for name in names:
+        base = name.split("@")[0]
+        if base not in EVAL_METRICS:
+            raise ValueError(f"{name!r} is not a supported metric")
+    return names
+
+
+HYPERPARAMETERS: dict[str, Callable[[str], Any]] = {
+    "num_round": _int(1), "csv_weights": _choice("0", "1"), "early_stopping_rounds": _int(1),
+    "booster": _choice("gbtree", "gblinear", "dart"), "verbosity": _int(0), "nthread": _int(1),
+    "eta": _float(0, 1), "gamma": _float(0), "max_depth": _int(0), "min_child_weight": _float(0),
+    "max_delta_step": _float(0), "subsample": _float(0, 1, low_open=True),
+    "colsample_bytree": _float(0, 1, low_open=True), "colsample_bylevel": _float(0, 1, low_open=True),
+    "colsample_bynode": _float(0, 1, low_open=True), "lambda": _float(0), "alpha": _float(0),
+    "tree_method": _choice("auto", "exact", "approx", "hist", "gpu_hist"), "sketch_eps": _float(0, 1),
+    "scale_pos_weight": _float(0), "grow_policy": _choice("depthwise", "lossguide"), "max_leaves": _int(0),
+    "max_bin": _int(2), "monotone_constraints": str, "interaction_constraints": str,
+    "objective": _choice(*OBJECTIVES), "num_class": _int(2), "base_score": _float(), "eval_metric": _metrics,
+    "seed": _int(), "num_parallel_tree": _int(1), "sampling_method": _choice("uniform", "gradient_based"),
+    "sample_type": _choice("uniform", "weighted"), "normalize_type": _choice("tree", "forest"),
+    "rate_drop": _float(0, 1), "one_drop": _choice("0", "1"), "skip_drop": _float(0, 1),
+    "aft_loss_distribution": _choice("normal", "logistic", "extreme"), "aft_loss_distribution_scale": _float(0),
+}
+
+
+def parse_hyperparameters(raw: dict[str, Any]) -> dict[str, Any]:
+    """Validate SageMaker's string hyperparameters as the container does; AlgorithmError on the first problem."""
+    parsed: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in HYPERPARAMETERS:
+            raise AlgorithmError(f"Extraneous hyperparameter found: {name}")
+        if not isinstance(value, str):
+            raise AlgorithmError(f"Hyperparameter {name}: value {value!r} must be a string")
+        try:
+            parsed[name] = HYPERPARAMETERS[name](value)
+        except ValueError as exc:
+            raise AlgorithmError(f"Hyperparameter {name}: value {value!r} {exc}") from None
+    if "num_round" not in parsed:
+        raise AlgorithmError("Missing required hyperparameter: num_round")
+    objective = parsed.get("objective", "reg:squarederror")
+    if objective.startswith("multi:") and "num_class" not in parsed:
+        raise AlgorithmError(f"Hyperparameter objective {objective} requires num_class")
+    if any(m.startswith("auc") for m in parsed.get("eval_metric", [])) and not objective.startswith(("binary:", "rank:")):
+        raise AlgorithmError(f"Metric 'auc' can only be applied to classification and ranking problems, not {objective}")
+    return parsed
+
+
+def content_kind(content_type: str | None) -> str:
+    """The data format of a channel's ContentType (missing means libsvm, as in the container)."""
+    kind = CONTENT_TYPES.get((content_type or "text/libsvm").split(";")[0].strip().lower())
+    if kind is None:
+        raise AlgorithmError(f"Content type {content_type} is not supported. Valid content types: "
+                             + ", ".join(sorted(CONTENT_TYPES)))
+    if kind in ("parquet", "recordio-protobuf"):
+        raise AlgorithmError(f"Content type {content_type} is valid for the algorithm but not emulated locally; "
+                             "use text/csv or text/libsvm for local runs")
+    return kind
+
+
+def check_channels(names: list[str]) -> None:
+    """``train`` is required; only train, validation and code are allowed."""
+    for name in names:
+        if name not in CHANNELS_ALLOWED:
+            raise AlgorithmError(f"Extraneous channel found: {name}")
+    if "train" not in names:
+        raise AlgorithmError("Channel 'train' is required")
+
+
+def channel_files(directory: Path, channel: str) -> list[Path]:
+    """The data files of a channel; hidden files are an error, as in the container."""
+    if not directory.is_dir():
+        return []
+    files = sorted(p for p in directory.rglob("*") if p.is_file())
+    hidden = [p for p in files if any(part.startswith(".") for part in p.relative_to(directory).parts)]
+    if hidden:
+        raise AlgorithmError(f"Hidden file found in the data path of channel {channel}: {hidden[0].name}")
+    return [p for p in files if p.stat().st_size > 0]
+
+
+def load_matrix(files: list[Path], kind: str, csv_weights: bool, channel: str) -> Any:
+    """A DMatrix from label-first CSV (delimiter sniffed from the first line) or libsvm files."""
+    import numpy as np
+    import pandas as pd
+    import xgboost as xgb
+
+    if kind == "libsvm":
+        if len(files) > 1:  # DMatrix reads one libsvm file: concatenate the channel's files
+            combined = files[0].parent.parent / f".{channel}-combined.libsvm"
+            with open(combined, "wb") as out:
+                for f in files:
+                    out.write(f.read_bytes().rstrip(b"\n") + b"\n")
+            files = [combined]
+        return xgb.DMatrix(f"{files[0]}?format=libsvm")
+    with open(files[0], encoding="utf-8", errors="replace") as handle:
+        first = handle.readline()
+    try:
+        delimiter = csv.Sniffer().sniff(first, delimiters=",\t;| ").delimiter
+    except csv.Error:
+        delimiter = ","
+    frames = [pd.read_csv(f, header=None, sep=delimiter) for f in files]
+    data = pd.concat(frames, ignore_index=True)
+    if data.shape[1] < 2 + int(csv_weights):
+        raise AlgorithmError(f"Channel {channel}: each CSV row needs the label and at least one feature")
+    try:
+        values = data.to_numpy(dtype=np.float32)
+    except ValueError as exc:
+        raise AlgorithmError(f"Channel {channel}: non-numeric value in CSV data ({exc}); the algorithm expects "
+                             "headerless numeric CSV with the label in the first column") from None
+    if np.isnan(values[:, 0]).any():
+        raise AlgorithmError(f"Channel {channel}: a row has no label (first column empty)")
+    start = 2 if csv_weights else 1
+    weights = values[:, 1] if csv_weights else None
+    return xgb.DMatrix(values[:, start:], label=values[:, 0], weight=weights, missing=np.nan)
+
+
+class MetricLog:
+    """An XGBoost callback printing the container's log lines and remembering the last metrics."""
+
+    def __init__(self) -> None:
+        import xgboost as xgb
+
+        class _Callback(xgb.callback.TrainingCallback):
+            def after_iteration(inner, model: Any, epoch: int, evals_log: dict) -> bool:  # noqa: N805
+                values = [(f"{data}-{metric}", history[-1]) for data, metrics in evals_log.items()
+                          for metric, history in metrics.items()]
+                self.last = {name.replace("-", ":", 1): float(v) for name, v in values}
+                print(f"[{epoch}]" + "".join(f"#011{name}:{v:.5f}" for name, v in values), flush=True)
+                return False
+
+        self.callback = _Callback()
+        self.last: dict[str, float] = {}
+
+
+def train_host(job_dir: Path, tracker_args: dict[str, Any] | None) -> None:
+    """Train on this host's channels; with ``tracker_args``, inside XGBoost's collective."""
+    import xgboost as xgb
+
+    spec = json.loads((job_dir / "job.json").read_text())
+    hyper = parse_hyperparameters(spec["hyperparameters"])
+    kind = spec["content_kind"]
+    csv_weights = hyper.get("csv_weights") == "1"
+    host_dir = Path(spec["host_dir"])
+    train_files = channel_files(host_dir / "train", "train")
+    validation_files = channel_files(host_dir / "validation", "validation")
+    dtrain = load_matrix(train_files, kind, csv_weights, "train")
+    evals = [(dtrain, "train")]
+    if validation_files:
+        evals.append((load_matrix(validation_files, kind, csv_weights, "validation"), "validation"))
+    params = {k: v for k, v in hyper.items() if k not in ("num_round", "early_stopping_rounds", "csv_weights")}
+    if "eval_metric" in params:
+        params["eval_metric"] = list(params["eval_metric"])
+    early = hyper.get("early_stopping_rounds") if validation_files and params.get("eval_metric") else None
+    log = MetricLog()
+
+    def fit() -> Any:
+        return xgb.train(params, dtrain, num_boost_round=hyper["num_round"], evals=evals,
+                         early_stopping_rounds=early, callbacks=[log.callback], verbose_eval=False)
+
+    if tracker_args is None:
+        booster = fit()
+        rank = 0
+    else:
+        with xgb.collective.CommunicatorContext(**tracker_args):
+            booster = fit()
+            rank = xgb.collective.get_rank()
+    if early is not None and booster.best_iteration is not None and booster.best_iteration + 1 < booster.num_boosted_rounds():
+        print(f"Stopping. Best iteration: [{booster.best_iteration}]", flush=True)
+        booster = booster[: booster.best_iteration + 1]
+    if rank == 0:
+        model_dir = Path(spec["model_dir"])
+        model_dir.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():  # the container's file name has no extension; UBJSON is intended
+            warnings.simplefilter("ignore")
+            booster.save_model(str(model_dir / "xgboost-model"))
+        Path(spec["metrics_file"]).write_text(json.dumps(log.last))
+
+
+def run_job(job_dir: Path) -> int:
+    """Train with one process per host that has data; returns the exit code."""
+    spec = json.loads((job_dir / "job.json").read_text())
+    hosts = spec["hosts_with_data"]
+    if len(hosts) == 1:
+        train_host(job_dir_for(job_dir, spec, hosts[0]), None)
+        return 0
+    from xgboost.tracker import RabitTracker
+
+    tracker = RabitTracker(host_ip="127.0.0.1", n_workers=len(hosts))
+    tracker.start()
+    worker_args = tracker.worker_args()
+    workers = [subprocess.Popen([sys.executable, "-m", __name__, "--job-dir", str(job_dir_for(job_dir, spec, host)),
+                                 "--tracker", json.dumps(worker_args)]) for host in hosts]
+    codes = [w.wait() for w in workers]
+    tracker.wait_for()
+    return next((c for c in codes if c != 0), 0)
+
+
+def job_dir_for(job_dir: Path, spec: dict[str, Any], host: str) -> Path:
+    """Write the per-host job.json (pointing at that host's channel directory) and return its directory."""
+    host_job = job_dir / "hosts" / host
+    host_job.mkdir(parents=True, exist_ok=True)
+    (host_job / "job.json").write_text(json.dumps({**spec, "host_dir": str(Path(spec["channels_root"]) / host)}))
+    return host_job
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Local emulation of the built-in XGBoost training algorithm")
+    parser.add_argument("--job-dir", type=Path, required=True)
+    parser.add_argument("--tracker", help="collective tracker arguments (JSON), for a worker of a distributed job")
+    args = parser.parse_args(argv)
+    try:
+        if args.tracker:
+            train_host(args.job_dir, json.loads(args.tracker))
+            return 0
+        return run_job(args.job_dir)
+    except AlgorithmError as exc:
+        print(f"ClientError: {exc}", file=sys.stderr, flush=True)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
