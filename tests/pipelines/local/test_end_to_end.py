@@ -1,0 +1,76 @@
+"""The whole pipeline on the local engine, as a user runs it (a subprocess), on small sample data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipelines.local.registry import Registry
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def run_local(store: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PIPELINE_"))}
+    return subprocess.run([sys.executable, "-m", "pipelines.run", "--store", str(store), "--sample-rows", "12000",
+                           "--source-revision", "test-rev", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def good_run(tmp_path_factory):
+    store = tmp_path_factory.mktemp("store")
+    summary = store / "summary.json"
+    result = run_local(store, "--summary-json", str(summary))
+    return store, result, json.loads(summary.read_text()) if summary.exists() else None
+
+
+def test_pipeline_succeeds_registers_and_scores(good_run):
+    store, result, summary = good_run
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert summary["status"] == "Succeeded"
+    assert [s["name"] for s in summary["steps"]] == [
+        "PrepareData", "Train", "Evaluate", "CheckQuality", "RegisterModel", "CreateModel", "BatchTransform"]
+    assert summary["metrics"]["auc"] > 0.75
+    model = summary["registered_model"]
+    assert model["ModelApprovalStatus"] == "PendingManualApproval" and model["ModelPackageVersion"] == 1
+    registry = Registry(store / "registry.sqlite")
+    package = registry.describe("LeadScoringModels", 1)
+    assert package["CustomerMetadataProperties"]["SourceRevision"] == "test-rev"
+    assert package["CustomerMetadataProperties"]["PipelineExecutionId"] == summary["execution_id"]
+    assert package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"].endswith("/evaluation.json")
+    assert f"Model test AUC: {summary['metrics']['auc']:.4f}" in result.stdout
+
+
+def test_transform_output_has_label_and_score_per_test_row(good_run):
+    store, _, summary = good_run
+    execution = summary["execution_id"]
+    base = store / "s3" / "sagemaker-local" / "lead-scoring" / execution
+    test_rows = (base / "PrepareData" / "test" / "test.csv").read_text().splitlines()
+    predictions = (base / "BatchTransform" / "predictions" / "test.csv.out").read_text().splitlines()
+    assert len(predictions) == len(test_rows) > 1000
+    for row, prediction in zip(test_rows, predictions):
+        label, score = prediction.split(",")
+        assert label == row.split(",")[0] and 0.0 <= float(score) <= 1.0
+
+
+def test_execution_record_is_persisted(good_run):
+    store, _, summary = good_run
+    record = json.loads((store / "executions" / summary["execution_id"] / "execution.json").read_text())
+    assert record["status"] == "Succeeded"
+    train = next(s for s in record["steps"] if s["name"] == "Train")
+    assert train["properties"]["ModelArtifacts"]["S3ModelArtifacts"].endswith("/output/model.tar.gz")
+    assert {m["MetricName"] for m in train["properties"]["FinalMetricDataList"]} == {"train:auc", "validation:auc"}
+
+
+def test_failing_gate_ends_in_fail_step_with_exit_1(good_run):
+    store, _, _ = good_run
+    result = run_local(store, "--parameter", "AucThreshold=0.99")
+    assert result.returncode == 1
+    assert "Failed step: QualityGateFailed: Model test AUC 0." in result.stdout
+    assert "is below the threshold AucThreshold = 0.99" in result.stdout

@@ -1,0 +1,40 @@
+"""The local model registry: versions per group, approval, concurrent writers."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import pytest
+
+from pipelines.local.registry import Registry
+
+SPEC = {"Containers": [{"Image": "img", "ModelDataUrl": "s3://b/m.tar.gz"}], "SupportedContentTypes": ["text/csv"]}
+
+
+def test_versions_metadata_and_approval(tmp_path):
+    registry = Registry(tmp_path / "r.sqlite")
+    first = registry.register("Leads", "PendingManualApproval", SPEC, {"ModelQuality": {}}, {"rev": "a"})
+    second = registry.register("Leads", "PendingManualApproval", SPEC)
+    other = registry.register("Other", "Approved", SPEC)
+    assert (first["ModelPackageVersion"], second["ModelPackageVersion"], other["ModelPackageVersion"]) == (1, 2, 1)
+    assert first["CustomerMetadataProperties"] == {"rev": "a"} and first["InferenceSpecification"] == SPEC
+    assert registry.set_approval("Leads", 1, "Approved")["ModelApprovalStatus"] == "Approved"
+    assert [p["ModelApprovalStatus"] for p in registry.list("Leads")] == ["Approved", "PendingManualApproval"]
+    with pytest.raises(ValueError, match="ModelApprovalStatus must be one of"):
+        registry.register("Leads", "Maybe", SPEC)
+    with pytest.raises(KeyError):
+        registry.describe("Leads", 9)
+
+
+def _register_many(path: str, count: int) -> list[int]:
+    registry = Registry(__import__("pathlib").Path(path))
+    return [registry.register("Leads", "PendingManualApproval", SPEC)["ModelPackageVersion"] for _ in range(count)]
+
+
+def test_concurrent_writers_get_distinct_versions(tmp_path):
+    path = str(tmp_path / "r.sqlite")
+    Registry(tmp_path / "r.sqlite")
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        results = pool.starmap(_register_many, [(path, 10)] * 4)
+    versions = sorted(v for chunk in results for v in chunk)
+    assert versions == list(range(1, 41))

@@ -1,0 +1,72 @@
+"""processing/evaluate.py: metrics checked against scikit-learn, report files, clear errors."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+
+import numpy as np
+import pytest
+import xgboost as xgb
+from sklearn import metrics as skm
+
+from processing import evaluate
+
+
+def test_metrics_match_scikit_learn():
+    rng = np.random.RandomState(0)
+    labels = (rng.uniform(size=2000) < 0.2).astype(float)
+    scores = np.clip(labels * 0.3 + rng.uniform(size=2000) * 0.7, 0, 1).round(2)  # ties included
+    report = evaluate.evaluate(labels, scores, 0.5, seed=1)
+    m = report["binary_classification_metrics"]
+    predicted = scores >= 0.5
+    assert m["auc"]["value"] == pytest.approx(skm.roc_auc_score(labels, scores))
+    assert m["accuracy"]["value"] == pytest.approx(skm.accuracy_score(labels, predicted))
+    assert m["precision"]["value"] == pytest.approx(skm.precision_score(labels, predicted))
+    assert m["recall"]["value"] == pytest.approx(skm.recall_score(labels, predicted))
+    assert m["f1"]["value"] == pytest.approx(skm.f1_score(labels, predicted))
+    assert m["log_loss"]["value"] == pytest.approx(skm.log_loss(labels, scores), rel=1e-6)
+    assert 0 < m["auc"]["standard_deviation"] < 0.05
+    precision, recall, thresholds = skm.precision_recall_curve(labels, scores)
+    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+    assert report["lead_scoring_metrics"]["f1_best_threshold"]["f1"] == pytest.approx(f1.max())
+    top = np.argsort(-scores, kind="mergesort")[:200]
+    assert report["lead_scoring_metrics"]["top_decile"]["capture_rate"] == pytest.approx(labels[top].sum() / labels.sum())
+
+
+def make_model(tmp_path, features):
+    rng = np.random.RandomState(1)
+    x = rng.normal(size=(500, features))
+    y = (x[:, 0] > 0).astype(float)
+    booster = xgb.train({"objective": "binary:logistic"}, xgb.DMatrix(x, label=y), 5)
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    booster.save_model(str(tmp_path / "xgboost-model.json"))
+    with tarfile.open(model_dir / "model.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / "xgboost-model.json", arcname="xgboost-model")
+    test_dir = tmp_path / "test"
+    test_dir.mkdir()
+    np.savetxt(test_dir / "test.csv", np.column_stack([y, x]), delimiter=",", fmt="%g")
+    return model_dir, test_dir
+
+
+def test_report_files(tmp_path):
+    model_dir, test_dir = make_model(tmp_path, 3)
+    out = tmp_path / "out"
+    assert evaluate.main(["--model-dir", str(model_dir), "--test-dir", str(test_dir), "--output-dir", str(out)]) == 0
+    report = json.loads((out / "evaluation.json").read_text())
+    assert report["binary_classification_metrics"]["auc"]["value"] > 0.9
+    for png in ("roc.png", "precision_recall.png", "lift.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = (out / "report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and 'src="roc.png"' in html and "</html>" in html
+
+
+def test_one_class_and_bad_model_are_clear_errors(tmp_path, capsys):
+    model_dir, test_dir = make_model(tmp_path, 3)
+    (test_dir / "test.csv").write_text("1,0.1,0.2,0.3\n1,0.2,0.1,0.0\n")
+    assert evaluate.main(["--model-dir", str(model_dir), "--test-dir", str(test_dir), "--output-dir", str(tmp_path / "o")]) == 1
+    assert "the test split has only label 1 (2 rows)" in capsys.readouterr().err
+    (model_dir / "model.tar.gz").write_bytes(b"not a tarball")
+    assert evaluate.main(["--model-dir", str(model_dir), "--test-dir", str(test_dir), "--output-dir", str(tmp_path / "o")]) == 1
+    assert "model.tar.gz is not a readable tar.gz archive" in capsys.readouterr().err
