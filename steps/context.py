@@ -116,6 +116,22 @@ class StepContext:
             ),
         ]
 
+    def model_builder(self, train_step: Any, instance_type: str, network: Any = None) -> Any:
+        """A ModelBuilder serving the trained artifacts with the training image, as the pipeline role."""
+        import logging
+
+        from sagemaker.serve.model_builder import ModelBuilder
+
+        return ModelBuilder(
+            s3_model_data_url=train_step.properties.ModelArtifacts.S3ModelArtifacts,
+            image_uri=self.training_image(),
+            role_arn=self.role,
+            sagemaker_session=self.session,
+            log_level=logging.ERROR,  # its default, DEBUG, floods the console
+            instance_type=instance_type,
+            network=network,
+        )
+
     def processor(self, image_uri: str, base_job_name: str) -> Any:
         """A ScriptProcessor with the encryption, network and runtime limits every job gets."""
         from sagemaker.core.processing import ScriptProcessor

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from steps import evaluate
@@ -16,16 +15,8 @@ def build(ctx: StepContext, train: Any, evaluate_step: Any) -> Any:
     from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
     from sagemaker.mlops.workflow import ModelStep
-    from sagemaker.serve.model_builder import ModelBuilder
 
-    builder = ModelBuilder(
-        s3_model_data_url=train.properties.ModelArtifacts.S3ModelArtifacts,
-        image_uri=ctx.training_image(),
-        role_arn=ctx.role,
-        sagemaker_session=ctx.session,
-        log_level=logging.ERROR,  # its default, DEBUG, floods the console
-        instance_type=ctx.config.inference_instance_type,
-    )
+    builder = ctx.model_builder(train, ctx.config.inference_instance_type)
     metrics = ModelMetrics(
         model_statistics=MetricsSource(s3_uri=evaluate.report_uri(evaluate_step), content_type="application/json")
     )
