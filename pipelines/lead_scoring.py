@@ -40,24 +40,25 @@ def description(config: PipelineConfig) -> str:
 
 def get_pipeline(config: PipelineConfig, session: Any = None) -> Any:
     """The SageMaker Pipeline object for ``config`` (built offline unless ``session`` is given)."""
-    if not config.role_arn:
-        raise ConfigError("role ARN is not set: pass --role-arn (or set PIPELINE_ROLE_ARN)")
-    if not config.bucket:
-        raise ConfigError("bucket is not set: pass --bucket (or set PIPELINE_BUCKET)")
+    _require_role_and_bucket(config)
     with sdk_environment(config.region):
         return _assemble(config, session)[0]
 
 
 def build(config: PipelineConfig) -> BuiltPipeline:
     """Build the pipeline offline and render its definition (deterministic for a given config)."""
-    if not config.role_arn:
-        raise ConfigError("role ARN is not set: pass --role-arn (or set PIPELINE_ROLE_ARN)")
-    if not config.bucket:
-        raise ConfigError("bucket is not set: pass --bucket (or set PIPELINE_BUCKET)")
+    _require_role_and_bucket(config)
     with sdk_environment(config.region):
         pipeline, ctx = _assemble(config, None)
         definition = pipeline.definition()
     return BuiltPipeline(pipeline, definition, tuple(ctx.uploads), description(config))
+
+
+def _require_role_and_bucket(config: PipelineConfig) -> None:
+    if not config.role_arn:
+        raise ConfigError("role ARN is not set: pass --role-arn (or set PIPELINE_ROLE_ARN)")
+    if not config.bucket:
+        raise ConfigError("bucket is not set: pass --bucket (or set PIPELINE_BUCKET)")
 
 
 def _assemble(config: PipelineConfig, session: Any) -> tuple[Any, StepContext]:

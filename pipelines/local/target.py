@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pipelines import sample_data
+from pipelines import parameters, sample_data
 from pipelines.config import PipelineConfig
 from pipelines.errors import ConfigError
 from pipelines.lead_scoring import BuiltPipeline, build
@@ -62,18 +62,11 @@ class LocalTarget:
     def _ensure_input(self, store: Store, input_url: str, progress: Progress) -> None:
         if store.objects(input_url.rstrip("/") + "/"):
             return
-        if self.config.input_data_url or input_url != parameter_values(build_defaults(self.config), {})["InputDataUrl"]:
+        if self.config.input_data_url or input_url != parameters.defaults(self.config)["InputDataUrl"]:
             raise ConfigError(f"no objects under {input_url} in the store ({store.path(input_url)}); "
                               "stage your CSV there (see the README's store layout)")
         paths = sample_data.write(store.path(input_url), self.sample_rows)
         progress.update([], f"Generated {self.sample_rows} rows of sample lead data in {len(paths)} files under {input_url}")
-
-
-def build_defaults(config: PipelineConfig) -> dict[str, Any]:
-    """A minimal definition holding only our parameters' defaults (to compare an InputDataUrl with)."""
-    from pipelines.parameters import defaults
-
-    return {"Parameters": [{"Name": k, "DefaultValue": v} for k, v in defaults(config).items()]}
 
 
 def _parse(ts: str | None) -> datetime | None:
