@@ -21,6 +21,7 @@ class StepStatus:
     failure_reason: str | None = None
     attempts: int = 1
     cache_hit_from: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
     def duration_seconds(self) -> float | None:
@@ -29,6 +30,12 @@ class StepStatus:
             return None
         end = self.end_time or datetime.now(self.start_time.tzinfo)
         return (end - self.start_time).total_seconds()
+
+
+def model_quality_metrics(document: Any) -> dict[str, Any]:
+    """The ``value`` of each metric of a model-quality report (``binary_classification_metrics``)."""
+    metrics = document.get("binary_classification_metrics", {}) if isinstance(document, dict) else {}
+    return {k: v["value"] for k, v in metrics.items() if isinstance(v, dict) and "value" in v}
 
 
 @dataclass

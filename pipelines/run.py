@@ -130,6 +130,7 @@ def _run(args: argparse.Namespace) -> int:
     from pipelines.lead_scoring import build
     from pipelines.overrides import resolve
     from pipelines.progress import Progress
+    from pipelines.targets import Target
 
     config = config_from_args(args, os.environ)
     if args.definition_only is not None:
@@ -142,14 +143,14 @@ def _run(args: argparse.Namespace) -> int:
             raise ConfigError("--definition runs a definition file on the local target only")
         from pipelines.targets.sagemaker import SageMakerTarget
 
-        target: Any = SageMakerTarget(config, wait=not args.no_wait, poll_seconds=args.poll_seconds,
+        target: Target = SageMakerTarget(config, wait=not args.no_wait, poll_seconds=args.poll_seconds,
                                       timeout_seconds=args.timeout)
     else:
         from pipelines.local.target import LocalTarget
 
         config = config.replace(bucket=config.bucket or LOCAL_BUCKET, role_arn=config.role_arn or LOCAL_ROLE_ARN)
         target = LocalTarget(config, store=args.store, definition_file=args.definition, sample_rows=args.sample_rows)
-    built = target.prepare() if hasattr(target, "prepare") else build(config)
+    built = target.prepare()
     overrides = resolve(built.definition_dict, args.parameter)
     with Progress(f"{config.pipeline_name} on {target.name}") as progress:
         result = target.run(built, overrides, progress)

@@ -1,6 +1,6 @@
 """The local store that stands in for S3: ``s3://BUCKET/KEY`` is ``<root>/s3/BUCKET/KEY``.
 
-This is the only module that parses ``s3://`` URIs. Objects are written under a
+URIs are parsed by ``pipelines.s3uri``; this is the only module mapping them to paths. Objects are written under a
 temporary name and renamed when complete, so a partially written object is never
 visible under its key.
 """
@@ -15,23 +15,9 @@ from pathlib import Path
 from typing import Iterator
 
 from pipelines.errors import DefinitionError
+from pipelines.s3uri import join_uri, split_uri
 
 TMP_PREFIX = ".tmp-"
-
-
-def split_uri(uri: str) -> tuple[str, str]:
-    """(bucket, key) of an ``s3://bucket/key`` URI."""
-    if not isinstance(uri, str) or not uri.startswith("s3://"):
-        raise DefinitionError(f"{uri!r} is not an s3:// URI")
-    bucket, _, key = uri[len("s3://"):].partition("/")
-    if not bucket:
-        raise DefinitionError(f"{uri!r} has no bucket")
-    return bucket, key
-
-
-def join_uri(*parts: str) -> str:
-    """Join URI parts with single slashes."""
-    return "/".join(p.strip("/") for p in parts if p)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pipelines.local.executions import ExecutionRecord
 from pipelines.local.registry import Registry
 from pipelines.local.store import Store
 from pipelines.progress import Progress
-from pipelines.results import RunResult, StepStatus
+from pipelines.results import RunResult, StepStatus, model_quality_metrics
 
 
 @dataclass
@@ -86,8 +86,7 @@ def _result(record: ExecutionRecord, store: Store) -> RunResult:
         result.failed_step, result.failure_reason = failed[0].name, failed[0].failure_reason
     for step in record.steps:
         for document in step.property_files.values():
-            metrics = document.get("binary_classification_metrics", {}) if isinstance(document, dict) else {}
-            result.metrics.update({k: v["value"] for k, v in metrics.items() if isinstance(v, dict) and "value" in v})
+            result.metrics.update(model_quality_metrics(document))
         if step.type == "RegisterModel" and step.status == "Succeeded":
             result.registered_model = {k: step.properties[k] for k in
                                        ("ModelPackageGroupName", "ModelPackageVersion", "ModelApprovalStatus", "ModelPackageArn")}

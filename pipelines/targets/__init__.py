@@ -14,6 +14,10 @@ class Target(Protocol):
 
     name: str
 
+    def prepare(self) -> BuiltPipeline:
+        """The definition this target will run (built from the config, or read from a file)."""
+        ...
+
     def run(self, built: BuiltPipeline, overrides: dict[str, Any], progress: Progress) -> RunResult:
         """Start an execution, watch it (unless told not to) and return its result."""
         ...

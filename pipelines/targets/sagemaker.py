@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -10,10 +11,11 @@ from typing import Any, Callable
 from pipelines.aws import aws_call, error_code
 from pipelines.config import PipelineConfig
 from pipelines.errors import AwsError, ConfigError, MissingCredentialsError
-from pipelines.lead_scoring import BuiltPipeline
+from pipelines.lead_scoring import BuiltPipeline, build
 from pipelines.overrides import as_strings
 from pipelines.progress import Progress
-from pipelines.results import TERMINAL_EXECUTION_STATUSES, RunResult, StepStatus
+from pipelines.s3uri import join_uri, split_uri
+from pipelines.results import TERMINAL_EXECUTION_STATUSES, RunResult, StepStatus, model_quality_metrics
 
 
 @dataclass
@@ -41,6 +43,10 @@ class SageMakerTarget:
         self.sagemaker = self.session.client("sagemaker")
         self.s3 = self.session.client("s3")
 
+    def prepare(self) -> BuiltPipeline:
+        """Our definition, built offline from the config."""
+        return build(self.config)
+
     def run(self, built: BuiltPipeline, overrides: dict[str, Any], progress: Progress) -> RunResult:
         """Upload code, upsert the pipeline, start an execution and (unless --no-wait) watch it."""
         self.upload_code(built)
@@ -51,6 +57,8 @@ class SageMakerTarget:
         progress.update([], f"Started execution {arn}")
         if self.wait:
             self.watch(result, progress)
+            if result.status == "Succeeded":
+                self.collect_metrics(result, built.definition_dict)
         return result
 
     def upload_code(self, built: BuiltPipeline) -> None:
@@ -59,7 +67,7 @@ class SageMakerTarget:
         if self.config.kms_key_arn:
             extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.config.kms_key_arn}
         for upload in built.uploads:
-            bucket, _, key = upload.s3_uri.removeprefix("s3://").partition("/")
+            bucket, key = split_uri(upload.s3_uri)
             with aws_call(f"s3:PutObject {upload.s3_uri}"):
                 self.s3.put_object(Bucket=bucket, Key=key, Body=upload.local_path.read_bytes(), **extra)
 
@@ -147,6 +155,45 @@ class SageMakerTarget:
         return steps
 
 
+    def collect_metrics(self, result: RunResult, definition: dict[str, Any]) -> None:
+        """Read the property files of the execution's processing steps into ``result.metrics``.
+
+        Each declared PropertyFile is found the way the service finds it: the step's processing job
+        (from the step metadata), that job's output of the declared OutputName, then FilePath under it.
+        A report that cannot be read is a note, not a failure of the run.
+        """
+        jobs = {s.name: s.metadata.get("ProcessingJob", {}).get("Arn") for s in result.steps}
+        for step in definition.get("Steps", []):
+            files = step.get("PropertyFiles", [])
+            if not files or not jobs.get(step["Name"]):
+                continue
+            try:
+                for document in self.read_property_files(jobs[step["Name"]], files):
+                    result.metrics.update(model_quality_metrics(document))
+            except AwsError as exc:
+                result.notes.append(f"metrics of step {step['Name']} unavailable: {exc}")
+
+    def read_property_files(self, job_arn: str, files: list[dict[str, Any]]) -> list[Any]:
+        """The parsed JSON of each PropertyFile written by one processing job."""
+        job_name = job_arn.rsplit("/", 1)[-1]
+        with aws_call(f"sagemaker:DescribeProcessingJob {job_name}"):
+            job = self.sagemaker.describe_processing_job(ProcessingJobName=job_name)
+        outputs = {o["OutputName"]: o["S3Output"]["S3Uri"] for o in job.get("ProcessingOutputConfig", {}).get("Outputs", [])}
+        documents = []
+        for spec in files:
+            if spec["OutputName"] not in outputs:
+                raise AwsError(f"processing job {job_name} has no output named {spec['OutputName']!r}")
+            uri = join_uri(outputs[spec["OutputName"]], spec["FilePath"])
+            bucket, key = split_uri(uri)
+            with aws_call(f"s3:GetObject {uri}"):
+                body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            try:
+                documents.append(json.loads(body))
+            except ValueError as exc:
+                raise AwsError(f"{uri} is not JSON: {exc}") from None
+        return documents
+
+
 def _step_status(raw: dict[str, Any]) -> StepStatus:
     cache = raw.get("CacheHitResult", {}).get("SourcePipelineExecutionArn")
     return StepStatus(
@@ -157,4 +204,5 @@ def _step_status(raw: dict[str, Any]) -> StepStatus:
         failure_reason=raw.get("FailureReason"),
         attempts=raw.get("AttemptCount", 1) or 1,
         cache_hit_from=cache.rsplit("/", 1)[-1] if cache else None,
+        metadata=raw.get("Metadata", {}),
     )

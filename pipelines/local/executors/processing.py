@@ -7,7 +7,7 @@ from typing import Any
 
 from pipelines.local import sandbox
 from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun
-from pipelines.local.store import join_uri
+from pipelines.s3uri import join_uri
 
 
 def execute(run: StepRun) -> StepOutcome:

@@ -11,7 +11,7 @@ from typing import Any
 
 from pipelines.local import sandbox
 from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun
-from pipelines.local.store import join_uri
+from pipelines.s3uri import join_uri
 from pipelines.local.xgboost_algorithm import AlgorithmError, check_channels, content_kind
 
 BUILTIN_XGBOOST = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/sagemaker-xgboost:[\w.-]+$")

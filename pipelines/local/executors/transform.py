@@ -10,7 +10,7 @@ from inference.xgboost_csv import InvocationError, invoke, load_model
 from pipelines.local.csv_jsonpath import select
 from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun
 from pipelines.local.executors.training import is_builtin_xgboost
-from pipelines.local.store import join_uri, split_uri
+from pipelines.s3uri import join_uri, split_uri
 
 
 def execute(run: StepRun) -> StepOutcome:

@@ -97,3 +97,56 @@ def test_role_and_credentials_are_required(monkeypatch):
         SageMakerTarget(full_config(role_arn=None))
     with pytest.raises(MissingCredentialsError, match="no AWS credentials found"):
         SageMakerTarget(full_config())
+
+
+def _evaluation_job(sm, s3) -> str:
+    """A processing job in moto whose 'evaluation' output holds an evaluation.json."""
+    output = "s3://lead-bucket/run/Evaluate/evaluation"
+    s3.put_object(Bucket="lead-bucket", Key="run/Evaluate/evaluation/evaluation.json", Body=json.dumps(
+        {"binary_classification_metrics": {"auc": {"value": 0.81, "standard_deviation": 0.01},
+                                           "f1": {"value": 0.44, "standard_deviation": 0.02}}}))
+    return sm.create_processing_job(
+        ProcessingJobName="pipelines-abc-Evaluate", RoleArn=full_config().role_arn,
+        AppSpecification={"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1"},
+        ProcessingResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 30}},
+        ProcessingOutputConfig={"Outputs": [{"OutputName": "evaluation", "S3Output": {
+            "S3Uri": output, "LocalPath": "/opt/ml/processing/evaluation", "S3UploadMode": "EndOfJob"}}]},
+    )["ProcessingJobArn"]
+
+
+def test_metrics_are_read_from_the_evaluate_steps_property_file(moto, built):
+    from pipelines.results import RunResult, StepStatus
+
+    sm = boto3.client("sagemaker", region_name="us-east-1")
+    job_arn = _evaluation_job(sm, boto3.client("s3", region_name="us-east-1"))
+    result = RunResult("sagemaker", "LeadScoringPipeline", "abc", None, "Succeeded",
+                       steps=[StepStatus("Evaluate", "Succeeded", metadata={"ProcessingJob": {"Arn": job_arn}})])
+    SageMakerTarget(full_config()).collect_metrics(result, built.definition_dict)
+    assert result.metrics == {"auc": 0.81, "f1": 0.44}
+    assert result.to_json()["metrics"]["auc"] == 0.81
+
+
+def test_unreadable_metrics_are_a_note_not_a_failure(moto, built):
+    from pipelines.results import RunResult, StepStatus
+
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:processing-job/does-not-exist"
+    result = RunResult("sagemaker", "LeadScoringPipeline", "abc", None, "Succeeded",
+                       steps=[StepStatus("Evaluate", "Succeeded", metadata={"ProcessingJob": {"Arn": arn}})])
+    SageMakerTarget(full_config()).collect_metrics(result, built.definition_dict)
+    assert result.metrics == {} and result.exit_code == 0
+    assert result.notes and "metrics of step Evaluate unavailable" in result.notes[0]
+
+
+def test_a_watched_successful_run_reports_the_evaluation_metrics(moto, built, monkeypatch):
+    sm = boto3.client("sagemaker", region_name="us-east-1")
+    job_arn = _evaluation_job(sm, boto3.client("s3", region_name="us-east-1"))
+    target = SageMakerTarget(full_config(), poll_seconds=0, sleep=lambda s: None)
+    steps = [{"StepName": "Evaluate", "StepStatus": "Succeeded", "Metadata": {"ProcessingJob": {"Arn": job_arn}}}]
+
+    class Pages:
+        def paginate(self, **kw):
+            return [{"PipelineExecutionSteps": steps}]
+
+    monkeypatch.setattr(target.sagemaker, "get_paginator", lambda name: Pages())
+    result = target.run(built, {}, quiet_progress())
+    assert result.status == "Succeeded" and result.metrics["auc"] == 0.81
