@@ -18,6 +18,8 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -254,6 +256,10 @@ def train_host(job_dir: Path, tracker_args: dict[str, Any] | None) -> None:
         Path(spec["metrics_file"]).write_text(json.dumps(log.last))
 
 
+ECHO_THREAD = "echo-first-worker"
+WORKER_MODULE = "pipelines.local.xgboost_algorithm"  # not __name__: that is "__main__" when run with -m
+
+
 def run_job(job_dir: Path) -> int:
     """Train with one process per host that has data; returns the exit code."""
     spec = json.loads((job_dir / "job.json").read_text())
@@ -266,11 +272,66 @@ def run_job(job_dir: Path) -> int:
     tracker = RabitTracker(host_ip="127.0.0.1", n_workers=len(hosts))
     tracker.start()
     worker_args = tracker.worker_args()
-    workers = [subprocess.Popen([sys.executable, "-m", __name__, "--job-dir", str(job_dir_for(job_dir, spec, host)),
-                                 "--tracker", json.dumps(worker_args)]) for host in hosts]
-    codes = [w.wait() for w in workers]
+    print(f"Distributed training on {len(hosts)} hosts ({', '.join(hosts)}) through the collective tracker "
+          f"at {worker_args.get('dmlc_tracker_uri')}:{worker_args.get('dmlc_tracker_port')}", flush=True)
+    workers = [start_worker(job_dir_for(job_dir, spec, host), worker_args, echo=(i == 0)) for i, host in enumerate(hosts)]
+    failed = wait_for_workers(workers)
+    for thread in threading.enumerate():
+        if thread.name == ECHO_THREAD:
+            thread.join()
+    if failed is not None:
+        host_job, code = failed
+        # a failed worker's peers wait forever in the collective: they were stopped above, and the
+        # tracker, waiting for a shutdown nobody will send, ends with this process
+        log = (host_job / "worker.log").read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        print(f"{host_job.name} failed with exit code {code}", file=sys.stderr)
+        print(log[-1] if log else f"AlgorithmError: {host_job.name} exited with code {code}", file=sys.stderr, flush=True)
+        return code
     tracker.wait_for()
-    return next((c for c in codes if c != 0), 0)
+    return 0
+
+
+def start_worker(host_job: Path, tracker_args: dict[str, Any], echo: bool) -> tuple[Path, subprocess.Popen]:
+    """Start one host's worker; the first host's log is the job's log, each other's goes to its worker.log.
+
+    On SageMaker each host has its own log stream; sharing one pipe would interleave their lines.
+    """
+    log = open(host_job / "worker.log", "w", encoding="utf-8")
+    command = [sys.executable, "-m", WORKER_MODULE, "--job-dir", str(host_job), "--tracker", json.dumps(tracker_args)]
+    if echo:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        threading.Thread(target=_tee, args=(process.stdout, log), name=ECHO_THREAD, daemon=True).start()
+    else:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+    return host_job, process
+
+
+def _tee(stream: Any, log: Any) -> None:
+    with log:
+        for line in stream:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            log.write(line)
+            log.flush()
+
+
+def wait_for_workers(workers: list[tuple[Path, subprocess.Popen]]) -> tuple[Path, int] | None:
+    """Wait for every worker; at the first that fails, stop the rest and return (its job dir, exit code)."""
+    running = list(workers)
+    while running:
+        for host_job, process in list(running):
+            code = process.poll()
+            if code is None:
+                continue
+            running.remove((host_job, process))
+            if code != 0:
+                for _, other in running:
+                    other.kill()
+                    other.wait()
+                return host_job, code
+        time.sleep(0.05)
+    return None
 
 
 def job_dir_for(job_dir: Path, spec: dict[str, Any], host: str) -> Path:

@@ -74,3 +74,16 @@ def test_failing_gate_ends_in_fail_step_with_exit_1(good_run):
     assert result.returncode == 1
     assert "Failed step: QualityGateFailed: Model test AUC 0." in result.stdout
     assert "is below the threshold AucThreshold = 0.99" in result.stdout
+
+
+def test_distributed_training_matches_one_instance(good_run):
+    """3 instances over 2 train shards: 2 workers train together, the third host drops out."""
+    store, _, single = good_run
+    summary = store / "distributed.json"
+    result = run_local(store, "--parameter", "TrainingInstanceCount=3", "--parameter", "TrainShardCount=2",
+                       "--summary-json", str(summary))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Distributed training on 2 hosts (algo-1, algo-2)" in result.stdout
+    assert "algo-3: no data in its train shard; this host drops out of training" in result.stdout
+    distributed = json.loads(summary.read_text())
+    assert abs(distributed["metrics"]["auc"] - single["metrics"]["auc"]) < 0.01

@@ -1,0 +1,127 @@
+"""The built-in XGBoost emulation: the container's rules, on real files and real worker processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipelines import sample_data
+from pipelines.local import xgboost_algorithm as algo
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"num_round": "10", "learning_rate": "0.1"}, "Extraneous hyperparameter found: learning_rate"),
+    ({"num_round": "ten"}, "Hyperparameter num_round: value 'ten' is not an integer"),
+    ({"num_round": "0"}, "Hyperparameter num_round: value '0' must be >= 1"),
+    ({"num_round": "5", "eta": "1.5"}, "Hyperparameter eta: value '1.5' must be <= 1"),
+    ({"num_round": "5", "subsample": "0"}, "Hyperparameter subsample: value '0' must be > 0"),
+    ({"num_round": "5", "objective": "binary:nope"}, "Hyperparameter objective: value 'binary:nope' must be one of"),
+    ({"num_round": "5", "eval_metric": "auc,bogus"}, "Hyperparameter eval_metric: value 'auc,bogus' 'bogus' is not"),
+    ({"num_round": 5}, "Hyperparameter num_round: value 5 must be a string"),
+    ({"eta": "0.1"}, "Missing required hyperparameter: num_round"),
+    ({"num_round": "5", "objective": "multi:softmax"}, "objective multi:softmax requires num_class"),
+    ({"num_round": "5", "objective": "reg:squarederror", "eval_metric": "auc"},
+     "Metric 'auc' can only be applied to classification and ranking problems"),
+])
+def test_hyperparameters_are_refused_as_the_container_refuses_them(raw, message):
+    with pytest.raises(algo.AlgorithmError, match=None) as caught:
+        algo.parse_hyperparameters(raw)
+    assert message in str(caught.value)
+
+
+def test_hyperparameters_are_parsed_to_typed_values():
+    parsed = algo.parse_hyperparameters({"num_round": "50", "eta": "0.2", "max_depth": "5",
+                                         "eval_metric": "auc,logloss", "objective": "binary:logistic"})
+    assert parsed == {"num_round": 50, "eta": 0.2, "max_depth": 5, "eval_metric": ["auc", "logloss"],
+                      "objective": "binary:logistic"}
+
+
+def test_content_types_and_channels():
+    assert algo.content_kind("text/csv") == "csv"
+    assert algo.content_kind("text/csv; charset=utf-8") == "csv"
+    assert algo.content_kind(None) == "libsvm"  # the container's default
+    with pytest.raises(algo.AlgorithmError, match="Content type application/json is not supported"):
+        algo.content_kind("application/json")
+    with pytest.raises(algo.AlgorithmError, match="not emulated locally"):
+        algo.content_kind("application/x-parquet")
+    algo.check_channels(["train", "validation"])
+    with pytest.raises(algo.AlgorithmError, match="Extraneous channel found: test"):
+        algo.check_channels(["train", "test"])
+    with pytest.raises(algo.AlgorithmError, match="Channel 'train' is required"):
+        algo.check_channels(["validation"])
+
+
+def test_hidden_files_in_a_channel_are_an_error(tmp_path):
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / ".part.csv").write_text("1,2\n")
+    with pytest.raises(algo.AlgorithmError, match="Hidden file found in the data path of channel train: .part.csv"):
+        algo.channel_files(tmp_path / "train", "train")
+
+
+def _job(tmp_path: Path, hosts: dict[str, str], hyper: dict[str, str]) -> Path:
+    """A job directory with each host's train shard and a shared validation channel."""
+    data = sample_data.generate(4000)
+    text = "\n".join(",".join("" if np.isnan(v) else f"{v:g}" for v in row) for row in data) + "\n"
+    lines = text.splitlines(keepends=True)
+    channels = tmp_path / "channels"
+    for index, (host, override) in enumerate(hosts.items()):
+        (channels / host / "train").mkdir(parents=True)
+        (channels / host / "validation").mkdir(parents=True)
+        shard = "".join(lines[index:3000:len(hosts)])
+        (channels / host / "train" / "part.csv").write_text(override or shard)
+        (channels / host / "validation" / "v.csv").write_text("".join(lines[3000:]))
+    spec = {"hyperparameters": hyper, "content_kind": "csv", "channels_root": str(channels),
+            "hosts_with_data": list(hosts), "model_dir": str(tmp_path / "model"),
+            "metrics_file": str(tmp_path / "metrics.json")}
+    (tmp_path / "job.json").write_text(json.dumps(spec))
+    return tmp_path
+
+
+def _train(job_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", algo.WORKER_MODULE, "--job-dir", str(job_dir)],
+                          capture_output=True, text=True, timeout=120)
+
+
+HYPER = {"num_round": "200", "max_depth": "3", "eta": "0.3", "objective": "binary:logistic",
+         "eval_metric": "auc", "early_stopping_rounds": "5"}
+
+
+def test_one_host_trains_logs_metrics_stops_early_and_saves_the_model(tmp_path):
+    job = _job(tmp_path, {"algo-1": ""}, HYPER)
+    result = _train(job)
+    assert result.returncode == 0, result.stderr
+    assert "[0]#011train-auc:" in result.stdout and "#011validation-auc:" in result.stdout
+    assert "Stopping. Best iteration: [" in result.stdout
+    assert "[199]" not in result.stdout
+    assert (job / "model" / "xgboost-model").stat().st_size > 0
+    metrics = json.loads((job / "metrics.json").read_text())
+    assert set(metrics) == {"train:auc", "validation:auc"} and metrics["validation:auc"] > 0.7
+
+
+def test_bad_hyperparameter_is_a_client_error_exit(tmp_path):
+    result = _train(_job(tmp_path, {"algo-1": ""}, {**HYPER, "depth": "3"}))
+    assert result.returncode == 2
+    assert "ClientError: Extraneous hyperparameter found: depth" in result.stderr
+
+
+def test_a_failing_worker_ends_the_distributed_job_promptly(tmp_path):
+    job = _job(tmp_path, {"algo-1": "", "algo-2": "1,abc\n0,2\n"}, HYPER)
+    started = time.monotonic()
+    result = _train(job)
+    assert result.returncode == 2
+    assert "algo-2 failed with exit code 2" in result.stderr
+    assert "ClientError: Channel train: non-numeric value in CSV data" in result.stderr
+    assert time.monotonic() - started < 60  # the healthy worker was stopped, not left waiting for its peer
+
+
+def test_wait_for_workers_stops_the_others_at_the_first_failure(tmp_path):
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    failing = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    assert algo.wait_for_workers([(tmp_path / "a", sleeper), (tmp_path / "b", failing)]) == (tmp_path / "b", 3)
+    assert sleeper.poll() is not None
