@@ -7,6 +7,7 @@
     ├── AwsError                   an AWS API call failed; names the operation (exit 1)
     │   └── MissingCredentialsError  no AWS credentials were found (exit 2)
     ├── OfflineCallError           an AWS call was attempted while building a definition offline
+    ├── ExecutionError             a local execution cannot be found, described or retried as asked (exit 2)
     └── DefinitionError            a pipeline definition cannot be executed as written; names step and field (exit 2)
         ├── UnsupportedStepTypeError
         └── ExpressionError        a Get/Std:Join/Std:JsonGet/condition cannot be resolved
@@ -51,6 +52,12 @@ class MissingCredentialsError(AwsError):
 
 class OfflineCallError(PipelineError):
     """The SDK tried to call AWS while the definition was being built offline."""
+
+
+class ExecutionError(PipelineError):
+    """A local execution cannot be found, or cannot be retried in its current state."""
+
+    exit_code = 2
 
 
 class DefinitionError(PipelineError):

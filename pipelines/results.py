@@ -54,6 +54,7 @@ class RunResult:
     registered_model: dict[str, Any] | None = None
     transform_output: str | None = None
     notes: list[str] = field(default_factory=list)
+    unenforced: dict[str, list[str]] = field(default_factory=dict)  # local runs: settings accepted, not honoured
 
     @property
     def exit_code(self) -> int:

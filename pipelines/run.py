@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 from pipelines.config import PipelineConfig, build_config, env_values, parse_kwargs_json, parse_tags_json, read_config_file
 from pipelines.errors import ConfigError, PipelineError
+from pipelines.results import RunResult
 
 LOCAL_BUCKET = "sagemaker-local"
 LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/LocalRunRoleNotEnforced"
@@ -98,8 +99,36 @@ def parser() -> argparse.ArgumentParser:
     loc.add_argument("--store", type=Path, default=Path(".sagemaker-local"), help="local store standing in for S3")
     loc.add_argument("--definition", type=Path, metavar="FILE", help="run this definition JSON instead of building ours")
     loc.add_argument("--sample-rows", type=int, default=100_000, help="rows of sample data generated when no input is given")
+    add_engine_arguments(p)
     add_config_arguments(p)
     return p
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of the local engine (shared by a run and ``retry``)."""
+    g = parser.add_argument_group("local engine")
+    g.add_argument("--no-cache", action="store_true", help="ignore CacheConfig: run every step")
+    g.add_argument("--max-parallel-steps", type=int, metavar="N",
+                   help="run at most N steps at once (also sent to SageMaker as ParallelismConfiguration)")
+    g.add_argument("--inject-fault", action="append", default=[], metavar="STEP=TYPE[:TIMES]",
+                   help="make the first TIMES attempts of STEP fail with a retryable exception type "
+                        "(e.g. SageMaker.JOB_INTERNAL_ERROR), to exercise its retry policies")
+
+
+def engine_options(args: argparse.Namespace) -> Any:
+    """The local engine's RunOptions from the flags."""
+    from pipelines.local.engine import RunOptions
+    from pipelines.local.retries import parse_faults
+
+    if args.max_parallel_steps is not None and args.max_parallel_steps < 1:
+        raise ConfigError("--max-parallel-steps must be at least 1")
+    return RunOptions(cache=not args.no_cache, max_parallel_steps=args.max_parallel_steps,
+                      faults=parse_faults(args.inject_fault))
+
+
+def local_config(config: PipelineConfig) -> PipelineConfig:
+    """A local run needs no real bucket or role: fill placeholders (reported as not enforced)."""
+    return config.replace(bucket=config.bucket or LOCAL_BUCKET, role_arn=config.role_arn or LOCAL_ROLE_ARN)
 
 
 def write_output(text: str, destination: str) -> None:
@@ -115,6 +144,11 @@ def write_output(text: str, destination: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m pipelines.run`` and the ``run-pipeline`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from pipelines import executions_cli
+
+    if argv and argv[0] in executions_cli.COMMANDS:
+        return executions_cli.main(argv)
     args = parser().parse_args(argv)
     try:
         return _run(args)
@@ -144,23 +178,29 @@ def _run(args: argparse.Namespace) -> int:
         from pipelines.targets.sagemaker import SageMakerTarget
 
         target: Target = SageMakerTarget(config, wait=not args.no_wait, poll_seconds=args.poll_seconds,
-                                      timeout_seconds=args.timeout)
+                                         timeout_seconds=args.timeout, max_parallel_steps=args.max_parallel_steps)
     else:
         from pipelines.local.target import LocalTarget
 
-        config = config.replace(bucket=config.bucket or LOCAL_BUCKET, role_arn=config.role_arn or LOCAL_ROLE_ARN)
-        target = LocalTarget(config, store=args.store, definition_file=args.definition, sample_rows=args.sample_rows)
+        config = local_config(config)
+        target = LocalTarget(config, store=args.store, definition_file=args.definition, sample_rows=args.sample_rows,
+                             options=engine_options(args))
     built = target.prepare()
     overrides = resolve(built.definition_dict, args.parameter)
     with Progress(f"{config.pipeline_name} on {target.name}") as progress:
         result = target.run(built, overrides, progress)
+    return finish_run(result, args.summary_json)
+
+
+def finish_run(result: RunResult, summary_json: Path | None) -> int:
+    """Print the closing lines, write the summary if asked; returns the exit code."""
     print_result(result)
-    if args.summary_json:
-        write_output(json.dumps(result.to_json(), indent=2, default=str), str(args.summary_json))
+    if summary_json:
+        write_output(json.dumps(result.to_json(), indent=2, default=str), str(summary_json))
     return result.exit_code
 
 
-def print_result(result: Any) -> None:
+def print_result(result: RunResult) -> None:
     """The closing lines of a run: outcome, metrics, registered model, transform output."""
     print(f"Execution {result.execution_id}: {result.status}")
     if result.failed_step or (result.failure_reason and result.status != "Succeeded"):
@@ -174,6 +214,11 @@ def print_result(result: Any) -> None:
         print(f"Batch transform output: {result.transform_output}")
     for note in result.notes:
         print(f"note: {note}")
+    if result.unenforced:
+        print("Accepted but not enforced by the local engine:")
+        for step, lines in result.unenforced.items():
+            for line in lines:
+                print(f"  {step}: {line}")
 
 
 if __name__ == "__main__":

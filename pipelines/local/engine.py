@@ -1,26 +1,36 @@
-"""The orchestrator: orders steps, resolves their arguments, dispatches them, records results.
+"""The orchestrator: schedules steps as their dependencies finish, resolves their arguments,
+consults the cache, dispatches each to its executor (retrying as its policies allow) and
+records everything in the execution record.
 
 Executors never reach into the engine: each gets a StepRun and returns a StepOutcome.
-A step that fails is a result (Failed with its reason), not an exception; the execution
-then stops starting new steps and ends Failed, as on SageMaker.
+A step that fails is a result (Failed with its reason), not an exception; the execution then
+starts no new steps, lets running ones finish and ends Failed, as on SageMaker.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
-from datetime import datetime, timezone
-from typing import Any, Callable
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping
 
-from pipelines.errors import DefinitionError
+from pipelines.errors import DefinitionError, ExecutionError
+from pipelines.local import caching, executions, retries, sandbox, unenforced
 from pipelines.local.dispatch import EXECUTORS, LAZY_ARGUMENTS
-from pipelines.local.executions import ExecutionRecord, StepRecord, new_execution_id, now
-from pipelines.local.executors.base import StepFailed, StepRun
+from pipelines.local.executions import ExecutionLock, ExecutionRecord, StepRecord, new_execution_id, now
+from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun
 from pipelines.local.expressions import Context, resolve
-from pipelines.local.graph import build_graph, topological_order
+from pipelines.local.graph import Node, build_graph, topological_order
 from pipelines.local.registry import Registry
 from pipelines.local.store import Store
 
 LOCAL_ARN = "arn:aws:sagemaker:local:000000000000:pipeline"
+SERVICE_MAX_PARALLEL_STEPS = 50  # SageMaker's default when no ParallelismConfiguration is given
 
 
 def parameter_values(definition: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -37,83 +47,256 @@ def parameter_values(definition: dict[str, Any], overrides: dict[str, Any]) -> d
     return values
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """How the engine runs: caching on or off, the parallelism bound, injected faults (for tests)."""
+
+    cache: bool = True
+    max_parallel_steps: int | None = None
+    faults: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+    sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass
+class _Execution:
+    """The moving parts of one execution while it runs (touched by the scheduling thread only)."""
+
+    record: ExecutionRecord
+    nodes: dict[str, Node]
+    variables: dict[str, Any]
+    properties: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outcomes: dict[str, str] = field(default_factory=dict)
+    branches: dict[str, bool] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        lookup = lambda step, name: self.files.get(step, {}).get(name)  # noqa: E731
+        self.context = Context(self.record.parameters, self.variables, self.properties, lookup)
+        # per-run values stay unresolved in cache keys, as on SageMaker
+        masked = {name: f"{{Execution.{name}}}" for name in self.variables}
+        self.cache_context = Context(self.record.parameters, masked, self.properties, lookup)
+
+
 class LocalEngine:
-    """Runs one definition at a time against a store and a registry."""
+    """Runs definitions against a store and a registry."""
 
     def __init__(self, store: Store, registry: Registry, log: Callable[[str, str], None],
-                 on_change: Callable[[ExecutionRecord], None]):
+                 on_change: Callable[[ExecutionRecord], None], options: RunOptions = RunOptions()):
         self.store = store
         self.registry = registry
         self.log = log
         self.on_change = on_change
+        self.options = options
+        self._save_lock = threading.Lock()
 
     def run(self, definition: dict[str, Any], pipeline_name: str, overrides: dict[str, Any]) -> ExecutionRecord:
-        """Execute the definition; returns the final execution record."""
+        """Start a new execution of ``definition`` and run it to the end."""
         nodes = build_graph(definition, set(EXECUTORS))
-        execution_id = new_execution_id()
-        record = ExecutionRecord(execution_id, pipeline_name, "Executing",
+        record = ExecutionRecord(new_execution_id(), pipeline_name, "Executing",
                                  parameter_values(definition, overrides), now())
-        started = datetime.now(timezone.utc)
-        execution_vars = {
-            "PipelineExecutionId": execution_id,
-            "PipelineExecutionArn": f"{LOCAL_ARN}/{pipeline_name.lower()}/execution/{execution_id}",
-            "PipelineName": pipeline_name,
-            "PipelineArn": f"{LOCAL_ARN}/{pipeline_name.lower()}",
-            "StartDateTime": started.isoformat(),
-            "CurrentDateTime": started.isoformat(),
-        }
-        properties: dict[str, dict[str, Any]] = {}
-        property_files: dict[str, dict[str, Any]] = {}
-        outcomes: dict[str, str] = {}
-        branches: dict[str, bool] = {}
-        context = Context(record.parameters, execution_vars, properties,
-                          lambda step, name: property_files.get(step, {}).get(name))
-        self._save(record)
-        for name in topological_order(nodes):
-            node = nodes[name]
-            if node.branch and branches.get(node.branch[0]) is not node.branch[1]:
-                continue
-            if any(outcomes.get(dep) != "Succeeded" for dep in node.depends_on):
-                continue
-            step = StepRecord(name, node.definition["Type"], "Executing", start_time=now())
-            record.steps.append(step)
+        executions.save_definition(self.store.root, record.execution_id, definition)
+        return self._drive(definition, nodes, record)
+
+    def retry(self, execution_id: str) -> ExecutionRecord:
+        """Re-run the failed and never-run steps of an execution, reusing its succeeded ones."""
+        record = executions.load(self.store.root, execution_id)
+        if record.status == "Succeeded":
+            raise ExecutionError(f"execution {execution_id} succeeded; there is nothing to retry")
+        if ExecutionLock(self.store.root, execution_id).is_held_elsewhere():
+            raise ExecutionError(f"execution {execution_id} is still running in another process")
+        definition = executions.load_definition(self.store.root, execution_id)
+        nodes = build_graph(definition, set(EXECUTORS))
+        for step in record.steps:
+            if step.status != "Succeeded" and sandbox.kill_leftovers(self._job_dir(execution_id, step.name)):
+                self.log(step.name, "stopped the job program left running by the interrupted engine")
+        record.steps = [s for s in record.steps if s.status == "Succeeded"]
+        record.status, record.failure_reason, record.end_time = "Executing", None, None
+        record.retries += 1
+        return self._drive(definition, nodes, record)
+
+    # -- scheduling -------------------------------------------------------------------------
+
+    def _drive(self, definition: dict[str, Any], nodes: dict[str, Node], record: ExecutionRecord) -> ExecutionRecord:
+        lock = ExecutionLock(self.store.root, record.execution_id)
+        if not lock.acquire():
+            raise ExecutionError(f"execution {record.execution_id} is already running in another process")
+        try:
+            run = self._prepare(record, nodes)
             self._save(record)
-            outcome_status, reason, props, files, branch = self._execute(node.definition, context, record)
-            step.status, step.failure_reason, step.end_time = outcome_status, reason, now()
-            step.properties, step.property_files = props, files
-            outcomes[name] = outcome_status
-            properties[name] = props
-            property_files[name] = files
-            if branch is not None:
-                branches[name] = branch
+            self._schedule(run, self._parallelism(definition))
+            record.end_time = now()
             self._save(record)
-            if outcome_status == "Failed":
-                record.status = "Failed"
-                record.failure_reason = f"Step {name} failed: {reason}"
-                break
-        else:
-            record.status = "Succeeded"
-        record.end_time = now()
-        self._save(record)
+        finally:
+            lock.release()
         return record
 
-    def _execute(self, step: dict[str, Any], context: Context, record: ExecutionRecord
-                 ) -> tuple[str, str | None, dict[str, Any], dict[str, Any], bool | None]:
-        name = step["Name"]
-        job_dir = self.store.root / "jobs" / record.execution_id / name
+    def _prepare(self, record: ExecutionRecord, nodes: dict[str, Node]) -> _Execution:
+        started = record.start_time
+        arn = f"{LOCAL_ARN}/{record.pipeline_name.lower()}"
+        variables = {
+            "PipelineExecutionId": record.execution_id,
+            "PipelineExecutionArn": f"{arn}/execution/{record.execution_id}",
+            "PipelineName": record.pipeline_name,
+            "PipelineArn": arn,
+            "StartDateTime": started,
+            "CurrentDateTime": started,
+        }
+        run = _Execution(record, nodes, variables)
+        for step in record.steps:  # reused by a retry
+            run.outcomes[step.name] = step.status
+            run.properties[step.name] = step.properties
+            run.files[step.name] = step.property_files
+            if step.type == "Condition":
+                run.branches[step.name] = bool(step.properties.get("Outcome"))
+        return run
+
+    def _parallelism(self, definition: dict[str, Any]) -> int:
+        configured = self.options.max_parallel_steps or definition.get("ParallelismConfiguration", {}).get(
+            "MaxParallelExecutionSteps") or SERVICE_MAX_PARALLEL_STEPS
+        return max(1, min(int(configured), os.cpu_count() or 1))
+
+    def _schedule(self, run: _Execution, limit: int) -> None:
+        pending = [name for name in topological_order(run.nodes) if name not in run.outcomes]
+        running: dict[Future, tuple[StepRecord, Node]] = {}
+        failed = False
+        with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="step") as pool:
+            while True:
+                progressed = True
+                while progressed and not failed and len(running) < limit:
+                    progressed = False
+                    for name in list(pending):
+                        readiness = _readiness(run.nodes[name], run.outcomes, run.branches)
+                        if readiness == "wait":
+                            continue
+                        pending.remove(name)
+                        progressed = True
+                        if readiness == "skip":
+                            run.outcomes[name] = "NotRun"
+                            continue
+                        started = self._start(run, run.nodes[name], pool)
+                        if isinstance(started, Future):
+                            running[started] = (run.record.steps[-1], run.nodes[name])
+                        else:
+                            failed |= self._finish(run, run.nodes[name], run.record.steps[-1], started)
+                        break  # re-check the limit and readiness after each start
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    step, node = running.pop(future)
+                    failed |= self._finish(run, node, step, future.result())
+        run.record.status = "Failed" if failed else "Succeeded"
+
+    def _start(self, run: _Execution, node: Node, pool: ThreadPoolExecutor) -> Future | StepOutcome:
+        """Record the step as Executing; return its finished outcome (cache hit, bad arguments) or its future."""
+        definition = node.definition
+        step = StepRecord(node.name, definition["Type"], "Executing", start_time=now())
+        run.record.steps.append(step)
+        self._save(run.record)
+        try:
+            raw = definition.get("Arguments", {})
+            arguments = raw if definition["Type"] in LAZY_ARGUMENTS else resolve(raw, run.context)
+            policies = retries.policies(definition)
+            if definition["Type"] not in LAZY_ARGUMENTS:
+                step.unenforced = unenforced.settings(arguments)
+            if caching.is_cacheable(definition):
+                step.cache_key = caching.cache_key(definition["Type"], resolve(raw, run.cache_context))
+                hit = self._cache_hit(run.record, step, caching.expire_after(definition)) if self.options.cache else None
+                if hit is not None:
+                    return hit
+        except DefinitionError as exc:
+            return StepOutcome({}, failure_reason=f"ClientError: {exc}")
+        return pool.submit(self._attempts, run, node, step, arguments, policies)
+
+    def _finish(self, run: _Execution, node: Node, step: StepRecord, outcome: StepOutcome) -> bool:
+        """Record a step's outcome; True if it failed."""
+        step.status, step.failure_reason, step.end_time = outcome.status, outcome.failure_reason, now()
+        step.properties, step.property_files = outcome.properties, outcome.property_files
+        run.outcomes[node.name] = outcome.status
+        run.properties[node.name] = outcome.properties
+        run.files[node.name] = outcome.property_files
+        if outcome.branch is not None:
+            run.branches[node.name] = outcome.branch
+        if outcome.status == "Failed" and run.record.failure_reason is None:
+            run.record.failure_reason = f"Step {node.name} failed: {outcome.failure_reason}"
+        self._save(run.record)
+        return outcome.status == "Failed"
+
+    # -- one step ------------------------------------------------------------------------------
+
+    def _cache_hit(self, record: ExecutionRecord, step: StepRecord, lifetime: timedelta | None) -> StepOutcome | None:
+        candidates = ((other.execution_id, asdict(s)) for other in executions.all_records(self.store.root)
+                      if other.pipeline_name == record.pipeline_name and other.execution_id != record.execution_id
+                      for s in other.steps if s.name == step.name and s.type == step.type)
+        hit = caching.latest_hit(candidates, step.cache_key or "", lifetime, datetime.now(timezone.utc))
+        if hit is None:
+            return None
+        source, cached = hit
+        missing = [uri for uri in caching.output_uris(step.type, cached["properties"]) if not self.store.objects(uri)]
+        if missing:
+            self.log(step.name, f"cache entry from execution {source} ignored: its output {missing[0]} is gone")
+            return None
+        step.cache_hit_from = source
+        self.log(step.name, f"cache hit: reusing the outputs of execution {source}")
+        return StepOutcome(cached["properties"], cached["property_files"])
+
+    def _attempts(self, run: _Execution, node: Node, step: StepRecord, arguments: dict[str, Any],
+                  policies: list[retries.RetryPolicy]) -> StepOutcome:
+        """Run the step, retrying transient failures as its policies allow (in a worker thread)."""
+        first = time.monotonic()
+        while True:
+            try:
+                return self._attempt(run, node, step, arguments)
+            except StepFailed as exc:
+                return StepOutcome({}, failure_reason=str(exc))
+            except DefinitionError as exc:
+                return StepOutcome({}, failure_reason=f"ClientError: {exc}")
+            except Exception as exc:  # noqa: BLE001 - every other failure is classified, retried or reported
+                transient = retries.classify(step.type, exc)
+                delay = retries.retry_delay(policies, transient.exception_type, step.attempts - 1,
+                                            time.monotonic() - first)
+                if delay is None:
+                    suffix = f" (after {step.attempts} attempts)" if step.attempts > 1 else ""
+                    return StepOutcome({}, failure_reason=f"{transient}{suffix}")
+                self.log(node.name, f"attempt {step.attempts} failed with {transient.exception_type} ({transient}); "
+                                    f"retrying in {delay:g}s")
+                self.options.sleep(delay)
+                step.attempts += 1
+                self._save(run.record)
+
+    def _attempt(self, run: _Execution, node: Node, step: StepRecord, arguments: dict[str, Any]) -> StepOutcome:
+        fault = self.options.faults.get(node.name)
+        if fault is not None and step.attempts <= fault[1]:
+            raise retries.TransientStepError(fault[0], f"fault injected into attempt {step.attempts} (--inject-fault)")
+        job_dir = self._job_dir(run.record.execution_id, node.name)
+        sandbox.kill_leftovers(job_dir)
         shutil.rmtree(job_dir, ignore_errors=True)
         job_dir.mkdir(parents=True)
-        try:
-            arguments = step.get("Arguments", {}) if step["Type"] in LAZY_ARGUMENTS else resolve(step.get("Arguments", {}), context)
-            run = StepRun(name, step, arguments, context, record.execution_id, record.pipeline_name, self.store,
-                          job_dir, self.registry, lambda line: self.log(name, line))
-            outcome = EXECUTORS[step["Type"]](run)
-        except StepFailed as exc:
-            return "Failed", str(exc), {}, {}, None
-        except DefinitionError as exc:
-            return "Failed", f"ClientError: {exc}", {}, {}, None
-        return outcome.status, outcome.failure_reason, outcome.properties, outcome.property_files, outcome.branch
+        step_run = StepRun(node.name, node.definition, arguments, run.context, run.record.execution_id,
+                           run.record.pipeline_name, self.store, job_dir, self.registry,
+                           lambda line: self.log(node.name, line))
+        return EXECUTORS[node.definition["Type"]](step_run)
+
+    def _job_dir(self, execution_id: str, step_name: str) -> Path:
+        return self.store.root / "jobs" / execution_id / step_name
 
     def _save(self, record: ExecutionRecord) -> None:
-        record.save(self.store.root)
-        self.on_change(record)
+        with self._save_lock:
+            record.save(self.store.root)
+            self.on_change(record)
+
+
+def _readiness(node: Node, outcomes: dict[str, str], branches: dict[str, bool]) -> str:
+    """'ready', 'wait' (a dependency has not finished) or 'skip' (its branch was not taken)."""
+    if node.branch is not None:
+        condition, wanted = node.branch
+        if condition not in outcomes:
+            return "wait"
+        if outcomes[condition] != "Succeeded" or branches.get(condition) is not wanted:
+            return "skip"
+    for dependency in node.depends_on:
+        if dependency not in outcomes:
+            return "wait"
+        if outcomes[dependency] != "Succeeded":
+            return "skip"
+    return "ready"

@@ -1,13 +1,23 @@
-"""Persisted execution records: ``<store>/executions/<id>/execution.json``, rewritten atomically."""
+"""Persisted executions: ``<store>/executions/<id>/`` holds ``execution.json`` (rewritten atomically),
+``definition.json`` (what ran, for ``retry``) and a lock held while an engine runs the execution.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
+
+from pipelines.errors import ExecutionError
+
+RECORD = "execution.json"
+DEFINITION = "definition.json"
+LOCK = ".lock"
 
 
 def new_execution_id() -> str:
@@ -17,6 +27,7 @@ def new_execution_id() -> str:
 
 
 def now() -> str:
+    """The current UTC time, ISO 8601."""
     return datetime.now(timezone.utc).isoformat()
 
 
@@ -32,6 +43,10 @@ class StepRecord:
     failure_reason: str | None = None
     properties: dict[str, Any] = field(default_factory=dict)
     property_files: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 1
+    cache_key: str | None = None
+    cache_hit_from: str | None = None
+    unenforced: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -46,13 +61,107 @@ class ExecutionRecord:
     end_time: str | None = None
     failure_reason: str | None = None
     steps: list[StepRecord] = field(default_factory=list)
+    retries: int = 0
+
+    def step(self, name: str) -> StepRecord | None:
+        """The record of step ``name``, if it has run."""
+        return next((s for s in self.steps if s.name == name), None)
 
     def save(self, store_root: Path) -> Path:
         """Write the record atomically; returns its path."""
-        directory = store_root / "executions" / self.execution_id
+        directory = execution_dir(store_root, self.execution_id)
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / "execution.json"
-        tmp = directory / ".execution.json.tmp"
+        path = directory / RECORD
+        tmp = directory / f".{RECORD}.tmp"
         tmp.write_text(json.dumps(asdict(self), indent=2, default=str))
         tmp.replace(path)
         return path
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """Seconds from start to end (None while running)."""
+        if not self.end_time:
+            return None
+        return (datetime.fromisoformat(self.end_time) - datetime.fromisoformat(self.start_time)).total_seconds()
+
+
+def execution_dir(store_root: Path, execution_id: str) -> Path:
+    """Where an execution's files live."""
+    return store_root / "executions" / execution_id
+
+
+def load(store_root: Path, execution_id: str) -> ExecutionRecord:
+    """The record of one execution; ExecutionError if there is none."""
+    path = execution_dir(store_root, execution_id) / RECORD
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ExecutionError(f"no execution {execution_id!r} in the store {store_root}; "
+                             "`python -m pipelines.run executions` lists them") from None
+    step_fields = {f.name for f in fields(StepRecord)}
+    steps = [StepRecord(**{k: v for k, v in s.items() if k in step_fields}) for s in raw.pop("steps", [])]
+    known = {f.name for f in fields(ExecutionRecord)}
+    return ExecutionRecord(**{k: v for k, v in raw.items() if k in known}, steps=steps)
+
+
+def all_records(store_root: Path) -> Iterator[ExecutionRecord]:
+    """Every execution in the store, newest first."""
+    records = []
+    for path in (store_root / "executions").glob(f"*/{RECORD}"):
+        try:
+            records.append(load(store_root, path.parent.name))
+        except (ValueError, TypeError, KeyError):
+            continue  # a record from an incompatible version; not ours to judge
+    yield from sorted(records, key=lambda r: r.start_time, reverse=True)
+
+
+def save_definition(store_root: Path, execution_id: str, definition: dict[str, Any]) -> None:
+    """Keep the definition an execution runs, so that it can be retried as it was."""
+    directory = execution_dir(store_root, execution_id)
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = directory / f".{DEFINITION}.tmp"
+    tmp.write_text(json.dumps(definition, indent=1))
+    tmp.replace(directory / DEFINITION)
+
+
+def load_definition(store_root: Path, execution_id: str) -> dict[str, Any]:
+    """The definition an execution ran."""
+    return json.loads((execution_dir(store_root, execution_id) / DEFINITION).read_text())
+
+
+class ExecutionLock:
+    """An exclusive lock on an execution, held by the engine while it runs it.
+
+    The OS drops the lock when the holder dies (even by SIGKILL), so a free lock on an
+    execution still recorded as Executing means its engine is gone.
+    """
+
+    def __init__(self, store_root: Path, execution_id: str):
+        directory = execution_dir(store_root, execution_id)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / LOCK
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        """Take the lock without waiting; False if another process holds it."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        """Give the lock back."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def is_held_elsewhere(self) -> bool:
+        """True while some engine runs this execution."""
+        if self.acquire():
+            self.release()
+            return False
+        return True

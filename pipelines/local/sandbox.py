@@ -12,8 +12,11 @@ import functools
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -60,17 +63,100 @@ def command_line(entrypoint: list[str], job_root: Path) -> tuple[list[str], str 
     return [shutil.which("unshare") or "unshare", "--mount", "--map-root-user", "sh", "-c", script], None
 
 
+@dataclass
+class JobRun:
+    """How a job program ended: exit code, its last output lines, and whether it ran out of time."""
+
+    exit_code: int
+    tail: list[str]
+    timed_out: bool = False
+
+    @property
+    def last_line(self) -> str:
+        """The last non-empty line the program printed."""
+        return next((line for line in reversed(self.tail) if line.strip()), "")
+
+
+PID_FILE = "job.pid"
+
+
 def run_logged(command: list[str], env: dict[str, str], cwd: Path, log: Callable[[str], None],
-               log_file: Path) -> tuple[int, list[str]]:
-    """Run ``command``, streaming each output line to ``log`` and ``log_file``; returns (exit code, last lines)."""
+               log_file: Path, max_runtime_seconds: float | None = None) -> JobRun:
+    """Run ``command`` in its own process group, streaming each output line to ``log`` and ``log_file``.
+
+    After ``max_runtime_seconds`` the whole group is killed, as SageMaker stops a job at its
+    MaxRuntimeInSeconds. The group id is kept in ``cwd/job.pid`` so that a later run can stop
+    programs left behind by an engine that was killed (``kill_leftovers``).
+    """
     tail: list[str] = []
+    expired = threading.Event()
     with open(log_file, "a", encoding="utf-8") as sink:
         process = subprocess.Popen(command, env={**os.environ, **env}, cwd=cwd, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True, errors="replace")
-        assert process.stdout is not None
-        for line in process.stdout:
-            line = line.rstrip("\n")
-            sink.write(line + "\n")
-            log(line)
-            tail = (tail + [line])[-5:]
-        return process.wait(), tail
+                                   stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True)
+        (cwd / PID_FILE).write_text(str(process.pid))
+        timer = None
+        if max_runtime_seconds is not None:
+            timer = threading.Timer(max_runtime_seconds, lambda: (expired.set(), _kill_group(process.pid)))
+            timer.daemon = True
+            timer.start()
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:
+                line = line.rstrip("\n")
+                sink.write(line + "\n")
+                log(line)
+                tail = (tail + [line])[-5:]
+            code = process.wait()
+        except BaseException:
+            _kill_group(process.pid)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        (cwd / PID_FILE).unlink(missing_ok=True)
+    return JobRun(code, tail, expired.is_set())
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def kill_leftovers(job_dir: Path) -> bool:
+    """Stop what is left of a job program an earlier, killed engine started in ``job_dir``.
+
+    Only processes of the recorded process group that still run in that job directory are
+    targeted, so a recycled process id is never hit. Returns True if something was stopped.
+    """
+    try:
+        pgid = int((job_dir / PID_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    members = [pid for pid in _group_members(pgid) if _cwd_is(pid, job_dir)]
+    for pid in members:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return bool(members)
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid:  # fields after the command name: state, ppid, pgrp, ...
+            members.append(int(stat.parent.name))
+    return members
+
+
+def _cwd_is(pid: int, directory: Path) -> bool:
+    try:
+        return Path(os.readlink(f"/proc/{pid}/cwd")).resolve() == directory.resolve()
+    except OSError:
+        return False

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,7 @@ from pipelines import parameters, sample_data
 from pipelines.config import PipelineConfig
 from pipelines.errors import ConfigError
 from pipelines.lead_scoring import BuiltPipeline, build
-from pipelines.local.engine import LocalEngine, parameter_values
+from pipelines.local.engine import LocalEngine, RunOptions, parameter_values
 from pipelines.local.executions import ExecutionRecord
 from pipelines.local.registry import Registry
 from pipelines.local.store import Store
@@ -28,6 +28,7 @@ class LocalTarget:
     store: Path
     definition_file: Path | None = None
     sample_rows: int = 100_000
+    options: RunOptions = field(default_factory=RunOptions)
     name: str = "local"
 
     def prepare(self) -> BuiltPipeline:
@@ -53,11 +54,19 @@ class LocalTarget:
         definition = built.definition_dict
         if self.definition_file is None:
             self._ensure_input(store, parameter_values(definition, overrides)["InputDataUrl"], progress)
-        registry = Registry(store.root / "registry.sqlite", self.config.region)
-        engine = LocalEngine(store, registry, progress.log, lambda record: progress.update(_steps(record)))
-        record = engine.run(definition, self.config.pipeline_name if self.definition_file is None
-                            else self.definition_file.stem, overrides)
+        record = self._engine(store, progress).run(
+            definition, self.config.pipeline_name if self.definition_file is None else self.definition_file.stem,
+            overrides)
         return _result(record, store)
+
+    def retry(self, execution_id: str, progress: Progress) -> RunResult:
+        """Re-run the failed and never-run steps of a local execution (like RetryPipelineExecution)."""
+        store = Store(self.store.resolve())
+        return _result(self._engine(store, progress).retry(execution_id), store)
+
+    def _engine(self, store: Store, progress: Progress) -> LocalEngine:
+        registry = Registry(store.root / "registry.sqlite", self.config.region)
+        return LocalEngine(store, registry, progress.log, lambda record: progress.update(_steps(record)), self.options)
 
     def _ensure_input(self, store: Store, input_url: str, progress: Progress) -> None:
         if store.objects(input_url.rstrip("/") + "/"):
@@ -74,8 +83,8 @@ def _parse(ts: str | None) -> datetime | None:
 
 
 def _steps(record: ExecutionRecord) -> list[StepStatus]:
-    return [StepStatus(s.name, s.status, _parse(s.start_time), _parse(s.end_time), s.failure_reason)
-            for s in record.steps]
+    return [StepStatus(s.name, s.status, _parse(s.start_time), _parse(s.end_time), s.failure_reason, s.attempts,
+                       s.cache_hit_from) for s in record.steps]
 
 
 def _result(record: ExecutionRecord, store: Store) -> RunResult:
@@ -84,6 +93,7 @@ def _result(record: ExecutionRecord, store: Store) -> RunResult:
     failed = [s for s in record.steps if s.status == "Failed"]
     if failed:
         result.failed_step, result.failure_reason = failed[0].name, failed[0].failure_reason
+    result.unenforced = {s.name: s.unenforced for s in record.steps if s.unenforced}
     for step in record.steps:
         for document in step.property_files.values():
             result.metrics.update(model_quality_metrics(document))

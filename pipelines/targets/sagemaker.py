@@ -26,6 +26,7 @@ class SageMakerTarget:
     wait: bool = True
     poll_seconds: float = 30.0
     timeout_seconds: float | None = None
+    max_parallel_steps: int | None = None
     sleep: Callable[[float], None] = time.sleep
     name: str = "sagemaker"
 
@@ -103,11 +104,15 @@ class SageMakerTarget:
 
     def start(self, overrides: dict[str, Any]) -> str:
         """Start an execution with the overrides; returns the execution ARN."""
+        extra: dict[str, Any] = {}
+        if self.max_parallel_steps is not None:
+            extra["ParallelismConfiguration"] = {"MaxParallelExecutionSteps": self.max_parallel_steps}
         with aws_call("sagemaker:StartPipelineExecution"):
             response = self.sagemaker.start_pipeline_execution(
                 PipelineName=self.config.pipeline_name,
                 PipelineParameters=as_strings(overrides),
                 ClientRequestToken=str(uuid.uuid4()),
+                **extra,
             )
         return response["PipelineExecutionArn"]
 

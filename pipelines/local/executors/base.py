@@ -31,6 +31,12 @@ class StepRun:
     log: Callable[[str], None]
 
     @property
+    def max_runtime_seconds(self) -> float | None:
+        """The job's ``StoppingCondition.MaxRuntimeInSeconds``, if set."""
+        value = self.arguments.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
+        return float(value) if value is not None else None
+
+    @property
     def job_name(self) -> str:
         """A SageMaker-style job name for this step in this execution (63 characters at most)."""
         return f"pipelines-{self.execution_id}-{self.name}"[:63].rstrip("-")

@@ -37,10 +37,13 @@ def execute(run: StepRun) -> StepOutcome:
     if notice:
         run.log(notice)
     env = {str(k): str(v) for k, v in args.get("Environment", {}).items()}
-    code, tail = sandbox.run_logged(command, env, run.job_dir, run.log, run.job_dir / "job.log")
-    if code != 0:
-        last = next((line for line in reversed(tail) if line.strip()), "")
-        raise StepFailed(f"AlgorithmError: the processing program exited with code {code}: {last}")
+    limit = run.max_runtime_seconds
+    job = sandbox.run_logged(command, env, run.job_dir, run.log, run.job_dir / "job.log", limit)
+    if job.timed_out:
+        raise StepFailed(f"MaxRuntimeExceeded: processing job {run.job_name} ran longer than "
+                         f"StoppingCondition.MaxRuntimeInSeconds ({limit:g}) and was stopped")
+    if job.exit_code != 0:
+        raise StepFailed(f"AlgorithmError: the processing program exited with code {job.exit_code}: {job.last_line}")
 
     for item in outputs:
         local = sandbox.host_path(root, item["S3Output"]["LocalPath"])

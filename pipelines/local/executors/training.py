@@ -53,10 +53,16 @@ def execute(run: StepRun) -> StepOutcome:
             "hosts_with_data": with_data, "model_dir": str(model_dir), "metrics_file": str(run.job_dir / "metrics.json")}
     (run.job_dir / "job.json").write_text(json.dumps(spec))
     command = [sys.executable, "-m", "pipelines.local.xgboost_algorithm", "--job-dir", str(run.job_dir)]
-    code, tail = sandbox.run_logged(command, {}, run.job_dir, run.log, run.job_dir / "job.log")
-    if code != 0:
-        last = next((line for line in reversed(tail) if line.strip()), "")
-        raise StepFailed(last if last.startswith("ClientError") else f"AlgorithmError: training exited with code {code}: {last}")
+    limit = run.max_runtime_seconds
+    job = sandbox.run_logged(command, {}, run.job_dir, run.log, run.job_dir / "job.log", limit)
+    if job.timed_out:
+        raise StepFailed(f"MaxRuntimeExceeded: training job {run.job_name} ran longer than "
+                         f"StoppingCondition.MaxRuntimeInSeconds ({limit:g}) and was stopped "
+                         "(TrainingJobStatus Stopped, SecondaryStatus MaxRuntimeExceeded)")
+    if job.exit_code != 0:
+        last = job.last_line
+        raise StepFailed(last if last.startswith("ClientError")
+                         else f"AlgorithmError: training exited with code {job.exit_code}: {last}")
     artifact_uri = join_uri(args["OutputDataConfig"]["S3OutputPath"], run.job_name, "output", "model.tar.gz")
     archive = run.job_dir / "model.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:

@@ -69,11 +69,21 @@ def test_execution_record_is_persisted(good_run):
 
 
 def test_failing_gate_ends_in_fail_step_with_exit_1(good_run):
-    store, _, _ = good_run
+    store, _, good = good_run
     result = run_local(store, "--parameter", "AucThreshold=0.99")
     assert result.returncode == 1
     assert "Failed step: QualityGateFailed: Model test AUC 0." in result.stdout
     assert "is below the threshold AucThreshold = 0.99" in result.stdout
+    # the threshold is not part of any job's cache key: the jobs are reused from the first run
+    for step in ("PrepareData", "Train", "Evaluate"):
+        assert f"{step}: Succeeded in 0.0s (cache hit from execution {good['execution_id']})" in result.stdout
+
+
+def test_every_unenforced_setting_is_reported(good_run):
+    _, result, summary = good_run
+    assert "Accepted but not enforced by the local engine:" in result.stdout
+    assert any(line.startswith("RoleArn = ") for line in summary["unenforced"]["Train"])
+    assert any("EnableNetworkIsolation = True" in line for line in summary["unenforced"]["CreateModel"])
 
 
 def test_distributed_training_matches_one_instance(good_run):

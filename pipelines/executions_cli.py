@@ -1,0 +1,146 @@
+"""``python -m pipelines.run executions | describe ID | retry ID``: local executions as first-class objects."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.errors import PipelineError
+from pipelines.local import executions
+from pipelines.local.executions import ExecutionLock, ExecutionRecord
+
+COMMANDS = ("executions", "describe", "retry")
+
+
+def parser() -> argparse.ArgumentParser:
+    """The parser of the execution subcommands."""
+    from pipelines.run import add_config_arguments, add_engine_arguments
+
+    p = argparse.ArgumentParser(prog="python -m pipelines.run", description="Local executions: list, describe, retry.")
+    sub = p.add_subparsers(dest="command", required=True)
+    listing = sub.add_parser("executions", help="list the local executions, newest first")
+    describe = sub.add_parser("describe", help="one execution: its steps, reasons, properties, unenforced settings")
+    describe.add_argument("execution_id")
+    retry = sub.add_parser("retry", help="re-run the failed and never-run steps of an execution, reusing the others")
+    retry.add_argument("execution_id")
+    retry.add_argument("--summary-json", type=Path, metavar="FILE", help="write a machine-readable run summary")
+    add_engine_arguments(retry)
+    add_config_arguments(retry)
+    for command in (listing, describe, retry):
+        command.add_argument("--store", type=Path, default=Path(".sagemaker-local"), help="the local store")
+    for command in (listing, describe):
+        command.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run one execution subcommand; exit codes as for a run."""
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "executions":
+            return list_executions(args.store, args.json)
+        if args.command == "describe":
+            return describe(args.store, args.execution_id, args.json)
+        return retry(args)
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+def status_of(store: Path, record: ExecutionRecord) -> str:
+    """The recorded status, marking an execution whose engine died while it ran."""
+    if record.status == "Executing" and not ExecutionLock(store, record.execution_id).is_held_elsewhere():
+        return "Executing (interrupted: `retry` resumes it)"
+    return record.status
+
+
+def list_executions(store: Path, as_json: bool) -> int:
+    """Print id, pipeline, status, start and duration of every execution."""
+    store = store.resolve()
+    records = list(executions.all_records(store))
+    if as_json:
+        print(json.dumps([{"execution_id": r.execution_id, "pipeline_name": r.pipeline_name,
+                           "status": status_of(store, r), "start_time": r.start_time,
+                           "duration_seconds": r.duration_seconds, "retries": r.retries} for r in records], indent=2))
+        return 0
+    table = Table(title=f"Executions in {store}")
+    for column in ("Execution", "Pipeline", "Status", "Start", "Duration", "Retries"):
+        table.add_column(column)
+    for r in records:
+        duration = f"{r.duration_seconds:.1f}s" if r.duration_seconds is not None else ""
+        table.add_row(r.execution_id, r.pipeline_name, status_of(store, r), r.start_time[:19].replace("T", " "),
+                      duration, str(r.retries))
+    Console(width=140).print(table)
+    return 0
+
+
+def produced_properties(step: executions.StepRecord, definition_steps: dict[str, Any]) -> dict[str, Any]:
+    """The properties a step produced: everything the Describe* call adds to the step's own arguments."""
+    arguments = definition_steps.get(step.name, {}).get("Arguments", {})
+    return {k: v for k, v in step.properties.items() if k not in arguments}
+
+
+def describe(store: Path, execution_id: str, as_json: bool) -> int:
+    """Print one execution with each step's status, timing, attempts, cache hit, reason and properties."""
+    store = store.resolve()
+    record = executions.load(store, execution_id)
+    if as_json:
+        print(json.dumps({**asdict(record), "status": status_of(store, record)}, indent=2, default=str))
+        return 0
+    definition_steps = _definition_steps(executions.load_definition(store, execution_id))
+    console = Console(width=140, highlight=False)
+    console.print(f"Execution {record.execution_id} of {record.pipeline_name}: {status_of(store, record)}", markup=False)
+    console.print(f"Started {record.start_time}; ended {record.end_time or '-'}; retries {record.retries}", markup=False)
+    console.print(f"Parameters: {json.dumps(record.parameters)}", markup=False)
+    if record.failure_reason:
+        console.print(f"Failure: {record.failure_reason}", markup=False)
+    for step in record.steps:
+        timing = ""
+        if step.start_time and step.end_time:
+            seconds = (datetime.fromisoformat(step.end_time) - datetime.fromisoformat(step.start_time)).total_seconds()
+            timing = f" in {seconds:.1f}s"
+        extras = [f"attempt {step.attempts}"] + ([f"cache hit from {step.cache_hit_from}"] if step.cache_hit_from else [])
+        console.print(f"\n{step.name} ({step.type}): {step.status}{timing} [{', '.join(extras)}]", markup=False)
+        if step.failure_reason:
+            console.print(f"  reason: {step.failure_reason}", markup=False)
+        for key, value in produced_properties(step, definition_steps).items():
+            console.print(f"  {key}: {json.dumps(value, default=str)}", markup=False)
+        for name, document in step.property_files.items():
+            console.print(f"  property file {name}: {json.dumps(document)[:300]}", markup=False)
+        for line in step.unenforced:
+            console.print(f"  not enforced locally: {line}", markup=False)
+    return 0
+
+
+def _definition_steps(definition: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+
+    def add(steps: list[dict[str, Any]]) -> None:
+        for step in steps:
+            found[step["Name"]] = step
+            add(step.get("Arguments", {}).get("IfSteps", []) + step.get("Arguments", {}).get("ElseSteps", []))
+
+    add(definition.get("Steps", []))
+    return found
+
+
+def retry(args: argparse.Namespace) -> int:
+    """Resume a failed or interrupted local execution and report it like a run."""
+    from pipelines.local.target import LocalTarget
+    from pipelines.progress import Progress
+    from pipelines.run import config_from_args, engine_options, finish_run, local_config
+
+    config = local_config(config_from_args(args, os.environ))
+    target = LocalTarget(config, store=args.store, options=engine_options(args))
+    with Progress(f"retry of {args.execution_id} on local") as progress:
+        result = target.retry(args.execution_id, progress)
+    return finish_run(result, args.summary_json)

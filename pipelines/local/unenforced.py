@@ -1,0 +1,56 @@
+"""What a step's definition asks for that the local engine accepts but cannot honour.
+
+Nothing is ignored silently: every such setting found in a step's resolved arguments is
+reported, per step, at the end of a local run and in the execution record.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+# argument key -> why it is not enforced locally
+SETTINGS: dict[str, str] = {
+    "RoleArn": "IAM role: jobs run as the local user",
+    "ExecutionRoleArn": "IAM role: jobs run as the local user",
+    "KmsKeyId": "KMS encryption of outputs: the store is plain files",
+    "VolumeKmsKeyId": "KMS encryption of the job volume: job directories are plain files",
+    "VpcConfig": "VPC subnets and security groups: jobs use this machine's network",
+    "EnableNetworkIsolation": "network isolation: jobs can reach this machine's network",
+    "EnableInterContainerTrafficEncryption": "inter-container traffic encryption: workers talk over plain loopback",
+    "InstanceType": "instance type: jobs use this machine's CPUs and memory",
+    "VolumeSizeInGB": "volume size: jobs use this machine's disk",
+    "EnableManagedSpotTraining": "managed spot training",
+    "MaxWaitTimeInSeconds": "spot wait time",
+    "CheckpointConfig": "checkpoint upload to S3",
+    "Tags": "resource tags",
+    "ExperimentConfig": "SageMaker Experiments tracking",
+    "ProfilerConfig": "SageMaker Profiler",
+    "DebugHookConfig": "SageMaker Debugger",
+    "ModelClientConfig": "invocation timeouts and retries of batch transform",
+    "MaxConcurrentTransforms": "concurrent transform requests: records are sent one request at a time",
+}
+_NOT_WORTH_REPORTING = (None, "", False, [], {})
+
+
+def _walk(value: Any, path: str) -> Iterator[tuple[str, str, Any]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else key
+            if key in SETTINGS:
+                yield key, here, item
+            else:
+                yield from _walk(item, here)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _walk(item, f"{path}[{index}]")
+
+
+def settings(arguments: dict[str, Any]) -> list[str]:
+    """One line per setting in ``arguments`` that a local run does not enforce."""
+    found = []
+    for key, path, value in _walk(arguments, ""):
+        if value in _NOT_WORTH_REPORTING:
+            continue
+        shown = value if isinstance(value, (str, int, float, bool)) else "set"
+        found.append(f"{path} = {shown}: {SETTINGS[key]}")
+    return found

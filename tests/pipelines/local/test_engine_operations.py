@@ -1,0 +1,222 @@
+"""The engine's operations on hand-written definitions: parallel steps, caching, retries, max runtime,
+and resuming an execution whose engine was killed (a real subprocess and SIGKILL)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipelines.local.engine import LocalEngine, RunOptions
+from pipelines.local.executions import load
+from pipelines.local.registry import Registry
+from pipelines.local.store import Store
+
+REPO = Path(__file__).resolve().parents[3]
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+INTERNAL_ERROR_POLICY = {"ExceptionType": ["SageMaker.JOB_INTERNAL_ERROR", "SageMaker.CAPACITY_ERROR", "Step.SERVICE_FAULT"],
+                         "IntervalSeconds": 1, "BackoffRate": 2.0, "MaxAttempts": 3}
+
+
+def script_step(name: str, code: str, depends_on: tuple[str, ...] = (), max_runtime: int = 120,
+                cache: bool = False, retry: bool = True) -> dict:
+    """A processing step running ``code`` with python; it writes whatever it likes to its 'out' output."""
+    step = {
+        "Name": name, "Type": "Processing", "DependsOn": list(depends_on),
+        "Arguments": {
+            "ProcessingResources": {"ClusterConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5}},
+            "AppSpecification": {"ImageUri": IMAGE, "ContainerEntrypoint": ["python3", "-c", code]},
+            "RoleArn": "arn:aws:iam::111122223333:role/Mine",
+            "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime},
+            "ProcessingOutputConfig": {"Outputs": [{"OutputName": "out", "S3Output": {
+                "S3Uri": {"Std:Join": {"On": "/", "Values": ["s3://b/runs", {"Get": "Execution.PipelineExecutionId"}, name]}},
+                "LocalPath": "/opt/ml/processing/out", "S3UploadMode": "EndOfJob"}}]},
+        },
+    }
+    if cache:
+        step["CacheConfig"] = {"Enabled": True, "ExpireAfter": "P1D"}
+    if retry:
+        step["RetryPolicies"] = [INTERNAL_ERROR_POLICY]
+    return step
+
+
+def stamp(marker_dir: Path, name: str, seconds: float = 0.0) -> str:
+    """Code that records its start, sleeps, records its end and writes an output file."""
+    return (f"import time, pathlib; d = pathlib.Path({str(marker_dir)!r}); d.mkdir(exist_ok=True)\n"
+            f"(d / '{name}.start').write_text(repr(time.time())); time.sleep({seconds})\n"
+            f"(d / '{name}.end').write_text(repr(time.time()))\n"
+            f"pathlib.Path('/opt/ml/processing/out/result.txt').write_text('{name}')\n")
+
+
+def definition(*steps: dict) -> dict:
+    return {"Version": "2020-12-01", "Parameters": [], "Steps": list(steps)}
+
+
+def engine(store_dir: Path, **options) -> tuple[LocalEngine, list[str]]:
+    lines: list[str] = []
+    store = Store(store_dir)
+    return LocalEngine(store, Registry(store_dir / "registry.sqlite"), lambda step, line: lines.append(f"{step}: {line}"),
+                       lambda record: None, RunOptions(**options)), lines
+
+
+def times(marker_dir: Path, name: str) -> tuple[float, float]:
+    return float((marker_dir / f"{name}.start").read_text()), float((marker_dir / f"{name}.end").read_text())
+
+
+def test_independent_steps_run_at_the_same_time(tmp_path):
+    markers = tmp_path / "m"
+    doc = definition(script_step("A", stamp(markers, "A", 1.5)), script_step("B", stamp(markers, "B", 1.5)),
+                     script_step("C", stamp(markers, "C"), depends_on=("A", "B")))
+    record = engine(tmp_path / "store", max_parallel_steps=2)[0].run(doc, "p", {})
+    assert record.status == "Succeeded"
+    (a_start, a_end), (b_start, b_end), (c_start, _) = (times(markers, n) for n in "ABC")
+    assert a_start < b_end and b_start < a_end          # A and B overlapped
+    assert c_start > max(a_end, b_end)                  # C waited for both
+
+
+def test_parallelism_bound_of_one_serialises_steps(tmp_path):
+    markers = tmp_path / "m"
+    doc = definition(script_step("A", stamp(markers, "A", 0.5)), script_step("B", stamp(markers, "B", 0.5)))
+    doc["ParallelismConfiguration"] = {"MaxParallelExecutionSteps": 1}
+    assert engine(tmp_path / "store")[0].run(doc, "p", {}).status == "Succeeded"
+    (a_start, a_end), (b_start, b_end) = times(markers, "A"), times(markers, "B")
+    assert a_end <= b_start or b_end <= a_start
+
+
+def test_second_run_reuses_cached_steps_and_no_cache_runs_them(tmp_path):
+    markers = tmp_path / "m"
+    doc = definition(script_step("A", stamp(markers, "A"), cache=True),
+                     script_step("B", stamp(markers, "B"), depends_on=("A",)))
+    eng, lines = engine(tmp_path / "store")
+    first = eng.run(doc, "p", {})
+    second = eng.run(doc, "p", {})
+    a2 = second.step("A")
+    assert a2.cache_hit_from == first.execution_id and a2.status == "Succeeded"
+    # the cached step's properties point at the first execution's outputs, which still exist
+    uri = a2.properties["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+    assert first.execution_id in uri and Store(tmp_path / "store").objects(uri)
+    assert second.step("B").cache_hit_from is None  # B has no CacheConfig
+    assert any(f"A: cache hit: reusing the outputs of execution {first.execution_id}" == line for line in lines)
+    third = engine(tmp_path / "store", cache=False)[0].run(doc, "p", {})
+    assert third.step("A").cache_hit_from is None
+
+
+def test_a_changed_argument_misses_the_cache(tmp_path):
+    markers = tmp_path / "m"
+    eng, _ = engine(tmp_path / "store")
+    eng.run(definition(script_step("A", stamp(markers, "A"), cache=True)), "p", {})
+    changed = eng.run(definition(script_step("A", stamp(markers, "A") + "# changed\n", cache=True)), "p", {})
+    assert changed.step("A").cache_hit_from is None
+
+
+def test_a_retry_policy_recovers_from_an_injected_transient_fault(tmp_path):
+    sleeps: list[float] = []
+    eng, lines = engine(tmp_path / "store", faults={"A": ("SageMaker.JOB_INTERNAL_ERROR", 2)}, sleep=sleeps.append)
+    record = eng.run(definition(script_step("A", stamp(tmp_path / "m", "A"))), "p", {})
+    step = record.step("A")
+    assert record.status == "Succeeded" and step.attempts == 3
+    assert sleeps == [1.0, 2.0]  # IntervalSeconds, then times BackoffRate
+    assert any("attempt 1 failed with SageMaker.JOB_INTERNAL_ERROR" in line for line in lines)
+
+
+def test_retries_stop_at_max_attempts(tmp_path):
+    eng, _ = engine(tmp_path / "store", faults={"A": ("SageMaker.CAPACITY_ERROR", 10)}, sleep=lambda s: None)
+    record = eng.run(definition(script_step("A", stamp(tmp_path / "m", "A"))), "p", {})
+    step = record.step("A")
+    assert record.status == "Failed" and step.attempts == 4  # the first attempt and MaxAttempts=3 retries
+    assert step.failure_reason.startswith("InsufficientCapacityError: fault injected") and "after 4 attempts" in step.failure_reason
+
+
+def test_a_script_that_exits_non_zero_is_not_retried(tmp_path):
+    sleeps: list[float] = []
+    eng, _ = engine(tmp_path / "store", sleep=sleeps.append)
+    record = eng.run(definition(script_step("A", "import sys; print('bad input'); sys.exit(3)")), "p", {})
+    step = record.step("A")
+    assert record.status == "Failed" and step.attempts == 1 and sleeps == []
+    assert step.failure_reason == "AlgorithmError: the processing program exited with code 3: bad input"
+
+
+def test_a_step_over_its_max_runtime_is_stopped(tmp_path):
+    eng, _ = engine(tmp_path / "store")
+    started = time.monotonic()
+    record = eng.run(definition(script_step("A", "import time; time.sleep(60)", max_runtime=1)), "p", {})
+    assert time.monotonic() - started < 30
+    step = record.step("A")
+    assert record.status == "Failed" and step.attempts == 1
+    assert step.failure_reason.startswith("MaxRuntimeExceeded: processing job pipelines-")
+    assert "MaxRuntimeInSeconds (1)" in step.failure_reason
+
+
+def test_unenforced_settings_are_in_the_execution_record(tmp_path):
+    record = engine(tmp_path / "store")[0].run(definition(script_step("A", stamp(tmp_path / "m", "A"))), "p", {})
+    assert any(line.startswith("RoleArn = arn:aws:iam::111122223333:role/Mine") for line in record.step("A").unenforced)
+
+
+def cli(store: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PIPELINE_"))}
+    return subprocess.run([sys.executable, "-m", "pipelines.run", *args, "--store", str(store)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120, **kwargs)
+
+
+def running(pid: int) -> bool:
+    """True if the process exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_sigkill_in_the_middle_of_a_step_then_retry_completes_the_execution(tmp_path):
+    store, markers = tmp_path / "store", tmp_path / "m"
+    count_runs = f"import pathlib; p = pathlib.Path({str(markers / 'A.runs')!r}); p.write_text(str(int(p.read_text() if p.exists() else 0) + 1))\n"
+    slow = (f"import pathlib, time; pathlib.Path({str(markers / 'B.started')!r}).touch()\n"
+            f"if not pathlib.Path({str(markers / 'B.started_before')!r}).exists():\n"
+            f"    pathlib.Path({str(markers / 'B.started_before')!r}).touch(); time.sleep(60)\n"
+            "pathlib.Path('/opt/ml/processing/out/result.txt').write_text('B')\n")
+    doc = definition(script_step("A", stamp(markers, "A") + count_runs),
+                     script_step("B", slow, depends_on=("A",)),
+                     script_step("C", stamp(markers, "C"), depends_on=("B",)))
+    path = tmp_path / "def.json"
+    path.write_text(json.dumps(doc))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PIPELINE_"))}
+    engine_process = subprocess.Popen([sys.executable, "-m", "pipelines.run", "--definition", str(path), "--store", str(store)],
+                                      cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (markers / "B.started").exists():
+        assert time.monotonic() < deadline and engine_process.poll() is None, "step B never started"
+        time.sleep(0.1)
+    engine_process.send_signal(signal.SIGKILL)
+    engine_process.wait()
+
+    [execution_id] = [p.name for p in (store / "executions").iterdir()]
+    record = load(store, execution_id)
+    assert record.status == "Executing" and record.step("B").status == "Executing"
+    assert "Executing (interrupted" in cli(store, "executions").stdout
+
+    orphan = int((store / "jobs" / execution_id / "B" / "job.pid").read_text())
+    assert running(orphan)  # B's program outlived its engine
+
+    result = cli(store, "retry", execution_id)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "[B] stopped the job program left running by the interrupted engine" in result.stdout
+    assert not running(orphan)
+    record = load(store, execution_id)
+    assert record.status == "Succeeded" and record.retries == 1
+    assert [s.name for s in record.steps] == ["A", "B", "C"]
+    assert (markers / "A.runs").read_text() == "1"  # A was reused, not run again
+    outputs = sorted(p.relative_to(store / "s3").as_posix() for p in (store / "s3").rglob("*") if p.is_file())
+    assert outputs == [f"b/runs/{execution_id}/{n}/result.txt" for n in "ABC"]  # no temporary names left
+    described = cli(store, "describe", execution_id)
+    assert described.returncode == 0 and f"Execution {execution_id} of def: Succeeded" in described.stdout
+    assert cli(store, "retry", execution_id).returncode == 2  # nothing left to retry
+
+
+def test_describe_unknown_execution_is_a_clear_error(tmp_path):
+    result = cli(tmp_path, "describe", "nope")
+    assert result.returncode == 2 and "no execution 'nope'" in result.stderr
