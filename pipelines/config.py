@@ -70,6 +70,13 @@ class PipelineConfig:
     training_image: str | None = None
     xgboost_version: str = "1.7-1"
     input_data_url: str | None = None
+    data_source: str = "s3"
+    redshift_cluster_id: str | None = None
+    redshift_database: str | None = None
+    redshift_db_user: str | None = None
+    redshift_query: str | None = None
+    redshift_cluster_role_arn: str | None = None
+    redshift_output_s3_uri: str | None = None
     processing_instance_type: str = "ml.m5.xlarge"
     training_instance_type: str = "ml.m5.xlarge"
     inference_instance_type: str = "ml.m5.large"
@@ -90,6 +97,15 @@ class PipelineConfig:
     def uses_vpc(self) -> bool:
         """True when jobs run inside the configured VPC subnets."""
         return bool(self.subnets)
+
+    @property
+    def reads_redshift(self) -> bool:
+        """True when PrepareData reads its input through a Redshift dataset definition."""
+        return self.data_source == "redshift"
+
+    def redshift_output_uri(self) -> str:
+        """Where SageMaker writes the query's result before PrepareData reads it."""
+        return self.redshift_output_s3_uri or f"{self.s3_prefix()}/redshift-unload/"
 
     def s3_prefix(self) -> str:
         """``s3://bucket/base_prefix`` under which every artifact of the pipeline lives."""
@@ -125,6 +141,13 @@ def _validate(cfg: PipelineConfig) -> None:
          "subnets and security_group_ids go together: give both or neither"),
         (cfg.input_data_url is None or cfg.input_data_url.startswith("s3://"),
          f"input_data_url {cfg.input_data_url!r} must be an s3:// URI"),
+        (cfg.data_source in ("s3", "redshift"), f"data_source {cfg.data_source!r} must be 's3' or 'redshift'"),
+        (not cfg.reads_redshift or not _missing_redshift_settings(cfg),
+         f"data_source 'redshift' needs {', '.join(_missing_redshift_settings(cfg))}"),
+        (cfg.redshift_cluster_role_arn is None or bool(_ROLE_ARN.match(cfg.redshift_cluster_role_arn)),
+         f"redshift_cluster_role_arn {cfg.redshift_cluster_role_arn!r} is not an IAM role ARN"),
+        (cfg.redshift_output_s3_uri is None or cfg.redshift_output_s3_uri.startswith("s3://"),
+         f"redshift_output_s3_uri {cfg.redshift_output_s3_uri!r} must be an s3:// URI"),
         (60 <= cfg.max_runtime_seconds <= 5 * 24 * 3600, "max_runtime_seconds must be between 60 and 432000"),
         (bool(_ISO_DURATION.match(cfg.cache_expire_after)),
          f"cache_expire_after {cfg.cache_expire_after!r} is not an ISO 8601 duration such as P30D or PT12H"),
@@ -133,6 +156,14 @@ def _validate(cfg: PipelineConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+
+
+REDSHIFT_REQUIRED = ("redshift_cluster_id", "redshift_database", "redshift_db_user", "redshift_query",
+                     "redshift_cluster_role_arn")
+
+
+def _missing_redshift_settings(cfg: PipelineConfig) -> list[str]:
+    return [name for name in REDSHIFT_REQUIRED if not getattr(cfg, name)]
 
 
 def refuse_credentials(values: Mapping[str, Any], source: str) -> None:

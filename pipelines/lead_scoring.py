@@ -32,9 +32,9 @@ class BuiltPipeline:
 def description(config: PipelineConfig) -> str:
     """Pipeline description shown in Studio, listing the parameters."""
     return (
-        "Lead scoring: prepare label-first CSV, train XGBoost, evaluate, gate on AUC, register "
+        f"Lead scoring: prepare label-first CSV ({'from Redshift' if config.reads_redshift else 'from S3'}), train XGBoost, evaluate, gate on AUC, register "
         f"in {config.model_package_group} and batch-score the test split.\nParameters:\n"
-        + parameters.description_table()
+        + parameters.description_table(config)
     )[:3072]
 
 

@@ -33,11 +33,15 @@ SPECS = (
 )
 
 
+def specs(config: PipelineConfig) -> tuple[ParameterSpec, ...]:
+    """The parameters of this configuration (no InputDataUrl when the input comes from Redshift)."""
+    return tuple(s for s in SPECS if not (config.reads_redshift and s.name == "InputDataUrl"))
+
+
 def defaults(config: PipelineConfig) -> dict[str, Any]:
     """Default value of every parameter for this configuration."""
-    input_url = config.input_data_url or f"{config.s3_prefix()}/input/raw"
-    return {
-        "InputDataUrl": input_url,
+    values = {
+        "InputDataUrl": None if config.reads_redshift else config.input_data_url or f"{config.s3_prefix()}/input/raw",
         "ProcessingInstanceType": config.processing_instance_type,
         "TrainingInstanceType": config.training_instance_type,
         "TrainingInstanceCount": 1,
@@ -50,6 +54,7 @@ def defaults(config: PipelineConfig) -> dict[str, Any]:
         "AucThreshold": 0.75,
         "ModelApprovalStatus": "PendingManualApproval",
     }
+    return {spec.name: values[spec.name] for spec in specs(config)}
 
 
 def declare(config: PipelineConfig) -> dict[str, Any]:
@@ -64,7 +69,7 @@ def declare(config: PipelineConfig) -> dict[str, Any]:
     classes = {"String": ParameterString, "Integer": ParameterInteger, "Float": ParameterFloat, "Boolean": ParameterBoolean}
     values = defaults(config)
     declared: dict[str, Any] = {}
-    for spec in SPECS:
+    for spec in specs(config):
         kwargs: dict[str, Any] = {"name": spec.name, "default_value": values[spec.name]}
         if spec.name == "ModelApprovalStatus":
             kwargs["enum_values"] = ["PendingManualApproval", "Approved", "Rejected"]
@@ -72,6 +77,6 @@ def declare(config: PipelineConfig) -> dict[str, Any]:
     return declared
 
 
-def description_table() -> str:
+def description_table(config: PipelineConfig) -> str:
     """Plain-text list of the parameters, for the pipeline description shown in Studio."""
-    return "\n".join(f"{s.name} ({s.type}): {s.description}" for s in SPECS)
+    return "\n".join(f"{s.name} ({s.type}): {s.description}" for s in specs(config))

@@ -27,7 +27,10 @@ _CONFIG_FLAGS = {
     "kms_key_arn": "kms_key_arn", "subnets": "subnets", "security_group_ids": "security_group_ids",
     "pipeline_name": "pipeline_name", "model_package_group": "model_package_group",
     "training_mode": "training_mode", "training_image": "training_image", "xgboost_version": "xgboost_version",
-    "input_data_url": "input_data_url", "source_revision": "source_revision",
+    "input_data_url": "input_data_url", "source_revision": "source_revision", "data_source": "data_source",
+    "redshift_cluster_id": "redshift_cluster_id", "redshift_database": "redshift_database",
+    "redshift_db_user": "redshift_db_user", "redshift_query": "redshift_query",
+    "redshift_cluster_role_arn": "redshift_cluster_role_arn", "redshift_output_s3_uri": "redshift_output_s3_uri",
 }
 
 
@@ -49,6 +52,14 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--xgboost-version", help="built-in XGBoost image version (default 1.7-1)")
     g.add_argument("--input-data-url", help="default of the InputDataUrl parameter")
     g.add_argument("--source-revision", help="source revision recorded on the model (default: git HEAD)")
+    g.add_argument("--data-source", choices=("s3", "redshift"),
+                   help="where PrepareData reads: the InputDataUrl prefix (default) or a Redshift query")
+    g.add_argument("--redshift-cluster-id")
+    g.add_argument("--redshift-database")
+    g.add_argument("--redshift-db-user", help="database user; SageMaker gets temporary credentials for it")
+    g.add_argument("--redshift-query", help="SELECT whose first column is the 0/1 label")
+    g.add_argument("--redshift-cluster-role-arn", help="IAM role attached to the cluster, used for the UNLOAD")
+    g.add_argument("--redshift-output-s3-uri", help="where the query result is written (default <bucket>/<prefix>/redshift-unload/)")
     g.add_argument("--tags", help='JSON list of {"Key": ..., "Value": ...}')
     g.add_argument("--kwargs", help="JSON object of settings (SageMaker project template style)")
 

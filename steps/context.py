@@ -163,6 +163,28 @@ class StepContext:
             ),
         )
 
+    def redshift_input(self, name: str, local_path: str) -> Any:
+        """An input SageMaker fills by running the configured query on Redshift (CSV, gzip, KMS-encrypted).
+
+        SageMaker unloads with temporary credentials for ``db_user`` obtained through the cluster
+        role (redshift:GetClusterCredentials): no password or secret is involved.
+        """
+        from sagemaker.core.shapes import DatasetDefinition, ProcessingInput, RedshiftDatasetDefinition
+
+        cfg = self.config
+        return ProcessingInput(
+            input_name=name,
+            dataset_definition=DatasetDefinition(
+                redshift_dataset_definition=RedshiftDatasetDefinition(
+                    cluster_id=cfg.redshift_cluster_id, database=cfg.redshift_database, db_user=cfg.redshift_db_user,
+                    query_string=cfg.redshift_query, cluster_role_arn=cfg.redshift_cluster_role_arn,
+                    output_s3_uri=cfg.redshift_output_uri(), kms_key_id=cfg.kms_key_arn,
+                    output_format="CSV", output_compression="GZIP",
+                ),
+                local_path=local_path, data_distribution_type="FullyReplicated", input_mode="File",
+            ),
+        )
+
     def processing_output(self, step_name: str, name: str, local_path: str) -> Any:
         """A processing output published at end of job under this execution's prefix."""
         from sagemaker.core.shapes import ProcessingOutput, ProcessingS3Output

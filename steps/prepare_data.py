@@ -8,6 +8,7 @@ from steps.context import SKLEARN_VERSION, StepContext
 
 NAME = "PrepareData"
 SPLITS = ("train", "validation", "test")
+RAW_DIR = "/opt/ml/processing/input/raw"
 
 
 def build(ctx: StepContext) -> Any:
@@ -15,13 +16,15 @@ def build(ctx: StepContext) -> Any:
     from sagemaker.mlops.workflow import ProcessingStep
 
     processor = ctx.processor(ctx.image_uri("sklearn", SKLEARN_VERSION), "prepare-data")
+    raw = (ctx.redshift_input("raw", RAW_DIR) if ctx.config.reads_redshift
+           else ctx.processing_input("raw", ctx.params["InputDataUrl"], RAW_DIR))
     step_args = processor.run(
         code=ctx.code_uri("preprocess.py"),
-        inputs=[ctx.processing_input("raw", ctx.params["InputDataUrl"], "/opt/ml/processing/input/raw")],
+        inputs=[raw],
         outputs=[ctx.processing_output(NAME, split, f"/opt/ml/processing/output/{split}") for split in SPLITS]
         + [ctx.processing_output(NAME, "summary", "/opt/ml/processing/output/summary")],
         arguments=[
-            "--input-dir", "/opt/ml/processing/input/raw",
+            "--input-dir", RAW_DIR,
             "--output-dir", "/opt/ml/processing/output",
             "--train-shards", ctx.params["TrainShardCount"].to_string(),
             "--header", "absent",
@@ -29,7 +32,10 @@ def build(ctx: StepContext) -> Any:
             "--seed", "42",
         ],
     )
-    return ProcessingStep(
+    from steps.sdk_fixes import DatasetDefinitionProcessingStep
+
+    step_class = DatasetDefinitionProcessingStep if ctx.config.reads_redshift else ProcessingStep
+    return step_class(
         name=NAME,
         display_name="Prepare data",
         description="Validate the raw label-first CSV and split it (stratified, seeded) into "

@@ -52,8 +52,9 @@ class LocalTarget:
         """Execute the definition; sample data is generated when our pipeline has no input."""
         store = Store(self.store.resolve())
         definition = built.definition_dict
-        if self.definition_file is None:
-            self._ensure_input(store, parameter_values(definition, overrides)["InputDataUrl"], progress)
+        values = parameter_values(definition, overrides)
+        if self.definition_file is None and "InputDataUrl" in values:
+            self._ensure_input(store, values["InputDataUrl"], progress)
         record = self._engine(store, progress).run(
             definition, self.config.pipeline_name if self.definition_file is None else self.definition_file.stem,
             overrides)

@@ -168,3 +168,36 @@ def test_get_pipeline_needs_role_and_bucket():
     with pytest.raises(ConfigError, match="bucket is not set"):
         build(full_config(bucket=None))
     assert get_pipeline(full_config()).name == "LeadScoringPipeline"
+
+
+REDSHIFT = {"data_source": "redshift", "redshift_cluster_id": "leads-dw", "redshift_database": "marketing",
+            "redshift_db_user": "ml_reader", "redshift_query": "SELECT converted, page_views, sessions FROM leads",
+            "redshift_cluster_role_arn": "arn:aws:iam::123456789012:role/RedshiftUnload"}
+
+
+def test_redshift_option_reads_prepare_data_input_through_a_dataset_definition():
+    built = build(full_config(**REDSHIFT))
+    prepare = built.definition_dict["Steps"][0]
+    raw = next(i for i in prepare["Arguments"]["ProcessingInputs"] if i["InputName"] == "raw")
+    assert "S3Input" not in raw
+    assert raw["DatasetDefinition"] == {
+        "RedshiftDatasetDefinition": {
+            "ClusterId": "leads-dw", "Database": "marketing", "DbUser": "ml_reader",
+            "QueryString": "SELECT converted, page_views, sessions FROM leads",
+            "ClusterRoleArn": "arn:aws:iam::123456789012:role/RedshiftUnload",
+            "OutputS3Uri": "s3://lead-bucket/lead-scoring/redshift-unload/", "OutputFormat": "CSV",
+            "KmsKeyId": KMS, "OutputCompression": "GZIP"},
+        "LocalPath": "/opt/ml/processing/input/raw", "DataDistributionType": "FullyReplicated", "InputMode": "File"}
+    # the input no longer comes from a prefix: InputDataUrl is not offered as a parameter
+    assert "InputDataUrl" not in [p["Name"] for p in built.definition_dict["Parameters"]]
+    assert "InputDataUrl" not in built.definition
+    # temporary credentials for DbUser through the cluster role: nothing secret anywhere
+    for word in ("Password", "SecretArn", "AccessKey"):
+        assert word.lower() not in built.definition.lower()
+
+
+def test_redshift_option_names_what_is_missing():
+    with pytest.raises(ConfigError, match="data_source 'redshift' needs redshift_query, redshift_cluster_role_arn"):
+        full_config(**{**REDSHIFT, "redshift_query": None, "redshift_cluster_role_arn": None})
+    with pytest.raises(ConfigError, match="redshift_output_s3_uri 'leads/' must be an s3:// URI"):
+        full_config(**REDSHIFT, redshift_output_s3_uri="leads/")

@@ -16,6 +16,8 @@ def execute(run: StepRun) -> StepOutcome:
     root = run.job_dir / "root"
     for index, item in enumerate(args.get("ProcessingInputs", [])):
         source = item.get("S3Input")
+        if source is None and "RedshiftDatasetDefinition" in item.get("DatasetDefinition", {}):
+            raise StepFailed(redshift_unreachable(run, index, item))
         if source is None:
             raise StepFailed(f"ProcessingInputs[{index}]: only S3Input is supported locally")
         if source.get("S3DataType", "S3Prefix") != "S3Prefix":
@@ -51,6 +53,17 @@ def execute(run: StepRun) -> StepOutcome:
     properties = {**args, "ProcessingJobName": run.job_name, "ProcessingJobStatus": "Completed",
                   "ProcessingJobArn": f"arn:aws:sagemaker:local:000000000000:processing-job/{run.job_name.lower()}"}
     return StepOutcome(properties=properties, property_files=read_property_files(run, outputs))
+
+
+def redshift_unreachable(run: StepRun, index: int, item: dict[str, Any]) -> str:
+    """Why a Redshift dataset definition cannot run locally, and how to stage its data instead."""
+    redshift = item["DatasetDefinition"]["RedshiftDatasetDefinition"]
+    staged = redshift.get("OutputS3Uri", "s3://BUCKET/PREFIX/")
+    return (f"ClientError: ProcessingInputs[{index}] ({item.get('InputName')}) reads Redshift cluster "
+            f"{redshift.get('ClusterId')} through a dataset definition, and the local engine cannot reach Redshift. "
+            f"Run the query yourself (UNLOAD ('<query>') TO ... FORMAT CSV; label in the first column), copy the "
+            f"files to {run.store.path(staged)} (= {staged}), then run with --data-source s3 "
+            f"--parameter InputDataUrl={staged}")
 
 
 def read_property_files(run: StepRun, outputs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,0 +1,51 @@
+"""The processing executor on inputs it cannot run locally, and on a script that hardcodes /opt/ml paths."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.local.executors import processing
+from pipelines.local.executors.base import StepFailed, StepRun
+from pipelines.local.expressions import Context
+from pipelines.local.store import Store
+
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+
+
+def step_run(tmp_path, arguments) -> StepRun:
+    (tmp_path / "job").mkdir(exist_ok=True)
+    return StepRun("PrepareData", {"Name": "PrepareData", "Type": "Processing"}, arguments, Context({}, {}, {}),
+                   "exec1", "p", Store(tmp_path / "store"), tmp_path / "job", None, lambda line: None)
+
+
+def test_a_redshift_dataset_definition_says_how_to_stage_the_data(tmp_path):
+    arguments = {"ProcessingInputs": [{"InputName": "raw", "DatasetDefinition": {
+        "RedshiftDatasetDefinition": {"ClusterId": "leads-dw", "OutputS3Uri": "s3://lead-bucket/lead-scoring/redshift-unload/"},
+        "LocalPath": "/opt/ml/processing/input/raw"}}]}
+    with pytest.raises(StepFailed) as caught:
+        processing.execute(step_run(tmp_path, arguments))
+    message = str(caught.value)
+    assert "reads Redshift cluster leads-dw through a dataset definition" in message
+    assert f"copy the files to {tmp_path / 'store' / 's3' / 'lead-bucket' / 'lead-scoring' / 'redshift-unload'}" in message
+    assert "run with --data-source s3 --parameter InputDataUrl=s3://lead-bucket/lead-scoring/redshift-unload/" in message
+
+
+def test_a_script_hardcoding_opt_ml_paths_runs_unchanged(tmp_path):
+    store = Store(tmp_path / "store")
+    store.put_bytes(b"hello\n", "s3://b/in/greeting.txt")
+    code = ("import pathlib; text = pathlib.Path('/opt/ml/processing/input/greeting.txt').read_text();"
+            "pathlib.Path('/opt/ml/processing/output/shout.txt').write_text(text.upper())")
+    arguments = {
+        "AppSpecification": {"ImageUri": IMAGE, "ContainerEntrypoint": ["python3", "-c", code]},
+        "ProcessingInputs": [{"InputName": "in", "S3Input": {"S3Uri": "s3://b/in", "LocalPath": "/opt/ml/processing/input",
+                                                            "S3DataType": "S3Prefix"}}],
+        "ProcessingOutputConfig": {"Outputs": [{"OutputName": "out", "S3Output": {
+            "S3Uri": "s3://b/out", "LocalPath": "/opt/ml/processing/output", "S3UploadMode": "EndOfJob"}}]},
+    }
+    from pipelines.local import sandbox
+
+    if not sandbox.mount_namespace_available():
+        pytest.skip("this OS gives no private mount namespace; the engine says so in one line instead")
+    outcome = processing.execute(step_run(tmp_path, arguments))
+    assert outcome.properties["ProcessingJobStatus"] == "Completed"
+    assert store.path("s3://b/out/shout.txt").read_text() == "HELLO\n"
