@@ -18,7 +18,8 @@ test: $(VENV)/.installed
 	$(PY) -m pytest -q $(ARGS)
 
 bench: $(VENV)/.installed
-	$(PY) bench/local_pipeline.py $(ARGS)
+	$(PY) bench/local_pipeline.py
+	$(PY) bench/preprocess_memory.py
 
 clean:
 	rm -rf $(VENV) .sagemaker-local

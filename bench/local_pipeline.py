@@ -1,0 +1,90 @@
+"""Benchmark: the local engine running our pipeline against a plain-Python baseline doing the same work.
+
+For each size (default 100k and 1M rows) it stages the same synthetic data, then times, each as a
+fresh process:
+  1. ``python -m pipelines.run`` on the local engine (build the definition, PrepareData, Train,
+     Evaluate, gate, register, create model, batch transform of the test split);
+  2. the baseline: one Python process that reads the CSV, splits it 70/15/15 stratified, trains
+     XGBoost with the pipeline's default hyperparameters and scores the test split;
+  3. the same pipeline run again, unchanged (cached re-run: PrepareData, Train and Evaluate hit),
+     once through the same command (which builds the definition again with the SDK, a fixed
+     cost of several seconds) and once on the engine alone (``--definition`` of the saved JSON).
+It prints the times and the ratios pipeline/baseline and cached/first. Nothing is asserted.
+
+    python bench/local_pipeline.py [--rows 100000 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+BASELINE = """
+import glob, sys
+import numpy as np, pandas as pd, xgboost as xgb
+frame = pd.concat([pd.read_csv(p, header=None) for p in sorted(glob.glob(sys.argv[1] + '/*.csv'))], ignore_index=True)
+rng = np.random.RandomState(42)
+parts = {'train': [], 'validation': [], 'test': []}
+for label, group in frame.groupby(0):
+    index = rng.permutation(group.index.to_numpy())
+    n_val, n_test = int(len(index) * 0.15), int(len(index) * 0.15)
+    parts['validation'].append(index[:n_val]); parts['test'].append(index[n_val:n_val + n_test])
+    parts['train'].append(index[n_val + n_test:])
+data = {k: frame.loc[np.concatenate(v)] for k, v in parts.items()}
+matrix = lambda f: xgb.DMatrix(f.iloc[:, 1:].to_numpy(np.float32), label=f.iloc[:, 0].to_numpy(), missing=np.nan)
+dtrain, dval, dtest = matrix(data['train']), matrix(data['validation']), matrix(data['test'])
+params = {'objective': 'binary:logistic', 'eval_metric': 'auc', 'max_depth': 5, 'eta': 0.1, 'subsample': 0.8}
+booster = xgb.train(params, dtrain, 300, evals=[(dval, 'validation')], early_stopping_rounds=20, verbose_eval=False)
+scores = booster.predict(dtest, iteration_range=(0, booster.best_iteration + 1))
+print(len(scores), 'test rows scored')
+"""
+
+
+def timed(command: list[str], env: dict[str, str]) -> float:
+    """Seconds a command takes; its failure stops the benchmark."""
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(command[:4])} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    from pipelines import sample_data
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    args = parser.parse_args()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PIPELINE_"))}
+    from pipelines.run import LOCAL_BUCKET, LOCAL_ROLE_ARN
+
+    print(f"{'rows':>9} {'pipeline':>9} {'baseline':>9} {'ratio':>6} {'cached':>8} {'cached/first':>12} "
+          f"{'engine-only cached':>18} {'/first':>6}")
+    for rows in args.rows:
+        with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+            store = Path(tmp) / "store"
+            raw = store / "s3" / "sagemaker-local" / "lead-scoring" / "input" / "raw"
+            sample_data.write(raw, rows)
+            run = [sys.executable, "-m", "pipelines.run", "--store", str(store), "--source-revision", "bench"]
+            pipeline = timed(run, env)
+            baseline = timed([sys.executable, "-c", BASELINE, str(raw)], env)
+            cached = timed(run, env)
+            # the same definition, saved under the pipeline's name (the cache is per pipeline name)
+            saved = Path(tmp) / "LeadScoringPipeline.json"
+            timed(run[:3] + ["--definition-only", str(saved), "--bucket", LOCAL_BUCKET, "--role-arn", LOCAL_ROLE_ARN,
+                             "--source-revision", "bench"], env)
+            engine_only = timed(run + ["--definition", str(saved)], env)
+        print(f"{rows:>9} {pipeline:>8.1f}s {baseline:>8.1f}s {pipeline / baseline:>6.2f} {cached:>7.1f}s "
+              f"{cached / pipeline:>12.2f} {engine_only:>17.1f}s {engine_only / pipeline:>6.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
