@@ -14,7 +14,7 @@ from typing import Any, Sequence
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.errors import PipelineError
+from pipelines.errors import ExecutionError, PipelineError
 from pipelines.local import executions
 from pipelines.local.executions import ExecutionLock, ExecutionRecord
 
@@ -96,7 +96,10 @@ def describe(store: Path, execution_id: str, as_json: bool) -> int:
     if as_json:
         print(json.dumps({**asdict(record), "status": status_of(store, record)}, indent=2, default=str))
         return 0
-    definition_steps = _definition_steps(executions.load_definition(store, execution_id))
+    try:
+        definition_steps = _definition_steps(executions.load_definition(store, execution_id))
+    except ExecutionError:
+        definition_steps = {}  # every property is shown, arguments included
     console = Console(width=140, highlight=False)
     console.print(f"Execution {record.execution_id} of {record.pipeline_name}: {status_of(store, record)}", markup=False)
     console.print(f"Started {record.start_time}; ended {record.end_time or '-'}; retries {record.retries}", markup=False)

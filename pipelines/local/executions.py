@@ -125,8 +125,13 @@ def save_definition(store_root: Path, execution_id: str, definition: dict[str, A
 
 
 def load_definition(store_root: Path, execution_id: str) -> dict[str, Any]:
-    """The definition an execution ran."""
-    return json.loads((execution_dir(store_root, execution_id) / DEFINITION).read_text())
+    """The definition an execution ran; ExecutionError if it was not kept."""
+    path = execution_dir(store_root, execution_id) / DEFINITION
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ExecutionError(f"execution {execution_id} has no saved definition ({path}); "
+                             "it was run by an older version and cannot be retried or fully described") from None
 
 
 class ExecutionLock:

@@ -87,3 +87,11 @@ def test_usage_errors_exit_2_with_one_line():
     assert unknown.returncode == 2 and "unknown parameter 'Bogus'" in unknown.stderr
     secret = run_cli("--definition-only", "-", *BASE_ARGS, "--kwargs", '{"aws_secret_access_key": "x"}')
     assert secret.returncode == 2 and "looks like a credential" in secret.stderr
+
+
+def test_engine_flag_errors_exit_2_with_one_line(tmp_path):
+    fault = run_cli("--store", str(tmp_path), "--inject-fault", "Train=Oops")
+    assert fault.returncode == 2 and fault.stderr.startswith("error: --inject-fault 'Train=Oops': expected STEP=TYPE")
+    parallel = run_cli("--store", str(tmp_path), "--max-parallel-steps", "0")
+    assert parallel.returncode == 2 and fault.stderr.count("\n") == 1
+    assert parallel.stderr.strip() == "error: --max-parallel-steps must be at least 1"

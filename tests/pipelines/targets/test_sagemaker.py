@@ -71,6 +71,13 @@ def test_no_wait_returns_after_start(moto, built):
     assert result.status == "Executing" and result.exit_code == 0 and result.notes == []
 
 
+def test_max_parallel_steps_is_sent_as_the_executions_parallelism_configuration(moto, built):
+    result = SageMakerTarget(full_config(), wait=False, max_parallel_steps=3).run(built, {}, quiet_progress())
+    sm = boto3.client("sagemaker", region_name="us-east-1")
+    execution = sm.describe_pipeline_execution(PipelineExecutionArn=result.execution_arn)
+    assert execution["ParallelismConfiguration"] == {"MaxParallelExecutionSteps": 3}
+
+
 def test_failed_execution_reports_step_and_reason(moto, built, monkeypatch):
     target = SageMakerTarget(full_config(), poll_seconds=0, sleep=lambda s: None)
     monkeypatch.setattr(target.sagemaker, "describe_pipeline_execution",
