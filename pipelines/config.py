@@ -85,6 +85,7 @@ class PipelineConfig:
     enable_caching: bool = True
     cache_expire_after: str = "P30D"
     source_revision: str = "unknown"
+    local_image_programs: tuple[tuple[str, str], ...] = ()  # image URI -> command the local engine runs for it
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -255,6 +256,22 @@ def _parse_json(text: str, flag: str) -> Any:
         raise ConfigError(f"{flag} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
 
 
+def _image_programs(value: Any, source: str) -> tuple[tuple[str, str], ...]:
+    """``{image: command}``, a list of ``IMAGE=COMMAND`` strings, or one such string."""
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, Mapping):
+        pairs = [(str(k), str(v)) for k, v in value.items()]
+    elif isinstance(value, (list, tuple)) and all(isinstance(v, str) and "=" in v for v in value):
+        pairs = [tuple(v.split("=", 1)) for v in value]  # type: ignore[misc]
+    else:
+        raise ConfigError(f"{source}: 'local_image_programs' must map image URIs to commands "
+                          "(a table, or IMAGE=COMMAND strings)")
+    if not all(image.strip() and command.strip() for image, command in pairs):
+        raise ConfigError(f"{source}: 'local_image_programs' needs a non-empty image and command in each entry")
+    return tuple((image.strip(), command.strip()) for image, command in pairs)
+
+
 def build_config(*layers: tuple[str, Mapping[str, Any]]) -> PipelineConfig:
     """Merge ``(source, values)`` layers, later ones winning, into a validated PipelineConfig."""
     merged: dict[str, Any] = {}
@@ -290,6 +307,8 @@ def _coerce(key: str, value: Any, source: str) -> Any:
                     raise ConfigError(f"{source}: each tag must be {{Key, Value}}; got {tag!r}")
             return tuple(pairs)
         raise ConfigError(f"{source}: 'tags' must be a table, a list of {{Key, Value}} or JSON")
+    if key == "local_image_programs":
+        return _image_programs(value, source)
     if key == "max_runtime_seconds":
         try:
             return int(value)

@@ -60,6 +60,9 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--redshift-query", help="SELECT whose first column is the 0/1 label")
     g.add_argument("--redshift-cluster-role-arn", help="IAM role attached to the cluster, used for the UNLOAD")
     g.add_argument("--redshift-output-s3-uri", help="where the query result is written (default <bucket>/<prefix>/redshift-unload/)")
+    g.add_argument("--local-image-program", action="append", metavar="IMAGE=COMMAND",
+                   help="local engine: run COMMAND (with 'train' appended, as the container is started) for "
+                        "training jobs of IMAGE (repeatable)")
     g.add_argument("--tags", help='JSON list of {"Key": ..., "Value": ...}')
     g.add_argument("--kwargs", help="JSON object of settings (SageMaker project template style)")
 
@@ -75,6 +78,8 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Env
     flags = {field: getattr(args, flag) for flag, field in _CONFIG_FLAGS.items() if getattr(args, flag) is not None}
     if args.tags:
         flags["tags"] = parse_tags_json(args.tags)
+    if args.local_image_program:
+        flags["local_image_programs"] = args.local_image_program
     layers.append(("command line", flags))
     if not any("source_revision" in values for _, values in layers):
         layers.append(("git", {"source_revision": git_revision()}))

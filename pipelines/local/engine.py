@@ -49,11 +49,13 @@ def parameter_values(definition: dict[str, Any], overrides: dict[str, Any]) -> d
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How the engine runs: caching on or off, the parallelism bound, injected faults (for tests)."""
+    """How the engine runs: caching, the parallelism bound, injected faults (for tests), and the local
+    program standing in for each non-built-in training image."""
 
     cache: bool = True
     max_parallel_steps: int | None = None
     faults: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+    image_programs: Mapping[str, str] = field(default_factory=dict)
     sleep: Callable[[float], None] = time.sleep
 
 
@@ -274,7 +276,7 @@ class LocalEngine:
         job_dir.mkdir(parents=True)
         step_run = StepRun(node.name, node.definition, arguments, run.context, run.record.execution_id,
                            run.record.pipeline_name, self.store, job_dir, self.registry,
-                           lambda line: self.log(node.name, line))
+                           lambda line: self.log(node.name, line), self.options.image_programs)
         return EXECUTORS[node.definition["Type"]](step_run)
 
     def _job_dir(self, execution_id: str, step_name: str) -> Path:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -67,7 +67,8 @@ class LocalTarget:
 
     def _engine(self, store: Store, progress: Progress) -> LocalEngine:
         registry = Registry(store.root / "registry.sqlite", self.config.region)
-        return LocalEngine(store, registry, progress.log, lambda record: progress.update(_steps(record)), self.options)
+        options = replace(self.options, image_programs=dict(self.config.local_image_programs))
+        return LocalEngine(store, registry, progress.log, lambda record: progress.update(_steps(record)), options)
 
     def _ensure_input(self, store: Store, input_url: str, progress: Progress) -> None:
         if store.objects(input_url.rstrip("/") + "/"):

@@ -107,3 +107,12 @@ def test_kwargs_must_be_an_object():
         parse_kwargs_json("[1]")
     with pytest.raises(ConfigError, match="--kwargs is not valid JSON"):
         parse_kwargs_json("{")
+
+
+def test_local_image_programs_from_a_table_or_image_equals_command():
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/trainer:1"
+    table = build_config(("config.toml", {"local_image_programs": {image: "python3 train.py"}}))
+    flags = build_config(("command line", {"local_image_programs": [f"{image}=python3 train.py"]}))
+    assert table.local_image_programs == flags.local_image_programs == ((image, "python3 train.py"),)
+    with pytest.raises(ConfigError, match="'local_image_programs' must map image URIs to commands"):
+        build_config(("config.toml", {"local_image_programs": ["no-equals-sign"]}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from pipelines.local.expressions import Context
 from pipelines.local.registry import Registry
@@ -29,6 +29,7 @@ class StepRun:
     job_dir: Path
     registry: Registry
     log: Callable[[str], None]
+    image_programs: Mapping[str, str] = field(default_factory=dict)  # image URI -> local command
 
     @property
     def max_runtime_seconds(self) -> float | None:

@@ -1,9 +1,11 @@
-"""Training: the built-in XGBoost image through its local emulation; any other image is refused clearly."""
+"""Training: the built-in XGBoost image through its local emulation, any other image through the local
+program mapped to it (``local_image_programs``), run with the training container's ``/opt/ml`` contract."""
 
 from __future__ import annotations
 
 import json
 import re
+import shlex
 import sys
 import tarfile
 from pathlib import Path
@@ -11,8 +13,8 @@ from typing import Any
 
 from pipelines.local import sandbox
 from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun
-from pipelines.s3uri import join_uri
 from pipelines.local.xgboost_algorithm import AlgorithmError, check_channels, content_kind
+from pipelines.s3uri import join_uri
 
 BUILTIN_XGBOOST = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/sagemaker-xgboost:[\w.-]+$")
 
@@ -24,14 +26,21 @@ def is_builtin_xgboost(image: str) -> bool:
 
 def execute(run: StepRun) -> StepOutcome:
     """Run one training job locally."""
+    image = run.arguments.get("AlgorithmSpecification", {}).get("TrainingImage", "")
+    if is_builtin_xgboost(image):
+        return builtin_xgboost(run)
+    if image in run.image_programs:
+        return container_program(run, shlex.split(run.image_programs[image]))
+    raise StepFailed(
+        f"AlgorithmSpecification.TrainingImage {image!r} is not the built-in XGBoost image and no local program is "
+        "mapped to it: set the config key local_image_programs (flag --local-image-program "
+        f"'{image}=COMMAND'), COMMAND being what the image runs as `train`"
+    )
+
+
+def builtin_xgboost(run: StepRun) -> StepOutcome:
+    """The built-in algorithm: channels checked, one emulated host per instance, model.tar.gz published."""
     args = run.arguments
-    image = args.get("AlgorithmSpecification", {}).get("TrainingImage", "")
-    if not is_builtin_xgboost(image):
-        raise StepFailed(
-            f"AlgorithmSpecification.TrainingImage {image!r} is not the built-in XGBoost image, and the local engine "
-            "has no program mapped for other images (custom training containers are not emulated yet); "
-            "use --training-mode builtin for local runs"
-        )
     channels = {c["ChannelName"]: c for c in args.get("InputDataConfig", [])}
     try:
         check_channels(list(channels))
@@ -53,23 +62,89 @@ def execute(run: StepRun) -> StepOutcome:
             "hosts_with_data": with_data, "model_dir": str(model_dir), "metrics_file": str(run.job_dir / "metrics.json")}
     (run.job_dir / "job.json").write_text(json.dumps(spec))
     command = [sys.executable, "-m", "pipelines.local.xgboost_algorithm", "--job-dir", str(run.job_dir)]
-    limit = run.max_runtime_seconds
-    job = sandbox.run_logged(command, {}, run.job_dir, run.log, run.job_dir / "job.log", limit)
-    if job.timed_out:
-        raise StepFailed(f"MaxRuntimeExceeded: training job {run.job_name} ran longer than "
-                         f"StoppingCondition.MaxRuntimeInSeconds ({limit:g}) and was stopped "
-                         "(TrainingJobStatus Stopped, SecondaryStatus MaxRuntimeExceeded)")
+    job = run_job(run, command, {})
     if job.exit_code != 0:
         last = job.last_line
         raise StepFailed(last if last.startswith("ClientError")
                          else f"AlgorithmError: training exited with code {job.exit_code}: {last}")
+    return completed(run, model_dir, json.loads((run.job_dir / "metrics.json").read_text()))
+
+
+def container_program(run: StepRun, command: list[str]) -> StepOutcome:
+    """A bring-your-own image: its mapped program run as ``COMMAND train`` against /opt/ml, as the container is."""
+    args = run.arguments
+    if int(args.get("ResourceConfig", {}).get("InstanceCount", 1)) != 1:
+        raise StepFailed("ClientError: the local program of a custom image runs on one instance; "
+                         "run with --parameter TrainingInstanceCount=1 locally")
+    opt_ml = run.job_dir / "root" / "opt" / "ml"
+    config_dir = opt_ml / "input" / "config"
+    channels = {c["ChannelName"]: c for c in args.get("InputDataConfig", [])}
+    for name, channel in channels.items():
+        stage_channel(run, name, channel, ["algo-1"], run.job_dir / "channels")
+        (run.job_dir / "channels" / "algo-1" / name).rename(_mkparent(opt_ml / "input" / "data" / name))
+    for directory in (config_dir, opt_ml / "model", opt_ml / "output" / "data", opt_ml / "checkpoints"):
+        directory.mkdir(parents=True, exist_ok=True)
+    (config_dir / "hyperparameters.json").write_text(json.dumps(args.get("HyperParameters", {})))
+    (config_dir / "inputdataconfig.json").write_text(json.dumps({
+        name: {"ContentType": c.get("ContentType", ""), "TrainingInputMode": args.get("AlgorithmSpecification", {}).get(
+            "TrainingInputMode", "File"), "S3DistributionType": c.get("DataSource", {}).get("S3DataSource", {}).get(
+            "S3DataDistributionType", "FullyReplicated"), "RecordWrapperType": c.get("RecordWrapperType", "None")}
+        for name, c in channels.items()}))
+    (config_dir / "resourceconfig.json").write_text(json.dumps(
+        {"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "lo"}))
+    program, notice = sandbox.command_line(command + ["train"], run.job_dir / "root")
+    if notice:
+        run.log(notice)
+    env = {str(k): str(v) for k, v in args.get("Environment", {}).items()}
+    job = run_job(run, program, env)
+    if job.exit_code != 0:
+        failure = opt_ml / "output" / "failure"
+        reason = failure.read_text(errors="replace").strip() if failure.exists() else job.last_line
+        raise StepFailed(f"AlgorithmError: {reason or f'the training program exited with code {job.exit_code}'}")
+    metrics = metric_values(args.get("AlgorithmSpecification", {}).get("MetricDefinitions", []),
+                            (run.job_dir / "job.log").read_text(errors="replace"))
+    return completed(run, opt_ml / "model", metrics)
+
+
+def _mkparent(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def run_job(run: StepRun, command: list[str], env: dict[str, str]) -> sandbox.JobRun:
+    """Run the training program; a job over StoppingCondition.MaxRuntimeInSeconds fails as SageMaker's does."""
+    limit = run.max_runtime_seconds
+    job = sandbox.run_logged(command, env, run.job_dir, run.log, run.job_dir / "job.log", limit)
+    if job.timed_out:
+        raise StepFailed(f"MaxRuntimeExceeded: training job {run.job_name} ran longer than "
+                         f"StoppingCondition.MaxRuntimeInSeconds ({limit:g}) and was stopped "
+                         "(TrainingJobStatus Stopped, SecondaryStatus MaxRuntimeExceeded)")
+    return job
+
+
+def metric_values(definitions: list[dict[str, str]], log: str) -> dict[str, float]:
+    """The last value each MetricDefinitions regex captured from the job log, as SageMaker reports them."""
+    values = {}
+    for definition in definitions:
+        matches = re.findall(definition["Regex"], log)
+        if matches:
+            last = matches[-1][0] if isinstance(matches[-1], tuple) else matches[-1]
+            try:
+                values[definition["Name"]] = float(last)
+            except ValueError:
+                continue
+    return values
+
+
+def completed(run: StepRun, model_dir: Path, metrics: dict[str, float]) -> StepOutcome:
+    """Publish ``model.tar.gz`` under the job's output path; the properties DescribeTrainingJob returns."""
+    args = run.arguments
     artifact_uri = join_uri(args["OutputDataConfig"]["S3OutputPath"], run.job_name, "output", "model.tar.gz")
     archive = run.job_dir / "model.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         for path in sorted(model_dir.iterdir()):
             tar.add(path, arcname=path.name)
     run.store.put_file(archive, artifact_uri)
-    metrics = json.loads((run.job_dir / "metrics.json").read_text())
     properties = {
         **args,
         "TrainingJobName": run.job_name,

@@ -1,0 +1,88 @@
+"""The training executor for a bring-your-own image: its mapped local program under the /opt/ml contract."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+
+import pytest
+
+from pipelines.local import sandbox
+from pipelines.local.engine import LocalEngine, RunOptions
+from pipelines.local.registry import Registry
+from pipelines.local.store import Store
+
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/lead-scoring-trainer:1.0"
+PROGRAM = """
+import glob, json, pathlib, sys
+assert sys.argv[1:] == ["train"], sys.argv
+hyper = json.load(open("/opt/ml/input/config/hyperparameters.json"))
+channels = json.load(open("/opt/ml/input/config/inputdataconfig.json"))
+rows = sum(len(open(p).read().splitlines()) for p in glob.glob("/opt/ml/input/data/train/*.csv"))
+if hyper.get("fail") == "yes":
+    pathlib.Path("/opt/ml/output/failure").write_text("the label column has 3 classes")
+    sys.exit(1)
+pathlib.Path("/opt/ml/model/model.json").write_text(json.dumps({"rows": rows, "depth": hyper["depth"],
+                                                                "channels": sorted(channels)}))
+for epoch, auc in enumerate((0.70, 0.78, 0.81)):
+    print(f"epoch {epoch} validation-auc={auc}")
+"""
+
+
+def training_definition(fail: str = "no") -> dict:
+    return {"Version": "2020-12-01", "Parameters": [], "Steps": [{"Name": "Fit", "Type": "Training", "Arguments": {
+        "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File", "MetricDefinitions": [
+            {"Name": "validation:auc", "Regex": r"validation-auc=([0-9.]+)"}]},
+        "HyperParameters": {"depth": "4", "fail": fail},
+        "InputDataConfig": [{"ChannelName": "train", "ContentType": "text/csv", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": "s3://b/train", "S3DataDistributionType": "FullyReplicated"}}}],
+        "OutputDataConfig": {"S3OutputPath": "s3://b/models"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        "RoleArn": "arn:aws:iam::123456789012:role/R", "StoppingCondition": {"MaxRuntimeInSeconds": 120}}}]}
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    store = Store(tmp_path / "store")
+    store.put_bytes(b"1,2,3\n0,4,5\n", "s3://b/train/a.csv")
+    store.put_bytes(b"1,6,7\n", "s3://b/train/b.csv")
+    return store
+
+
+def run_fit(store: Store, tmp_path, programs: dict, **kwargs):
+    engine = LocalEngine(store, Registry(store.root / "registry.sqlite"), lambda s, line: None, lambda r: None,
+                         RunOptions(image_programs=programs))
+    return engine.run(training_definition(**kwargs), "p", {})
+
+
+needs_mounts = pytest.mark.skipif(not sandbox.mount_namespace_available(),
+                                  reason="no private mount namespace here: /opt/ml paths in a program cannot be mapped")
+
+
+@needs_mounts
+def test_a_mapped_program_trains_under_the_opt_ml_contract(store, tmp_path):
+    program = tmp_path / "train.py"
+    program.write_text(PROGRAM)
+    record = run_fit(store, tmp_path, {IMAGE: f"python3 {program}"})
+    step = record.step("Fit")
+    assert record.status == "Succeeded", step.failure_reason
+    assert step.properties["FinalMetricDataList"] == [{"MetricName": "validation:auc", "Value": 0.81}]
+    artifact = store.path(step.properties["ModelArtifacts"]["S3ModelArtifacts"])
+    with tarfile.open(artifact) as tar:
+        model = json.load(tar.extractfile("model.json"))
+    assert model == {"rows": 3, "depth": "4", "channels": ["train"]}
+
+
+@needs_mounts
+def test_the_programs_failure_file_is_the_failure_reason(store, tmp_path):
+    program = tmp_path / "train.py"
+    program.write_text(PROGRAM)
+    record = run_fit(store, tmp_path, {IMAGE: f"python3 {program}"}, fail="yes")
+    assert record.step("Fit").failure_reason == "AlgorithmError: the label column has 3 classes"
+
+
+def test_an_unmapped_image_names_the_config_that_maps_it(store, tmp_path):
+    record = run_fit(store, tmp_path, {})
+    reason = record.step("Fit").failure_reason
+    assert "no local program is mapped to it: set the config key local_image_programs" in reason
+    assert f"--local-image-program '{IMAGE}=COMMAND'" in reason
