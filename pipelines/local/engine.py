@@ -183,7 +183,12 @@ class LocalEngine:
                         break  # re-check the limit and readiness after each start
                 if not running:
                     break
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                try:
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                except BaseException:  # Ctrl-C: job programs run in their own sessions and would not see it
+                    for step, _node in running.values():
+                        sandbox.kill_leftovers(self._job_dir(run.record.execution_id, step.name))
+                    raise
                 for future in done:
                     step, node = running.pop(future)
                     failed |= self._finish(run, node, step, future.result())

@@ -220,3 +220,25 @@ def test_sigkill_in_the_middle_of_a_step_then_retry_completes_the_execution(tmp_
 def test_describe_unknown_execution_is_a_clear_error(tmp_path):
     result = cli(tmp_path, "describe", "nope")
     assert result.returncode == 2 and "no execution 'nope'" in result.stderr
+
+
+def test_ctrl_c_stops_running_job_programs_and_leaves_a_retryable_execution(tmp_path):
+    store, markers = tmp_path / "store", tmp_path / "m"
+    slow = (f"import pathlib, time; pathlib.Path({str(markers)!r}).mkdir(exist_ok=True); "
+            f"pathlib.Path({str(markers / 'A.started')!r}).touch(); time.sleep(60)")
+    path = tmp_path / "def.json"
+    path.write_text(json.dumps(definition(script_step("A", slow))))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PIPELINE_"))}
+    engine_process = subprocess.Popen([sys.executable, "-m", "pipelines.run", "--definition", str(path), "--store", str(store)],
+                                      cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (markers / "A.started").exists():
+        assert time.monotonic() < deadline and engine_process.poll() is None, "step A never started"
+        time.sleep(0.1)
+    [execution_id] = [p.name for p in (store / "executions").iterdir()]
+    program = int((store / "jobs" / execution_id / "A" / "job.pid").read_text())
+    engine_process.send_signal(signal.SIGINT)
+    assert engine_process.wait(timeout=30) == 130
+    assert "interrupted" in engine_process.stderr.read()
+    assert not running(program)
+    assert "Executing (interrupted" in cli(store, "executions").stdout
