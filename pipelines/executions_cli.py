@@ -17,6 +17,7 @@ from rich.table import Table
 from pipelines.errors import ExecutionError, PipelineError
 from pipelines.local import executions
 from pipelines.local.executions import ExecutionLock, ExecutionRecord
+from pipelines.local.graph import walk_steps
 
 COMMANDS = ("executions", "describe", "retry")
 
@@ -125,15 +126,7 @@ def describe(store: Path, execution_id: str, as_json: bool) -> int:
 
 
 def _definition_steps(definition: dict[str, Any]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-
-    def add(steps: list[dict[str, Any]]) -> None:
-        for step in steps:
-            found[step["Name"]] = step
-            add(step.get("Arguments", {}).get("IfSteps", []) + step.get("Arguments", {}).get("ElseSteps", []))
-
-    add(definition.get("Steps", []))
-    return found
+    return {step["Name"]: step for step, _ in walk_steps(definition.get("Steps", []))}
 
 
 def retry(args: argparse.Namespace) -> int:

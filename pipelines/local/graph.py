@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from pipelines.errors import DefinitionError, UnsupportedStepTypeError
 
@@ -22,31 +22,35 @@ class Node:
     branch: tuple[str, bool] | None = None  # (condition step, outcome that runs it)
 
 
+def walk_steps(steps: list[dict[str, Any]], branch: tuple[str, bool] | None = None
+               ) -> Iterator[tuple[dict[str, Any], tuple[str, bool] | None]]:
+    """Every step of a definition's ``Steps``, condition branches included, with the branch it sits in."""
+    for step in steps:
+        yield step, branch
+        if step.get("Type") == "Condition":
+            arguments = step.get("Arguments", {})
+            yield from walk_steps(arguments.get("IfSteps", []), (step.get("Name"), True))
+            yield from walk_steps(arguments.get("ElseSteps", []), (step.get("Name"), False))
+
+
 def build_graph(definition: dict[str, Any], supported: set[str]) -> dict[str, Node]:
     """Nodes by name, in definition order; DefinitionError for unknown types, references or cycles."""
     nodes: dict[str, Node] = {}
-
-    def add(steps: list[dict[str, Any]], branch: tuple[str, bool] | None) -> None:
-        for step in steps:
-            name, kind = step.get("Name"), step.get("Type")
-            if not name:
-                raise DefinitionError("a step has no Name")
-            if name in nodes:
-                raise DefinitionError("the step name is used twice", step=name)
-            if kind not in supported:
-                raise UnsupportedStepTypeError(
-                    f"Type {kind!r} is not supported by the local engine; supported types: {', '.join(sorted(supported))}",
-                    step=name)
-            body = {k: v for k, v in step.get("Arguments", {}).items() if k not in ("IfSteps", "ElseSteps")}
-            node = Node(name, step, set(step.get("DependsOn", [])) | set(_STEP_REFERENCE.findall(json.dumps(body))), branch)
-            if branch:
-                node.depends_on.add(branch[0])
-            nodes[name] = node
-            if kind == "Condition":
-                add(step.get("Arguments", {}).get("IfSteps", []), (name, True))
-                add(step.get("Arguments", {}).get("ElseSteps", []), (name, False))
-
-    add(definition.get("Steps", []), None)
+    for step, branch in walk_steps(definition.get("Steps", [])):
+        name, kind = step.get("Name"), step.get("Type")
+        if not name:
+            raise DefinitionError("a step has no Name")
+        if name in nodes:
+            raise DefinitionError("the step name is used twice", step=name)
+        if kind not in supported:
+            raise UnsupportedStepTypeError(
+                f"Type {kind!r} is not supported by the local engine; supported types: {', '.join(sorted(supported))}",
+                step=name)
+        body = {k: v for k, v in step.get("Arguments", {}).items() if k not in ("IfSteps", "ElseSteps")}
+        node = Node(name, step, set(step.get("DependsOn", [])) | set(_STEP_REFERENCE.findall(json.dumps(body))), branch)
+        if branch:
+            node.depends_on.add(branch[0])
+        nodes[name] = node
     for node in nodes.values():
         node.depends_on.discard(node.name)
         unknown = node.depends_on - set(nodes)

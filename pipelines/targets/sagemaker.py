@@ -12,6 +12,7 @@ from pipelines.aws import aws_call, error_code
 from pipelines.config import PipelineConfig
 from pipelines.errors import AwsError, ConfigError, MissingCredentialsError
 from pipelines.lead_scoring import BuiltPipeline, build
+from pipelines.local.graph import walk_steps
 from pipelines.overrides import as_strings
 from pipelines.progress import Progress
 from pipelines.s3uri import join_uri, split_uri
@@ -159,7 +160,6 @@ class SageMakerTarget:
                 raise AwsError(f"sagemaker:ListPipelineExecutionSteps is not implemented by this endpoint ({exc})") from exc
         return steps
 
-
     def collect_metrics(self, result: RunResult, definition: dict[str, Any]) -> None:
         """Read the property files of the execution's processing steps into ``result.metrics``.
 
@@ -168,7 +168,7 @@ class SageMakerTarget:
         A report that cannot be read is a note, not a failure of the run.
         """
         jobs = {s.name: s.metadata.get("ProcessingJob", {}).get("Arn") for s in result.steps}
-        for step in definition.get("Steps", []):
+        for step, _ in walk_steps(definition.get("Steps", [])):
             files = step.get("PropertyFiles", [])
             if not files or not jobs.get(step["Name"]):
                 continue
