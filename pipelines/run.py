@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from pipelines.atomic import write_text
 from pipelines.config import PipelineConfig, build_config, env_values, parse_kwargs_json, parse_tags_json, read_config_file
 from pipelines.errors import ConfigError, PipelineError
 from pipelines.results import RunResult
@@ -152,10 +153,7 @@ def write_output(text: str, destination: str) -> None:
     if destination == "-":
         sys.stdout.write(text + "\n")
         return
-    path = Path(destination)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_text(Path(destination), text + "\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

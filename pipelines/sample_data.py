@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipelines.atomic import replacing
+
 FEATURES = (
     "page_views", "sessions", "minutes_on_site", "email_opens", "email_clicks", "webinar_attended",
     "demo_requested", "company_employees", "annual_revenue_musd", "days_since_first_visit",
@@ -64,10 +66,8 @@ def write(directory: Path, rows: int, files: int = 4, seed: int = 7) -> list[Pat
     paths = []
     for index, chunk in enumerate(np.array_split(data, files)):
         path = directory / f"part-{index:04d}.csv"
-        tmp = directory / f".{path.name}.tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
+        with replacing(path) as handle:
             for row in chunk:
-                handle.write(",".join("" if np.isnan(v) else f"{v:g}" for v in row) + "\n")
-        tmp.replace(path)
+                handle.write((",".join("" if np.isnan(v) else f"{v:g}" for v in row) + "\n").encode())
         paths.append(path)
     return paths

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
+from pipelines.atomic import write_text
 from pipelines.errors import ExecutionError
 
 RECORD = "execution.json"
@@ -72,9 +73,7 @@ class ExecutionRecord:
         directory = execution_dir(store_root, self.execution_id)
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / RECORD
-        tmp = directory / f".{RECORD}.tmp"
-        tmp.write_text(json.dumps(asdict(self), indent=2, default=str))
-        tmp.replace(path)
+        write_text(path, json.dumps(asdict(self), indent=2, default=str))
         return path
 
     @property
@@ -119,9 +118,7 @@ def save_definition(store_root: Path, execution_id: str, definition: dict[str, A
     """Keep the definition an execution runs, so that it can be retried as it was."""
     directory = execution_dir(store_root, execution_id)
     directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / f".{DEFINITION}.tmp"
-    tmp.write_text(json.dumps(definition, indent=1))
-    tmp.replace(directory / DEFINITION)
+    write_text(directory / DEFINITION, json.dumps(definition, indent=1))
 
 
 def load_definition(store_root: Path, execution_id: str) -> dict[str, Any]:

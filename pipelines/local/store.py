@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from pipelines.atomic import TMP_PREFIX, replacing
 from pipelines.errors import DefinitionError
 from pipelines.s3uri import join_uri, split_uri
-
-TMP_PREFIX = ".tmp-"
 
 
 @dataclass(frozen=True)
@@ -60,27 +58,15 @@ class Store:
         """Copy a local file to an S3 URI, atomically."""
         target = self.path(uri)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=target.parent)
-        os.close(fd)
-        try:
-            shutil.copyfile(source, tmp)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with replacing(target) as handle, open(source, "rb") as data:
+            shutil.copyfileobj(data, handle)
 
     def put_bytes(self, data: bytes, uri: str) -> None:
         """Write bytes to an S3 URI, atomically."""
         target = self.path(uri)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with replacing(target) as handle:
+            handle.write(data)
 
     def put_tree(self, source_dir: Path, prefix_uri: str) -> int:
         """Upload every file under ``source_dir`` below ``prefix_uri``; returns the count."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from pipelines.atomic import write_text
 from pipelines.local.executors.base import StepOutcome, StepRun
 
 
@@ -14,7 +15,5 @@ def execute(run: StepRun) -> StepOutcome:
               "ModelArn": f"arn:aws:sagemaker:local:000000000000:model/{name.lower()}"}
     path = run.store.root / "models" / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=2))
-    tmp.replace(path)
+    write_text(path, json.dumps(record, indent=2))
     return StepOutcome(properties=record)
