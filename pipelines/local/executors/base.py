@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from pipelines.local import sandbox
 from pipelines.local.expressions import Context
 from pipelines.local.registry import Registry
 from pipelines.local.store import Store
@@ -55,3 +56,24 @@ class StepOutcome:
     @property
     def status(self) -> str:
         return "Failed" if self.failure_reason else "Succeeded"
+
+
+def run_program(run: StepRun, command: list[str], job_kind: str, environment: Mapping[str, Any] | None = None,
+                container_root: Path | None = None, stopped_detail: str = "") -> sandbox.JobRun:
+    """Run the job's program in its job directory with its log streamed; returns how it ended.
+
+    With ``container_root``, the command is a container entrypoint whose ``/opt/ml`` paths are mapped
+    there. A program still running at ``StoppingCondition.MaxRuntimeInSeconds`` is stopped and the
+    step fails as SageMaker fails it.
+    """
+    if container_root is not None:
+        command, notice = sandbox.command_line(command, container_root)
+        if notice:
+            run.log(notice)
+    env = {str(k): str(v) for k, v in (environment or {}).items()}
+    limit = run.max_runtime_seconds
+    job = sandbox.run_logged(command, env, run.job_dir, run.log, run.job_dir / "job.log", limit)
+    if job.timed_out:
+        raise StepFailed(f"MaxRuntimeExceeded: {job_kind} job {run.job_name} ran longer than "
+                         f"StoppingCondition.MaxRuntimeInSeconds ({limit:g}) and was stopped{stopped_detail}")
+    return job

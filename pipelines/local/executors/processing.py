@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from pipelines.local import sandbox
-from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun
+from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun, run_program
 from pipelines.s3uri import join_uri
 
 
@@ -35,15 +35,7 @@ def execute(run: StepRun) -> StepOutcome:
     entrypoint = list(app.get("ContainerEntrypoint", [])) + list(app.get("ContainerArguments", []))
     if not entrypoint:
         raise StepFailed("AppSpecification: no ContainerEntrypoint; the local engine runs entrypoints, not images")
-    command, notice = sandbox.command_line(entrypoint, root)
-    if notice:
-        run.log(notice)
-    env = {str(k): str(v) for k, v in args.get("Environment", {}).items()}
-    limit = run.max_runtime_seconds
-    job = sandbox.run_logged(command, env, run.job_dir, run.log, run.job_dir / "job.log", limit)
-    if job.timed_out:
-        raise StepFailed(f"MaxRuntimeExceeded: processing job {run.job_name} ran longer than "
-                         f"StoppingCondition.MaxRuntimeInSeconds ({limit:g}) and was stopped")
+    job = run_program(run, entrypoint, "processing", args.get("Environment"), container_root=root)
     if job.exit_code != 0:
         raise StepFailed(f"AlgorithmError: the processing program exited with code {job.exit_code}: {job.last_line}")
 

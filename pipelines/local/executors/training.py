@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.local import sandbox
-from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun
+from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun, run_program
 from pipelines.local.xgboost_algorithm import AlgorithmError, check_channels, content_kind
 from pipelines.s3uri import join_uri
 
@@ -62,7 +62,7 @@ def builtin_xgboost(run: StepRun) -> StepOutcome:
             "hosts_with_data": with_data, "model_dir": str(model_dir), "metrics_file": str(run.job_dir / "metrics.json")}
     (run.job_dir / "job.json").write_text(json.dumps(spec))
     command = [sys.executable, "-m", "pipelines.local.xgboost_algorithm", "--job-dir", str(run.job_dir)]
-    job = run_job(run, command, {})
+    job = run_training_program(run, command)
     if job.exit_code != 0:
         last = job.last_line
         raise StepFailed(last if last.startswith("ClientError")
@@ -80,8 +80,8 @@ def container_program(run: StepRun, command: list[str]) -> StepOutcome:
     config_dir = opt_ml / "input" / "config"
     channels = {c["ChannelName"]: c for c in args.get("InputDataConfig", [])}
     for name, channel in channels.items():
-        stage_channel(run, name, channel, ["algo-1"], run.job_dir / "channels")
-        (run.job_dir / "channels" / "algo-1" / name).rename(_mkparent(opt_ml / "input" / "data" / name))
+        uri, _ = channel_source(run, name, channel)
+        run.store.download_prefix(uri, opt_ml / "input" / "data" / name)
     for directory in (config_dir, opt_ml / "model", opt_ml / "output" / "data", opt_ml / "checkpoints"):
         directory.mkdir(parents=True, exist_ok=True)
     (config_dir / "hyperparameters.json").write_text(json.dumps(args.get("HyperParameters", {})))
@@ -92,11 +92,7 @@ def container_program(run: StepRun, command: list[str]) -> StepOutcome:
         for name, c in channels.items()}))
     (config_dir / "resourceconfig.json").write_text(json.dumps(
         {"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "lo"}))
-    program, notice = sandbox.command_line(command + ["train"], run.job_dir / "root")
-    if notice:
-        run.log(notice)
-    env = {str(k): str(v) for k, v in args.get("Environment", {}).items()}
-    job = run_job(run, program, env)
+    job = run_training_program(run, command + ["train"], args.get("Environment"), run.job_dir / "root")
     if job.exit_code != 0:
         failure = opt_ml / "output" / "failure"
         reason = failure.read_text(errors="replace").strip() if failure.exists() else job.last_line
@@ -106,20 +102,11 @@ def container_program(run: StepRun, command: list[str]) -> StepOutcome:
     return completed(run, opt_ml / "model", metrics)
 
 
-def _mkparent(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def run_job(run: StepRun, command: list[str], env: dict[str, str]) -> sandbox.JobRun:
-    """Run the training program; a job over StoppingCondition.MaxRuntimeInSeconds fails as SageMaker's does."""
-    limit = run.max_runtime_seconds
-    job = sandbox.run_logged(command, env, run.job_dir, run.log, run.job_dir / "job.log", limit)
-    if job.timed_out:
-        raise StepFailed(f"MaxRuntimeExceeded: training job {run.job_name} ran longer than "
-                         f"StoppingCondition.MaxRuntimeInSeconds ({limit:g}) and was stopped "
-                         "(TrainingJobStatus Stopped, SecondaryStatus MaxRuntimeExceeded)")
-    return job
+def run_training_program(run: StepRun, command: list[str], environment: dict[str, Any] | None = None,
+                         container_root: Path | None = None) -> sandbox.JobRun:
+    """Run a training program; one over MaxRuntimeInSeconds ends as DescribeTrainingJob reports it."""
+    return run_program(run, command, "training", environment, container_root,
+                       stopped_detail=" (TrainingJobStatus Stopped, SecondaryStatus MaxRuntimeExceeded)")
 
 
 def metric_values(definitions: list[dict[str, str]], log: str) -> dict[str, float]:
@@ -157,14 +144,18 @@ def completed(run: StepRun, model_dir: Path, metrics: dict[str, float]) -> StepO
     return StepOutcome(properties=properties)
 
 
-def stage_channel(run: StepRun, name: str, channel: dict[str, Any], hosts: list[str], channels_root: Path) -> None:
-    """Copy a channel's objects to each host: all of them (FullyReplicated) or every n-th (ShardedByS3Key)."""
+def channel_source(run: StepRun, name: str, channel: dict[str, Any]) -> tuple[str, bool]:
+    """(S3 prefix, sharded by key?) of a channel; StepFailed if it cannot be staged locally or is empty."""
     source = channel.get("DataSource", {}).get("S3DataSource")
     if source is None or source.get("S3DataType", "S3Prefix") != "S3Prefix":
         raise StepFailed(f"InputDataConfig {name}: only S3DataSource with S3DataType S3Prefix is supported locally")
     if not run.store.objects(source["S3Uri"]):
         raise StepFailed(f"ClientError: channel {name}: no objects under {source['S3Uri']}")
-    sharded = source.get("S3DataDistributionType") == "ShardedByS3Key"
+    return source["S3Uri"], source.get("S3DataDistributionType") == "ShardedByS3Key"
+
+
+def stage_channel(run: StepRun, name: str, channel: dict[str, Any], hosts: list[str], channels_root: Path) -> None:
+    """Copy a channel's objects to each host: all of them (FullyReplicated) or every n-th (ShardedByS3Key)."""
+    uri, sharded = channel_source(run, name, channel)
     for index, host in enumerate(hosts):
-        run.store.download_prefix(source["S3Uri"], channels_root / host / name,
-                                  shard=(index, len(hosts)) if sharded else None)
+        run.store.download_prefix(uri, channels_root / host / name, shard=(index, len(hosts)) if sharded else None)
