@@ -18,7 +18,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -256,12 +255,11 @@ def train_host(job_dir: Path, tracker_args: dict[str, Any] | None) -> None:
         Path(spec["metrics_file"]).write_text(json.dumps(log.last))
 
 
-ECHO_THREAD = "echo-first-worker"
 WORKER_MODULE = "pipelines.local.xgboost_algorithm"  # not __name__: that is "__main__" when run with -m
 
 
 def run_job(job_dir: Path) -> int:
-    """Train with one process per host that has data; returns the exit code."""
+    """Train with one process per host that has data; returns 0, or exits with a failed worker's code."""
     spec = json.loads((job_dir / "job.json").read_text())
     hosts = spec["hosts_with_data"]
     if len(hosts) == 1:
@@ -274,46 +272,34 @@ def run_job(job_dir: Path) -> int:
     worker_args = tracker.worker_args()
     print(f"Distributed training on {len(hosts)} hosts ({', '.join(hosts)}) through the collective tracker "
           f"at {worker_args.get('dmlc_tracker_uri')}:{worker_args.get('dmlc_tracker_port')}", flush=True)
-    workers = [start_worker(job_dir_for(job_dir, spec, host), worker_args, echo=(i == 0)) for i, host in enumerate(hosts)]
+    workers = [start_worker(job_dir_for(job_dir, spec, host), worker_args, own_log=(i > 0)) for i, host in enumerate(hosts)]
     failed = wait_for_workers(workers)
-    for thread in threading.enumerate():
-        if thread.name == ECHO_THREAD:
-            thread.join()
     if failed is not None:
         host_job, code = failed
         # a failed worker's peers wait forever in the collective: they were stopped above, and the
         # tracker, waiting for a shutdown nobody will send, ends with this process
-        log = (host_job / "worker.log").read_text(encoding="utf-8", errors="replace").strip().splitlines()
-        print(f"{host_job.name} failed with exit code {code}", file=sys.stderr)
-        print(log[-1] if log else f"AlgorithmError: {host_job.name} exited with code {code}", file=sys.stderr, flush=True)
-        return code
+        log = host_job / "worker.log"
+        if log.exists():  # the first host's output, its error last, is already the job's log
+            lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+            print(f"{host_job.name} failed with exit code {code}", file=sys.stderr)
+            print(lines[-1] if lines else f"AlgorithmError: {host_job.name} exited with code {code}", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)  # the tracker's finaliser would print a backtrace last and bury the worker's error
     tracker.wait_for()
     return 0
 
 
-def start_worker(host_job: Path, tracker_args: dict[str, Any], echo: bool) -> tuple[Path, subprocess.Popen]:
-    """Start one host's worker; the first host's log is the job's log, each other's goes to its worker.log.
+def start_worker(host_job: Path, tracker_args: dict[str, Any], own_log: bool) -> tuple[Path, subprocess.Popen]:
+    """Start one host's worker: the first writes to the job's log, every other to its own worker.log.
 
     On SageMaker each host has its own log stream; sharing one pipe would interleave their lines.
     """
-    log = open(host_job / "worker.log", "w", encoding="utf-8")
     command = [sys.executable, "-m", WORKER_MODULE, "--job-dir", str(host_job), "--tracker", json.dumps(tracker_args)]
-    if echo:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        threading.Thread(target=_tee, args=(process.stdout, log), name=ECHO_THREAD, daemon=True).start()
-    else:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-    return host_job, process
-
-
-def _tee(stream: Any, log: Any) -> None:
-    with log:
-        for line in stream:
-            sys.stdout.write(line)
-            sys.stdout.flush()
-            log.write(line)
-            log.flush()
+    if not own_log:
+        return host_job, subprocess.Popen(command)
+    with open(host_job / "worker.log", "w", encoding="utf-8") as log:
+        return host_job, subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
 
 
 def wait_for_workers(workers: list[tuple[Path, subprocess.Popen]]) -> tuple[Path, int] | None:
