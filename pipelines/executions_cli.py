@@ -7,7 +7,6 @@ import json
 import os
 import sys
 from dataclasses import asdict
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -108,10 +107,7 @@ def describe(store: Path, execution_id: str, as_json: bool) -> int:
     if record.failure_reason:
         console.print(f"Failure: {record.failure_reason}", markup=False)
     for step in record.steps:
-        timing = ""
-        if step.start_time and step.end_time:
-            seconds = (datetime.fromisoformat(step.end_time) - datetime.fromisoformat(step.start_time)).total_seconds()
-            timing = f" in {seconds:.1f}s"
+        timing = f" in {step.duration_seconds:.1f}s" if step.duration_seconds is not None else ""
         extras = [f"attempt {step.attempts}"] + ([f"cache hit from {step.cache_hit_from}"] if step.cache_hit_from else [])
         console.print(f"\n{step.name} ({step.type}): {step.status}{timing} [{', '.join(extras)}]", markup=False)
         if step.failure_reason:

@@ -12,27 +12,18 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from pipelines.atomic import write_text
-from pipelines.config import PipelineConfig, build_config, env_values, parse_kwargs_json, parse_tags_json, read_config_file
+from pipelines.config import FIELD_NAMES, PipelineConfig, build_config, env_values, parse_kwargs_json, read_config_file
 from pipelines.errors import ConfigError, PipelineError
 from pipelines.results import RunResult
 
+if TYPE_CHECKING:  # the engine is imported only when a local run needs it
+    from pipelines.local.engine import RunOptions
+
 LOCAL_BUCKET = "sagemaker-local"
 LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/LocalRunRoleNotEnforced"
-
-# CLI flag -> config field (flags that map one to one).
-_CONFIG_FLAGS = {
-    "region": "region", "role_arn": "role_arn", "bucket": "bucket", "base_prefix": "base_prefix",
-    "kms_key_arn": "kms_key_arn", "subnets": "subnets", "security_group_ids": "security_group_ids",
-    "pipeline_name": "pipeline_name", "model_package_group": "model_package_group",
-    "training_mode": "training_mode", "training_image": "training_image", "xgboost_version": "xgboost_version",
-    "input_data_url": "input_data_url", "source_revision": "source_revision", "data_source": "data_source",
-    "redshift_cluster_id": "redshift_cluster_id", "redshift_database": "redshift_database",
-    "redshift_db_user": "redshift_db_user", "redshift_query": "redshift_query",
-    "redshift_cluster_role_arn": "redshift_cluster_role_arn", "redshift_output_s3_uri": "redshift_output_s3_uri",
-}
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,7 +52,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--redshift-query", help="SELECT whose first column is the 0/1 label")
     g.add_argument("--redshift-cluster-role-arn", help="IAM role attached to the cluster, used for the UNLOAD")
     g.add_argument("--redshift-output-s3-uri", help="where the query result is written (default <bucket>/<prefix>/redshift-unload/)")
-    g.add_argument("--local-image-program", action="append", metavar="IMAGE=COMMAND",
+    g.add_argument("--local-image-program", dest="local_image_programs", action="append", metavar="IMAGE=COMMAND",
                    help="local engine: run COMMAND (with 'train' appended, as the container is started) for "
                         "training jobs of IMAGE (repeatable)")
     g.add_argument("--tags", help='JSON list of {"Key": ..., "Value": ...}')
@@ -76,11 +67,8 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Env
     layers.append(("environment", env_values(environ)))
     if args.kwargs:
         layers.append(("--kwargs", parse_kwargs_json(args.kwargs)))
-    flags = {field: getattr(args, flag) for flag, field in _CONFIG_FLAGS.items() if getattr(args, flag) is not None}
-    if args.tags:
-        flags["tags"] = parse_tags_json(args.tags)
-    if args.local_image_program:
-        flags["local_image_programs"] = args.local_image_program
+    # every flag of add_config_arguments is named after its config field
+    flags = {name: getattr(args, name) for name in FIELD_NAMES if getattr(args, name, None) is not None}
     layers.append(("command line", flags))
     if not any("source_revision" in values for _, values in layers):
         layers.append(("git", {"source_revision": git_revision()}))
@@ -132,7 +120,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
                         "(e.g. SageMaker.JOB_INTERNAL_ERROR), to exercise its retry policies")
 
 
-def engine_options(args: argparse.Namespace) -> Any:
+def engine_options(args: argparse.Namespace) -> RunOptions:
     """The local engine's RunOptions from the flags."""
     from pipelines.local.engine import RunOptions
     from pipelines.local.retries import parse_faults

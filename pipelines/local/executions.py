@@ -32,6 +32,13 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    """Seconds from one ISO 8601 time to another (None unless both are known)."""
+    if not start or not end:
+        return None
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
 @dataclass
 class StepRecord:
     """What the execution record keeps of one step."""
@@ -48,6 +55,11 @@ class StepRecord:
     cache_key: str | None = None
     cache_hit_from: str | None = None
     unenforced: list[str] = field(default_factory=list)
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """Seconds from start to end (None while running)."""
+        return seconds_between(self.start_time, self.end_time)
 
 
 @dataclass
@@ -79,9 +91,7 @@ class ExecutionRecord:
     @property
     def duration_seconds(self) -> float | None:
         """Seconds from start to end (None while running)."""
-        if not self.end_time:
-            return None
-        return (datetime.fromisoformat(self.end_time) - datetime.fromisoformat(self.start_time)).total_seconds()
+        return seconds_between(self.start_time, self.end_time)
 
 
 def execution_dir(store_root: Path, execution_id: str) -> Path:
