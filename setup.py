@@ -15,6 +15,7 @@ setup(
         "matplotlib>=3.7",
         "rich>=13",
         "PyYAML>=6",
+        "tomli>=2; python_version < '3.11'",
     ],
     extras_require={
         "test": ["pytest>=8", "moto[server]>=5.1", "scikit-learn>=1.3"],

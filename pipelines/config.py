@@ -10,10 +10,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import tomllib
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, as a package
+    import tomli as tomllib
 
 from pipelines.errors import ConfigError, CredentialInConfigError
 
