@@ -30,6 +30,7 @@ from pipelines.local.registry import Registry
 from pipelines.local.store import Store
 
 LOCAL_ARN = "arn:aws:sagemaker:local:000000000000:pipeline"
+SIGNAL_CHECK_SECONDS = 0.5
 SERVICE_MAX_PARALLEL_STEPS = 50  # SageMaker's default when no ParallelismConfiguration is given
 
 
@@ -184,15 +185,30 @@ class LocalEngine:
                 if not running:
                     break
                 try:
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
-                except BaseException:  # Ctrl-C: job programs run in their own sessions and would not see it
-                    for step, _node in running.values():
-                        sandbox.kill_leftovers(self._job_dir(run.record.execution_id, step.name))
+                    # a timeout, so that Ctrl-C is seen even when the kernel hands SIGINT to a step thread
+                    # (the main thread would otherwise sleep in an uninterruptible lock until a step ends)
+                    done, _ = wait(running, timeout=SIGNAL_CHECK_SECONDS, return_when=FIRST_COMPLETED)
+                except BaseException:
+                    self._stop_job_programs(run, list(running))
                     raise
                 for future in done:
                     step, node = running.pop(future)
                     failed |= self._finish(run, node, step, future.result())
         run.record.status = "Failed" if failed else "Succeeded"
+
+    def _stop_job_programs(self, run: _Execution, futures: list[Future]) -> None:
+        """Kill the programs of the steps still executing until their threads have returned.
+
+        Job programs run in their own process groups, so they do not see the engine's Ctrl-C, and
+        the thread pool would wait for them; a program may also be starting while this runs.
+        """
+        while True:
+            for step in run.record.steps:
+                if step.status == "Executing":
+                    sandbox.kill_leftovers(self._job_dir(run.record.execution_id, step.name))
+            if all(future.done() for future in futures):
+                return
+            wait(futures, timeout=SIGNAL_CHECK_SECONDS)
 
     def _start(self, run: _Execution, node: Node, pool: ThreadPoolExecutor) -> Future | StepOutcome:
         """Record the step as Executing; return its finished outcome (cache hit, bad arguments) or its future."""

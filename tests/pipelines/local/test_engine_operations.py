@@ -222,7 +222,24 @@ def test_describe_unknown_execution_is_a_clear_error(tmp_path):
     assert result.returncode == 2 and "no execution 'nope'" in result.stderr
 
 
-def test_ctrl_c_stops_running_job_programs_and_leaves_a_retryable_execution(tmp_path):
+TGKILL = {"x86_64": 234, "aarch64": 131}.get(os.uname().machine)
+
+
+def sigint_to_a_step_thread(pid: int) -> None:
+    """SIGINT aimed at a non-main thread, as the kernel may pick any thread for a process-directed signal."""
+    import ctypes
+
+    threads = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid)
+    assert threads, "the engine has no step thread"
+    assert ctypes.CDLL(None).syscall(TGKILL, pid, threads[-1], signal.SIGINT) == 0
+
+
+@pytest.mark.parametrize("deliver", [
+    pytest.param(lambda process: process.send_signal(signal.SIGINT), id="main-thread"),
+    pytest.param(lambda process: sigint_to_a_step_thread(process.pid), id="step-thread",
+                 marks=pytest.mark.skipif(TGKILL is None, reason="tgkill number unknown on this architecture")),
+])
+def test_ctrl_c_stops_running_job_programs_and_leaves_a_retryable_execution(tmp_path, deliver):
     store, markers = tmp_path / "store", tmp_path / "m"
     slow = (f"import pathlib, time; pathlib.Path({str(markers)!r}).mkdir(exist_ok=True); "
             f"pathlib.Path({str(markers / 'A.started')!r}).touch(); time.sleep(60)")
@@ -237,7 +254,7 @@ def test_ctrl_c_stops_running_job_programs_and_leaves_a_retryable_execution(tmp_
         time.sleep(0.1)
     [execution_id] = [p.name for p in (store / "executions").iterdir()]
     program = int((store / "jobs" / execution_id / "A" / "job.pid").read_text())
-    engine_process.send_signal(signal.SIGINT)
+    deliver(engine_process)
     assert engine_process.wait(timeout=30) == 130
     assert "interrupted" in engine_process.stderr.read()
     assert not running(program)
