@@ -246,8 +246,11 @@ def test_ctrl_c_stops_running_job_programs_and_leaves_a_retryable_execution(tmp_
     path = tmp_path / "def.json"
     path.write_text(json.dumps(definition(script_step("A", slow))))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PIPELINE_"))}
+    # as a user's terminal gives it: a shell starting the suite in the background leaves SIGINT ignored,
+    # and a Python started with SIGINT ignored never turns it into KeyboardInterrupt
     engine_process = subprocess.Popen([sys.executable, "-m", "pipelines.run", "--definition", str(path), "--store", str(store)],
-                                      cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                      cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                      preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not (markers / "A.started").exists():
         assert time.monotonic() < deadline and engine_process.poll() is None, "step A never started"
