@@ -8,9 +8,12 @@
     │   └── MissingCredentialsError  no AWS credentials were found (exit 2)
     ├── OfflineCallError           an AWS call was attempted while building a definition offline
     ├── ExecutionError             a local execution cannot be found, described or retried as asked (exit 2)
+    ├── RegistryError              the local model registry cannot be read (exit 2)
+    │   └── RegistryBusyError      it stayed locked past the timeout (a step sees Step.THROTTLING)
     └── DefinitionError            a pipeline definition cannot be executed as written; names step and field (exit 2)
         ├── UnsupportedStepTypeError
-        └── ExpressionError        a Get/Std:Join/Std:JsonGet/condition cannot be resolved
+        ├── ExpressionError        a Get/Std:Join/Std:JsonGet/condition cannot be resolved
+        └── UnsafePathError        a URI, name or path would lead outside the local store
 
 A step that fails while running is not an exception: it is a result with a status and reason.
 """
@@ -60,6 +63,16 @@ class ExecutionError(PipelineError):
     exit_code = 2
 
 
+class RegistryError(PipelineError):
+    """The local model registry cannot be opened or read; the message names its file."""
+
+    exit_code = 2
+
+
+class RegistryBusyError(RegistryError):
+    """The local model registry stayed locked by another writer past the timeout."""
+
+
 class DefinitionError(PipelineError):
     """A pipeline definition cannot be executed as written."""
 
@@ -82,3 +95,7 @@ class UnsupportedStepTypeError(DefinitionError):
 
 class ExpressionError(DefinitionError):
     """An expression in the definition cannot be resolved."""
+
+
+class UnsafePathError(DefinitionError):
+    """A bucket, key, step name, execution id, local path or link would lead outside the local store."""

@@ -1,18 +1,78 @@
-"""The one place ``s3://bucket/key`` URIs are taken apart and put together."""
+"""The one place ``s3://bucket/key`` URIs are taken apart, checked and put together.
+
+Buckets follow S3's naming rules; keys that the local store maps to files may not have empty,
+``.`` or ``..`` segments (a trailing ``/`` marks a prefix), so that no URI can name a path
+outside the store.
+"""
 
 from __future__ import annotations
 
-from pipelines.errors import DefinitionError
+import ipaddress
+import re
+from typing import Any
+
+from pipelines.errors import UnsafePathError
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def split_uri(uri: str) -> tuple[str, str]:
-    """(bucket, key) of an ``s3://bucket/key`` URI."""
+    """(bucket, key) of an ``s3://bucket/key`` URI; UnsafePathError if the bucket breaks S3's naming rules."""
     if not isinstance(uri, str) or not uri.startswith("s3://"):
-        raise DefinitionError(f"{uri!r} is not an s3:// URI")
+        raise UnsafePathError(f"{uri!r} is not an s3:// URI")
     bucket, _, key = uri[len("s3://"):].partition("/")
-    if not bucket:
-        raise DefinitionError(f"{uri!r} has no bucket")
+    problem = bucket_problem(bucket)
+    if problem:
+        raise UnsafePathError(f"{uri!r}: {problem}")
     return bucket, key
+
+
+def bucket_problem(bucket: str) -> str | None:
+    """Why ``bucket`` is not a valid S3 bucket name, or None."""
+    if not bucket:
+        return "no bucket name"
+    if not _BUCKET.match(bucket) or ".." in bucket or bucket.startswith("xn--") or bucket.endswith("-s3alias"):
+        return (f"bucket {bucket!r} is not a valid S3 bucket name (3-63 lower-case letters, digits, '.' and '-', "
+                "starting and ending with a letter or digit)")
+    try:
+        ipaddress.IPv4Address(bucket)
+    except ValueError:
+        return None
+    return f"bucket {bucket!r} is formatted as an IP address, which S3 does not allow"
+
+
+def key_segments(uri: str) -> tuple[str, list[str]]:
+    """(bucket, key segments) of a URI the local store maps to a path; UnsafePathError for a key that
+    starts with '/', has an empty, '.' or '..' segment, or holds control characters."""
+    bucket, key = split_uri(uri)
+    if not key:
+        return bucket, []
+    if _CONTROL.search(key):
+        raise UnsafePathError(f"{uri!r}: the key holds a control character")
+    segments = key[:-1].split("/") if key.endswith("/") else key.split("/")
+    for segment in segments:
+        if segment in ("", ".", ".."):
+            shown = "an empty" if not segment else f"a {segment!r}"
+            raise UnsafePathError(f"{uri!r}: the key has {shown} segment; the local store refuses such keys "
+                                  "(they would name a path outside the bucket)")
+    return bucket, segments
+
+
+def check_uris(value: Any, step: str | None = None, path: str = "Arguments") -> None:
+    """Check every ``s3://`` string in a nested structure with ``key_segments``; the error names the step
+    and the field holding the URI."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            check_uris(item, step, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_uris(item, step, f"{path}[{index}]")
+    elif isinstance(value, str) and value.startswith("s3://"):
+        try:
+            key_segments(value)
+        except UnsafePathError as exc:
+            raise UnsafePathError(str(exc), step=step, field=path) from None
 
 
 def join_uri(*parts: str) -> str:

@@ -16,10 +16,9 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from pipelines.errors import DefinitionError, ExecutionError
+from pipelines.errors import ConfigError, DefinitionError, ExecutionError
 from pipelines.local import caching, executions, retries, sandbox, unenforced
 from pipelines.local.dispatch import EXECUTORS, LAZY_ARGUMENTS
 from pipelines.local.executions import ExecutionLock, ExecutionRecord, StepRecord, new_execution_id, now
@@ -28,6 +27,7 @@ from pipelines.local.expressions import Context, resolve
 from pipelines.local.graph import Node, build_graph, topological_order
 from pipelines.local.registry import Registry
 from pipelines.local.store import Store
+from pipelines.s3uri import check_uris
 
 LOCAL_ARN = "arn:aws:sagemaker:local:000000000000:pipeline"
 SIGNAL_CHECK_SECONDS = 0.5
@@ -91,13 +91,18 @@ class LocalEngine:
         self.on_change = on_change
         self.options = options
         self._save_lock = threading.Lock()
+        self._warned: set[str] = set()
+        self._save_error: OSError | None = None
 
     def run(self, definition: dict[str, Any], pipeline_name: str, overrides: dict[str, Any]) -> ExecutionRecord:
         """Start a new execution of ``definition`` and run it to the end."""
-        nodes = build_graph(definition, set(EXECUTORS))
+        nodes = self._graph(definition)
         record = ExecutionRecord(new_execution_id(), pipeline_name, "Executing",
                                  parameter_values(definition, overrides), now())
-        executions.save_definition(self.store.root, record.execution_id, definition)
+        try:
+            executions.save_definition(self.store.root, record.execution_id, definition)
+        except OSError as exc:
+            raise ExecutionError(f"cannot write to the store {self.store.root}: {exc.strerror or exc}") from None
         return self._drive(definition, nodes, record)
 
     def retry(self, execution_id: str) -> ExecutionRecord:
@@ -108,21 +113,35 @@ class LocalEngine:
         if ExecutionLock(self.store.root, execution_id).is_held_elsewhere():
             raise ExecutionError(f"execution {execution_id} is still running in another process")
         definition = executions.load_definition(self.store.root, execution_id)
-        nodes = build_graph(definition, set(EXECUTORS))
+        nodes = self._graph(definition)
         for step in record.steps:
-            if step.status != "Succeeded" and sandbox.kill_leftovers(self._job_dir(execution_id, step.name)):
+            if step.status != "Succeeded" and sandbox.kill_leftovers(self.store.job_dir(execution_id, step.name)):
                 self.log(step.name, "stopped the job program left running by the interrupted engine")
         record.steps = [s for s in record.steps if s.status == "Succeeded"]
         record.status, record.failure_reason, record.end_time = "Executing", None, None
         record.retries += 1
         return self._drive(definition, nodes, record)
 
+    def _graph(self, definition: dict[str, Any]) -> dict[str, Node]:
+        """The definition's step graph; a usage error if --inject-fault names a step it does not have."""
+        nodes = build_graph(definition, set(EXECUTORS))
+        unknown = sorted(set(self.options.faults) - set(nodes))
+        if unknown:
+            raise ConfigError(f"--inject-fault names step(s) {', '.join(unknown)} that the definition does not have; "
+                              f"its steps: {', '.join(nodes)}")
+        return nodes
+
     # -- scheduling -------------------------------------------------------------------------
 
     def _drive(self, definition: dict[str, Any], nodes: dict[str, Node], record: ExecutionRecord) -> ExecutionRecord:
-        lock = ExecutionLock(self.store.root, record.execution_id)
-        if not lock.acquire():
+        try:
+            lock = ExecutionLock(self.store.root, record.execution_id)
+            acquired = lock.acquire()
+        except OSError as exc:
+            raise ExecutionError(f"cannot write to the store {self.store.root}: {exc.strerror or exc}") from None
+        if not acquired:
             raise ExecutionError(f"execution {record.execution_id} is already running in another process")
+        self._save_error = None
         try:
             run = self._prepare(record, nodes)
             self._save(record)
@@ -131,6 +150,11 @@ class LocalEngine:
             self._save(record)
         finally:
             lock.release()
+        if self._save_error is not None:
+            # what is on disk is the last record that could be written: still Executing, so `retry` resumes it
+            record.status = "Failed"
+            record.failure_reason = (f"the execution record could not be written ({self._save_error}); free space "
+                                     f"or make the store writable, then `retry {record.execution_id}`")
         return record
 
     def _prepare(self, record: ExecutionRecord, nodes: dict[str, Node]) -> _Execution:
@@ -205,7 +229,7 @@ class LocalEngine:
         while True:
             for step in run.record.steps:
                 if step.status == "Executing":
-                    sandbox.kill_leftovers(self._job_dir(run.record.execution_id, step.name))
+                    sandbox.kill_leftovers(self.store.job_dir(run.record.execution_id, step.name))
             if all(future.done() for future in futures):
                 return
             wait(futures, timeout=SIGNAL_CHECK_SECONDS)
@@ -221,6 +245,7 @@ class LocalEngine:
             arguments = raw if definition["Type"] in LAZY_ARGUMENTS else resolve(raw, run.context)
             policies = retries.policies(definition)
             if definition["Type"] not in LAZY_ARGUMENTS:
+                check_uris(arguments, node.name)
                 step.unenforced = unenforced.settings(arguments)
             if caching.is_cacheable(definition):
                 step.cache_key = caching.cache_key(definition["Type"], resolve(raw, run.cache_context))
@@ -248,7 +273,7 @@ class LocalEngine:
     # -- one step ------------------------------------------------------------------------------
 
     def _cache_hit(self, record: ExecutionRecord, step: StepRecord, lifetime: timedelta | None) -> StepOutcome | None:
-        candidates = ((other.execution_id, asdict(s)) for other in executions.all_records(self.store.root)
+        candidates = ((other.execution_id, asdict(s)) for other in executions.all_records(self.store.root, self._warn_once)
                       if other.pipeline_name == record.pipeline_name and other.execution_id != record.execution_id
                       for s in other.steps if s.name == step.name and s.type == step.type)
         hit = caching.latest_hit(candidates, step.cache_key or "", lifetime, datetime.now(timezone.utc))
@@ -291,7 +316,7 @@ class LocalEngine:
         fault = self.options.faults.get(node.name)
         if fault is not None and step.attempts <= fault[1]:
             raise retries.TransientStepError(fault[0], f"fault injected into attempt {step.attempts} (--inject-fault)")
-        job_dir = self._job_dir(run.record.execution_id, node.name)
+        job_dir = self.store.job_dir(run.record.execution_id, node.name)
         sandbox.kill_leftovers(job_dir)
         shutil.rmtree(job_dir, ignore_errors=True)
         job_dir.mkdir(parents=True)
@@ -300,12 +325,21 @@ class LocalEngine:
                            lambda line: self.log(node.name, line), self.options.image_programs)
         return EXECUTORS[node.definition["Type"]](step_run)
 
-    def _job_dir(self, execution_id: str, step_name: str) -> Path:
-        return self.store.root / "jobs" / execution_id / step_name
+    def _warn_once(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            self.log("engine", f"warning: {message}")
 
     def _save(self, record: ExecutionRecord) -> None:
+        """Persist the record; a store that cannot be written (disk full, read-only) is remembered, not fatal."""
         with self._save_lock:
-            record.save(self.store.root)
+            try:
+                record.save(self.store.root)
+                self._save_error = None
+            except OSError as exc:
+                if self._save_error is None:
+                    self.log("engine", f"cannot write the execution record: {exc}")
+                self._save_error = exc
             self.on_change(record)
 
 

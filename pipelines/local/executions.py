@@ -11,10 +11,11 @@ import secrets
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from pipelines.atomic import write_text
 from pipelines.errors import ExecutionError
+from pipelines.local.store import plain_name
 
 RECORD = "execution.json"
 DEFINITION = "definition.json"
@@ -94,33 +95,90 @@ class ExecutionRecord:
         return seconds_between(self.start_time, self.end_time)
 
 
+class UnreadableRecordError(ExecutionError):
+    """An execution record exists but is not a record this engine can read (truncated, not UTF-8, wrong types)."""
+
+
 def execution_dir(store_root: Path, execution_id: str) -> Path:
-    """Where an execution's files live."""
-    return store_root / "executions" / execution_id
+    """Where an execution's files live (the id must be a plain name: it becomes a folder)."""
+    return store_root / "executions" / plain_name(execution_id, "execution id")
 
 
-def load(store_root: Path, execution_id: str) -> ExecutionRecord:
-    """The record of one execution; ExecutionError if there is none."""
-    path = execution_dir(store_root, execution_id) / RECORD
+_TIME = "time"
+_STEP_SHAPE: dict[str, tuple[Any, ...]] = {
+    "name": (str,), "type": (str,), "status": (str,), "start_time": (_TIME, None), "end_time": (_TIME, None),
+    "failure_reason": (str, None), "properties": (dict,), "property_files": (dict,), "attempts": (int,),
+    "cache_key": (str, None), "cache_hit_from": (str, None), "unenforced": (list,),
+}
+_RECORD_SHAPE: dict[str, tuple[Any, ...]] = {
+    "execution_id": (str,), "pipeline_name": (str,), "status": (str,), "parameters": (dict,),
+    "start_time": (_TIME,), "end_time": (_TIME, None), "failure_reason": (str, None), "steps": (list,),
+    "retries": (int,),
+}
+
+
+def _shape_problem(raw: Any, shape: dict[str, tuple[Any, ...]], where: str) -> str | None:
+    """What in ``raw`` does not fit ``shape`` (field -> allowed types, None for null, _TIME for ISO 8601)."""
+    if not isinstance(raw, dict):
+        return f"{where} is {type(raw).__name__}, not an object"
+    for name, allowed in shape.items():
+        if name not in raw:
+            if None in allowed or name in ("attempts", "retries", "unenforced", "property_files", "properties"):
+                continue
+            return f"{where}.{name} is missing"
+        value = raw[name]
+        if value is None and None in allowed:
+            continue
+        if _TIME in allowed and isinstance(value, str):
+            try:
+                datetime.fromisoformat(value)
+                continue
+            except ValueError:
+                return f"{where}.{name} {value!r} is not an ISO 8601 time"
+        if not any(isinstance(value, t) and not (t is int and isinstance(value, bool))
+                   for t in allowed if isinstance(t, type)):
+            return f"{where}.{name} has the wrong type ({type(value).__name__})"
+    return None
+
+
+def read_record(path: Path) -> ExecutionRecord:
+    """Parse one execution.json; UnreadableRecordError naming the file and what is wrong with it."""
     try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ExecutionError(f"no execution {execution_id!r} in the store {store_root}; "
-                             "`python -m pipelines.run executions` lists them") from None
+        raw = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UnreadableRecordError(f"{path} is unreadable: not UTF-8 (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise UnreadableRecordError(f"{path} is unreadable: not JSON (line {exc.lineno}: {exc.msg})") from None
+    problem = _shape_problem(raw, _RECORD_SHAPE, "record")
+    if problem is None:
+        problem = next((p for i, s in enumerate(raw["steps"]) if (p := _shape_problem(s, _STEP_SHAPE, f"steps[{i}]"))),
+                       None)
+    if problem is not None:
+        raise UnreadableRecordError(f"{path} is unreadable: {problem}")
     step_fields = {f.name for f in fields(StepRecord)}
-    steps = [StepRecord(**{k: v for k, v in s.items() if k in step_fields}) for s in raw.pop("steps", [])]
+    steps = [StepRecord(**{k: v for k, v in s.items() if k in step_fields}) for s in raw.pop("steps")]
     known = {f.name for f in fields(ExecutionRecord)}
     return ExecutionRecord(**{k: v for k, v in raw.items() if k in known}, steps=steps)
 
 
-def all_records(store_root: Path) -> Iterator[ExecutionRecord]:
-    """Every execution in the store, newest first."""
+def load(store_root: Path, execution_id: str) -> ExecutionRecord:
+    """The record of one execution; ExecutionError if there is none or it is unreadable."""
+    path = execution_dir(store_root, execution_id) / RECORD
+    if not path.is_file():
+        raise ExecutionError(f"no execution {execution_id!r} in the store {store_root}; "
+                             "`python -m pipelines.run executions` lists them")
+    return read_record(path)
+
+
+def all_records(store_root: Path, warn: Callable[[str], None] | None = None) -> Iterator[ExecutionRecord]:
+    """Every readable execution in the store, newest first; ``warn`` is told of each unreadable one."""
     records = []
-    for path in (store_root / "executions").glob(f"*/{RECORD}"):
+    for path in sorted((store_root / "executions").glob(f"*/{RECORD}")):
         try:
-            records.append(load(store_root, path.parent.name))
-        except (ValueError, TypeError, KeyError):
-            continue  # a record from an incompatible version; not ours to judge
+            records.append(read_record(path))
+        except (UnreadableRecordError, OSError) as exc:
+            if warn is not None:
+                warn(f"{exc}; ignored" if isinstance(exc, UnreadableRecordError) else f"{path}: {exc}; ignored")
     yield from sorted(records, key=lambda r: r.start_time, reverse=True)
 
 

@@ -7,9 +7,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from pipelines.errors import DefinitionError, UnsupportedStepTypeError
+from pipelines.errors import DefinitionError, UnsafePathError, UnsupportedStepTypeError
 
 _STEP_REFERENCE = re.compile(r'"Get":\s*"Steps\.([A-Za-z0-9_-]+)[.\[]')
+STEP_NAME = re.compile(r"^[A-Za-z0-9\-_]{1,64}$")  # SageMaker's rule; step names also become folder names
 
 
 @dataclass
@@ -40,8 +41,12 @@ def build_graph(definition: dict[str, Any], supported: set[str]) -> dict[str, No
         name, kind = step.get("Name"), step.get("Type")
         if not name:
             raise DefinitionError("a step has no Name")
+        if not isinstance(name, str) or not STEP_NAME.match(name):
+            raise UnsafePathError(f"step name {name!r} must match ^[A-Za-z0-9\\-_]{{1,64}}$ (letters, digits, '-' and "
+                                  "'_', 64 at most), as SageMaker requires")
         if name in nodes:
-            raise DefinitionError("the step name is used twice", step=name)
+            raise DefinitionError("the step name is used twice (names are unique across the whole definition, "
+                                  "condition branches included)", step=name)
         if kind not in supported:
             raise UnsupportedStepTypeError(
                 f"Type {kind!r} is not supported by the local engine; supported types: {', '.join(sorted(supported))}",

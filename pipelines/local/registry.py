@@ -1,16 +1,24 @@
 """The local model registry (SQLite in the store), mirroring SageMaker's model packages.
 
 Versions are numbered 1..n per group inside one IMMEDIATE transaction, so concurrent
-writers get distinct versions and a version is never half-written.
+writers get distinct versions and a version is never half-written. A version registered by
+a pipeline step remembers (execution id, step name), so a step retried after a crash finds
+the version it already registered instead of adding another. Every approval change is kept
+in ``approval_history`` (who, when, from which status) and, like every new version, appended
+as an EventBridge-shaped "SageMaker Model Package State Change" event to ``events_path``.
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 import sqlite3
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from pipelines.errors import RegistryBusyError, RegistryError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS model_package_groups (
@@ -29,81 +37,216 @@ CREATE TABLE IF NOT EXISTS model_packages (
     created TEXT NOT NULL,
     PRIMARY KEY (group_name, version)
 );
+CREATE TABLE IF NOT EXISTS approval_history (
+    group_name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    from_status TEXT,
+    to_status TEXT NOT NULL,
+    description TEXT,
+    who TEXT NOT NULL,
+    at TEXT NOT NULL
+);
 """
+# columns added after the first release; an older registry file gets them on open
+ADDED_COLUMNS = {"source_execution": "TEXT", "source_step": "TEXT", "approval_description": "TEXT",
+                 "last_modified": "TEXT"}
 APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
 LOCAL_ACCOUNT = "000000000000"
+EVENT_DETAIL_TYPE = "SageMaker Model Package State Change"
 
 
 class Registry:
     """Model package groups and their versions, persisted in ``<store>/registry.sqlite``."""
 
-    def __init__(self, path: Path, region: str = "local"):
+    def __init__(self, path: Path, region: str = "local", timeout: float = 60.0, events_path: Path | None = None):
         self.path = path
         self.region = region
+        self.timeout = timeout
+        self.events_path = events_path or path.parent / "events" / "model-package-state-change.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.executescript(SCHEMA)
+        db = self._connect()
+        try:
+            with _mapped_errors(self.path):
+                db.executescript(SCHEMA)
+                present = {row["name"] for row in db.execute("PRAGMA table_info(model_packages)")}
+                for column, kind in ADDED_COLUMNS.items():
+                    if column not in present:
+                        db.execute(f"ALTER TABLE model_packages ADD COLUMN {column} {kind}")
+                db.execute("CREATE UNIQUE INDEX IF NOT EXISTS by_source ON model_packages(source_execution, "
+                           "source_step) WHERE source_execution IS NOT NULL")
+        finally:
+            db.close()
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
         db.row_factory = sqlite3.Row
         return db
 
-    def register(self, group: str, approval_status: str, inference_specification: dict[str, Any],
-                 model_metrics: dict[str, Any] | None = None, customer_metadata: dict[str, str] | None = None,
-                 description: str | None = None) -> dict[str, Any]:
-        """Create the next version in ``group`` (creating the group if needed); returns it."""
-        if approval_status not in APPROVAL_STATUSES:
-            raise ValueError(f"ModelApprovalStatus must be one of {', '.join(APPROVAL_STATUSES)}; got {approval_status!r}")
-        now = datetime.now(timezone.utc).isoformat()
+    def _read(self, query: str, args: tuple[Any, ...]) -> list[sqlite3.Row]:
         db = self._connect()
         try:
-            db.execute("BEGIN IMMEDIATE")
-            db.execute("INSERT OR IGNORE INTO model_package_groups (name, created) VALUES (?, ?)", (group, now))
-            version = db.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM model_packages WHERE group_name = ?",
-                                 (group,)).fetchone()[0]
-            arn = f"arn:aws:sagemaker:{self.region}:{LOCAL_ACCOUNT}:model-package/{group.lower()}/{version}"
-            db.execute(
-                "INSERT INTO model_packages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (group, version, arn, approval_status, description, json.dumps(inference_specification),
-                 json.dumps(model_metrics or {}), json.dumps(customer_metadata or {}), now),
-            )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+            with _mapped_errors(self.path):
+                return db.execute(query, args).fetchall()
         finally:
             db.close()
-        return self.describe(group, version)
+
+    def register(self, group: str, approval_status: str, inference_specification: dict[str, Any],
+                 model_metrics: dict[str, Any] | None = None, customer_metadata: dict[str, str] | None = None,
+                 description: str | None = None, source: tuple[str, str] | None = None) -> dict[str, Any]:
+        """Create the next version in ``group`` (creating the group if needed); returns it.
+
+        ``source`` is (execution id, step name): if that step already registered a version, that
+        version is returned and nothing is added.
+        """
+        if approval_status not in APPROVAL_STATUSES:
+            raise ValueError(f"ModelApprovalStatus must be one of {', '.join(APPROVAL_STATUSES)}; got {approval_status!r}")
+        now = _now()
+        db = self._connect()
+        try:
+            with _mapped_errors(self.path), _transaction(db):
+                if source is not None:
+                    row = db.execute("SELECT group_name, version FROM model_packages WHERE source_execution = ? "
+                                     "AND source_step = ?", source).fetchone()
+                    if row is not None:
+                        return {**self.describe(row["group_name"], row["version"]), "Reused": True}
+                db.execute("INSERT OR IGNORE INTO model_package_groups (name, created) VALUES (?, ?)", (group, now))
+                version = db.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM model_packages WHERE group_name = ?",
+                                     (group,)).fetchone()[0]
+                arn = f"arn:aws:sagemaker:{self.region}:{LOCAL_ACCOUNT}:model-package/{group.lower()}/{version}"
+                db.execute(
+                    "INSERT INTO model_packages (group_name, version, arn, approval_status, description, "
+                    "inference_specification, model_metrics, customer_metadata, created, source_execution, "
+                    "source_step, last_modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (group, version, arn, approval_status, description, json.dumps(inference_specification),
+                     json.dumps(model_metrics or {}), json.dumps(customer_metadata or {}), now,
+                     *(source or (None, None)), now),
+                )
+        finally:
+            db.close()
+        package = self.describe(group, version)
+        self._emit(package)
+        return package
 
     def describe(self, group: str, version: int) -> dict[str, Any]:
-        """One version, in DescribeModelPackage's shape."""
-        with self._connect() as db:
-            row = db.execute("SELECT * FROM model_packages WHERE group_name = ? AND version = ?", (group, version)).fetchone()
-        if row is None:
+        """One version, in DescribeModelPackage's shape; KeyError if it is not registered."""
+        rows = self._read("SELECT * FROM model_packages WHERE group_name = ? AND version = ?", (group, version))
+        if not rows:
             raise KeyError(f"{group} version {version} is not registered")
-        return _describe(row)
+        return _describe(rows[0])
 
-    def list(self, group: str) -> list[dict[str, Any]]:
-        """Every version of a group, oldest first."""
-        with self._connect() as db:
-            rows = db.execute("SELECT * FROM model_packages WHERE group_name = ? ORDER BY version", (group,)).fetchall()
+    def describe_arn(self, arn: str) -> dict[str, Any]:
+        """One version by its ARN; KeyError if no version has it."""
+        rows = self._read("SELECT * FROM model_packages WHERE arn = ?", (arn,))
+        if not rows:
+            raise KeyError(f"no model package version has the ARN {arn}")
+        return _describe(rows[0])
+
+    def list(self, group: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        """Versions (of one group, with one status, or all), by group then version."""
+        rows = self._read("SELECT * FROM model_packages WHERE (? IS NULL OR group_name = ?) AND "
+                          "(? IS NULL OR approval_status = ?) ORDER BY group_name, version",
+                          (group, group, status, status))
         return [_describe(r) for r in rows]
 
-    def set_approval(self, group: str, version: int, status: str) -> dict[str, Any]:
-        """Change a version's approval status (the approval workflow)."""
+    def groups(self) -> list[str]:
+        """Every model package group, by name."""
+        return [r["name"] for r in self._read("SELECT name FROM model_package_groups ORDER BY name", ())]
+
+    def history(self, group: str, version: int) -> list[dict[str, Any]]:
+        """The approval changes of one version, oldest first."""
+        rows = self._read("SELECT from_status, to_status, description, who, at FROM approval_history WHERE "
+                          "group_name = ? AND version = ? ORDER BY rowid", (group, version))
+        return [dict(r) for r in rows]
+
+    def set_approval(self, group: str, version: int, status: str, description: str | None = None,
+                     who: str | None = None) -> dict[str, Any]:
+        """Change a version's approval status (UpdateModelPackage): recorded in the audit trail and as an event.
+
+        ValueError for an unknown status or a change to the status the version already has;
+        KeyError for a version that is not registered.
+        """
         if status not in APPROVAL_STATUSES:
             raise ValueError(f"ModelApprovalStatus must be one of {', '.join(APPROVAL_STATUSES)}; got {status!r}")
-        with self._connect() as db:
-            changed = db.execute("UPDATE model_packages SET approval_status = ? WHERE group_name = ? AND version = ?",
-                                 (status, group, version)).rowcount
-        if not changed:
-            raise KeyError(f"{group} version {version} is not registered")
-        return self.describe(group, version)
+        now = _now()
+        db = self._connect()
+        try:
+            with _mapped_errors(self.path), _transaction(db):
+                row = db.execute("SELECT approval_status FROM model_packages WHERE group_name = ? AND version = ?",
+                                 (group, version)).fetchone()
+                if row is None:
+                    raise KeyError(f"{group} version {version} is not registered")
+                if row["approval_status"] == status:
+                    raise ValueError(f"{group} version {version} is already {status}; nothing to change")
+                db.execute("UPDATE model_packages SET approval_status = ?, approval_description = ?, last_modified = ? "
+                           "WHERE group_name = ? AND version = ?", (status, description, now, group, version))
+                db.execute("INSERT INTO approval_history VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           (group, version, row["approval_status"], status, description, who or _user(), now))
+        finally:
+            db.close()
+        package = self.describe(group, version)
+        self._emit(package)
+        return package
+
+    def _emit(self, package: dict[str, Any]) -> None:
+        """Append the version's state as an EventBridge "SageMaker Model Package State Change" event."""
+        event = {
+            "version": "0", "id": str(uuid.uuid4()), "detail-type": EVENT_DETAIL_TYPE, "source": "aws.sagemaker",
+            "account": LOCAL_ACCOUNT, "time": package.get("LastModifiedTime") or package["CreationTime"],
+            "region": self.region, "resources": [package["ModelPackageArn"]],
+            "detail": package,
+        }
+        self.events_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.events_path, "a", encoding="utf-8") as sink:  # one write per line: appends do not interleave
+            sink.write(json.dumps(event, sort_keys=True) + "\n")
+
+
+class _transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error (only if it began)."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: Any, *_: Any) -> None:
+        if kind is None:
+            self.db.execute("COMMIT")
+        elif self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+
+
+class _mapped_errors:
+    """sqlite3's errors as RegistryError / RegistryBusyError naming the registry file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, _: Any) -> None:
+        if exc is None or not isinstance(exc, sqlite3.Error):
+            return
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            raise RegistryBusyError(f"the local registry {self.path} stayed locked by another writer ({exc})") from None
+        raise RegistryError(f"the local registry {self.path} cannot be read: {exc} "
+                            "(move the file away to start a new registry)") from None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 def _describe(row: sqlite3.Row) -> dict[str, Any]:
-    return {
+    package = {
         "ModelPackageGroupName": row["group_name"],
         "ModelPackageVersion": row["version"],
         "ModelPackageArn": row["arn"],
@@ -113,5 +256,9 @@ def _describe(row: sqlite3.Row) -> dict[str, Any]:
         "ModelMetrics": json.loads(row["model_metrics"]),
         "CustomerMetadataProperties": json.loads(row["customer_metadata"]),
         "CreationTime": row["created"],
+        "LastModifiedTime": row["last_modified"] or row["created"],
         "ModelPackageStatus": "Completed",
     }
+    if row["approval_description"]:
+        package["ApprovalDescription"] = row["approval_description"]
+    return package

@@ -17,11 +17,10 @@ injected (``--inject-fault``), which is how tests exercise a policy.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.errors import ConfigError, DefinitionError
+from pipelines.errors import ConfigError, DefinitionError, RegistryBusyError
 
 JOB_STEP_TYPES = ("Processing", "Training", "Transform")
 EXCEPTION_TYPES = ("Step.SERVICE_FAULT", "Step.THROTTLING", "SageMaker.JOB_INTERNAL_ERROR",
@@ -44,8 +43,8 @@ def classify(step_type: str, exc: BaseException) -> TransientStepError:
     """The exception type of an unexpected error raised while a step ran (see the module docstring)."""
     if isinstance(exc, TransientStepError):
         return exc
-    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-        return TransientStepError("Step.THROTTLING", f"the local registry is busy ({exc})")
+    if isinstance(exc, RegistryBusyError):
+        return TransientStepError("Step.THROTTLING", str(exc))
     kind = "SageMaker.JOB_INTERNAL_ERROR" if step_type in JOB_STEP_TYPES else "Step.SERVICE_FAULT"
     detail = f"{type(exc).__name__}: {exc}"
     return TransientStepError(kind, f"the local engine failed while running the step ({detail})")

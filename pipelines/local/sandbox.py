@@ -17,16 +17,32 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable
+
+from pipelines.errors import UnsafePathError
 
 CONTAINER_ROOT = "/opt/ml"
 PYTHON_COMMANDS = {"python", "python3"}
 
 
+PROCESSING_ROOT = "/opt/ml/processing/"
+
+
 def host_path(job_root: Path, container_path: str) -> Path:
-    """Where a container path lives in the job directory."""
+    """Where a container path lives in the job directory; UnsafePathError for a '..' segment."""
+    if ".." in PurePosixPath(container_path).parts:
+        raise UnsafePathError(f"container path {container_path!r} has a '..' segment")
     return job_root / container_path.lstrip("/")
+
+
+def processing_path(job_root: Path, local_path: Any, field: str) -> Path:
+    """Where a processing input's or output's ``LocalPath`` lives; it must lie under /opt/ml/processing/,
+    as SageMaker requires."""
+    if (not isinstance(local_path, str) or ".." in PurePosixPath(local_path).parts
+            or not (local_path.rstrip("/") + "/").startswith(PROCESSING_ROOT) or local_path.rstrip("/") + "/" == PROCESSING_ROOT):
+        raise UnsafePathError(f"{local_path!r} must be a path under {PROCESSING_ROOT} without '..' segments", field=field)
+    return host_path(job_root, local_path)
 
 
 def rewrite(argument: str, job_root: Path) -> str:

@@ -1,21 +1,35 @@
 """The local store that stands in for S3: ``s3://BUCKET/KEY`` is ``<root>/s3/BUCKET/KEY``.
 
-URIs are parsed by ``pipelines.s3uri``; this is the only module mapping them to paths. Objects are written under a
-temporary name and renamed when complete, so a partially written object is never
+URIs are parsed and checked by ``pipelines.s3uri``; this is the only module mapping them, step
+names and execution ids to paths, and nothing it maps can lead outside the store: keys with
+empty, ``.`` or ``..`` segments are refused, names must be plain, and a symbolic link met on
+the way to or below an object is refused with its key (never followed). Objects are written
+under a temporary name and renamed when complete, so a partially written object is never
 visible under its key.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from pipelines.atomic import TMP_PREFIX, replacing
-from pipelines.errors import DefinitionError
-from pipelines.s3uri import join_uri, split_uri
+from pipelines.errors import UnsafePathError
+from pipelines.s3uri import join_uri, key_segments, split_uri
+
+# step names (SageMaker: ^[A-Za-z0-9\-_]{1,64}$), execution ids and model names used as folder names
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+def plain_name(name: str, what: str) -> str:
+    """``name`` if it is safe as one folder name (letters, digits, '-' and '_'); UnsafePathError otherwise."""
+    if not isinstance(name, str) or not _PLAIN_NAME.match(name):
+        raise UnsafePathError(f"{what} {name!r} may hold only letters, digits, '-' and '_' (128 at most)")
+    return name
 
 
 @dataclass(frozen=True)
@@ -29,26 +43,48 @@ class Store:
         return self.root / "s3"
 
     def path(self, uri: str) -> Path:
-        """Local path of an S3 URI (object or prefix)."""
-        bucket, key = split_uri(uri)
-        if ".." in Path(key).parts:
-            raise DefinitionError(f"{uri!r}: '..' is not allowed in a key")
-        return self.s3_root / bucket / key
+        """Local path of an S3 URI (object or prefix); UnsafePathError if it could lead outside the store."""
+        bucket, segments = key_segments(uri)
+        path = self.s3_root.joinpath(bucket, *segments)
+        self._refuse_links(path)
+        return path
 
-    def uri(self, path: Path) -> str:
-        """S3 URI of a local path inside the store."""
-        relative = path.resolve().relative_to(self.s3_root.resolve())
-        return "s3://" + relative.as_posix()
+    def execution_dir(self, execution_id: str) -> Path:
+        """Where an execution's record, definition and lock live."""
+        return self.root / "executions" / plain_name(execution_id, "execution id")
+
+    def job_dir(self, execution_id: str, step_name: str) -> Path:
+        """The job directory of one step of one execution."""
+        return self.root / "jobs" / plain_name(execution_id, "execution id") / plain_name(step_name, "step name")
+
+    def model_path(self, model_name: str) -> Path:
+        """The record a Model step keeps of a model."""
+        return self.root / "models" / f"{plain_name(model_name, 'model name')}.json"
+
+    def _refuse_links(self, path: Path) -> None:
+        """UnsafePathError if any existing component of ``path`` below the S3 root is a symbolic link."""
+        current = self.s3_root
+        for part in path.relative_to(self.s3_root).parts:
+            current = current / part
+            if current.is_symlink():
+                raise UnsafePathError(f"{self._key(current)} is a symbolic link in the local store; links are "
+                                      "never followed (copy the data into the store instead)")
+            if not current.exists():
+                return
+
+    def _key(self, path: Path) -> str:
+        return "s3://" + path.relative_to(self.s3_root).as_posix()
 
     def objects(self, prefix_uri: str) -> list[tuple[str, Path]]:
         """(key, path) of every object whose key starts with the prefix, sorted by key."""
         bucket, prefix = split_uri(prefix_uri)
+        self.path(prefix_uri)
         bucket_dir = self.s3_root / bucket
         start = bucket_dir / prefix.rsplit("/", 1)[0] if "/" in prefix else bucket_dir
         if start.is_file():
             start = start.parent
         found = []
-        for path in _walk_files(start):
+        for path in _walk_files(start, self._key):
             key = path.relative_to(bucket_dir).as_posix()
             if key.startswith(prefix):
                 found.append((key, path))
@@ -71,7 +107,7 @@ class Store:
     def put_tree(self, source_dir: Path, prefix_uri: str) -> int:
         """Upload every file under ``source_dir`` below ``prefix_uri``; returns the count."""
         count = 0
-        for path in _walk_files(source_dir):
+        for path in _walk_files(source_dir, str):
             self.put_file(path, join_uri(prefix_uri, path.relative_to(source_dir).as_posix()))
             count += 1
         return count
@@ -95,12 +131,19 @@ class Store:
         return count
 
 
-def _walk_files(top: Path) -> Iterator[Path]:
-    """Files below ``top``, skipping the store's own temporary files."""
+def _walk_files(top: Path, name_of: Callable[[Path], str]) -> Iterator[Path]:
+    """Files below ``top``, skipping the store's own temporary files; UnsafePathError naming (``name_of``)
+    the first symbolic link met, file or folder, since following it could leave the tree."""
+    if top.is_symlink():
+        raise UnsafePathError(f"{name_of(top)} is a symbolic link; links are never followed (copy the data instead)")
     if not top.is_dir():
         return
     for dirpath, dirnames, filenames in os.walk(top):
         dirnames.sort()
+        for name in dirnames + filenames:
+            if os.path.islink(os.path.join(dirpath, name)):
+                raise UnsafePathError(f"{name_of(Path(dirpath) / name)} is a symbolic link; links are never "
+                                      "followed (copy the data instead)")
         for name in sorted(filenames):
             if not name.startswith(TMP_PREFIX):
                 yield Path(dirpath) / name

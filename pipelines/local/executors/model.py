@@ -13,7 +13,7 @@ def execute(run: StepRun) -> StepOutcome:
     name = run.job_name
     record = {**run.arguments, "ModelName": name,
               "ModelArn": f"arn:aws:sagemaker:local:000000000000:model/{name.lower()}"}
-    path = run.store.root / "models" / f"{name}.json"
+    path = run.store.model_path(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text(path, json.dumps(record, indent=2))
     return StepOutcome(properties=record)

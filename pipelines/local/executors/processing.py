@@ -22,14 +22,17 @@ def execute(run: StepRun) -> StepOutcome:
             raise StepFailed(f"ProcessingInputs[{index}]: only S3Input is supported locally")
         if source.get("S3DataType", "S3Prefix") != "S3Prefix":
             raise StepFailed(f"ProcessingInputs[{index}].S3Input.S3DataType: only S3Prefix is supported locally")
-        destination = sandbox.host_path(root, source["LocalPath"])
+        destination = sandbox.processing_path(root, source.get("LocalPath"), f"ProcessingInputs[{index}].S3Input.LocalPath")
         destination.mkdir(parents=True, exist_ok=True)
         if run.store.download_prefix(source["S3Uri"], destination) == 0:
             raise StepFailed(f"ClientError: ProcessingInputs[{index}] ({item.get('InputName')}): "
                              f"no objects under {source['S3Uri']}")
     outputs = args.get("ProcessingOutputConfig", {}).get("Outputs", [])
-    for item in outputs:
-        sandbox.host_path(root, item["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
+    output_dirs = [sandbox.processing_path(root, item["S3Output"].get("LocalPath"),
+                                           f"ProcessingOutputConfig.Outputs[{index}].S3Output.LocalPath")
+                   for index, item in enumerate(outputs)]
+    for directory in output_dirs:
+        directory.mkdir(parents=True, exist_ok=True)
 
     app = args["AppSpecification"]
     entrypoint = list(app.get("ContainerEntrypoint", [])) + list(app.get("ContainerArguments", []))
@@ -39,8 +42,7 @@ def execute(run: StepRun) -> StepOutcome:
     if job.exit_code != 0:
         raise StepFailed(f"AlgorithmError: the processing program exited with code {job.exit_code}: {job.last_line}")
 
-    for item in outputs:
-        local = sandbox.host_path(root, item["S3Output"]["LocalPath"])
+    for item, local in zip(outputs, output_dirs):
         run.store.put_tree(local, item["S3Output"]["S3Uri"])
     properties = {**args, "ProcessingJobName": run.job_name, "ProcessingJobStatus": "Completed",
                   "ProcessingJobArn": f"arn:aws:sagemaker:local:000000000000:processing-job/{run.job_name.lower()}"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pipelines.errors import RegistryBusyError, RegistryError
 from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun
 
 
@@ -19,9 +20,14 @@ def execute(run: StepRun) -> StepOutcome:
             model_metrics=args.get("ModelMetrics"),
             customer_metadata={k: str(v) for k, v in args.get("CustomerMetadataProperties", {}).items()},
             description=args.get("ModelPackageDescription"),
+            source=(run.execution_id, run.name),
         )
-    except ValueError as exc:
+    except RegistryBusyError:
+        raise  # transient: Step.THROTTLING, retried as the step's policies allow
+    except (ValueError, RegistryError) as exc:
         raise StepFailed(f"ClientError: {exc}") from None
-    run.log(f"registered {package['ModelPackageGroupName']} version {package['ModelPackageVersion']} "
+    reused = package.pop("Reused", False)
+    run.log(f"{'found the version this step registered before: ' if reused else 'registered '}"
+            f"{package['ModelPackageGroupName']} version {package['ModelPackageVersion']} "
             f"({package['ModelApprovalStatus']})")
     return StepOutcome(properties=package)

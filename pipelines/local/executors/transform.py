@@ -21,7 +21,7 @@ def execute(run: StepRun) -> StepOutcome:
     if not is_builtin_xgboost(container.get("Image", "")):
         raise StepFailed(f"model {args['ModelName']}: image {container.get('Image')!r} is not the built-in XGBoost "
                          "image; the local engine serves only that one")
-    boosters = load_model(run.store.path(container["ModelDataUrl"]))
+    boosters = load_model_artifact(run, container["ModelDataUrl"])
     source = args["TransformInput"]["DataSource"]["S3DataSource"]
     split_type = args["TransformInput"].get("SplitType", "None")
     content_type = args["TransformInput"].get("ContentType", "text/csv")
@@ -66,10 +66,25 @@ def execute(run: StepRun) -> StepOutcome:
 
 def load_model_record(run: StepRun, model_name: str) -> dict[str, Any]:
     """The model a Model step recorded in the store."""
-    path = run.store.root / "models" / f"{model_name}.json"
+    path = run.store.model_path(model_name)
     if not path.exists():
         raise StepFailed(f"ClientError: Could not find model \"{model_name}\"")
     return json.loads(path.read_text())
+
+
+def load_model_artifact(run: StepRun, model_data_url: str) -> Any:
+    """The model the container would load; one that cannot be loaded is the model's fault (a client error,
+    never retried: the same artifact fails the same way every time)."""
+    path = run.store.path(model_data_url)
+    if not path.is_file():
+        raise StepFailed(f"ClientError: ModelDataUrl {model_data_url}: no such object in the store")
+    try:
+        return load_model(path)
+    except InvocationError as exc:
+        raise StepFailed(f"ClientError: ModelDataUrl {model_data_url}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - tarfile, zlib and xgboost each raise their own kind
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StepFailed(f"ClientError: ModelDataUrl {model_data_url}: the model could not be loaded: {first}") from None
 
 
 def read_records(path: Path, split_type: str) -> list[str]:

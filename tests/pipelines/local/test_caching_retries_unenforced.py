@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from pipelines.errors import ConfigError, DefinitionError
+from pipelines.errors import ConfigError, DefinitionError, RegistryBusyError
 from pipelines.local import caching, retries, unenforced
 
 
@@ -27,8 +26,8 @@ def test_bad_durations_name_the_field(text):
 
 
 def test_cache_key_covers_the_documented_attributes_only():
-    base = {"AppSpecification": {"ImageUri": "i"}, "ProcessingInputs": [{"S3Input": {"S3Uri": "s3://b/in"}}],
-            "ProcessingOutputConfig": {"Outputs": [{"S3Output": {"S3Uri": "s3://b/run-1/out"}}]},
+    base = {"AppSpecification": {"ImageUri": "i"}, "ProcessingInputs": [{"S3Input": {"S3Uri": "s3://bkt/in"}}],
+            "ProcessingOutputConfig": {"Outputs": [{"S3Output": {"S3Uri": "s3://bkt/run-1/out"}}]},
             "ProcessingResources": {"ClusterConfig": {"InstanceType": "ml.m5.large"}}}
     key = caching.cache_key("Processing", base)
     # outputs and resources are not part of a processing step's key
@@ -80,7 +79,7 @@ def test_retry_delays(kind, retries_so_far, elapsed, expected):
 def test_local_failures_map_onto_exception_types():
     assert retries.classify("Processing", OSError(28, "No space left")).exception_type == "SageMaker.JOB_INTERNAL_ERROR"
     assert retries.classify("RegisterModel", OSError(5, "I/O")).exception_type == "Step.SERVICE_FAULT"
-    busy = sqlite3.OperationalError("database is locked")
+    busy = RegistryBusyError("the local registry r.sqlite stayed locked by another writer")
     assert retries.classify("RegisterModel", busy).exception_type == "Step.THROTTLING"
     assert str(retries.classify("Training", RuntimeError("boom"))).startswith("InternalServerError: ")
 

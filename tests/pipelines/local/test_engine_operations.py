@@ -35,7 +35,7 @@ def script_step(name: str, code: str, depends_on: tuple[str, ...] = (), max_runt
             "RoleArn": "arn:aws:iam::111122223333:role/Mine",
             "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime},
             "ProcessingOutputConfig": {"Outputs": [{"OutputName": "out", "S3Output": {
-                "S3Uri": {"Std:Join": {"On": "/", "Values": ["s3://b/runs", {"Get": "Execution.PipelineExecutionId"}, name]}},
+                "S3Uri": {"Std:Join": {"On": "/", "Values": ["s3://bkt/runs", {"Get": "Execution.PipelineExecutionId"}, name]}},
                 "LocalPath": "/opt/ml/processing/out", "S3UploadMode": "EndOfJob"}}]},
         },
     }
@@ -211,7 +211,7 @@ def test_sigkill_in_the_middle_of_a_step_then_retry_completes_the_execution(tmp_
     assert [s.name for s in record.steps] == ["A", "B", "C"]
     assert (markers / "A.runs").read_text() == "1"  # A was reused, not run again
     outputs = sorted(p.relative_to(store / "s3").as_posix() for p in (store / "s3").rglob("*") if p.is_file())
-    assert outputs == [f"b/runs/{execution_id}/{n}/result.txt" for n in "ABC"]  # no temporary names left
+    assert outputs == [f"bkt/runs/{execution_id}/{n}/result.txt" for n in "ABC"]  # no temporary names left
     described = cli(store, "describe", execution_id)
     assert described.returncode == 0 and f"Execution {execution_id} of def: Succeeded" in described.stdout
     assert cli(store, "retry", execution_id).returncode == 2  # nothing left to retry

@@ -14,9 +14,9 @@ CTX = Context(
     parameters={"Threshold": 0.75, "Count": 3, "Name": "leads", "Flag": True},
     execution={"PipelineExecutionId": "abc123"},
     steps={"Prep": {"ProcessingOutputConfig": {"Outputs": [
-        {"OutputName": "train", "S3Output": {"S3Uri": "s3://b/train"}},
-        {"OutputName": "test", "S3Output": {"S3Uri": "s3://b/test"}}]}},
-        "Train": {"ModelArtifacts": {"S3ModelArtifacts": "s3://b/model.tar.gz"},
+        {"OutputName": "train", "S3Output": {"S3Uri": "s3://bkt/train"}},
+        {"OutputName": "test", "S3Output": {"S3Uri": "s3://bkt/test"}}]}},
+        "Train": {"ModelArtifacts": {"S3ModelArtifacts": "s3://bkt/model.tar.gz"},
                   "FinalMetricDataList": [{"MetricName": "validation:auc", "Value": 0.8}]},
         "Eval": {}},
     property_file=lambda step, name: {"metrics": {"auc": {"value": 0.81}}, "list": [1, 2]}
@@ -28,10 +28,10 @@ JSONGET = {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.Eval.PropertyFiles.Rep
 @pytest.mark.parametrize("expression, expected", [
     ({"Get": "Parameters.Threshold"}, 0.75),
     ({"Get": "Execution.PipelineExecutionId"}, "abc123"),
-    ({"Get": "Steps.Prep.ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri"}, "s3://b/test"),
-    ({"Get": "Steps.Prep.ProcessingOutputConfig.Outputs[0].S3Output.S3Uri"}, "s3://b/train"),
+    ({"Get": "Steps.Prep.ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri"}, "s3://bkt/test"),
+    ({"Get": "Steps.Prep.ProcessingOutputConfig.Outputs[0].S3Output.S3Uri"}, "s3://bkt/train"),
     ({"Get": "Steps.Train.FinalMetricDataList['validation:auc'].Value"}, 0.8),
-    ({"Std:Join": {"On": "/", "Values": ["s3://b", {"Get": "Execution.PipelineExecutionId"}, "x"]}}, "s3://b/abc123/x"),
+    ({"Std:Join": {"On": "/", "Values": ["s3://bkt", {"Get": "Execution.PipelineExecutionId"}, "x"]}}, "s3://bkt/abc123/x"),
     ({"Std:Join": {"On": "", "Values": [{"Get": "Parameters.Count"}]}}, "3"),
     ({"Std:Join": {"On": " ", "Values": ["AUC", JSONGET, "<", {"Get": "Parameters.Threshold"}]}}, "AUC 0.81 < 0.75"),
     (JSONGET, 0.81),

@@ -8,7 +8,7 @@ import pytest
 
 from pipelines.local.registry import Registry
 
-SPEC = {"Containers": [{"Image": "img", "ModelDataUrl": "s3://b/m.tar.gz"}], "SupportedContentTypes": ["text/csv"]}
+SPEC = {"Containers": [{"Image": "img", "ModelDataUrl": "s3://bkt/m.tar.gz"}], "SupportedContentTypes": ["text/csv"]}
 
 
 def test_versions_metadata_and_approval(tmp_path):

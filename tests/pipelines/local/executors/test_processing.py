@@ -32,15 +32,15 @@ def test_a_redshift_dataset_definition_says_how_to_stage_the_data(tmp_path):
 
 def test_a_script_hardcoding_opt_ml_paths_runs_unchanged(tmp_path):
     store = Store(tmp_path / "store")
-    store.put_bytes(b"hello\n", "s3://b/in/greeting.txt")
+    store.put_bytes(b"hello\n", "s3://bkt/in/greeting.txt")
     code = ("import pathlib; text = pathlib.Path('/opt/ml/processing/input/greeting.txt').read_text();"
             "pathlib.Path('/opt/ml/processing/output/shout.txt').write_text(text.upper())")
     arguments = {
         "AppSpecification": {"ImageUri": IMAGE, "ContainerEntrypoint": ["python3", "-c", code]},
-        "ProcessingInputs": [{"InputName": "in", "S3Input": {"S3Uri": "s3://b/in", "LocalPath": "/opt/ml/processing/input",
+        "ProcessingInputs": [{"InputName": "in", "S3Input": {"S3Uri": "s3://bkt/in", "LocalPath": "/opt/ml/processing/input",
                                                             "S3DataType": "S3Prefix"}}],
         "ProcessingOutputConfig": {"Outputs": [{"OutputName": "out", "S3Output": {
-            "S3Uri": "s3://b/out", "LocalPath": "/opt/ml/processing/output", "S3UploadMode": "EndOfJob"}}]},
+            "S3Uri": "s3://bkt/out", "LocalPath": "/opt/ml/processing/output", "S3UploadMode": "EndOfJob"}}]},
     }
     from pipelines.local import sandbox
 
@@ -48,4 +48,4 @@ def test_a_script_hardcoding_opt_ml_paths_runs_unchanged(tmp_path):
         pytest.skip("this OS gives no private mount namespace; the engine says so in one line instead")
     outcome = processing.execute(step_run(tmp_path, arguments))
     assert outcome.properties["ProcessingJobStatus"] == "Completed"
-    assert store.path("s3://b/out/shout.txt").read_text() == "HELLO\n"
+    assert store.path("s3://bkt/out/shout.txt").read_text() == "HELLO\n"

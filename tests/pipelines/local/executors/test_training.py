@@ -35,8 +35,8 @@ def training_definition(fail: str = "no") -> dict:
             {"Name": "validation:auc", "Regex": r"validation-auc=([0-9.]+)"}]},
         "HyperParameters": {"depth": "4", "fail": fail},
         "InputDataConfig": [{"ChannelName": "train", "ContentType": "text/csv", "DataSource": {"S3DataSource": {
-            "S3DataType": "S3Prefix", "S3Uri": "s3://b/train", "S3DataDistributionType": "FullyReplicated"}}}],
-        "OutputDataConfig": {"S3OutputPath": "s3://b/models"},
+            "S3DataType": "S3Prefix", "S3Uri": "s3://bkt/train", "S3DataDistributionType": "FullyReplicated"}}}],
+        "OutputDataConfig": {"S3OutputPath": "s3://bkt/models"},
         "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
         "RoleArn": "arn:aws:iam::123456789012:role/R", "StoppingCondition": {"MaxRuntimeInSeconds": 120}}}]}
 
@@ -44,8 +44,8 @@ def training_definition(fail: str = "no") -> dict:
 @pytest.fixture
 def store(tmp_path) -> Store:
     store = Store(tmp_path / "store")
-    store.put_bytes(b"1,2,3\n0,4,5\n", "s3://b/train/a.csv")
-    store.put_bytes(b"1,6,7\n", "s3://b/train/b.csv")
+    store.put_bytes(b"1,2,3\n0,4,5\n", "s3://bkt/train/a.csv")
+    store.put_bytes(b"1,6,7\n", "s3://bkt/train/b.csv")
     return store
 
 
