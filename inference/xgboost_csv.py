@@ -7,7 +7,6 @@ Errors carry the HTTP status the container returns.
 from __future__ import annotations
 
 import io
-import os
 import tarfile
 import tempfile
 import warnings

@@ -11,7 +11,7 @@ import dataclasses
 import json
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -20,7 +20,8 @@ if sys.version_info >= (3, 11):
 else:  # Python 3.10: the same parser, as a package
     import tomli as tomllib
 
-from pipelines.errors import ConfigError, CredentialInConfigError
+from pipelines.credentials import refuse_credentials
+from pipelines.errors import ConfigError
 
 ENV_PREFIX = "PIPELINE_"
 
@@ -42,19 +43,6 @@ _GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _SECURITY_GROUP = re.compile(r"^sg-[0-9a-f]{8,17}$")
 _ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$")
-
-# Names and values that are credentials: refused wherever configuration is read.
-_SECRET_KEY_NAMES = re.compile(
-    r"(access_key|secret|session_token|password|passwd|credential|private_key)", re.I
-)
-_SECRET_VALUES = [
-    (re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"), "an AWS access key id"),
-    # 40 base64 characters of mixed case: a secret access key (a git SHA is lower-case hex).
-    (re.compile(r"(?<![A-Za-z0-9/+=])(?=[A-Za-z0-9/+]*[A-Z])(?=[A-Za-z0-9/+]*[a-z])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"),
-     "an AWS secret access key"),
-    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"), "a private key"),
-]
-
 
 @dataclass(frozen=True)
 class PipelineConfig:
@@ -170,32 +158,6 @@ REDSHIFT_REQUIRED = ("redshift_cluster_id", "redshift_database", "redshift_db_us
 
 def _missing_redshift_settings(cfg: PipelineConfig) -> list[str]:
     return [name for name in REDSHIFT_REQUIRED if not getattr(cfg, name)]
-
-
-def refuse_credentials(values: Mapping[str, Any], source: str) -> None:
-    """Raise CredentialInConfigError if any key or value in ``values`` looks like a secret."""
-    for key, value in _flatten(values):
-        if _SECRET_KEY_NAMES.search(key):
-            raise CredentialInConfigError(
-                f"{source}: '{key}' looks like a credential; credentials never go in configuration. "
-                "Use an IAM role (--role-arn) and the standard AWS credential chain instead"
-            )
-        for pattern, what in _SECRET_VALUES:
-            if isinstance(value, str) and pattern.search(value):
-                raise CredentialInConfigError(
-                    f"{source}: the value of '{key}' looks like {what}; credentials never go in configuration"
-                )
-
-
-def _flatten(values: Any, path: str = "") -> list[tuple[str, Any]]:
-    """(dotted path, leaf value) pairs of nested mappings and lists."""
-    if isinstance(values, Mapping):
-        children = [(f"{path}.{k}" if path else str(k), v) for k, v in values.items()]
-    elif isinstance(values, (list, tuple)):
-        children = [(f"{path}[{i}]", v) for i, v in enumerate(values)]
-    else:
-        return [(path, values)]
-    return [pair for child_path, child in children for pair in _flatten(child, child_path)]
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

@@ -54,6 +54,9 @@ def main(argv: Sequence[str]) -> int:
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 def status_of(store: Path, record: ExecutionRecord) -> str:
@@ -66,7 +69,7 @@ def status_of(store: Path, record: ExecutionRecord) -> str:
 def list_executions(store: Path, as_json: bool) -> int:
     """Print id, pipeline, status, start and duration of every execution."""
     store = store.resolve()
-    records = list(executions.all_records(store))
+    records = list(executions.all_records(store, lambda message: print(f"warning: {message}", file=sys.stderr)))
     if as_json:
         print(json.dumps([{"execution_id": r.execution_id, "pipeline_name": r.pipeline_name,
                            "status": status_of(store, r), "start_time": r.start_time,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
+import hashlib
 import io
 import json
 import math
@@ -25,11 +26,14 @@ import os
 import random
 import sys
 import tempfile
+import zlib
 from typing import Dict, Iterator, List, Optional, Tuple
 
 LABELS = {"0": "0", "1": "1", "0.0": "0", "1.0": "1", "f": "0", "t": "1", "false": "0", "true": "1"}
 MISSING = {"", "nan", "NaN", "NAN", "null", "NULL", "\\N"}
 SPLITS = ("train", "validation", "test")
+FLOAT32_MAX = 3.4028234663852886e38  # XGBoost reads features as float32
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 class InputError(Exception):
@@ -66,26 +70,35 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
-def input_files(input_dir: str) -> List[str]:
-    """Every data file below input_dir, sorted; dotfiles and Redshift manifests are not data."""
-    found = []
+def input_files(input_dir: str) -> Tuple[List[str], List[str]]:
+    """(data files, skipped files) below input_dir, sorted; dotfiles, dot-folders and Redshift manifests
+    are not data: they are skipped, and the caller reports them."""
+    found, skipped = [], []
     for root, dirs, files in os.walk(input_dir):
+        skipped.extend(os.path.join(root, d) + "/" for d in sorted(dirs) if d.startswith("."))
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
-            if name.startswith(".") or name.endswith("manifest"):
-                continue
-            found.append(os.path.join(root, name))
-    return found
+            target = skipped if name.startswith(".") or name.endswith("manifest") else found
+            target.append(os.path.join(root, name))
+    return found, skipped
 
 
-def open_text_lines(path: str) -> Iterator[Tuple[int, bytes]]:
-    """(line number, raw line bytes) of a plain or gzip file (detected by its magic bytes)."""
+def open_text_lines(path: str, name: str) -> Iterator[Tuple[int, bytes]]:
+    """(line number, raw line bytes) of a plain or gzip file (detected by its magic bytes); a UTF-8
+    byte-order mark is dropped; a damaged gzip stream is an InputError naming the file and line reached."""
     with open(path, "rb") as probe:
         magic = probe.read(2)
     opener = gzip.open if magic == b"\x1f\x8b" else open
-    with opener(path, "rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            yield number, line
+    number = 0
+    try:
+        with opener(path, "rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                if number == 1 and line.startswith(UTF8_BOM):
+                    line = line[len(UTF8_BOM):]
+                yield number, line
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError("%s: not a readable gzip file (%s) after line %d" % (name, exc or type(exc).__name__, number),
+                         "damaged gzip")
 
 
 def decode(raw: bytes, where: str) -> str:
@@ -126,6 +139,9 @@ def normalise_row(fields: List[str], width: int, where: str) -> str:
             raise InputError('%s: column %d is not a number: "%s"' % (where, column, text), "feature not a number")
         if math.isinf(value):
             raise InputError('%s: column %d is not a finite number: "%s"' % (where, column, text), "feature not finite")
+        if abs(value) > FLOAT32_MAX:
+            raise InputError('%s: column %d is outside float32\'s range (XGBoost reads features as float32): "%s"'
+                             % (where, column, text), "feature outside float32")
         out.append(text)
     return ",".join(out)
 
@@ -142,10 +158,14 @@ class Spool:
         self.bad: List[str] = []
         self.bad_by_reason: Dict[str, int] = {}
         self.headers_dropped: List[str] = []
+        self.digests: Dict[str, str] = {}  # content digest -> first file with that content
+        self.duplicates: List[Tuple[str, str]] = []  # (file, earlier file with the same content)
 
     def read_file(self, path: str) -> None:
         name = os.path.relpath(path, self.args.input_dir)
-        for number, raw in open_text_lines(path):
+        digest = hashlib.sha256()
+        for number, raw in open_text_lines(path, name):
+            digest.update(raw)
             where = "%s line %d" % (name, number)
             text = raw.rstrip(b"\r\n")
             if not text.strip():
@@ -175,6 +195,11 @@ class Spool:
                 continue
             self.counts[row[0]] += 1
             self.handle.write(row + "\n")
+        first = self.digests.setdefault(digest.hexdigest(), name)
+        if first != name:
+            self.duplicates.append((name, first))
+            print("%s: the same content as %s; its rows are counted twice and can land in both train and test"
+                  % (name, first), file=sys.stderr)
 
     def reject(self, error: InputError) -> None:
         if self.args.bad_rows == "fail":
@@ -274,9 +299,11 @@ def write_json_atomically(path: str, payload: dict) -> None:
     os.replace(tmp, path)
 
 
-def summary(spool: Spool, writer: SplitWriter, files: List[str], args: argparse.Namespace) -> dict:
+def summary(spool: Spool, writer: SplitWriter, files: List[str], skipped: List[str], args: argparse.Namespace) -> dict:
     return {
         "input_files": [os.path.relpath(f, args.input_dir) for f in files],
+        "skipped_files": [os.path.relpath(f, args.input_dir) for f in skipped],
+        "duplicate_files": [{"file": name, "same_content_as": first} for name, first in spool.duplicates],
         "rows_read": spool.rows_read,
         "rows_written": sum(writer.rows.values()),
         "columns": spool.width,
@@ -296,7 +323,11 @@ def summary(spool: Spool, writer: SplitWriter, files: List[str], args: argparse.
 
 def run(args: argparse.Namespace) -> dict:
     """Validate, spool and split; return the summary. Raises InputError on bad input."""
-    files = input_files(args.input_dir)
+    files, skipped = input_files(args.input_dir)
+    if skipped:
+        print("skipped %d file%s that are not data (dotfiles, Redshift manifests): %s" % (
+            len(skipped), "" if len(skipped) == 1 else "s",
+            ", ".join(os.path.relpath(f, args.input_dir) for f in skipped[:10])), file=sys.stderr)
     if not files:
         raise InputError("%s: no input files found" % args.input_dir)
     spool_fd, spool_path = tempfile.mkstemp(prefix="preprocess-spool-", suffix=".csv", dir=args.work_dir)
@@ -315,7 +346,7 @@ def run(args: argparse.Namespace) -> dict:
         writer.commit()
     finally:
         os.remove(spool_path)
-    result = summary(spool, writer, files, args)
+    result = summary(spool, writer, files, skipped, args)
     write_json_atomically(os.path.join(args.output_dir, "summary", "summary.json"), result)
     return result
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
+from pipelines.credentials import redact
 from pipelines.errors import UnsafePathError
 
 CONTAINER_ROOT = "/opt/ml"
@@ -118,7 +119,7 @@ def run_logged(command: list[str], env: dict[str, str], cwd: Path, log: Callable
         try:
             assert process.stdout is not None
             for line in process.stdout:
-                line = line.rstrip("\n")
+                line = redact(line.rstrip("\n"))
                 sink.write(line + "\n")
                 log(line)
                 tail = (tail + [line])[-5:]

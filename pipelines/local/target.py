@@ -10,6 +10,7 @@ from typing import Any
 
 from pipelines import parameters, sample_data
 from pipelines.config import PipelineConfig
+from pipelines.credentials import refuse_credentials
 from pipelines.errors import ConfigError
 from pipelines.lead_scoring import BuiltPipeline, build
 from pipelines.local.engine import LocalEngine, RunOptions, parameter_values
@@ -18,6 +19,7 @@ from pipelines.local.registry import Registry
 from pipelines.local.store import Store
 from pipelines.progress import Progress
 from pipelines.results import RunResult, StepStatus, model_quality_metrics
+from pipelines.s3uri import check_uris
 
 
 @dataclass
@@ -37,11 +39,16 @@ class LocalTarget:
         if self.definition_file is not None:
             try:
                 text = self.definition_file.read_text(encoding="utf-8")
-                json.loads(text)
+                document = json.loads(text)
             except OSError as exc:
                 raise ConfigError(f"cannot read --definition {self.definition_file}: {exc.strerror}") from None
+            except UnicodeDecodeError as exc:
+                raise ConfigError(f"--definition {self.definition_file}: not UTF-8 text (byte {exc.start})") from None
             except json.JSONDecodeError as exc:
                 raise ConfigError(f"--definition {self.definition_file} line {exc.lineno}: not JSON: {exc.msg}") from None
+            if not isinstance(document, dict):
+                raise ConfigError(f"--definition {self.definition_file}: the top level must be a JSON object")
+            refuse_credentials(document, f"--definition {self.definition_file}", check_names=False)
             return BuiltPipeline(None, text, (), "")
         built = build(self.config)
         for upload in built.uploads:
@@ -53,6 +60,7 @@ class LocalTarget:
         store = Store(self.store.resolve())
         definition = built.definition_dict
         values = parameter_values(definition, overrides)
+        check_uris(values, path="Parameters")
         if self.definition_file is None and "InputDataUrl" in values:
             self._ensure_input(store, values["InputDataUrl"], progress)
         record = self._engine(store, progress).run(

@@ -341,6 +341,22 @@ def main(argv: list[str] | None = None) -> int:
     except AlgorithmError as exc:
         print(f"ClientError: {exc}", file=sys.stderr, flush=True)
         return 2
+    except Exception as exc:  # noqa: BLE001 - XGBoost's errors end in a native backtrace: report their first line
+        if type(exc).__name__ != "XGBoostError":
+            raise
+        print(f"AlgorithmError: {xgboost_error_line(exc)}", file=sys.stderr, flush=True)
+        return 1
+
+
+_XGBOOST_PREFIX = re.compile(r"^\[\d{2}:\d{2}:\d{2}\] (\S+:\d+: )?")
+
+
+def xgboost_error_line(exc: BaseException) -> str:
+    """The algorithm's own message in an XGBoostError: its first line, without timestamp, source location
+    or the native stack trace that follows."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    message = next((line for line in lines if line and not line.startswith(("[bt]", "Stack trace"))), type(exc).__name__)
+    return _XGBOOST_PREFIX.sub("", message)
 
 
 if __name__ == "__main__":

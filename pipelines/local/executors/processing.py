@@ -14,7 +14,14 @@ def execute(run: StepRun) -> StepOutcome:
     """Run one processing job locally."""
     args = run.arguments
     root = run.job_dir / "root"
-    for index, item in enumerate(args.get("ProcessingInputs", [])):
+    inputs = args.get("ProcessingInputs", [])
+    outputs = args.get("ProcessingOutputConfig", {}).get("Outputs", [])
+    input_dirs = [sandbox.processing_path(root, (item.get("S3Input") or item.get("DatasetDefinition") or {}).get(
+        "LocalPath"), f"ProcessingInputs[{index}].LocalPath") for index, item in enumerate(inputs)]
+    output_dirs = [sandbox.processing_path(root, item.get("S3Output", {}).get("LocalPath"),
+                                           f"ProcessingOutputConfig.Outputs[{index}].S3Output.LocalPath")
+                   for index, item in enumerate(outputs)]
+    for index, (item, destination) in enumerate(zip(inputs, input_dirs)):
         source = item.get("S3Input")
         if source is None and "RedshiftDatasetDefinition" in item.get("DatasetDefinition", {}):
             raise StepFailed(redshift_unreachable(run, index, item))
@@ -22,15 +29,10 @@ def execute(run: StepRun) -> StepOutcome:
             raise StepFailed(f"ProcessingInputs[{index}]: only S3Input is supported locally")
         if source.get("S3DataType", "S3Prefix") != "S3Prefix":
             raise StepFailed(f"ProcessingInputs[{index}].S3Input.S3DataType: only S3Prefix is supported locally")
-        destination = sandbox.processing_path(root, source.get("LocalPath"), f"ProcessingInputs[{index}].S3Input.LocalPath")
         destination.mkdir(parents=True, exist_ok=True)
         if run.store.download_prefix(source["S3Uri"], destination) == 0:
             raise StepFailed(f"ClientError: ProcessingInputs[{index}] ({item.get('InputName')}): "
                              f"no objects under {source['S3Uri']}")
-    outputs = args.get("ProcessingOutputConfig", {}).get("Outputs", [])
-    output_dirs = [sandbox.processing_path(root, item["S3Output"].get("LocalPath"),
-                                           f"ProcessingOutputConfig.Outputs[{index}].S3Output.LocalPath")
-                   for index, item in enumerate(outputs)]
     for directory in output_dirs:
         directory.mkdir(parents=True, exist_ok=True)
 
