@@ -20,6 +20,7 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) bench/local_pipeline.py
 	$(PY) bench/preprocess_memory.py
+	$(PY) bench/reliability.py
 
 clean:
 	rm -rf $(VENV) .sagemaker-local

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Mapping
 
-from pipelines.credentials import refuse_credentials
 from pipelines.errors import ParameterError
 
 _BOOLEANS = {"true": True, "false": False}
@@ -53,7 +52,6 @@ def resolve(definition: Mapping[str, Any], assignments: Iterable[str]) -> dict[s
         if name not in declared:
             known = ", ".join(sorted(declared)) or "(none)"
             raise ParameterError(f"unknown parameter {name!r}; this pipeline's parameters are: {known}")
-        refuse_credentials({name: raw}, "--parameter", check_names=False)
         overrides[name] = coerce(declared, name, raw)
     return overrides
 

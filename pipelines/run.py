@@ -167,11 +167,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from pipelines.lead_scoring import build
-    from pipelines.overrides import resolve
+    from pipelines.credentials import refuse_credentials
+    from pipelines.overrides import parse_assignments, resolve
     from pipelines.progress import Progress
     from pipelines.targets import Target
 
     config = config_from_args(args, os.environ)
+    refuse_credentials(parse_assignments(args.parameter), "--parameter", check_names=False)  # before anything is written
     if args.definition_only is not None:
         built = build(config)
         resolve(built.definition_dict, args.parameter)

@@ -73,3 +73,50 @@ def test_split_is_stratified_reproducible_sharded_and_reads_gzip_and_headers(tmp
     code, again = run(tmp_path / "second", files)
     assert (again / "test" / "test.csv").read_text() == first
     assert not list(out.rglob(".*"))  # no temporary files left behind
+
+
+@pytest.mark.parametrize("data, message", [
+    (gzip.compress(good_rows(2000).encode())[:-200], "leads.csv.gz: not a readable gzip file"),
+    (b"\x1f\x8b" + b"junk that is not deflate data" * 4, "leads.csv.gz: not a readable gzip file"),
+])
+def test_damaged_gzip_names_the_file_without_a_traceback(tmp_path, capsys, data, message):
+    code, out = run(tmp_path, {"leads.csv.gz": data})
+    err = capsys.readouterr().err
+    assert code == 1
+    assert message in err and "Traceback" not in err
+    assert not out.exists() or not any(p.is_file() for p in out.rglob("*"))
+
+
+def test_truncated_gzip_says_how_far_it_got(tmp_path, capsys):
+    code, _ = run(tmp_path, {"leads.csv.gz": gzip.compress(good_rows(5000).encode())[:-500]})
+    err = capsys.readouterr().err
+    line_reached = int(err.rsplit("after line ", 1)[1].split()[0])
+    assert code == 1 and 1000 < line_reached < 5000
+
+
+def test_value_outside_float32_range_is_refused_with_file_and_line(tmp_path, capsys):
+    code, _ = run(tmp_path, {"leads.csv": (good_rows(8) + "1,1e39,2,\n").encode()})
+    assert code == 1
+    assert 'leads.csv line 9: column 2 is outside float32\'s range' in capsys.readouterr().err
+    code, _ = run(tmp_path / "ok", {"leads.csv": (good_rows(8) + "1,3e38,2,\n").encode()})
+    assert code == 0
+
+
+def test_byte_order_mark_is_accepted(tmp_path):
+    code, out = run(tmp_path, {"leads.csv": b"\xef\xbb\xbf" + good_rows(50).encode()})
+    assert code == 0
+    assert json.loads((out / "summary" / "summary.json").read_text())["rows_written"] == 50
+
+
+def test_duplicate_and_skipped_files_are_reported(tmp_path, capsys):
+    rows = good_rows(50).encode()
+    code, out = run(tmp_path, {"0000_part_00": rows, "0001_part_00": rows, "copy.gz": gzip.compress(rows),
+                               "manifest": b"{}", ".DS_Store": b"x"})
+    err = capsys.readouterr().err
+    summary = json.loads((out / "summary" / "summary.json").read_text())
+    assert code == 0
+    assert "skipped 2 files that are not data" in err
+    assert sorted(summary["skipped_files"]) == [".DS_Store", "manifest"]
+    assert {d["file"] for d in summary["duplicate_files"]} == {"0001_part_00", "copy.gz"}
+    assert all(d["same_content_as"] == "0000_part_00" for d in summary["duplicate_files"])
+    assert "0001_part_00" in err and "same content" in err

@@ -129,3 +129,19 @@ def test_wait_for_workers_stops_the_others_at_the_first_failure(tmp_path):
     failing = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
     assert algo.wait_for_workers([(tmp_path / "a", sleeper), (tmp_path / "b", failing)]) == (tmp_path / "b", 3)
     assert sleeper.poll() is not None
+
+
+def test_an_xgboost_error_is_reported_by_its_own_line_never_a_backtrace_frame(tmp_path):
+    rows = "".join(f"{i % 2},{i},{1e39 if i == 7 else i * 0.5}\n" for i in range(40))
+    result = _train(_job(tmp_path, {"algo-1": rows}, HYPER))
+    reason = result.stderr.strip().splitlines()[-1]
+    assert result.returncode != 0
+    assert reason.startswith(("AlgorithmError:", "ClientError:")), reason
+    assert "[bt]" not in reason and "libffi" not in reason and ".so" not in reason
+
+
+def test_xgboost_error_line_drops_timestamp_location_and_stack():
+    message = ("[10:14:03] /workspace/src/data/data.cc:1104: Check failed: valid: Input data contains `inf`\n"
+               "Stack trace:\n  [bt] (0) /usr/lib/libxgboost.so(+0x1a2b) [0x7f]\n  [bt] (8) libffi.so.8(+0x7e2e)")
+    assert algo.xgboost_error_line(Exception(message)) == "Check failed: valid: Input data contains `inf`"
+    assert algo.xgboost_error_line(Exception("")) == "Exception"
