@@ -14,6 +14,7 @@ setup(
         "xgboost>=2.0",
         "matplotlib>=3.7",
         "rich>=13",
+        "gunicorn>=26,<27",
         "PyYAML>=6",
         "tomli>=2; python_version < '3.11'",
     ],
@@ -24,6 +25,8 @@ setup(
         "console_scripts": [
             "run-pipeline=pipelines.run:main",
             "get-pipeline-definition=pipelines.get_definition:main",
+            "model-registry=pipelines.registry:main",
+            "deploy-model=pipelines.deploy:main",
         ]
     },
 )

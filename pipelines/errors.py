@@ -10,6 +10,8 @@
     ├── ExecutionError             a local execution cannot be found, described or retried as asked (exit 2)
     ├── RegistryError              the local model registry cannot be read (exit 2)
     │   └── RegistryBusyError      it stayed locked past the timeout (a step sees Step.THROTTLING)
+    ├── ModelPackageError          a model version is unknown, or not in a state that allows what was asked (exit 2)
+    ├── EndpointError              a local endpoint cannot be found, started, updated or stopped (exit 1)
     └── DefinitionError            a pipeline definition cannot be executed as written; names step and field (exit 2)
         ├── UnsupportedStepTypeError
         ├── ExpressionError        a Get/Std:Join/Std:JsonGet/condition cannot be resolved
@@ -19,6 +21,9 @@ A step that fails while running is not an exception: it is a result with a statu
 """
 
 from __future__ import annotations
+
+import sys
+from typing import Callable
 
 
 class PipelineError(Exception):
@@ -73,6 +78,16 @@ class RegistryBusyError(RegistryError):
     """The local model registry stayed locked by another writer past the timeout."""
 
 
+class ModelPackageError(PipelineError):
+    """A model package version is unknown, or its approval status does not allow what was asked."""
+
+    exit_code = 2
+
+
+class EndpointError(PipelineError):
+    """A local endpoint cannot be found, started, updated or stopped; the message says where its log is."""
+
+
 class DefinitionError(PipelineError):
     """A pipeline definition cannot be executed as written."""
 
@@ -99,3 +114,19 @@ class ExpressionError(DefinitionError):
 
 class UnsafePathError(DefinitionError):
     """A bucket, key, step name, execution id, local path or link would lead outside the local store."""
+
+
+def exit_code_of(command: Callable[[], int]) -> int:
+    """Run a CLI command: a PipelineError or an OS error (disk full, read-only store, ...) becomes one line on
+    stderr and its exit code, never a traceback; Ctrl-C exits 130."""
+    try:
+        return command()
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.errors import ExecutionError, PipelineError
+from pipelines.errors import ExecutionError, exit_code_of
 from pipelines.local import executions
 from pipelines.local.executions import ExecutionLock, ExecutionRecord
 from pipelines.local.graph import walk_steps
@@ -45,18 +45,16 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str]) -> int:
     """Run one execution subcommand; exit codes as for a run."""
     args = parser().parse_args(argv)
-    try:
-        if args.command == "executions":
-            return list_executions(args.store, args.json)
-        if args.command == "describe":
-            return describe(args.store, args.execution_id, args.json)
-        return retry(args)
-    except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    return exit_code_of(lambda: run_command(args))
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """The chosen subcommand."""
+    if args.command == "executions":
+        return list_executions(args.store, args.json)
+    if args.command == "describe":
+        return describe(args.store, args.execution_id, args.json)
+    return retry(args)
 
 
 def status_of(store: Path, record: ExecutionRecord) -> str:

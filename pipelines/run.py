@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from pipelines.atomic import write_text
 from pipelines.config import FIELD_NAMES, PipelineConfig, build_config, env_values, parse_kwargs_json, read_config_file
-from pipelines.errors import ConfigError, PipelineError
+from pipelines.errors import ConfigError, exit_code_of
 from pipelines.results import RunResult
 
 if TYPE_CHECKING:  # the engine is imported only when a local run needs it
@@ -152,17 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in executions_cli.COMMANDS:
         return executions_cli.main(argv)
     args = parser().parse_args(argv)
-    try:
-        return _run(args)
-    except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except OSError as exc:  # the store or an output file cannot be written (disk full, read-only, ...)
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return exit_code_of(lambda: _run(args))
 
 
 def _run(args: argparse.Namespace) -> int:

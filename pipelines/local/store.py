@@ -61,6 +61,10 @@ class Store:
         """The record a Model step keeps of a model."""
         return self.root / "models" / f"{plain_name(model_name, 'model name')}.json"
 
+    def endpoint_dir(self, endpoint_name: str) -> Path:
+        """Where a local endpoint keeps its record, model files, server pid and log."""
+        return self.root / "endpoints" / plain_name(endpoint_name, "endpoint name")
+
     def _refuse_links(self, path: Path) -> None:
         """UnsafePathError if any existing component of ``path`` below the S3 root is a symbolic link."""
         current = self.s3_root

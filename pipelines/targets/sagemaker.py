@@ -10,13 +10,19 @@ from typing import Any, Callable
 
 from pipelines.aws import aws_call, error_code
 from pipelines.config import PipelineConfig
-from pipelines.errors import AwsError, ConfigError, MissingCredentialsError
+from pipelines.errors import AwsError, ConfigError
 from pipelines.lead_scoring import BuiltPipeline, build
 from pipelines.local.graph import walk_steps
 from pipelines.overrides import as_strings
 from pipelines.progress import Progress
+from pipelines.results import (
+    TERMINAL_EXECUTION_STATUSES,
+    RunResult,
+    StepStatus,
+    model_quality_metrics,
+)
 from pipelines.s3uri import join_uri, split_uri
-from pipelines.results import TERMINAL_EXECUTION_STATUSES, RunResult, StepStatus, model_quality_metrics
+from pipelines.target_clients import aws_session
 
 
 @dataclass
@@ -32,16 +38,9 @@ class SageMakerTarget:
     name: str = "sagemaker"
 
     def __post_init__(self) -> None:
-        import boto3
-
         if not self.config.role_arn:
             raise ConfigError("--target sagemaker needs --role-arn (the role the pipeline's jobs run as)")
-        self.session = boto3.Session(region_name=self.config.region)
-        if self.session.get_credentials() is None:
-            raise MissingCredentialsError(
-                "no AWS credentials found; configure them the standard way (AWS_PROFILE, SSO, "
-                "instance or container role), never in this package's config"
-            )
+        self.session = aws_session(self.config)
         self.sagemaker = self.session.client("sagemaker")
         self.s3 = self.session.client("s3")
 

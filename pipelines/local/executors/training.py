@@ -11,18 +11,11 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+from inference.hosting import is_builtin_xgboost
 from pipelines.local import sandbox
 from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun, run_program
 from pipelines.local.xgboost_algorithm import AlgorithmError, check_channels, content_kind
 from pipelines.s3uri import join_uri
-
-BUILTIN_XGBOOST = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/sagemaker-xgboost:[\w.-]+$")
-
-
-def is_builtin_xgboost(image: str) -> bool:
-    """True for the SageMaker-provided XGBoost algorithm image of any region and version."""
-    return bool(BUILTIN_XGBOOST.match(image))
-
 
 def execute(run: StepRun) -> StepOutcome:
     """Run one training job locally."""

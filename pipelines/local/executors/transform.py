@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
-from inference.xgboost_csv import InvocationError, invoke, load_model
+from inference.hosting import HostingError, InvocationError, Predictor, UnservableImageError, predictor_for
 from pipelines.local.csv_jsonpath import select
 from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun
-from pipelines.local.executors.training import is_builtin_xgboost
 from pipelines.s3uri import join_uri, split_uri
 
 
@@ -17,11 +16,7 @@ def execute(run: StepRun) -> StepOutcome:
     """Run one transform job locally; each input object KEY becomes KEY.out under S3OutputPath."""
     args = run.arguments
     model = load_model_record(run, args["ModelName"])
-    container = model["PrimaryContainer"]
-    if not is_builtin_xgboost(container.get("Image", "")):
-        raise StepFailed(f"model {args['ModelName']}: image {container.get('Image')!r} is not the built-in XGBoost "
-                         "image; the local engine serves only that one")
-    boosters = load_model_artifact(run, container["ModelDataUrl"])
+    predictor = load_predictor(run, args["ModelName"], model["PrimaryContainer"])
     source = args["TransformInput"]["DataSource"]["S3DataSource"]
     split_type = args["TransformInput"].get("SplitType", "None")
     content_type = args["TransformInput"].get("ContentType", "text/csv")
@@ -42,7 +37,7 @@ def execute(run: StepRun) -> StepOutcome:
         predictions: list[str] = []
         for batch in batches(inputs, strategy, max_bytes, key):
             try:
-                body = invoke(boosters, "\n".join(batch).encode(), content_type, accept)
+                body = predictor.invoke("\n".join(batch).encode(), content_type, accept)
             except InvocationError as exc:
                 raise StepFailed(f"ClientError: {key}: the model container answered {exc}") from None
             lines = body.decode().splitlines()
@@ -72,19 +67,19 @@ def load_model_record(run: StepRun, model_name: str) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def load_model_artifact(run: StepRun, model_data_url: str) -> Any:
-    """The model the container would load; one that cannot be loaded is the model's fault (a client error,
-    never retried: the same artifact fails the same way every time)."""
+def load_predictor(run: StepRun, model_name: str, container: dict[str, Any]) -> Predictor:
+    """The model served as its container would serve it; one that cannot be loaded is the model's fault (a
+    client error, never retried: the same artifact fails the same way every time)."""
+    model_data_url = container.get("ModelDataUrl", "")
     path = run.store.path(model_data_url)
     if not path.is_file():
         raise StepFailed(f"ClientError: ModelDataUrl {model_data_url}: no such object in the store")
     try:
-        return load_model(path)
-    except InvocationError as exc:
+        return predictor_for(container.get("Image", ""), path)
+    except UnservableImageError as exc:
+        raise StepFailed(f"ClientError: model {model_name}: {exc}") from None
+    except HostingError as exc:
         raise StepFailed(f"ClientError: ModelDataUrl {model_data_url}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - tarfile, zlib and xgboost each raise their own kind
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StepFailed(f"ClientError: ModelDataUrl {model_data_url}: the model could not be loaded: {first}") from None
 
 
 def read_records(path: Path, split_type: str) -> list[str]:

@@ -1,0 +1,152 @@
+"""``python -m pipelines.deploy`` (console script ``deploy-model``): put an Approved model version behind an endpoint.
+
+    deploy-model deploy --group G [--version N] --endpoint-name NAME [--instance-type T] [--instance-count N]
+                        [--data-capture-percent P] [--no-wait]
+    deploy-model undeploy NAME
+    deploy-model endpoints [--json]
+
+Only an Approved version is deployed: the latest one of the group, or the one given. ``--target
+local`` (default) serves it on loopback from the local store (a gunicorn server in the background;
+the endpoint answers SageMaker Runtime's ``InvokeEndpoint`` at its URL); ``--target sagemaker``
+creates or updates a real endpoint. Exit codes: 0 done; 1 an AWS call or the endpoint failed;
+2 a usage error, an unknown or unapproved version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Sequence
+
+from rich.console import Console
+
+from pipelines.errors import ModelPackageError, exit_code_of
+from pipelines.local.endpoints import check_endpoint_name
+from pipelines.model_registry import latest_approved
+from pipelines.registry import open_registry
+from pipelines.target_clients import add_target_arguments, aws_session, config_for
+
+
+def parser() -> argparse.ArgumentParser:
+    """The deploy-model argument parser."""
+    p = argparse.ArgumentParser(prog="deploy-model", description="Deploy an Approved model version to an endpoint.")
+    sub = p.add_subparsers(dest="command", required=True)
+    deploy = sub.add_parser("deploy", help="create or update an endpoint serving an Approved version")
+    deploy.add_argument("--group", help="model package group (default: the configured model_package_group)")
+    deploy.add_argument("--version", type=int, help="the version to deploy (default: the latest Approved)")
+    deploy.add_argument("--endpoint-name", required=True)
+    deploy.add_argument("--instance-type", help="default: the configured inference_instance_type")
+    deploy.add_argument("--instance-count", type=int, default=1, help="instances (locally: server worker processes)")
+    deploy.add_argument("--data-capture-percent", type=int, metavar="P",
+                        help="capture P%% of requests and responses to S3, encrypted with the KMS key (SageMaker)")
+    deploy.add_argument("--no-wait", action="store_true", help="return once SageMaker accepted the request")
+    deploy.add_argument("--poll-seconds", type=float, default=15.0)
+    deploy.add_argument("--timeout", type=float, metavar="SECONDS", help="stop waiting after this long")
+    undeploy = sub.add_parser("undeploy", help="delete an endpoint (locally: stop its server)")
+    undeploy.add_argument("endpoint_name")
+    listing = sub.add_parser("endpoints", help="list endpoints (locally: with URL and health)")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of text")
+    for command in sub.choices.values():
+        add_target_arguments(command)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m pipelines.deploy`` and ``deploy-model``."""
+    args = parser().parse_args(argv)
+    commands = {"deploy": deploy, "undeploy": undeploy, "endpoints": list_endpoints}
+    return exit_code_of(lambda: commands[args.command](args))
+
+
+def _endpoints(args: argparse.Namespace) -> Any:
+    config = config_for(args)
+    if args.target == "sagemaker":
+        from pipelines.targets.sagemaker_endpoints import SageMakerEndpoints
+
+        return SageMakerEndpoints(aws_session(config), config)
+    from pipelines.local.endpoints import LocalEndpoints
+    from pipelines.local.store import Store
+
+    return LocalEndpoints(Store(args.store.resolve()), log=lambda line: print(line, file=sys.stderr))
+
+
+def approved_version(args: argparse.Namespace) -> dict[str, Any]:
+    """The version to deploy: the one asked for, which must be Approved, or the latest Approved one."""
+    registry = open_registry(args)
+    group = args.group or config_for(args).model_package_group
+    if args.version is None:
+        return latest_approved(registry, group)
+    package = registry.describe(group, args.version)
+    if package["ModelApprovalStatus"] != "Approved":
+        raise ModelPackageError(f"{group} version {args.version} is {package['ModelApprovalStatus']}; only an Approved "
+                                f"version is deployed (model-registry approve {group} {args.version} --description ...)")
+    return package
+
+
+def deploy(args: argparse.Namespace) -> int:
+    check_endpoint_name(args.endpoint_name)
+    if args.instance_count < 1:
+        raise ModelPackageError("--instance-count must be at least 1")
+    if args.data_capture_percent is not None and not 0 < args.data_capture_percent <= 100:
+        raise ModelPackageError("--data-capture-percent must be between 1 and 100")
+    endpoints = _endpoints(args)
+    package = approved_version(args)
+    what = f"{package['ModelPackageGroupName']} version {package['ModelPackageVersion']}"
+    if args.target == "local":
+        record = endpoints.deploy(args.endpoint_name, package, args.instance_count)
+        print(f"Endpoint {args.endpoint_name}: InService, serving {what} at {record['Url']}")
+        for flag, value, why in (("--instance-type", args.instance_type, "the server uses this machine's CPUs"),
+                                 ("--data-capture-percent", args.data_capture_percent, "requests are not captured")):
+            if value:
+                print(f"note: {flag} {value} is accepted but not enforced locally: {why}")
+        print(f"  invoke: aws sagemaker-runtime invoke-endpoint --endpoint-url {record['Url']} "
+              f"--endpoint-name {args.endpoint_name} --content-type text/csv --body fileb://rows.csv out.csv")
+        return 0
+    instance_type = args.instance_type or endpoints.config.inference_instance_type
+    made = endpoints.deploy(args.endpoint_name, package, instance_type, args.instance_count, args.data_capture_percent)
+    print(f"Endpoint {args.endpoint_name}: {made['Action']} with EndpointConfig {made['EndpointConfig']} ({what})")
+    if args.no_wait:
+        return 0
+    console = Console(stderr=True)
+    with console.status(f"waiting for {args.endpoint_name}") as status:
+        def show(state: str, elapsed: float) -> None:
+            if console.is_terminal:
+                status.update(f"{args.endpoint_name}: {state} ({elapsed:.0f}s)")
+            else:
+                print(f"{args.endpoint_name}: {state} after {elapsed:.0f}s", file=sys.stderr)
+
+        endpoint = endpoints.wait(args.endpoint_name, args.poll_seconds, show, args.timeout)
+    state = endpoint["EndpointStatus"]
+    print(f"Endpoint {args.endpoint_name}: {state}" + (f": {endpoint['FailureReason']}" if endpoint.get("FailureReason")
+                                                        else ""))
+    return 0 if state == "InService" else 1
+
+
+def undeploy(args: argparse.Namespace) -> int:
+    check_endpoint_name(args.endpoint_name)
+    _endpoints(args).delete(args.endpoint_name)
+    print(f"Endpoint {args.endpoint_name}: deleted")
+    return 0
+
+
+def list_endpoints(args: argparse.Namespace) -> int:
+    rows = _endpoints(args).list()
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    if not rows:
+        print("no endpoints")
+        return 0
+    for row in rows:
+        if args.target == "local":
+            print(f"{row['EndpointName']}  {row['EndpointStatus']}  {row['Health']}  {row['Url']}  "
+                  f"{row['ModelPackageGroupName']} version {row['ModelPackageVersion']}")
+        else:
+            print(f"{row['EndpointName']}  {row['EndpointStatus']}  created {row['CreationTime']}  "
+                  f"modified {row['LastModifiedTime']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""Local endpoints: a registered model version served on loopback by gunicorn, one server per endpoint.
+
+Each endpoint lives in ``<store>/endpoints/<name>/``: ``endpoint.json`` (what it serves, where, its
+server's pid), the model file it serves, ``server.log``. The server is the hosting layer's WSGI app
+(``inference.server``) under gunicorn, started in the background in its own session, so it outlives
+the command that deployed it. Updating an endpoint to another version writes the new record and
+sends the server SIGHUP: gunicorn starts workers on the new model and lets the old ones finish
+their requests, so no request fails during the swap.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from inference.hosting import HostingError, predictor_for
+from pipelines.atomic import replacing, write_text
+from pipelines.errors import ConfigError, EndpointError
+from pipelines.local.store import Store
+
+ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")  # SageMaker's rule for endpoint names
+LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
+THREADS_PER_WORKER = 4
+SWAP_CONFIRMATIONS = 12  # consecutive answers from the new version before the old model file is removed
+
+
+def check_endpoint_name(name: str) -> str:
+    """``name`` if SageMaker accepts it as an endpoint name; ConfigError otherwise."""
+    if not isinstance(name, str) or not ENDPOINT_NAME.match(name):
+        raise ConfigError(f"endpoint name {name!r} must match {ENDPOINT_NAME.pattern} (letters, digits and "
+                            "hyphens, 63 at most), as SageMaker requires")
+    return name
+
+
+class LocalEndpoints:
+    """Create, update, list and delete endpoints served from one local store."""
+
+    def __init__(self, store: Store, start_timeout: float = 60.0, log: Callable[[str], None] = lambda line: None):
+        self.store = store
+        self.start_timeout = start_timeout
+        self.log = log
+
+    def deploy(self, name: str, package: dict[str, Any], instance_count: int = 1) -> dict[str, Any]:
+        """Serve ``package`` (a DescribeModelPackage-shaped version) at endpoint ``name``; returns its record.
+
+        A new endpoint starts a server; an existing one with a live server swaps to the new version.
+        """
+        folder = self.store.endpoint_dir(check_endpoint_name(name))
+        container = package["InferenceSpecification"]["Containers"][0]
+        source = self.store.path(container["ModelDataUrl"])
+        if not source.is_file():
+            raise EndpointError(f"{package['ModelPackageArn']}: its model {container['ModelDataUrl']} is not in the "
+                                f"local store {self.store.root}")
+        previous = self._read(folder)
+        (folder / "models").mkdir(parents=True, exist_ok=True)
+        model_file = Path("models") / f"v{package['ModelPackageVersion']}-{time.time_ns()}.tar.gz"
+        with replacing(folder / model_file) as handle, open(source, "rb") as model:
+            shutil.copyfileobj(model, handle)
+        try:  # load it here once, so a bad model is reported now rather than in the server's log
+            predictor_for(container["Image"], folder / model_file)
+        except HostingError as exc:
+            (folder / model_file).unlink()
+            raise EndpointError(f"{package['ModelPackageArn']}: {exc}") from None
+        now = datetime.now(timezone.utc).isoformat()
+        record = {
+            "EndpointName": name,
+            "EndpointArn": f"arn:aws:sagemaker:local:000000000000:endpoint/{name.lower()}",
+            "ModelPackageArn": package["ModelPackageArn"],
+            "ModelPackageGroupName": package["ModelPackageGroupName"],
+            "ModelPackageVersion": package["ModelPackageVersion"],
+            "Image": container["Image"], "ModelFile": model_file.as_posix(), "InstanceCount": instance_count,
+            "CreationTime": (previous or {}).get("CreationTime", now), "LastModifiedTime": now,
+        }
+        live = previous is not None and _alive(previous.get("Pid"), folder)
+        if live and previous.get("InstanceCount") == instance_count:
+            record.update(Pid=previous["Pid"], Port=previous["Port"], Url=previous["Url"], EndpointStatus="Updating")
+            self._write(folder, record)
+            self._swap(record)
+            self._remove_old_models(folder, keep=model_file)
+        else:
+            if live:  # a new instance count needs a new server; it keeps the endpoint's port
+                self._stop(folder, previous)
+            self._write(folder, {**record, "EndpointStatus": "Creating"})
+            record.update(self._start(folder, (previous or {}).get("Port", 0)))
+        record["EndpointStatus"] = "InService"
+        self._write(folder, record)
+        return record
+
+    def delete(self, name: str) -> dict[str, Any]:
+        """Stop the endpoint's server and remove the endpoint; EndpointError if there is no such endpoint."""
+        folder, record = self._existing(name)
+        self._stop(folder, record)
+        shutil.rmtree(folder)
+        return record
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """One endpoint's record with its current health; EndpointError if there is no such endpoint."""
+        folder, record = self._existing(name)
+        return {**record, "Health": self._health(folder, record)}
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every local endpoint, by name, with its health."""
+        root = self.store.root / "endpoints"
+        names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+        return [self.describe(name) for name in names if (root / name / "endpoint.json").is_file()]
+
+    # -- the server ------------------------------------------------------------------------------
+
+    def _start(self, folder: Path, port: int = 0) -> dict[str, Any]:
+        """Start the server on ``port`` (0: a free one) and wait until it answers /ping."""
+        log = folder / "server.log"
+        record = self._read(folder) or {}
+        command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{int(port)}",
+                   "--workers", str(max(1, int(record.get("InstanceCount", 1)))), "--worker-class", "gthread",
+                   "--threads", str(THREADS_PER_WORKER), "--timeout", "60", "--graceful-timeout", "20",
+                   "--error-logfile", "-", "--capture-output", "--no-control-socket",
+                   f"inference.server:create_app({str(folder.resolve())!r})"]
+        with open(log, "ab") as sink:
+            offset = sink.tell()
+            process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       start_new_session=True, cwd=str(Path(__file__).resolve().parents[2]))
+        deadline = time.monotonic() + self.start_timeout
+        bound = None
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise EndpointError(f"the endpoint's server exited with code {process.returncode} while starting: "
+                                    f"{_last_line(log, offset)} (log: {log})")
+            if bound is None:
+                found = LISTENING.search(log.read_text(errors="replace")[offset:])
+                bound = int(found.group(1)) if found else None
+            if bound is not None and _ping(bound)[0] == 200:
+                url = f"http://127.0.0.1:{bound}"
+                self.log(f"server pid {process.pid} listening at {url}")
+                return {"Pid": process.pid, "Port": bound, "Url": url}
+            time.sleep(0.1)
+        os.killpg(process.pid, signal.SIGKILL)
+        raise EndpointError(f"the endpoint's server did not answer /ping within {self.start_timeout:.0f}s (log: {log})")
+
+    def _swap(self, record: dict[str, Any]) -> None:
+        """SIGHUP: gunicorn reloads its workers on the new record; wait until only the new version answers."""
+        os.kill(record["Pid"], signal.SIGHUP)
+        wanted, confirmed = str(record["ModelPackageVersion"]), 0
+        deadline = time.monotonic() + self.start_timeout
+        while confirmed < SWAP_CONFIRMATIONS:
+            if time.monotonic() > deadline:
+                raise EndpointError(f"endpoint {record['EndpointName']} did not switch to version {wanted} within "
+                                    f"{self.start_timeout:.0f}s (log: {self.store.endpoint_dir(record['EndpointName'])}"
+                                    "/server.log)")
+            status, version = _ping(record["Port"])
+            confirmed = confirmed + 1 if status == 200 and version == wanted else 0
+            time.sleep(0.05)
+        self.log(f"server pid {record['Pid']} now serves version {wanted}")
+
+    def _stop(self, folder: Path, record: dict[str, Any]) -> None:
+        pid = record.get("Pid")
+        if not _alive(pid, folder):
+            return
+        os.kill(pid, signal.SIGTERM)  # gunicorn: graceful shutdown, in-flight requests finish
+        deadline = time.monotonic() + 30
+        while _alive(pid, folder) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid, folder):
+            os.killpg(pid, signal.SIGKILL)
+        self.log(f"stopped server pid {pid}")
+
+    def _health(self, folder: Path, record: dict[str, Any]) -> str:
+        if not _alive(record.get("Pid"), folder):
+            return "Stopped"
+        status, _ = _ping(record.get("Port", 0))
+        return "Healthy" if status == 200 else f"Unhealthy (/ping: {status or 'no answer'})"
+
+    # -- the record ------------------------------------------------------------------------------
+
+    def _existing(self, name: str) -> tuple[Path, dict[str, Any]]:
+        folder = self.store.endpoint_dir(check_endpoint_name(name))
+        record = self._read(folder)
+        if record is None:
+            raise EndpointError(f"Could not find endpoint \"{name}\" in the local store {self.store.root}")
+        return folder, record
+
+    @staticmethod
+    def _read(folder: Path) -> dict[str, Any] | None:
+        path = folder / "endpoint.json"
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise EndpointError(f"{path} is unreadable ({exc}); undeploy cannot stop its server: remove the folder "
+                                "after stopping the gunicorn process serving it") from None
+
+    @staticmethod
+    def _write(folder: Path, record: dict[str, Any]) -> None:
+        write_text(folder / "endpoint.json", json.dumps(record, indent=2))
+
+    @staticmethod
+    def _remove_old_models(folder: Path, keep: Path) -> None:
+        for path in (folder / "models").iterdir():
+            if path.name != keep.name:
+                path.unlink(missing_ok=True)
+
+
+def _ping(port: int) -> tuple[int | None, str | None]:
+    """(status, served model version) of GET /ping, or (None, None) when nothing answers."""
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        try:
+            connection.request("GET", "/ping")
+            response = connection.getresponse()
+            response.read()
+            return response.status, response.getheader("X-Local-Model-Version")
+        finally:
+            connection.close()
+    except OSError:
+        return None, None
+
+
+def _alive(pid: Any, folder: Path) -> bool:
+    """True if ``pid`` is a running (not zombie) gunicorn serving ``folder`` (not a recycled pid)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except (OSError, IndexError):
+        return False
+    return state != "Z" and "gunicorn" in command and str(folder.resolve()) in command
+
+
+def _last_line(log: Path, offset: int) -> str:
+    lines = [line for line in log.read_text(errors="replace")[offset:].splitlines() if line.strip()]
+    return lines[-1] if lines else "(no output)"

@@ -1,0 +1,186 @@
+"""The model registry on either target, behind one interface: the local SQLite registry or SageMaker's.
+
+Both return versions in DescribeModelPackage's shape, so the CLIs (``pipelines.registry``,
+``pipelines.deploy``) never ask which target they talk to. ``summary`` reads a version's
+``evaluation.json`` (its ``ModelMetrics.ModelQuality.Statistics``) for the test AUC and the
+top-decile lift.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+from pipelines.aws import aws_call
+from pipelines.errors import ModelPackageError
+from pipelines.local.registry import APPROVAL_STATUSES, Registry
+from pipelines.local.store import Store
+from pipelines.s3uri import split_uri
+
+REPORT_FILES = ("report.html", "roc.png", "precision_recall.png", "lift.png")
+
+
+class ModelRegistry(Protocol):
+    """What the CLIs need of a registry."""
+
+    def list(self, group: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        """Versions (of one group, with one status, or all), oldest first within a group."""
+
+    def describe(self, group: str, version: int) -> dict[str, Any]:
+        """One version; ModelPackageError if it is not registered."""
+
+    def describe_arn(self, arn: str) -> dict[str, Any]:
+        """One version by ARN; ModelPackageError if no version has it."""
+
+    def set_approval(self, group: str, version: int, status: str, description: str) -> dict[str, Any]:
+        """UpdateModelPackage with ApprovalDescription; ModelPackageError if unknown or already in ``status``."""
+
+    def history(self, group: str, version: int) -> list[dict[str, Any]]:
+        """Approval changes of one version, oldest first (where the target keeps them)."""
+
+    def read_text(self, uri: str) -> str | None:
+        """An S3 object's text, or None if it cannot be read."""
+
+
+class LocalModelRegistry:
+    """The local store's registry (``<store>/registry.sqlite``)."""
+
+    def __init__(self, store: Store, region: str = "local"):
+        self.store = store
+        self.registry = Registry(store.root / "registry.sqlite", region)
+
+    def list(self, group: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        return self.registry.list(group, status)
+
+    def describe(self, group: str, version: int) -> dict[str, Any]:
+        try:
+            return self.registry.describe(group, version)
+        except KeyError as exc:
+            raise ModelPackageError(_unknown(group, version, self.registry.groups())) from exc
+
+    def describe_arn(self, arn: str) -> dict[str, Any]:
+        try:
+            return self.registry.describe_arn(arn)
+        except KeyError as exc:
+            raise ModelPackageError(f"ModelPackage {arn} does not exist in the local registry") from exc
+
+    def set_approval(self, group: str, version: int, status: str, description: str) -> dict[str, Any]:
+        self.describe(group, version)
+        try:
+            return self.registry.set_approval(group, version, status, description)
+        except (KeyError, ValueError) as exc:
+            raise ModelPackageError(str(exc).strip("'\"")) from None
+
+    def history(self, group: str, version: int) -> list[dict[str, Any]]:
+        return self.registry.history(group, version)
+
+    def read_text(self, uri: str) -> str | None:
+        try:
+            return self.store.path(uri).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError, ValueError):
+            return None
+
+
+class SageMakerModelRegistry:
+    """SageMaker's Model Registry through boto3 (ListModelPackages, DescribeModelPackage, UpdateModelPackage)."""
+
+    def __init__(self, session: Any):
+        self.sagemaker = session.client("sagemaker")
+        self.s3 = session.client("s3")
+
+    def _groups(self) -> list[str]:
+        with aws_call("ListModelPackageGroups"):
+            pages = self.sagemaker.get_paginator("list_model_package_groups").paginate()
+            return sorted(g["ModelPackageGroupName"] for page in pages for g in page["ModelPackageGroupSummaryList"])
+
+    def _summaries(self, group: str, status: str | None) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {"ModelPackageGroupName": group, "ModelPackageType": "Versioned"}
+        if status:
+            query["ModelApprovalStatus"] = status
+        with aws_call("ListModelPackages"):
+            pages = self.sagemaker.get_paginator("list_model_packages").paginate(**query)
+            summaries = [s for page in pages for s in page["ModelPackageSummaryList"]]
+        return sorted(summaries, key=lambda s: s.get("ModelPackageVersion", 0))
+
+    def list(self, group: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        groups = [group] if group else self._groups()
+        return [self.describe_arn(s["ModelPackageArn"]) for g in groups for s in self._summaries(g, status)]
+
+    def describe(self, group: str, version: int) -> dict[str, Any]:
+        for summary in self._summaries(group, None):
+            if summary.get("ModelPackageVersion") == version:
+                return self.describe_arn(summary["ModelPackageArn"])
+        raise ModelPackageError(_unknown(group, version, None))
+
+    def describe_arn(self, arn: str) -> dict[str, Any]:
+        with aws_call("DescribeModelPackage"):
+            package = self.sagemaker.describe_model_package(ModelPackageName=arn)
+        package.pop("ResponseMetadata", None)
+        return package
+
+    def set_approval(self, group: str, version: int, status: str, description: str) -> dict[str, Any]:
+        package = self.describe(group, version)
+        if package.get("ModelApprovalStatus") == status:
+            raise ModelPackageError(f"{group} version {version} is already {status}; nothing to change")
+        with aws_call("UpdateModelPackage"):
+            self.sagemaker.update_model_package(ModelPackageArn=package["ModelPackageArn"], ModelApprovalStatus=status,
+                                                ApprovalDescription=description)
+        return self.describe_arn(package["ModelPackageArn"])
+
+    def history(self, group: str, version: int) -> list[dict[str, Any]]:
+        return []  # SageMaker keeps only the latest change (LastModifiedBy/Time); CloudTrail has the rest
+
+    def read_text(self, uri: str) -> str | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        bucket, key = split_uri(uri)
+        try:
+            return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+        except (BotoCoreError, ClientError, UnicodeDecodeError):
+            return None
+
+
+def check_status(status: str) -> str:
+    """``status`` if it is a ModelApprovalStatus; ModelPackageError otherwise."""
+    if status not in APPROVAL_STATUSES:
+        raise ModelPackageError(f"ModelApprovalStatus must be one of {', '.join(APPROVAL_STATUSES)}; got {status!r}")
+    return status
+
+
+def report_uri(package: dict[str, Any]) -> str | None:
+    """Where the version's evaluation.json is (ModelMetrics.ModelQuality.Statistics.S3Uri), if it has one."""
+    return package.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {}).get("S3Uri")
+
+
+def summary(registry: ModelRegistry, package: dict[str, Any]) -> dict[str, Any]:
+    """The metrics a reviewer decides on, read from the version's evaluation.json, and where the report is."""
+    uri = report_uri(package)
+    result: dict[str, Any] = {"report": uri, "test_auc": None, "top_decile_lift": None}
+    if uri:
+        prefix = uri.rsplit("/", 1)[0]
+        result["charts"] = [f"{prefix}/{name}" for name in REPORT_FILES]
+        text = registry.read_text(uri)
+        try:
+            report = json.loads(text) if text else {}
+            result["test_auc"] = report["binary_classification_metrics"]["auc"]["value"]
+            result["top_decile_lift"] = report["lead_scoring_metrics"]["top_decile"]["lift"]
+            result["test_rows"] = report["lead_scoring_metrics"]["test_rows"]
+        except (ValueError, KeyError, TypeError):
+            result["unreadable"] = "the evaluation report is missing or not in the expected shape"
+    return result
+
+
+def latest_approved(registry: ModelRegistry, group: str) -> dict[str, Any]:
+    """The newest Approved version of ``group``; ModelPackageError if there is none."""
+    approved = registry.list(group, "Approved")
+    if not approved:
+        raise ModelPackageError(f"model package group {group} has no Approved version; approve one with "
+                                f"`model-registry approve {group} VERSION --description ...`")
+    return approved[-1]
+
+
+def _unknown(group: str, version: int, groups: list[str] | None) -> str:
+    message = f"{group} version {version} is not registered"
+    if groups is not None and group not in groups:
+        message += f" (no model package group {group}; groups: {', '.join(groups) or 'none'})"
+    return message

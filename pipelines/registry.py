@@ -1,0 +1,159 @@
+"""``python -m pipelines.registry`` (console script ``model-registry``): review and approve model versions.
+
+    model-registry list [--group G] [--status S] [--json]
+    model-registry describe GROUP VERSION | ARN [--json]
+    model-registry approve GROUP VERSION --description TEXT
+    model-registry reject GROUP VERSION --description TEXT
+
+``--target local`` (default) works on the local store's registry, ``--target sagemaker`` on SageMaker's,
+with the same configuration sources as ``pipelines.run``. Exit codes: 0 done; 1 an AWS call failed;
+2 a usage error, an unknown version or a change to the status a version already has.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Sequence
+
+from pipelines.credentials import refuse_credentials
+from pipelines.errors import ModelPackageError, exit_code_of
+from pipelines.model_registry import (
+    LocalModelRegistry,
+    ModelRegistry,
+    SageMakerModelRegistry,
+    check_status,
+    summary,
+)
+from pipelines.target_clients import add_target_arguments, aws_session, config_for
+
+
+def parser() -> argparse.ArgumentParser:
+    """The model-registry argument parser."""
+    p = argparse.ArgumentParser(prog="model-registry", description="List, describe, approve and reject model versions.")
+    sub = p.add_subparsers(dest="command", required=True)
+    listing = sub.add_parser("list", help="versions with status, creation time, test AUC, top-decile lift, source")
+    listing.add_argument("--group", help="one model package group (default: every group)")
+    listing.add_argument("--status", choices=("Approved", "Rejected", "PendingManualApproval"))
+    describe = sub.add_parser("describe", help="everything the registry holds about one version")
+    describe.add_argument("version_ref", nargs="+", metavar="GROUP VERSION | ARN")
+    for command in (listing, describe):
+        command.add_argument("--json", action="store_true", help="print JSON instead of text")
+    for name, verb in (("approve", "Approved"), ("reject", "Rejected")):
+        change = sub.add_parser(name, help=f"set a version's ModelApprovalStatus to {verb}")
+        change.add_argument("group")
+        change.add_argument("version", type=int)
+        change.add_argument("--description", required=True, help="ApprovalDescription: why (kept in the audit trail)")
+    for command in sub.choices.values():
+        add_target_arguments(command)
+    return p
+
+
+def open_registry(args: argparse.Namespace) -> ModelRegistry:
+    """The registry of the chosen target."""
+    config = config_for(args)
+    if args.target == "sagemaker":
+        return SageMakerModelRegistry(aws_session(config))
+    from pipelines.local.store import Store
+
+    store = Store(args.store.resolve())
+    if not (store.root / "registry.sqlite").is_file():  # a mistyped --store must not create a new, empty registry
+        raise ModelPackageError(f"there is no local registry in {store.root} (registry.sqlite): run the pipeline "
+                                "first, or pass the --store it ran with")
+    return LocalModelRegistry(store, config.region)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m pipelines.registry`` and ``model-registry``."""
+    args = parser().parse_args(argv)
+    return exit_code_of(lambda: run_command(args))
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """The chosen subcommand."""
+    registry = open_registry(args)
+    if args.command == "list":
+        return list_versions(registry, args.group, args.status, args.json)
+    if args.command == "describe":
+        return describe(registry, args.version_ref, args.json)
+    refuse_credentials({"description": args.description}, f"model-registry {args.command}", check_names=False)
+    status = "Approved" if args.command == "approve" else "Rejected"
+    package = registry.set_approval(args.group, args.version, check_status(status), args.description)
+    print(f"{package['ModelPackageGroupName']} version {package['ModelPackageVersion']}: "
+          f"{package['ModelApprovalStatus']} ({package['ModelPackageArn']})")
+    return 0
+
+
+def row(registry: ModelRegistry, package: dict[str, Any]) -> dict[str, Any]:
+    """One version as ``list`` shows it."""
+    metrics = summary(registry, package)
+    metadata = package.get("CustomerMetadataProperties", {})
+    return {"group": package["ModelPackageGroupName"], "version": package["ModelPackageVersion"],
+            "status": package["ModelApprovalStatus"], "created": str(package["CreationTime"]),
+            "test_auc": metrics["test_auc"], "top_decile_lift": metrics["top_decile_lift"],
+            "source_revision": metadata.get("SourceRevision"), "execution": metadata.get("PipelineExecutionId"),
+            "arn": package["ModelPackageArn"]}
+
+
+def list_versions(registry: ModelRegistry, group: str | None, status: str | None, as_json: bool) -> int:
+    rows = [row(registry, p) for p in registry.list(group, status)]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no model versions" + (f" in {group}" if group else "") + (f" with status {status}" if status else ""))
+        return 0
+    header = ("GROUP", "VERSION", "STATUS", "CREATED", "TEST AUC", "TOP-DECILE LIFT", "SOURCE REVISION", "EXECUTION")
+    lines = [header] + [(r["group"], str(r["version"]), r["status"], r["created"][:19], _number(r["test_auc"], ".4f"),
+                         _number(r["top_decile_lift"], ".2f") + ("x" if r["top_decile_lift"] is not None else ""),
+                         (r["source_revision"] or "-")[:12], r["execution"] or "-") for r in rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    for line in lines:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+    return 0
+
+
+def describe(registry: ModelRegistry, ref: list[str], as_json: bool) -> int:
+    if len(ref) == 1 and ref[0].startswith("arn:"):
+        package = registry.describe_arn(ref[0])
+    elif len(ref) == 2 and ref[1].isdigit():
+        package = registry.describe(ref[0], int(ref[1]))
+    else:
+        raise ModelPackageError(f"describe takes GROUP VERSION or a model package ARN; got {' '.join(ref)!r}")
+    group, version = package["ModelPackageGroupName"], package["ModelPackageVersion"]
+    details = {"package": package, "metrics": summary(registry, package), "history": registry.history(group, version)}
+    if as_json:
+        print(json.dumps(details, indent=2, default=str))
+        return 0
+    metrics, container = details["metrics"], package["InferenceSpecification"]["Containers"][0]
+    print(f"{group} version {version}: {package['ModelApprovalStatus']}")
+    print(f"  arn:          {package['ModelPackageArn']}")
+    print(f"  created:      {package['CreationTime']}")
+    if package.get("ApprovalDescription"):
+        print(f"  approval:     {package['ApprovalDescription']}")
+    print(f"  description:  {package.get('ModelPackageDescription') or '-'}")
+    print(f"  image:        {container.get('Image')}")
+    print(f"  model data:   {container.get('ModelDataUrl')}")
+    print(f"  test AUC:     {_number(metrics['test_auc'], '.4f')}"
+          + (f" on {metrics['test_rows']} rows" if metrics.get("test_rows") else ""))
+    print(f"  top-decile lift: {_number(metrics['top_decile_lift'], '.2f')}")
+    if metrics.get("unreadable"):
+        print(f"  note:         {metrics['unreadable']}")
+    print(f"  report:       {metrics['report'] or '-'}")
+    for chart in metrics.get("charts", []):
+        print(f"                {chart}")
+    for key, value in sorted(package.get("CustomerMetadataProperties", {}).items()):
+        print(f"  {key}: {value}")
+    for change in details["history"]:
+        print(f"  {change['at'][:19]} {change['who']}: {change['from_status']} -> {change['to_status']}"
+              + (f" ({change['description']})" if change.get("description") else ""))
+    return 0
+
+
+def _number(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
