@@ -32,7 +32,9 @@ def parser() -> argparse.ArgumentParser:
     """The deploy-model argument parser."""
     p = argparse.ArgumentParser(prog="deploy-model", description="Deploy an Approved model version to an endpoint.")
     sub = p.add_subparsers(dest="command", required=True)
-    deploy = sub.add_parser("deploy", help="create or update an endpoint serving an Approved version")
+    deploy = sub.add_parser("deploy", usage="deploy-model deploy --endpoint-name NAME [--group G] [--version N] "
+                            "[--instance-type T] [--instance-count N] [--data-capture-percent P] [--no-wait] "
+                            "[target and config flags]", help="create or update an endpoint serving an Approved version")
     deploy.add_argument("--group", help="model package group (default: the configured model_package_group)")
     deploy.add_argument("--version", type=int, help="the version to deploy (default: the latest Approved)")
     deploy.add_argument("--endpoint-name", required=True)
@@ -43,9 +45,9 @@ def parser() -> argparse.ArgumentParser:
     deploy.add_argument("--no-wait", action="store_true", help="return once SageMaker accepted the request")
     deploy.add_argument("--poll-seconds", type=float, default=15.0)
     deploy.add_argument("--timeout", type=float, metavar="SECONDS", help="stop waiting after this long")
-    undeploy = sub.add_parser("undeploy", help="delete an endpoint (locally: stop its server)")
+    undeploy = sub.add_parser("undeploy", usage="deploy-model undeploy NAME [target and config flags]", help="delete an endpoint (locally: stop its server)")
     undeploy.add_argument("endpoint_name")
-    listing = sub.add_parser("endpoints", help="list endpoints (locally: with URL and health)")
+    listing = sub.add_parser("endpoints", usage="deploy-model endpoints [--json] [target and config flags]", help="list endpoints (locally: with URL and health)")
     listing.add_argument("--json", action="store_true", help="print JSON instead of text")
     for command in sub.choices.values():
         add_target_arguments(command)

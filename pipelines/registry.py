@@ -33,15 +33,18 @@ def parser() -> argparse.ArgumentParser:
     """The model-registry argument parser."""
     p = argparse.ArgumentParser(prog="model-registry", description="List, describe, approve and reject model versions.")
     sub = p.add_subparsers(dest="command", required=True)
-    listing = sub.add_parser("list", help="versions with status, creation time, test AUC, top-decile lift, source")
+    listing = sub.add_parser("list", usage="model-registry list [--group G] [--status S] [--json] [target and config flags]",
+                             help="versions with status, creation time, test AUC, top-decile lift, source")
     listing.add_argument("--group", help="one model package group (default: every group)")
     listing.add_argument("--status", choices=("Approved", "Rejected", "PendingManualApproval"))
-    describe = sub.add_parser("describe", help="everything the registry holds about one version")
+    describe = sub.add_parser("describe", usage="model-registry describe GROUP VERSION | ARN [--json] [target and config "
+                              "flags]", help="everything the registry holds about one version")
     describe.add_argument("version_ref", nargs="+", metavar="GROUP VERSION | ARN")
     for command in (listing, describe):
         command.add_argument("--json", action="store_true", help="print JSON instead of text")
     for name, verb in (("approve", "Approved"), ("reject", "Rejected")):
-        change = sub.add_parser(name, help=f"set a version's ModelApprovalStatus to {verb}")
+        change = sub.add_parser(name, usage=f"model-registry {name} GROUP VERSION --description TEXT [target and config "
+                                "flags]", help=f"set a version's ModelApprovalStatus to {verb}")
         change.add_argument("group")
         change.add_argument("version", type=int)
         change.add_argument("--description", required=True, help="ApprovalDescription: why (kept in the audit trail)")
