@@ -27,6 +27,7 @@ setup(
             "get-pipeline-definition=pipelines.get_definition:main",
             "model-registry=pipelines.registry:main",
             "deploy-model=pipelines.deploy:main",
+            "invoke-endpoint=inference.invoke:main",
         ]
     },
 )
