@@ -75,6 +75,7 @@ class PipelineConfig:
     inference_instance_type: str = "ml.m5.large"
     transform_instance_type: str = "ml.m5.large"
     max_runtime_seconds: int = 3 * 3600
+    scoring_id_columns: int = 1  # batch-scoring pipeline: leading lead-id columns, kept back from the model
     enable_caching: bool = True
     cache_expire_after: str = "P30D"
     source_revision: str = "unknown"
@@ -143,6 +144,7 @@ def _validate(cfg: PipelineConfig) -> None:
         (cfg.redshift_output_s3_uri is None or cfg.redshift_output_s3_uri.startswith("s3://"),
          f"redshift_output_s3_uri {cfg.redshift_output_s3_uri!r} must be an s3:// URI"),
         (60 <= cfg.max_runtime_seconds <= 5 * 24 * 3600, "max_runtime_seconds must be between 60 and 432000"),
+        (1 <= cfg.scoring_id_columns <= 20, "scoring_id_columns must be between 1 and 20"),
         (bool(_ISO_DURATION.match(cfg.cache_expire_after)),
          f"cache_expire_after {cfg.cache_expire_after!r} is not an ISO 8601 duration such as P30D or PT12H"),
         (all(k and not k.lower().startswith("aws:") for k, _ in cfg.tags), "tag keys must be non-empty and not start with 'aws:'"),
@@ -276,11 +278,11 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         raise ConfigError(f"{source}: 'tags' must be a table, a list of {{Key, Value}} or JSON")
     if key == "local_image_programs":
         return _image_programs(value, source)
-    if key == "max_runtime_seconds":
+    if key in ("max_runtime_seconds", "scoring_id_columns"):
         try:
             return int(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"{source}: 'max_runtime_seconds' must be a whole number; got {value!r}") from None
+            raise ConfigError(f"{source}: '{key}' must be a whole number; got {value!r}") from None
     if key == "enable_caching":
         if isinstance(value, bool):
             return value

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
-from pipelines import parameters
+from pipelines import parameters, sample_data
 from pipelines.config import PipelineConfig
 from pipelines.errors import ConfigError
 from pipelines.sdk import offline_session, quiet_sdk_loggers, sdk_environment
@@ -14,14 +15,21 @@ from steps import batch_transform, check_quality, create_model, evaluate, prepar
 from steps.context import CodeUpload, StepContext
 
 
+NAME = "lead-scoring"
+
+
 @dataclass(frozen=True)
 class BuiltPipeline:
-    """A built pipeline: the SDK object, its definition JSON and the files it needs in S3."""
+    """A built pipeline: the SDK object, its definition JSON, the files it needs in S3, its name, and (for a local
+    run given no input) where sample input goes and how to write it."""
 
     pipeline: Any
     definition: str
     uploads: tuple[CodeUpload, ...]
     description: str
+    name: str = ""
+    sample_input_url: str | None = None
+    write_sample: Callable[[PipelineConfig, Path, int], list[Path]] | None = None
 
     @property
     def definition_dict(self) -> dict[str, Any]:
@@ -34,27 +42,40 @@ def description(config: PipelineConfig) -> str:
     return (
         f"Lead scoring: prepare label-first CSV ({'from Redshift' if config.reads_redshift else 'from S3'}), train XGBoost, evaluate, gate on AUC, register "
         f"in {config.model_package_group} and batch-score the test split.\nParameters:\n"
-        + parameters.description_table(config)
+        + parameters.description_table(parameters.specs(config))
     )[:3072]
+
+
+def pipeline_name(config: PipelineConfig) -> str:
+    """The SageMaker pipeline name."""
+    return config.pipeline_name
+
+
+def write_sample(config: PipelineConfig, directory: Path, rows: int) -> list[Path]:
+    """Labelled sample leads, for a local run given no input."""
+    return sample_data.write(directory, rows)
 
 
 def get_pipeline(config: PipelineConfig, session: Any = None) -> Any:
     """The SageMaker Pipeline object for ``config`` (built offline unless ``session`` is given)."""
-    _require_role_and_bucket(config)
+    require_role_and_bucket(config)
     with sdk_environment(config.region):
         return _assemble(config, session)[0]
 
 
 def build(config: PipelineConfig) -> BuiltPipeline:
     """Build the pipeline offline and render its definition (deterministic for a given config)."""
-    _require_role_and_bucket(config)
+    require_role_and_bucket(config)
     with sdk_environment(config.region):
         pipeline, ctx = _assemble(config, None)
         definition = pipeline.definition()
-    return BuiltPipeline(pipeline, definition, tuple(ctx.uploads), description(config))
+    sample_url = None if config.reads_redshift or config.input_data_url else parameters.defaults(config)["InputDataUrl"]
+    return BuiltPipeline(pipeline, definition, tuple(ctx.uploads), description(config), pipeline_name(config),
+                         sample_url, write_sample)
 
 
-def _require_role_and_bucket(config: PipelineConfig) -> None:
+def require_role_and_bucket(config: PipelineConfig) -> None:
+    """ConfigError unless the role and the bucket are set."""
     if not config.role_arn:
         raise ConfigError("role ARN is not set: pass --role-arn (or set PIPELINE_ROLE_ARN)")
     if not config.bucket:

@@ -57,8 +57,33 @@ def defaults(config: PipelineConfig) -> dict[str, Any]:
     return {spec.name: values[spec.name] for spec in specs(config)}
 
 
+SCORING_SPECS = (
+    ParameterSpec("InputDataUrl", "String", "S3 prefix of the leads to score: headerless CSV, the lead id column(s) "
+                  "first, then the training features, no label"),
+    ParameterSpec("ModelPackageArn", "String", "Approved model package version to score with (run-pipeline fills in "
+                  "the latest Approved version of the group when it is not given)"),
+    ParameterSpec("TransformInstanceType", "String", "Instance type of the scoring transform job"),
+    ParameterSpec("TransformInstanceCount", "Integer", "Instances of the scoring transform job"),
+)
+
+
+def scoring_defaults(config: PipelineConfig) -> dict[str, Any]:
+    """Default value of every parameter of the batch-scoring pipeline."""
+    return {"InputDataUrl": f"{config.s3_prefix()}/scoring/input", "ModelPackageArn": "",
+            "TransformInstanceType": config.transform_instance_type, "TransformInstanceCount": 1}
+
+
 def declare(config: PipelineConfig) -> dict[str, Any]:
-    """SDK parameter objects, keyed by name, with this configuration's defaults."""
+    """SDK parameter objects of the lead-scoring pipeline, keyed by name, with this configuration's defaults."""
+    return _declare(specs(config), defaults(config))
+
+
+def declare_scoring(config: PipelineConfig) -> dict[str, Any]:
+    """SDK parameter objects of the batch-scoring pipeline."""
+    return _declare(SCORING_SPECS, scoring_defaults(config))
+
+
+def _declare(declared_specs: tuple[ParameterSpec, ...], values: dict[str, Any]) -> dict[str, Any]:
     from sagemaker.core.workflow.parameters import (
         ParameterBoolean,
         ParameterFloat,
@@ -67,9 +92,8 @@ def declare(config: PipelineConfig) -> dict[str, Any]:
     )
 
     classes = {"String": ParameterString, "Integer": ParameterInteger, "Float": ParameterFloat, "Boolean": ParameterBoolean}
-    values = defaults(config)
     declared: dict[str, Any] = {}
-    for spec in specs(config):
+    for spec in declared_specs:
         kwargs: dict[str, Any] = {"name": spec.name, "default_value": values[spec.name]}
         if spec.name == "ModelApprovalStatus":
             kwargs["enum_values"] = ["PendingManualApproval", "Approved", "Rejected"]
@@ -77,6 +101,6 @@ def declare(config: PipelineConfig) -> dict[str, Any]:
     return declared
 
 
-def description_table(config: PipelineConfig) -> str:
-    """Plain-text list of the parameters, for the pipeline description shown in Studio."""
-    return "\n".join(f"{s.name} ({s.type}): {s.description}" for s in specs(config))
+def description_table(declared_specs: tuple[ParameterSpec, ...]) -> str:
+    """Plain-text list of parameters, for the pipeline description shown in Studio."""
+    return "\n".join(f"{s.name} ({s.type}): {s.description}" for s in declared_specs)

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from pipelines.atomic import write_text
 from pipelines.config import FIELD_NAMES, PipelineConfig, build_config, env_values, parse_kwargs_json, read_config_file
@@ -52,6 +52,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--redshift-query", help="SELECT whose first column is the 0/1 label")
     g.add_argument("--redshift-cluster-role-arn", help="IAM role attached to the cluster, used for the UNLOAD")
     g.add_argument("--redshift-output-s3-uri", help="where the query result is written (default <bucket>/<prefix>/redshift-unload/)")
+    g.add_argument("--scoring-id-columns", type=int, help="batch-scoring: leading lead-id columns of its input (default 1)")
     g.add_argument("--local-image-program", dest="local_image_programs", action="append", metavar="IMAGE=COMMAND",
                    help="local engine: run COMMAND (with 'train' appended, as the container is started) for "
                         "training jobs of IMAGE (repeatable)")
@@ -91,6 +92,8 @@ def parser() -> argparse.ArgumentParser:
         description="Build the lead-scoring pipeline and run it on the local engine (default) or on SageMaker.",
     )
     p.add_argument("--target", choices=("local", "sagemaker"), default="local")
+    p.add_argument("--pipeline", choices=tuple(PIPELINES), default="lead-scoring",
+                   help="lead-scoring (train, evaluate, register) or batch-scoring (score new leads with an Approved model)")
     p.add_argument("--definition-only", nargs="?", const="-", metavar="FILE",
                    help="write the definition JSON to FILE (or stdout) and stop; no AWS call")
     p.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE",
@@ -156,7 +159,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pipelines.lead_scoring import build
     from pipelines.credentials import refuse_credentials
     from pipelines.overrides import parse_assignments, resolve
     from pipelines.progress import Progress
@@ -164,6 +166,7 @@ def _run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args, os.environ)
     refuse_credentials(parse_assignments(args.parameter), "--parameter", check_names=False)  # before anything is written
+    build = pipeline_builder(args.pipeline)
     if args.definition_only is not None:
         built = build(config)
         resolve(built.definition_dict, args.parameter)
@@ -175,18 +178,43 @@ def _run(args: argparse.Namespace) -> int:
         from pipelines.targets.sagemaker import SageMakerTarget
 
         target: Target = SageMakerTarget(config, wait=not args.no_wait, poll_seconds=args.poll_seconds,
-                                         timeout_seconds=args.timeout, max_parallel_steps=args.max_parallel_steps)
+                                         timeout_seconds=args.timeout, max_parallel_steps=args.max_parallel_steps,
+                                         builder=build)
     else:
         from pipelines.local.target import LocalTarget
 
         config = local_config(config)
         target = LocalTarget(config, store=args.store, definition_file=args.definition, sample_rows=args.sample_rows,
-                             options=engine_options(args))
+                             options=engine_options(args), builder=build)
     built = target.prepare()
     overrides = resolve(built.definition_dict, args.parameter)
-    with Progress(f"{config.pipeline_name} on {target.name}") as progress:
+    if args.pipeline == "batch-scoring" and args.definition is None and "ModelPackageArn" not in overrides:
+        overrides["ModelPackageArn"] = latest_approved_arn(target, config.model_package_group)
+    with Progress(f"{built.name} on {target.name}") as progress:
         result = target.run(built, overrides, progress)
     return finish_run(result, args.summary_json)
+
+
+PIPELINES = ("lead-scoring", "batch-scoring")
+
+
+def pipeline_builder(name: str) -> Callable[[PipelineConfig], Any]:
+    """The ``build(config)`` of the named pipeline module."""
+    if name == "batch-scoring":
+        from pipelines.batch_scoring import build
+    else:
+        from pipelines.lead_scoring import build
+    return build
+
+
+def latest_approved_arn(target: Any, group: str) -> str:
+    """The ARN of the newest Approved version of ``group`` on the target; says which it chose."""
+    from pipelines.model_registry import latest_approved
+
+    package = latest_approved(target.registry(), group)
+    print(f"ModelPackageArn not given: scoring with {group} version {package['ModelPackageVersion']}, the latest "
+          f"Approved ({package['ModelPackageArn']})")
+    return package["ModelPackageArn"]
 
 
 def finish_run(result: RunResult, summary_json: Path | None) -> int:

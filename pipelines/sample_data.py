@@ -59,15 +59,30 @@ def generate(rows: int, seed: int = 7) -> np.ndarray:
     return np.column_stack([label, x])
 
 
+def _csv(values: np.ndarray) -> str:
+    return ",".join("" if np.isnan(v) else f"{v:g}" for v in values)
+
+
 def write(directory: Path, rows: int, files: int = 4, seed: int = 7) -> list[Path]:
-    """Write ``rows`` rows as ``files`` headerless CSV files (part-0000.csv, ...); returns their paths."""
-    data = generate(rows, seed)
+    """Write ``rows`` labelled rows as ``files`` headerless CSV files (part-0000.csv, ...); returns their paths."""
+    return _write(directory, [_csv(row) for row in generate(rows, seed)], files)
+
+
+def write_unlabeled(directory: Path, rows: int, id_columns: int = 1, files: int = 4, seed: int = 11) -> list[Path]:
+    """New leads to score: ``id_columns`` lead ids (lead-0000001, then account ids), then the features, no label."""
+    lines = []
+    for index, row in enumerate(generate(rows, seed), start=1):
+        ids = [f"lead-{index:07d}"] + [f"acct{column}-{index % 997:03d}" for column in range(1, id_columns)]
+        lines.append(",".join(ids) + "," + _csv(row[1:]))
+    return _write(directory, lines, files)
+
+
+def _write(directory: Path, lines: list[str], files: int) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
-    for index, chunk in enumerate(np.array_split(data, files)):
+    for index, chunk in enumerate(np.array_split(np.arange(len(lines)), files)):
         path = directory / f"part-{index:04d}.csv"
         with replacing(path) as handle:
-            for row in chunk:
-                handle.write((",".join("" if np.isnan(v) else f"{v:g}" for v in row) + "\n").encode())
+            handle.write("".join(lines[i] + "\n" for i in chunk).encode())
         paths.append(path)
     return paths

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from sagemaker.core.utils.utils import serialize
-from sagemaker.mlops.workflow import ProcessingStep
+from sagemaker.core.workflow.properties import Properties
+from sagemaker.mlops.workflow import ProcessingStep, TransformStep
+from sagemaker.mlops.workflow.steps import ConfigurableRetryStep, StepTypeEnum
 
 
 class DatasetDefinitionProcessingStep(ProcessingStep):
@@ -24,4 +26,47 @@ class DatasetDefinitionProcessingStep(ProcessingStep):
             source = given.get(item.get("InputName"))
             if source is not None and source.dataset_definition and "DatasetDefinition" not in item:
                 item["DatasetDefinition"] = serialize(source.dataset_definition)
+        return request
+
+
+class PackageModelStep(ConfigurableRetryStep):
+    """A CreateModel step whose container is a model package, given as a pipeline variable.
+
+    sagemaker 3.27's ModelStep builds a model from a package only through ModelBuilder, which describes
+    the package through the API while the pipeline is built (impossible for a parameter resolved at run
+    time), and its validation rejects the CreateModel request that its own code (DictStepArgs) could
+    take. This step carries the request as given and exposes DescribeModel's properties.
+    """
+
+    def __init__(self, name: str, request: dict[str, Any], display_name: str | None = None,
+                 description: str | None = None, retry_policies: list[Any] | None = None):
+        super().__init__(name, StepTypeEnum.CREATE_MODEL, display_name, description, None, retry_policies)
+        self._request = request
+        self._properties = Properties(step_name=name, step=self, shape_name="DescribeModelOutput")
+
+    @property
+    def arguments(self) -> Any:
+        return self._request
+
+    @property
+    def properties(self) -> Any:
+        return self._properties
+
+
+class ParameterCountTransformStep(TransformStep):
+    """A TransformStep whose TransformResources.InstanceCount is a pipeline parameter.
+
+    sagemaker 3.27's Transformer validates ``instance_count`` as a plain int (pydantic
+    ``TransformResources``) and refuses a ParameterInteger, although CreateTransformJob in a pipeline
+    takes one; the step is built with a placeholder and the parameter is put in its place.
+    """
+
+    def __init__(self, *args: Any, instance_count: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.instance_count = instance_count
+
+    @property
+    def arguments(self) -> Any:
+        request = super().arguments
+        request["TransformResources"]["InstanceCount"] = self.instance_count
         return request

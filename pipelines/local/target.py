@@ -6,9 +6,8 @@ import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from pipelines import parameters, sample_data
 from pipelines.config import PipelineConfig
 from pipelines.credentials import refuse_credentials
 from pipelines.errors import ConfigError
@@ -32,6 +31,7 @@ class LocalTarget:
     sample_rows: int = 100_000
     options: RunOptions = field(default_factory=RunOptions)
     name: str = "local"
+    builder: Callable[[PipelineConfig], BuiltPipeline] = build
 
     def prepare(self) -> BuiltPipeline:
         """Our definition (code copied into the store), or the --definition file as given."""
@@ -49,8 +49,8 @@ class LocalTarget:
             if not isinstance(document, dict):
                 raise ConfigError(f"--definition {self.definition_file}: the top level must be a JSON object")
             refuse_credentials(document, f"--definition {self.definition_file}", check_names=False)
-            return BuiltPipeline(None, text, (), "")
-        built = build(self.config)
+            return BuiltPipeline(None, text, (), "", self.definition_file.stem)
+        built = self.builder(self.config)
         for upload in built.uploads:
             store.put_file(upload.local_path, upload.s3_uri)
         return built
@@ -62,10 +62,8 @@ class LocalTarget:
         values = parameter_values(definition, overrides)
         check_uris(values, path="Parameters")
         if self.definition_file is None and "InputDataUrl" in values:
-            self._ensure_input(store, values["InputDataUrl"], progress)
-        record = self._engine(store, progress).run(
-            definition, self.config.pipeline_name if self.definition_file is None else self.definition_file.stem,
-            overrides)
+            self._ensure_input(store, values["InputDataUrl"], built, progress)
+        record = self._engine(store, progress).run(definition, built.name, overrides)
         return _result(record, store)
 
     def retry(self, execution_id: str, progress: Progress) -> RunResult:
@@ -78,14 +76,21 @@ class LocalTarget:
         options = replace(self.options, image_programs=dict(self.config.local_image_programs))
         return LocalEngine(store, registry, progress.log, lambda record: progress.update(_steps(record)), options)
 
-    def _ensure_input(self, store: Store, input_url: str, progress: Progress) -> None:
+    def _ensure_input(self, store: Store, input_url: str, built: BuiltPipeline, progress: Progress) -> None:
+        """Sample data at the pipeline's default input when it is empty; an error for any other empty input."""
         if store.objects(input_url.rstrip("/") + "/"):
             return
-        if self.config.input_data_url or input_url != parameters.defaults(self.config)["InputDataUrl"]:
+        if input_url != built.sample_input_url or built.write_sample is None:
             raise ConfigError(f"no objects under {input_url} in the store ({store.path(input_url)}); "
                               "stage your CSV there (see the README's store layout)")
-        paths = sample_data.write(store.path(input_url), self.sample_rows)
+        paths = built.write_sample(self.config, store.path(input_url), self.sample_rows)
         progress.update([], f"Generated {self.sample_rows} rows of sample lead data in {len(paths)} files under {input_url}")
+
+    def registry(self) -> Any:
+        """The local store's model registry."""
+        from pipelines.model_registry import LocalModelRegistry
+
+        return LocalModelRegistry(Store(self.store.resolve()), self.config.region)
 
 
 def _parse(ts: str | None) -> datetime | None:

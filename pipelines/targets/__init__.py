@@ -21,3 +21,7 @@ class Target(Protocol):
     def run(self, built: BuiltPipeline, overrides: dict[str, Any], progress: Progress) -> RunResult:
         """Start an execution, watch it (unless told not to) and return its result."""
         ...
+
+    def registry(self) -> Any:
+        """The model registry of this target (a ``pipelines.model_registry.ModelRegistry``)."""
+        ...

@@ -36,6 +36,7 @@ class SageMakerTarget:
     max_parallel_steps: int | None = None
     sleep: Callable[[float], None] = time.sleep
     name: str = "sagemaker"
+    builder: Callable[[PipelineConfig], BuiltPipeline] = build
 
     def __post_init__(self) -> None:
         if not self.config.role_arn:
@@ -46,15 +47,21 @@ class SageMakerTarget:
 
     def prepare(self) -> BuiltPipeline:
         """Our definition, built offline from the config."""
-        return build(self.config)
+        return self.builder(self.config)
+
+    def registry(self) -> Any:
+        """The Model Registry of the account and region."""
+        from pipelines.model_registry import SageMakerModelRegistry
+
+        return SageMakerModelRegistry(self.session)
 
     def run(self, built: BuiltPipeline, overrides: dict[str, Any], progress: Progress) -> RunResult:
         """Upload code, upsert the pipeline, start an execution and (unless --no-wait) watch it."""
         self.upload_code(built)
         self.upsert(built)
-        arn = self.start(overrides)
+        arn = self.start(built.name, overrides)
         execution_id = arn.rsplit("/", 1)[-1]
-        result = RunResult("sagemaker", self.config.pipeline_name, execution_id, arn, "Executing")
+        result = RunResult("sagemaker", built.name, execution_id, arn, "Executing")
         progress.update([], f"Started execution {arn}")
         if self.wait:
             self.watch(result, progress)
@@ -75,13 +82,13 @@ class SageMakerTarget:
     def upsert(self, built: BuiltPipeline) -> str:
         """Create the pipeline, or update it if it exists; returns its ARN."""
         common = {
-            "PipelineName": self.config.pipeline_name,
+            "PipelineName": built.name,
             "PipelineDefinition": built.definition,
             "PipelineDescription": built.description,
             "RoleArn": self.config.role_arn,
         }
         tags = [{"Key": k, "Value": v} for k, v in self.config.tags]
-        if not self.exists():
+        if not self.exists(built.name):
             with aws_call("sagemaker:CreatePipeline"):
                 return self.sagemaker.create_pipeline(**common, Tags=tags, ClientRequestToken=str(uuid.uuid4()))["PipelineArn"]
         with aws_call("sagemaker:UpdatePipeline"):
@@ -91,25 +98,25 @@ class SageMakerTarget:
                 self.sagemaker.add_tags(ResourceArn=arn, Tags=tags)
         return arn
 
-    def exists(self) -> bool:
-        """True if a pipeline of the configured name exists."""
+    def exists(self, pipeline_name: str) -> bool:
+        """True if a pipeline of that name exists."""
         try:
             with aws_call("sagemaker:DescribePipeline"):
-                self.sagemaker.describe_pipeline(PipelineName=self.config.pipeline_name)
+                self.sagemaker.describe_pipeline(PipelineName=pipeline_name)
         except AwsError as exc:
             if error_code(exc) in ("ResourceNotFound", "ValidationException"):
                 return False
             raise
         return True
 
-    def start(self, overrides: dict[str, Any]) -> str:
+    def start(self, pipeline_name: str, overrides: dict[str, Any]) -> str:
         """Start an execution with the overrides; returns the execution ARN."""
         extra: dict[str, Any] = {}
         if self.max_parallel_steps is not None:
             extra["ParallelismConfiguration"] = {"MaxParallelExecutionSteps": self.max_parallel_steps}
         with aws_call("sagemaker:StartPipelineExecution"):
             response = self.sagemaker.start_pipeline_execution(
-                PipelineName=self.config.pipeline_name,
+                PipelineName=pipeline_name,
                 PipelineParameters=as_strings(overrides),
                 ClientRequestToken=str(uuid.uuid4()),
                 **extra,
