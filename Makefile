@@ -21,6 +21,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/local_pipeline.py
 	$(PY) bench/preprocess_memory.py
 	$(PY) bench/reliability.py
+	$(PY) bench/invoke.py
 
 clean:
 	rm -rf $(VENV) .sagemaker-local

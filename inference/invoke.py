@@ -56,6 +56,7 @@ class Totals:
     requests: int = 0
     retries: int = 0
     bytes_sent: int = 0
+    last_request_bytes: int = 0  # the final request is the only one not filled up to the limit
     started: float = field(default_factory=time.monotonic)
 
     def rate(self) -> float:
@@ -136,9 +137,10 @@ def score_file(args: argparse.Namespace) -> int:
     checkpoint.finish()
     elapsed = time.monotonic() - totals.started
     fill = totals.bytes_sent / max(totals.requests * args.max_payload_bytes, 1)
+    full = (totals.bytes_sent - totals.last_request_bytes) / max((totals.requests - 1) * args.max_payload_bytes, 1)
     print(f"scored {checkpoint.rows} rows ({totals.rows} this run) in {totals.requests} requests, "
-          f"{totals.retries} retries, {elapsed:.1f}s ({totals.rate():.0f} rows/s), average payload fill {fill:.1%}; "
-          f"wrote {args.output}")
+          f"{totals.retries} retries, {elapsed:.1f}s ({totals.rate():.0f} rows/s), average payload fill {fill:.1%} "
+          f"({full:.1%} without the final request); wrote {args.output}")
     return 0
 
 
@@ -296,6 +298,7 @@ class Scorer:
             write(request, scores)
             with self._lock:
                 self.totals.rows += request.rows
+                self.totals.last_request_bytes = len(request.body)
             self.on_progress(self.totals)
 
     def _score(self, request: Request) -> list[bytes]:
