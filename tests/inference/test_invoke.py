@@ -221,3 +221,29 @@ def test_an_unknown_endpoint_or_input_is_one_line(tmp_path, endpoint):
     unknown = invoke_endpoint("--endpoint-name", "other", "--input", str(tmp_path / "a.csv"), "--output",
                               str(tmp_path / "o.csv"), "--store", str(endpoint[0]))
     assert unknown.returncode == 1 and 'Could not find endpoint "other"' in unknown.stderr
+
+
+def test_s3_prefixes_are_streamed_object_by_object(aws_credentials):
+    from moto import mock_aws
+
+    from inference.invoke import s3_sources
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="bkt")
+        s3.put_object(Bucket="bkt", Key="leads/part-0001.csv.gz", Body=gzip.compress(lead_rows(300)))
+        s3.put_object(Bucket="bkt", Key="leads/part-0000.csv", Body=lead_rows(200))
+        s3.put_object(Bucket="bkt", Key="leads/.keep", Body=b"")
+        sources = s3_sources(s3, "s3://bkt/leads/")
+        assert [s.name for s in sources] == ["s3://bkt/leads/part-0000.csv", "s3://bkt/leads/part-0001.csv.gz"]
+        read = list(rows(sources))
+    assert len(read) == 500 and read[0] == ("s3://bkt/leads/part-0000.csv line 1", b"L0,-3,0,0.0")
+    assert read[200][0] == "s3://bkt/leads/part-0001.csv.gz line 1"
+
+
+def test_an_answer_with_the_wrong_number_of_scores_stops_the_run(tmp_path):
+    (tmp_path / "a.csv").write_bytes(lead_rows(10))
+    scorer = Scorer(lambda body: b"0.5\n", 2, 3, Totals(), lambda t: None, sleep=lambda s: None)
+    written: list = []
+    scorer.run(pack(rows(local_sources(tmp_path)), 1, 10_000), lambda request, scores: written.append(scores))
+    assert written == [] and scorer.failure.endswith("failed: 10 rows sent, 1 scores returned")
