@@ -22,6 +22,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/preprocess_memory.py
 	$(PY) bench/reliability.py
 	$(PY) bench/invoke.py
+	$(PY) bench/validate.py
 
 clean:
 	rm -rf $(VENV) .sagemaker-local

@@ -12,8 +12,8 @@ from typing import Any
 
 from pipelines import parameters, sample_data
 from pipelines.config import PipelineConfig
-from pipelines.lead_scoring import BuiltPipeline, require_role_and_bucket
-from pipelines.sdk import offline_session, quiet_sdk_loggers, sdk_environment
+from pipelines.lead_scoring import BuiltPipeline, pipeline_object, render
+from pipelines.sdk import offline_session, quiet_sdk_loggers
 from steps import score_leads, scoring_model
 from steps.context import StepContext
 
@@ -39,19 +39,13 @@ def write_sample(config: PipelineConfig, directory: Path, rows: int) -> list[Pat
 
 def get_pipeline(config: PipelineConfig, session: Any = None) -> Any:
     """The SageMaker Pipeline object for ``config`` (built offline unless ``session`` is given)."""
-    require_role_and_bucket(config)
-    with sdk_environment(config.region):
-        return _assemble(config, session)[0]
+    return pipeline_object(config, _assemble, session)
 
 
 def build(config: PipelineConfig) -> BuiltPipeline:
     """Build the pipeline offline and render its definition."""
-    require_role_and_bucket(config)
-    with sdk_environment(config.region):
-        pipeline, ctx = _assemble(config, None)
-        definition = pipeline.definition()
-    return BuiltPipeline(pipeline, definition, tuple(ctx.uploads), description(config), pipeline_name(config),
-                         parameters.scoring_defaults(config)["InputDataUrl"], write_sample)
+    return render(config, _assemble, description(config), pipeline_name(config),
+                  parameters.scoring_defaults(config)["InputDataUrl"], write_sample)
 
 
 def _assemble(config: PipelineConfig, session: Any) -> tuple[Any, StepContext]:

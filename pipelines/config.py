@@ -75,6 +75,7 @@ class PipelineConfig:
     inference_instance_type: str = "ml.m5.large"
     transform_instance_type: str = "ml.m5.large"
     max_runtime_seconds: int = 3 * 3600
+    allowed_buckets: tuple[str, ...] = ()  # validation: every literal S3 URI must be in one of these (when set)
     scoring_id_columns: int = 1  # batch-scoring pipeline: leading lead-id columns, kept back from the model
     enable_caching: bool = True
     cache_expire_after: str = "P30D"
@@ -145,6 +146,8 @@ def _validate(cfg: PipelineConfig) -> None:
          f"redshift_output_s3_uri {cfg.redshift_output_s3_uri!r} must be an s3:// URI"),
         (60 <= cfg.max_runtime_seconds <= 5 * 24 * 3600, "max_runtime_seconds must be between 60 and 432000"),
         (1 <= cfg.scoring_id_columns <= 20, "scoring_id_columns must be between 1 and 20"),
+        (all(_BUCKET.match(b) for b in cfg.allowed_buckets),
+         f"allowed_buckets {list(cfg.allowed_buckets)} must be S3 bucket names"),
         (bool(_ISO_DURATION.match(cfg.cache_expire_after)),
          f"cache_expire_after {cfg.cache_expire_after!r} is not an ISO 8601 duration such as P30D or PT12H"),
         (all(k and not k.lower().startswith("aws:") for k, _ in cfg.tags), "tag keys must be non-empty and not start with 'aws:'"),
@@ -254,7 +257,7 @@ def build_config(*layers: tuple[str, Mapping[str, Any]]) -> PipelineConfig:
 
 
 def _coerce(key: str, value: Any, source: str) -> Any:
-    if key in ("subnets", "security_group_ids"):
+    if key in ("subnets", "security_group_ids", "allowed_buckets"):
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):

@@ -15,7 +15,8 @@
     └── DefinitionError            a pipeline definition cannot be executed as written; names step and field (exit 2)
         ├── UnsupportedStepTypeError
         ├── ExpressionError        a Get/Std:Join/Std:JsonGet/condition cannot be resolved
-        └── UnsafePathError        a URI, name or path would lead outside the local store
+        ├── UnsafePathError        a URI, name or path would lead outside the local store
+        └── DefinitionInvalidError validation found problems (all listed, each with step and field)
 
 A step that fails while running is not an exception: it is a result with a status and reason.
 """
@@ -110,6 +111,10 @@ class UnsupportedStepTypeError(DefinitionError):
 
 class ExpressionError(DefinitionError):
     """An expression in the definition cannot be resolved."""
+
+
+class DefinitionInvalidError(DefinitionError):
+    """Validation found problems in a definition; the message lists every one."""
 
 
 class UnsafePathError(DefinitionError):

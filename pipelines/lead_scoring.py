@@ -58,20 +58,33 @@ def write_sample(config: PipelineConfig, directory: Path, rows: int) -> list[Pat
 
 def get_pipeline(config: PipelineConfig, session: Any = None) -> Any:
     """The SageMaker Pipeline object for ``config`` (built offline unless ``session`` is given)."""
-    require_role_and_bucket(config)
-    with sdk_environment(config.region):
-        return _assemble(config, session)[0]
+    return pipeline_object(config, _assemble, session)
 
 
 def build(config: PipelineConfig) -> BuiltPipeline:
     """Build the pipeline offline and render its definition (deterministic for a given config)."""
+    sample_url = None if config.reads_redshift or config.input_data_url else parameters.defaults(config)["InputDataUrl"]
+    return render(config, _assemble, description(config), pipeline_name(config), sample_url, write_sample)
+
+
+Assemble = Callable[[PipelineConfig, Any], "tuple[Any, StepContext]"]
+
+
+def pipeline_object(config: PipelineConfig, assemble: Assemble, session: Any = None) -> Any:
+    """The SDK Pipeline ``assemble`` makes for ``config`` (offline unless ``session`` is given)."""
     require_role_and_bucket(config)
     with sdk_environment(config.region):
-        pipeline, ctx = _assemble(config, None)
+        return assemble(config, session)[0]
+
+
+def render(config: PipelineConfig, assemble: Assemble, text: str, name: str, sample_url: str | None,
+           sample: Callable[[PipelineConfig, Path, int], list[Path]]) -> BuiltPipeline:
+    """Assemble offline and render the definition JSON, with what a target needs to upload and run it."""
+    require_role_and_bucket(config)
+    with sdk_environment(config.region):
+        pipeline, ctx = assemble(config, None)
         definition = pipeline.definition()
-    sample_url = None if config.reads_redshift or config.input_data_url else parameters.defaults(config)["InputDataUrl"]
-    return BuiltPipeline(pipeline, definition, tuple(ctx.uploads), description(config), pipeline_name(config),
-                         sample_url, write_sample)
+    return BuiltPipeline(pipeline, definition, tuple(ctx.uploads), text, name, sample_url, sample)
 
 
 def require_role_and_bucket(config: PipelineConfig) -> None:

@@ -69,7 +69,7 @@ SCORING_SPECS = (
 
 def scoring_defaults(config: PipelineConfig) -> dict[str, Any]:
     """Default value of every parameter of the batch-scoring pipeline."""
-    return {"InputDataUrl": f"{config.s3_prefix()}/scoring/input", "ModelPackageArn": "",
+    return {"InputDataUrl": f"{config.s3_prefix()}/scoring/input", "ModelPackageArn": None,
             "TransformInstanceType": config.transform_instance_type, "TransformInstanceCount": 1}
 
 

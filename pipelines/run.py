@@ -52,12 +52,20 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--redshift-query", help="SELECT whose first column is the 0/1 label")
     g.add_argument("--redshift-cluster-role-arn", help="IAM role attached to the cluster, used for the UNLOAD")
     g.add_argument("--redshift-output-s3-uri", help="where the query result is written (default <bucket>/<prefix>/redshift-unload/)")
+    g.add_argument("--allowed-buckets", help="comma-separated: validation refuses S3 URIs in any other bucket")
     g.add_argument("--scoring-id-columns", type=int, help="batch-scoring: leading lead-id columns of its input (default 1)")
     g.add_argument("--local-image-program", dest="local_image_programs", action="append", metavar="IMAGE=COMMAND",
                    help="local engine: run COMMAND (with 'train' appended, as the container is started) for "
                         "training jobs of IMAGE (repeatable)")
     g.add_argument("--tags", help='JSON list of {"Key": ..., "Value": ...}')
     g.add_argument("--kwargs", help="JSON object of settings (SageMaker project template style)")
+
+
+def add_validation_arguments(parser: argparse.ArgumentParser) -> None:
+    """--no-validate and --security-lint (shared by runs and ``validate``)."""
+    parser.add_argument("--no-validate", action="store_true", help="skip validating the definition before it runs")
+    parser.add_argument("--security-lint", action="store_true",
+                        help="hold a --definition file to the security rules too (KMS, encryption, no credentials)")
 
 
 def config_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Environ) -> PipelineConfig:
@@ -99,6 +107,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE",
                    help="override a pipeline parameter (repeatable; checked against its type)")
     p.add_argument("--summary-json", type=Path, metavar="FILE", help="write a machine-readable run summary")
+    add_validation_arguments(p)
     s = p.add_argument_group("sagemaker target")
     s.add_argument("--no-wait", action="store_true", help="return once the execution has started")
     s.add_argument("--poll-seconds", type=float, default=30.0)
@@ -154,6 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if argv and argv[0] in executions_cli.COMMANDS:
         return executions_cli.main(argv)
+    if argv and argv[0] == "validate":
+        from pipelines import validate_cli
+
+        return validate_cli.main(argv[1:])
     args = parser().parse_args(argv)
     return exit_code_of(lambda: _run(args))
 
@@ -187,6 +200,10 @@ def _run(args: argparse.Namespace) -> int:
         target = LocalTarget(config, store=args.store, definition_file=args.definition, sample_rows=args.sample_rows,
                              options=engine_options(args), builder=build)
     built = target.prepare()
+    if not args.no_validate:
+        from pipelines.validation import require_valid
+
+        require_valid(built.definition_dict, security_rules(args, config), built.definition)
     overrides = resolve(built.definition_dict, args.parameter)
     if args.pipeline == "batch-scoring" and args.definition is None and "ModelPackageArn" not in overrides:
         overrides["ModelPackageArn"] = latest_approved_arn(target, config.model_package_group)
@@ -196,6 +213,15 @@ def _run(args: argparse.Namespace) -> int:
 
 
 PIPELINES = ("lead-scoring", "batch-scoring")
+
+
+def security_rules(args: argparse.Namespace, config: PipelineConfig) -> Any:
+    """Our pipelines meet the security rules of their config; a --definition file only with --security-lint."""
+    from pipelines.validation import SecurityRules
+
+    if getattr(args, "definition", None) is None:
+        return SecurityRules.for_config(config)
+    return SecurityRules() if args.security_lint else None
 
 
 def pipeline_builder(name: str) -> Callable[[PipelineConfig], Any]:

@@ -8,27 +8,14 @@ from steps import prepare_data
 from steps.context import StepContext
 
 NAME = "BatchTransform"
-MAX_PAYLOAD_MB = 6
 
 
 def build(ctx: StepContext, create_model: Any, prepare: Any) -> Any:
     """The TransformStep: label-first rows in, 'label,score' lines out, one per input row."""
-    from sagemaker.core.transformer import Transformer
     from sagemaker.mlops.workflow import TransformStep
 
-    transformer = Transformer(
-        model_name=create_model.properties.ModelName,
-        instance_count=1,
-        instance_type=ctx.config.transform_instance_type,
-        strategy="MultiRecord",
-        assemble_with="Line",
-        accept="text/csv",
-        max_payload=MAX_PAYLOAD_MB,
-        output_path=ctx.output_uri(NAME, "predictions"),
-        output_kms_key=ctx.config.kms_key_arn,
-        volume_kms_key=ctx.config.kms_key_arn,
-        sagemaker_session=ctx.session,
-    )
+    transformer = ctx.transformer(create_model.properties.ModelName, ctx.config.transform_instance_type,
+                                  ctx.output_uri(NAME, "predictions"))
     step_args = transformer.transform(
         data=prepare_data.split_uri(prepare, "test"),
         content_type="text/csv",

@@ -11,6 +11,7 @@ from pipelines.config import PipelineConfig
 
 PROCESSING_DIR = Path(__file__).resolve().parent.parent / "processing"
 SKLEARN_VERSION = "1.2-1"
+TRANSFORM_MAX_PAYLOAD_MB = 6  # a transform request at most as large as an endpoint's
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,24 @@ class StepContext:
             log_level=logging.ERROR,  # its default, DEBUG, floods the console
             instance_type=instance_type,
             network=network,
+        )
+
+    def transformer(self, model_name: Any, instance_type: Any, output_path: Any) -> Any:
+        """A Transformer packing lines up to 6 MB, CSV out, KMS on volume and output."""
+        from sagemaker.core.transformer import Transformer
+
+        return Transformer(
+            model_name=model_name,
+            instance_count=1,
+            instance_type=instance_type,
+            strategy="MultiRecord",
+            assemble_with="Line",
+            accept="text/csv",
+            max_payload=TRANSFORM_MAX_PAYLOAD_MB,
+            output_path=output_path,
+            output_kms_key=self.config.kms_key_arn,
+            volume_kms_key=self.config.kms_key_arn,
+            sagemaker_session=self.session,
         )
 
     def processor(self, image_uri: str, base_job_name: str) -> Any:

@@ -7,7 +7,6 @@ from typing import Any
 from steps.context import StepContext
 
 NAME = "ScoreLeads"
-MAX_PAYLOAD_MB = 6
 
 
 def id_filters(id_columns: int) -> tuple[str, str]:
@@ -18,23 +17,11 @@ def id_filters(id_columns: int) -> tuple[str, str]:
 
 def build(ctx: StepContext, model: Any) -> Any:
     """The TransformStep over InputDataUrl, output under the execution id, KMS on volume and output."""
-    from sagemaker.core.transformer import Transformer
-
     from steps.sdk_fixes import ParameterCountTransformStep
 
-    transformer = Transformer(
-        model_name=model.properties.ModelName,
-        instance_count=1,  # replaced by the TransformInstanceCount parameter (see ParameterCountTransformStep)
-        instance_type=ctx.params["TransformInstanceType"],
-        strategy="MultiRecord",
-        assemble_with="Line",
-        accept="text/csv",
-        max_payload=MAX_PAYLOAD_MB,
-        output_path=ctx.output_uri(NAME, "scores"),
-        output_kms_key=ctx.config.kms_key_arn,
-        volume_kms_key=ctx.config.kms_key_arn,
-        sagemaker_session=ctx.session,
-    )
+    # its instance count is replaced by the TransformInstanceCount parameter (see ParameterCountTransformStep)
+    transformer = ctx.transformer(model.properties.ModelName, ctx.params["TransformInstanceType"],
+                                  ctx.output_uri(NAME, "scores"))
     input_filter, output_filter = id_filters(ctx.config.scoring_id_columns)
     step_args = transformer.transform(
         data=ctx.params["InputDataUrl"],

@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 from pipelines.errors import DefinitionError, UnsafePathError, UnsupportedStepTypeError
 
-_STEP_REFERENCE = re.compile(r'"Get":\s*"Steps\.([A-Za-z0-9_-]+)[.\[]')
+STEP_REFERENCE = re.compile(r'"Get":\s*"Steps\.([A-Za-z0-9_-]+)[.\[]')
 STEP_NAME = re.compile(r"^[A-Za-z0-9\-_]{1,64}$")  # SageMaker's rule; step names also become folder names
 
 
@@ -52,7 +52,7 @@ def build_graph(definition: dict[str, Any], supported: set[str]) -> dict[str, No
                 f"Type {kind!r} is not supported by the local engine; supported types: {', '.join(sorted(supported))}",
                 step=name)
         body = {k: v for k, v in step.get("Arguments", {}).items() if k not in ("IfSteps", "ElseSteps")}
-        node = Node(name, step, set(step.get("DependsOn", [])) | set(_STEP_REFERENCE.findall(json.dumps(body))), branch)
+        node = Node(name, step, set(step.get("DependsOn", [])) | set(STEP_REFERENCE.findall(json.dumps(body))), branch)
         if branch:
             node.depends_on.add(branch[0])
         nodes[name] = node

@@ -34,32 +34,20 @@ class LocalTarget:
     builder: Callable[[PipelineConfig], BuiltPipeline] = build
 
     def prepare(self) -> BuiltPipeline:
-        """Our definition (code copied into the store), or the --definition file as given."""
-        store = Store(self.store.resolve())
+        """Our definition, or the --definition file as given (checked for credentials); nothing is written yet."""
         if self.definition_file is not None:
-            try:
-                text = self.definition_file.read_text(encoding="utf-8")
-                document = json.loads(text)
-            except OSError as exc:
-                raise ConfigError(f"cannot read --definition {self.definition_file}: {exc.strerror}") from None
-            except UnicodeDecodeError as exc:
-                raise ConfigError(f"--definition {self.definition_file}: not UTF-8 text (byte {exc.start})") from None
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"--definition {self.definition_file} line {exc.lineno}: not JSON: {exc.msg}") from None
-            if not isinstance(document, dict):
-                raise ConfigError(f"--definition {self.definition_file}: the top level must be a JSON object")
+            text, document = read_definition_file(self.definition_file)
             refuse_credentials(document, f"--definition {self.definition_file}", check_names=False)
             return BuiltPipeline(None, text, (), "", self.definition_file.stem)
-        built = self.builder(self.config)
-        for upload in built.uploads:
-            store.put_file(upload.local_path, upload.s3_uri)
-        return built
+        return self.builder(self.config)
 
     def run(self, built: BuiltPipeline, overrides: dict[str, Any], progress: Progress) -> RunResult:
         """Execute the definition; sample data is generated when our pipeline has no input."""
         store = Store(self.store.resolve())
         definition = built.definition_dict
         values = parameter_values(definition, overrides)
+        for upload in built.uploads:  # our code, where the definition expects it
+            store.put_file(upload.local_path, upload.s3_uri)
         check_uris(values, path="Parameters")
         if self.definition_file is None and "InputDataUrl" in values:
             self._ensure_input(store, values["InputDataUrl"], built, progress)
@@ -91,6 +79,22 @@ class LocalTarget:
         from pipelines.model_registry import LocalModelRegistry
 
         return LocalModelRegistry(Store(self.store.resolve()), self.config.region)
+
+
+def read_definition_file(path: Path) -> tuple[str, dict[str, Any]]:
+    """(text, parsed object) of a definition JSON file; ConfigError naming the file (and line) otherwise."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        document = json.loads(text)
+    except OSError as exc:
+        raise ConfigError(f"cannot read --definition {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"--definition {path}: not UTF-8 text (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--definition {path} line {exc.lineno}: not JSON: {exc.msg}") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"--definition {path}: the top level must be a JSON object")
+    return text, document
 
 
 def _parse(ts: str | None) -> datetime | None:

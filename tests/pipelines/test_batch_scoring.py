@@ -6,13 +6,10 @@ import io
 import json
 import subprocess
 import sys
-import tarfile
-import warnings
 from pathlib import Path
 
 import boto3
 import pytest
-import xgboost as xgb
 from moto import mock_aws
 
 from inference.hosting import XGBoostPredictor
@@ -23,6 +20,7 @@ from pipelines.progress import Progress
 from pipelines.run import latest_approved_arn
 from pipelines.targets.sagemaker import SageMakerTarget
 from tests.conftest import KMS, ROLE, full_config
+from tests.inference.test_xgboost_csv import model_archive
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
@@ -57,19 +55,6 @@ def test_id_columns_are_checked():
         full_config(scoring_id_columns=0)
 
 
-def lead_model(directory: Path) -> Path:
-    """A model.tar.gz trained on labelled sample leads (the 20 features of the sample data)."""
-    data = sample_data.generate(3000)
-    booster = xgb.train({"objective": "binary:logistic", "max_depth": 3}, xgb.DMatrix(data[:, 1:], label=data[:, 0]), 30)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        booster.save_model(str(directory / "xgboost-model"))
-    archive = directory / "model.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        tar.add(directory / "xgboost-model", arcname="xgboost-model")
-    return archive
-
-
 def run_pipeline(store: Path, *argv: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pipelines.run", "--pipeline", "batch-scoring", "--store", str(store),
                            "--sample-rows", "3000", *argv], cwd=REPO, capture_output=True, text=True, timeout=300)
@@ -80,7 +65,7 @@ def scoring_store(tmp_path_factory):
     """A store whose registry holds version 1 Approved and version 2 pending, both real models."""
     root = tmp_path_factory.mktemp("scoring")
     store = root / "store"
-    archive = lead_model(root)
+    archive = model_archive(root, features=len(sample_data.FEATURES))
     Store(store).put_file(archive, "s3://sagemaker-local/models/v1/model.tar.gz")
     registry = Registry(store / "registry.sqlite", "us-east-1")
     for status in ("Approved", "PendingManualApproval"):

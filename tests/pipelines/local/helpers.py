@@ -13,6 +13,10 @@ INTERNAL_ERROR_POLICY = {"ExceptionType": ["SageMaker.JOB_INTERNAL_ERROR", "Sage
                          "IntervalSeconds": 1, "BackoffRate": 2.0, "MaxAttempts": 3}
 
 
+# the code travels in ContainerArguments, 256 characters each (SageMaker's limit on one argument)
+RUN_ARGUMENTS = "import sys; exec(''.join(sys.argv[1:]))"
+
+
 def script_step(name: str, code: str, depends_on: tuple[str, ...] = (), max_runtime: int = 120,
                 cache: bool = False, retry: bool = True) -> dict:
     """A processing step running ``code`` with python; it writes whatever it likes to its 'out' output."""
@@ -20,7 +24,8 @@ def script_step(name: str, code: str, depends_on: tuple[str, ...] = (), max_runt
         "Name": name, "Type": "Processing", "DependsOn": list(depends_on),
         "Arguments": {
             "ProcessingResources": {"ClusterConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5}},
-            "AppSpecification": {"ImageUri": IMAGE, "ContainerEntrypoint": ["python3", "-c", code]},
+            "AppSpecification": {"ImageUri": IMAGE, "ContainerEntrypoint": ["python3", "-c", RUN_ARGUMENTS],
+                                 "ContainerArguments": [code[i:i + 256] for i in range(0, len(code), 256)]},
             "RoleArn": "arn:aws:iam::111122223333:role/Mine",
             "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime},
             "ProcessingOutputConfig": {"Outputs": [{"OutputName": "out", "S3Output": {

@@ -1,0 +1,66 @@
+"""``python -m pipelines.run validate``: check a definition (ours, or a file) without uploading or running it.
+
+    python -m pipelines.run validate [--pipeline lead-scoring|batch-scoring] [config flags]
+    python -m pipelines.run validate --definition FILE [--security-lint]
+    ... [--json]
+
+Exit codes: 0 valid; 2 problems found (all of them listed) or a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from pipelines.errors import exit_code_of
+
+
+def parser() -> argparse.ArgumentParser:
+    """The validate argument parser."""
+    from pipelines.run import PIPELINES, add_config_arguments, add_validation_arguments
+
+    p = argparse.ArgumentParser(prog="python -m pipelines.run validate",
+                                usage="python -m pipelines.run validate [--pipeline P | --definition FILE] "
+                                      "[--security-lint] [--json] [config flags]",
+                                description="Validate a pipeline definition: API shapes, graph, service limits, security.")
+    p.add_argument("--pipeline", choices=PIPELINES, default="lead-scoring")
+    p.add_argument("--definition", type=Path, metavar="FILE", help="validate this definition JSON instead of ours")
+    p.add_argument("--json", action="store_true", help="print the problems as JSON (for CI)")
+    add_validation_arguments(p)
+    add_config_arguments(p)
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    """Validate and report; exit 2 if there is any problem."""
+    args = parser().parse_args(argv)
+    return exit_code_of(lambda: run(args))
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipelines.local.target import read_definition_file
+    from pipelines.run import config_from_args, local_config, pipeline_builder, security_rules
+    from pipelines.validation import problems_json, validate
+
+    config = local_config(config_from_args(args, os.environ))
+    if args.definition is not None:
+        text, document = read_definition_file(args.definition)
+        name = str(args.definition)
+    else:
+        built = pipeline_builder(args.pipeline)(config)
+        text, document, name = built.definition, built.definition_dict, f"the {args.pipeline} pipeline"
+    rules = security_rules(args, config)
+    problems = validate(document, rules, text)
+    if args.json:
+        print(problems_json(problems))
+    elif problems:
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+    else:
+        steps = len(document.get("Steps", []))
+        print(f"{name}: valid ({steps} top-level steps, {len(document.get('Parameters', []))} parameters; "
+              f"security rules {'on' if rules else 'off (--security-lint turns them on)'})")
+    return 2 if problems else 0
