@@ -100,7 +100,7 @@ def parser() -> argparse.ArgumentParser:
         description="Build the lead-scoring pipeline and run it on the local engine (default) or on SageMaker.",
     )
     p.add_argument("--target", choices=("local", "sagemaker"), default="local")
-    p.add_argument("--pipeline", choices=tuple(PIPELINES), default="lead-scoring",
+    p.add_argument("--pipeline", choices=PIPELINES, default="lead-scoring",
                    help="lead-scoring (train, evaluate, register) or batch-scoring (score new leads with an Approved model)")
     p.add_argument("--definition-only", nargs="?", const="-", metavar="FILE",
                    help="write the definition JSON to FILE (or stdout) and stop; no AWS call")
@@ -179,6 +179,8 @@ def _run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args, os.environ)
     refuse_credentials(parse_assignments(args.parameter), "--parameter", check_names=False)  # before anything is written
+    if getattr(args, "definition", None) is None:
+        check_parameters(args.pipeline, config, args.parameter)
     build = pipeline_builder(args.pipeline)
     if args.definition_only is not None:
         built = build(config)
@@ -222,6 +224,19 @@ def security_rules(args: argparse.Namespace, config: PipelineConfig) -> Any:
     if getattr(args, "definition", None) is None:
         return SecurityRules.for_config(config)
     return SecurityRules() if args.security_lint else None
+
+
+def check_parameters(pipeline: str, config: PipelineConfig, assignments: list[str]) -> None:
+    """Names, types and ranges of --parameter values for our pipelines, before the definition is built (seconds)."""
+    from pipelines import parameters
+    from pipelines.errors import ParameterError
+    from pipelines.overrides import resolve
+
+    specs, defaults = parameters.for_pipeline(pipeline, local_config(config))  # the defaults only name the parameters
+    values = resolve({"Parameters": parameters.declarations(specs, defaults)}, assignments)
+    found = parameters.problems(specs, values)
+    if found:
+        raise ParameterError("; ".join(found))
 
 
 def pipeline_builder(name: str) -> Callable[[PipelineConfig], Any]:

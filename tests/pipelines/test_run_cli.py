@@ -95,3 +95,27 @@ def test_engine_flag_errors_exit_2_with_one_line(tmp_path):
     parallel = run_cli("--store", str(tmp_path), "--max-parallel-steps", "0")
     assert parallel.returncode == 2 and fault.stderr.count("\n") == 1
     assert parallel.stderr.strip() == "error: --max-parallel-steps must be at least 1"
+
+
+@pytest.mark.parametrize("assignments, message", [
+    (["NumRound=0"], "error: parameter NumRound: Hyperparameter num_round: value '0' must be >= 1"),
+    (["Eta=1.5"], "error: parameter Eta: Hyperparameter eta: value '1.5' must be <= 1"),
+    (["TrainingInstanceCount=0"], "error: parameter TrainingInstanceCount must be >= 1 (got 0)"),
+    (["AucThreshold=1.2"], "error: parameter AucThreshold must be <= 1 (got 1.2)"),
+    (["TrainingInstanceType=ml.m5.huge"], "error: parameter TrainingInstanceType: 'ml.m5.huge' is not a SageMaker "
+                                          "TrainingInstanceType"),
+    (["TrainShardCount=1", "TrainingInstanceCount=2"], "error: parameter TrainShardCount (1) must be >= "
+                                                       "TrainingInstanceCount (2)"),
+    (["NumRoud=5"], "error: unknown parameter 'NumRoud'; this pipeline's parameters are: "),
+])
+def test_parameters_are_checked_before_the_definition_is_built(tmp_path, assignments, message):
+    argv = [arg for assignment in assignments for arg in ("--parameter", assignment)]
+    result = run_cli("--store", str(tmp_path / "store"), *argv)
+    assert result.returncode == 2 and result.stderr.startswith(message) and result.stderr.count("\n") == 1
+    assert not (tmp_path / "store").exists()
+
+
+def test_scoring_parameters_are_checked_too(tmp_path):
+    result = run_cli("--pipeline", "batch-scoring", "--store", str(tmp_path / "store"), "--parameter",
+                     "TransformInstanceCount=0")
+    assert result.returncode == 2 and result.stderr.strip() == "error: parameter TransformInstanceCount must be >= 1 (got 0)"
