@@ -8,7 +8,7 @@ import sys
 from typing import Sequence
 
 from pipelines.errors import PipelineError
-from pipelines.run import PIPELINES, add_config_arguments, config_from_args, pipeline_builder, write_output
+from pipelines.run import PIPELINES, add_config_arguments, config_from_args, pipeline_module, write_output
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -19,7 +19,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_config_arguments(p)
     args = p.parse_args(argv)
     try:
-        build = pipeline_builder(args.pipeline)
+        build = pipeline_module(args.pipeline).build
         write_output(build(config_from_args(args, os.environ)).definition, args.file_name)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from pipelines.atomic import write_text
 from pipelines.config import FIELD_NAMES, PipelineConfig, build_config, env_values, parse_kwargs_json, read_config_file
@@ -115,6 +115,8 @@ def parser() -> argparse.ArgumentParser:
     loc = p.add_argument_group("local target")
     loc.add_argument("--store", type=Path, default=Path(".sagemaker-local"), help="local store standing in for S3")
     loc.add_argument("--definition", type=Path, metavar="FILE", help="run this definition JSON instead of building ours")
+    loc.add_argument("--rebuild", action="store_true",
+                     help="build the definition again even if nothing it depends on changed (it is cached in the store)")
     loc.add_argument("--sample-rows", type=int, default=100_000, help="rows of sample data generated when no input is given")
     add_engine_arguments(p)
     add_config_arguments(p)
@@ -181,7 +183,8 @@ def _run(args: argparse.Namespace) -> int:
     refuse_credentials(parse_assignments(args.parameter), "--parameter", check_names=False)  # before anything is written
     if getattr(args, "definition", None) is None:
         check_parameters(args.pipeline, config, args.parameter)
-    build = pipeline_builder(args.pipeline)
+    module = pipeline_module(args.pipeline)
+    build = module.build
     if args.definition_only is not None:
         built = build(config)
         resolve(built.definition_dict, args.parameter)
@@ -198,7 +201,11 @@ def _run(args: argparse.Namespace) -> int:
     else:
         from pipelines.local.target import LocalTarget
 
+        from pipelines.definition_cache import cached
+
         config = local_config(config)
+        build = cached(build, args.pipeline, module.write_sample, args.store.resolve() / "cache" / "definitions",
+                       args.rebuild, log=print)
         target = LocalTarget(config, store=args.store, definition_file=args.definition, sample_rows=args.sample_rows,
                              options=engine_options(args), builder=build)
     built = target.prepare()
@@ -239,13 +246,15 @@ def check_parameters(pipeline: str, config: PipelineConfig, assignments: list[st
         raise ParameterError("; ".join(found))
 
 
-def pipeline_builder(name: str) -> Callable[[PipelineConfig], Any]:
-    """The ``build(config)`` of the named pipeline module."""
+def pipeline_module(name: str) -> Any:
+    """The module of the named pipeline (its ``build``, ``get_pipeline``, ``write_sample``)."""
     if name == "batch-scoring":
-        from pipelines.batch_scoring import build
-    else:
-        from pipelines.lead_scoring import build
-    return build
+        from pipelines import batch_scoring
+
+        return batch_scoring
+    from pipelines import lead_scoring
+
+    return lead_scoring
 
 
 def latest_approved_arn(target: Any, group: str) -> str:

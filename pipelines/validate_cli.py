@@ -42,7 +42,7 @@ def main(argv: Sequence[str]) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from pipelines.local.target import read_definition_file
-    from pipelines.run import config_from_args, local_config, pipeline_builder, security_rules
+    from pipelines.run import config_from_args, local_config, pipeline_module, security_rules
     from pipelines.validation import problems_json, validate
 
     config = local_config(config_from_args(args, os.environ))
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         text, document = read_definition_file(args.definition)
         name = str(args.definition)
     else:
-        built = pipeline_builder(args.pipeline)(config)
+        built = pipeline_module(args.pipeline).build(config)
         text, document, name = built.definition, built.definition_dict, f"the {args.pipeline} pipeline"
     rules = security_rules(args, config)
     problems = validate(document, rules, text)
