@@ -48,31 +48,32 @@ def load_booster(model_dir: str):
     import xgboost as xgb
 
     archives = [f for f in sorted(os.listdir(model_dir)) if f.endswith(".tar.gz")]
-    extract_dir = tempfile.mkdtemp(prefix="model-")
-    if archives:
-        archive = os.path.join(model_dir, archives[0])
+    with tempfile.TemporaryDirectory(prefix="model-") as extract_dir:  # removed however loading ends
+        if archives:
+            archive = os.path.join(model_dir, archives[0])
+            try:
+                with tarfile.open(archive) as tar:
+                    members = [m for m in tar.getmembers()
+                               if m.isfile() and not os.path.isabs(m.name) and ".." not in m.name]
+                    tar.extractall(extract_dir, members=members)
+            except (tarfile.TarError, OSError, EOFError) as exc:
+                raise EvaluationError("%s is not a readable tar.gz archive: %s" % (archives[0], exc))
+            search_dir = extract_dir
+        else:
+            search_dir = model_dir
+        candidates = [os.path.join(root, f) for root, _, files in os.walk(search_dir) for f in sorted(files)
+                      if not f.startswith(".")]
+        if not candidates:
+            raise EvaluationError("no model file found in %s" % model_dir)
+        preferred = [c for c in candidates if os.path.basename(c) == "xgboost-model"] or candidates
+        booster = xgb.Booster()
         try:
-            with tarfile.open(archive) as tar:
-                members = [m for m in tar.getmembers() if m.isfile() and not os.path.isabs(m.name) and ".." not in m.name]
-                tar.extractall(extract_dir, members=members)
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            raise EvaluationError("%s is not a readable tar.gz archive: %s" % (archives[0], exc))
-        search_dir = extract_dir
-    else:
-        search_dir = model_dir
-    candidates = [os.path.join(root, f) for root, _, files in os.walk(search_dir) for f in sorted(files)
-                  if not f.startswith(".")]
-    if not candidates:
-        raise EvaluationError("no model file found in %s" % model_dir)
-    preferred = [c for c in candidates if os.path.basename(c) == "xgboost-model"] or candidates
-    booster = xgb.Booster()
-    try:
-        with warnings.catch_warnings():  # newer XGBoost warns that a file without extension is guessed
-            warnings.simplefilter("ignore")
-            booster.load_model(preferred[0])
-    except xgb.core.XGBoostError as exc:
-        raise EvaluationError("model file %s could not be loaded by XGBoost %s: %s"
-                              % (os.path.basename(preferred[0]), xgb.__version__, str(exc).splitlines()[0]))
+            with warnings.catch_warnings():  # newer XGBoost warns that a file without extension is guessed
+                warnings.simplefilter("ignore")
+                booster.load_model(preferred[0])
+        except xgb.core.XGBoostError as exc:
+            raise EvaluationError("model file %s could not be loaded by XGBoost %s: %s"
+                                  % (os.path.basename(preferred[0]), xgb.__version__, str(exc).splitlines()[0]))
     return booster
 
 

@@ -52,7 +52,11 @@ class LocalTarget:
         if self.definition_file is None and "InputDataUrl" in values:
             self._ensure_input(store, values["InputDataUrl"], built, progress)
         record = self._engine(store, progress).run(definition, built.name, overrides)
-        return _result(record, store)
+        result = _result(record, store)
+        if self.config.tags:
+            result.unenforced["(pipeline)"] = [f"tags {', '.join(f'{k}={v}' for k, v in self.config.tags)}: resource "
+                                               "tags are applied on SageMaker only"]
+        return result
 
     def retry(self, execution_id: str, progress: Progress) -> RunResult:
         """Re-run the failed and never-run steps of a local execution (like RetryPipelineExecution)."""

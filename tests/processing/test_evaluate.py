@@ -70,3 +70,14 @@ def test_one_class_and_bad_model_are_clear_errors(tmp_path, capsys):
     (model_dir / "model.tar.gz").write_bytes(b"not a tarball")
     assert evaluate.main(["--model-dir", str(model_dir), "--test-dir", str(test_dir), "--output-dir", str(tmp_path / "o")]) == 1
     assert "model.tar.gz is not a readable tar.gz archive" in capsys.readouterr().err
+
+
+def test_the_extracted_model_is_removed_whether_loading_works_or_not(tmp_path, monkeypatch):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(evaluate.tempfile, "tempdir", str(scratch))
+    model_dir, test_dir = make_model(tmp_path, 3)
+    assert evaluate.main(["--model-dir", str(model_dir), "--test-dir", str(test_dir), "--output-dir", str(tmp_path / "o")]) == 0
+    (model_dir / "model.tar.gz").write_bytes(b"not a tarball")
+    assert evaluate.main(["--model-dir", str(model_dir), "--test-dir", str(test_dir), "--output-dir", str(tmp_path / "p")]) == 1
+    assert list(scratch.iterdir()) == []

@@ -86,3 +86,21 @@ def test_unsupported_step_type_is_named(tmp_path):
     assert result.returncode == 2
     assert "Step 'Notify': Type 'Lambda' is not supported by the local engine; supported types: Condition, Fail," \
         in result.stderr
+
+
+def test_tags_are_reported_as_not_applied_locally(tmp_path):
+    import io
+
+    from pipelines.config import build_config
+    from pipelines.local.target import LocalTarget
+    from pipelines.progress import Progress
+    from tests.pipelines.local.helpers import definition as steps_definition, script_step
+
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(steps_definition(script_step("A", "print(1)"))))
+    config = build_config(("test", {"bucket": "bkt", "role_arn": "arn:aws:iam::123456789012:role/R",
+                                    "tags": [{"Key": "team", "Value": "growth"}]}))
+    target = LocalTarget(config, tmp_path / "store", definition_file=path)
+    result = target.run(target.prepare(), {}, Progress("t", stream=io.StringIO(), live=False))
+    assert result.status == "Succeeded"
+    assert result.unenforced["(pipeline)"] == ["tags team=growth: resource tags are applied on SageMaker only"]
