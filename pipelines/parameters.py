@@ -150,10 +150,6 @@ def problems(declared_specs: tuple[ParameterSpec, ...], values: dict[str, Any]) 
                 check_uris({spec.name: value}, path="Parameters")
             except DefinitionError as exc:
                 found.append(str(exc))
-    if "TrainShardCount" in values and "TrainingInstanceCount" in values and \
-            values["TrainShardCount"] < values["TrainingInstanceCount"]:
-        found.append(f"parameter TrainShardCount ({values['TrainShardCount']}) must be >= TrainingInstanceCount "
-                     f"({values['TrainingInstanceCount']}): every training instance needs a shard")
     return found
 
 

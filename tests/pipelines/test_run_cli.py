@@ -104,8 +104,7 @@ def test_engine_flag_errors_exit_2_with_one_line(tmp_path):
     (["AucThreshold=1.2"], "error: parameter AucThreshold must be <= 1 (got 1.2)"),
     (["TrainingInstanceType=ml.m5.huge"], "error: parameter TrainingInstanceType: 'ml.m5.huge' is not a SageMaker "
                                           "TrainingInstanceType"),
-    (["TrainShardCount=1", "TrainingInstanceCount=2"], "error: parameter TrainShardCount (1) must be >= "
-                                                       "TrainingInstanceCount (2)"),
+    (["TrainShardCount=0"], "error: parameter TrainShardCount must be >= 1 (got 0)"),
     (["NumRoud=5"], "error: unknown parameter 'NumRoud'; this pipeline's parameters are: "),
 ])
 def test_parameters_are_checked_before_the_definition_is_built(tmp_path, assignments, message):
