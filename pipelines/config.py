@@ -75,6 +75,10 @@ class PipelineConfig:
     inference_instance_type: str = "ml.m5.large"
     transform_instance_type: str = "ml.m5.large"
     max_runtime_seconds: int = 3 * 3600
+    input_header: str = "absent"  # PrepareData: "present" when every input file starts with a header line
+    bad_rows: str = "fail"  # PrepareData: "fail" at the first bad row, or "skip" bad rows up to the caps
+    max_bad_rows: int = 1000
+    max_bad_percent: float = 1.0
     allowed_buckets: tuple[str, ...] = ()  # validation: every literal S3 URI must be in one of these (when set)
     scoring_id_columns: int = 1  # batch-scoring pipeline: leading lead-id columns, kept back from the model
     enable_caching: bool = True
@@ -146,6 +150,10 @@ def _validate(cfg: PipelineConfig) -> None:
          f"redshift_output_s3_uri {cfg.redshift_output_s3_uri!r} must be an s3:// URI"),
         (60 <= cfg.max_runtime_seconds <= 5 * 24 * 3600, "max_runtime_seconds must be between 60 and 432000"),
         (1 <= cfg.scoring_id_columns <= 20, "scoring_id_columns must be between 1 and 20"),
+        (cfg.input_header in ("absent", "present"), f"input_header {cfg.input_header!r} must be 'absent' or 'present'"),
+        (cfg.bad_rows in ("fail", "skip"), f"bad_rows {cfg.bad_rows!r} must be 'fail' or 'skip'"),
+        (cfg.max_bad_rows >= 0, f"max_bad_rows must not be negative (got {cfg.max_bad_rows})"),
+        (0 <= cfg.max_bad_percent <= 100, f"max_bad_percent must be between 0 and 100 (got {cfg.max_bad_percent})"),
         (all(_BUCKET.match(b) for b in cfg.allowed_buckets),
          f"allowed_buckets {list(cfg.allowed_buckets)} must be S3 bucket names"),
         (bool(_ISO_DURATION.match(cfg.cache_expire_after)),
@@ -281,11 +289,16 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         raise ConfigError(f"{source}: 'tags' must be a table, a list of {{Key, Value}} or JSON")
     if key == "local_image_programs":
         return _image_programs(value, source)
-    if key in ("max_runtime_seconds", "scoring_id_columns"):
+    if key in ("max_runtime_seconds", "scoring_id_columns", "max_bad_rows"):
         try:
             return int(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{source}: '{key}' must be a whole number; got {value!r}") from None
+    if key == "max_bad_percent":
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{source}: '{key}' must be a number; got {value!r}") from None
     if key == "enable_caching":
         if isinstance(value, bool):
             return value

@@ -52,6 +52,12 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--redshift-query", help="SELECT whose first column is the 0/1 label")
     g.add_argument("--redshift-cluster-role-arn", help="IAM role attached to the cluster, used for the UNLOAD")
     g.add_argument("--redshift-output-s3-uri", help="where the query result is written (default <bucket>/<prefix>/redshift-unload/)")
+    g.add_argument("--input-header", choices=("absent", "present"),
+                   help="PrepareData: whether every input file starts with a header line (default absent)")
+    g.add_argument("--bad-rows", choices=("fail", "skip"), help="PrepareData: fail at the first bad row (default) "
+                   "or skip bad rows up to --max-bad-rows / --max-bad-percent")
+    g.add_argument("--max-bad-rows", type=int, help="PrepareData skip policy: most bad rows tolerated (default 1000)")
+    g.add_argument("--max-bad-percent", type=float, help="PrepareData skip policy: most bad rows in %% (default 1)")
     g.add_argument("--allowed-buckets", help="comma-separated: validation refuses S3 URIs in any other bucket")
     g.add_argument("--scoring-id-columns", type=int, help="batch-scoring: leading lead-id columns of its input (default 1)")
     g.add_argument("--local-image-program", dest="local_image_programs", action="append", metavar="IMAGE=COMMAND",

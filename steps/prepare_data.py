@@ -27,8 +27,10 @@ def build(ctx: StepContext) -> Any:
             "--input-dir", RAW_DIR,
             "--output-dir", "/opt/ml/processing/output",
             "--train-shards", ctx.params["TrainShardCount"].to_string(),
-            "--header", "absent",
-            "--bad-rows", "fail",
+            "--header", ctx.config.input_header,
+            "--bad-rows", ctx.config.bad_rows,
+            "--max-bad-rows", str(ctx.config.max_bad_rows),
+            "--max-bad-percent", f"{ctx.config.max_bad_percent:g}",
             "--seed", "42",
         ],
     )

@@ -57,6 +57,10 @@ def test_tags_flag_is_template_json():
     ({"cache_expire_after": "30 days"}, "ISO 8601"),
     ({"unknown_key": "x"}, "unknown setting 'unknown_key'"),
     ({"input_data_url": "/local/path"}, "must be an s3:// URI"),
+    ({"bad_rows": "ignore"}, "bad_rows 'ignore' must be 'fail' or 'skip'"),
+    ({"input_header": "yes"}, "input_header 'yes' must be 'absent' or 'present'"),
+    ({"max_bad_percent": 120}, "max_bad_percent must be between 0 and 100"),
+    ({"max_bad_rows": "many"}, "'max_bad_rows' must be a whole number"),
 ])
 def test_invalid_values_are_refused(values, message):
     with pytest.raises(ConfigError, match=message):

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from pipelines.config import build_config, read_config_file
 from pipelines.lead_scoring import build, get_pipeline
 from pipelines.errors import ConfigError
 from pipelines.parameters import SPECS
@@ -201,3 +202,15 @@ def test_redshift_option_names_what_is_missing():
         full_config(**{**REDSHIFT, "redshift_query": None, "redshift_cluster_role_arn": None})
     with pytest.raises(ConfigError, match="redshift_output_s3_uri 'leads/' must be an s3:// URI"):
         full_config(**REDSHIFT, redshift_output_s3_uri="leads/")
+
+
+def test_prepare_data_policies_come_from_the_config(steps, tmp_path):
+    default = steps["PrepareData"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert default[default.index("--header") + 1] == "absent" and default[default.index("--bad-rows") + 1] == "fail"
+    config_file = tmp_path / "c.toml"
+    config_file.write_text('input_header = "present"\nbad_rows = "skip"\nmax_bad_rows = 5\nmax_bad_percent = "2.5"\n')
+    values = {"role_arn": ROLE, "bucket": "lead-bucket", **read_config_file(config_file)}
+    arguments = build(build_config(("c.toml", values))).definition_dict["Steps"][0]["Arguments"]
+    got = arguments["AppSpecification"]["ContainerArguments"]
+    assert got[got.index("--header"):got.index("--seed")] == [
+        "--header", "present", "--bad-rows", "skip", "--max-bad-rows", "5", "--max-bad-percent", "2.5"]
