@@ -67,6 +67,8 @@ def status_of(store: Path, record: ExecutionRecord) -> str:
 def list_executions(store: Path, as_json: bool) -> int:
     """Print id, pipeline, status, start and duration of every execution."""
     store = store.resolve()
+    if not store.is_dir():
+        raise ExecutionError(f"there is no local store at {store}: pass the --store a run used")
     records = list(executions.all_records(store, lambda message: print(f"warning: {message}", file=sys.stderr)))
     if as_json:
         print(json.dumps([{"execution_id": r.execution_id, "pipeline_name": r.pipeline_name,
@@ -133,6 +135,12 @@ def retry(args: argparse.Namespace) -> int:
     from pipelines.run import config_from_args, engine_options, finish_run, local_config
 
     config = local_config(config_from_args(args, os.environ))
+    ended_in = [s.name for s in executions.load(args.store.resolve(), args.execution_id).steps
+                if s.type == "Fail" and s.status == "Failed"]
+    if ended_in:
+        print(f"note: execution {args.execution_id} ended in the Fail step {ended_in[0]}; a retry runs with the same "
+              "parameters, so it ends the same way unless the data it reads changed (start a new run with other "
+              "--parameter values instead)", file=sys.stderr)
     target = LocalTarget(config, store=args.store, options=engine_options(args))
     with Progress(f"retry of {args.execution_id} on local") as progress:
         result = target.retry(args.execution_id, progress)

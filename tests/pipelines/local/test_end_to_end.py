@@ -77,6 +77,12 @@ def test_failing_gate_ends_in_fail_step_with_exit_1(good_run):
     # the threshold is not part of any job's cache key: the jobs are reused from the first run
     for step in ("PrepareData", "Train", "Evaluate"):
         assert f"{step}: Succeeded in 0.0s (cache hit from execution {good['execution_id']})" in result.stdout
+    execution = next(line.split()[1][:-1] for line in result.stdout.splitlines() if line.startswith("Execution "))
+    retried = subprocess.run([sys.executable, "-m", "pipelines.run", "retry", execution, "--store", str(store)],
+                             cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert retried.returncode == 1
+    assert f"note: execution {execution} ended in the Fail step QualityGateFailed; a retry runs with the same " \
+           "parameters" in retried.stderr
 
 
 def test_every_unenforced_setting_is_reported(good_run):

@@ -166,3 +166,10 @@ def test_inject_fault_naming_an_unknown_step_is_a_usage_error(tmp_path):
     with pytest.raises(ConfigError, match="--inject-fault names step\\(s\\) Nope that the definition does not have"):
         run.run(definition(script_step("A", "print(1)")), "p", {})
     assert not (tmp_path / "store" / "executions").exists()
+
+
+def test_listing_executions_of_a_store_that_does_not_exist_is_an_error(tmp_path):
+    result = cli("executions", "--store", str(tmp_path / "typo"))
+    assert result.returncode == 2 and result.stderr.strip() == (
+        f"error: there is no local store at {tmp_path / 'typo'}: pass the --store a run used")
+    assert not (tmp_path / "typo").exists()
