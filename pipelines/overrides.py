@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Mapping
 
-from pipelines.errors import ParameterError
+from pipelines.errors import DefinitionError, ParameterError
 
 _BOOLEANS = {"true": True, "false": False}
 
@@ -44,9 +44,18 @@ def coerce(declared: Mapping[str, Any], name: str, raw: str) -> Any:
     return value
 
 
+def declared_parameters(definition: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The definition's parameters by name; DefinitionError if ``Parameters`` is not a list of named objects."""
+    parameters = definition.get("Parameters", [])
+    if not isinstance(parameters, list) or not all(isinstance(p, dict) and isinstance(p.get("Name"), str)
+                                                   for p in parameters):
+        raise DefinitionError("must be a list of objects, each with a Name", field="Parameters")
+    return {p["Name"]: p for p in parameters}
+
+
 def resolve(definition: Mapping[str, Any], assignments: Iterable[str]) -> dict[str, Any]:
     """Typed override values for the parameters named in ``assignments``."""
-    declared = {p["Name"]: p for p in definition.get("Parameters", [])}
+    declared = declared_parameters(definition)
     overrides = {}
     for name, raw in parse_assignments(assignments).items():
         if name not in declared:

@@ -21,12 +21,19 @@ from typing import Any, Callable, Mapping
 from pipelines.errors import ConfigError, DefinitionError, ExecutionError
 from pipelines.local import caching, executions, retries, sandbox, unenforced
 from pipelines.local.dispatch import EXECUTORS, LAZY_ARGUMENTS
-from pipelines.local.executions import ExecutionLock, ExecutionRecord, StepRecord, new_execution_id, now
+from pipelines.local.executions import (
+    ExecutionLock,
+    ExecutionRecord,
+    StepRecord,
+    new_execution_id,
+    now,
+)
 from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun
 from pipelines.local.expressions import Context, resolve
 from pipelines.local.graph import Node, build_graph, topological_order
 from pipelines.local.registry import Registry
 from pipelines.local.store import Store
+from pipelines.overrides import declared_parameters
 from pipelines.s3uri import check_uris
 
 LOCAL_ARN = "arn:aws:sagemaker:local:000000000000:pipeline"
@@ -37,8 +44,7 @@ SERVICE_MAX_PARALLEL_STEPS = 50  # SageMaker's default when no ParallelismConfig
 def parameter_values(definition: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """Definition defaults overridden by ``overrides``; every parameter must end up with a value."""
     values = {}
-    for spec in definition.get("Parameters", []):
-        name = spec["Name"]
+    for name, spec in declared_parameters(definition).items():
         if name in overrides:
             values[name] = overrides[name]
         elif "DefaultValue" in spec:

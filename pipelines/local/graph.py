@@ -26,10 +26,10 @@ class Node:
 def walk_steps(steps: list[dict[str, Any]], branch: tuple[str, bool] | None = None
                ) -> Iterator[tuple[dict[str, Any], tuple[str, bool] | None]]:
     """Every step of a definition's ``Steps``, condition branches included, with the branch it sits in."""
-    for step in steps:
+    for step in steps if isinstance(steps, list) else []:
         yield step, branch
-        if step.get("Type") == "Condition":
-            arguments = step.get("Arguments", {})
+        arguments = step.get("Arguments") if isinstance(step, dict) else None
+        if isinstance(arguments, dict) and step.get("Type") == "Condition":
             yield from walk_steps(arguments.get("IfSteps", []), (step.get("Name"), True))
             yield from walk_steps(arguments.get("ElseSteps", []), (step.get("Name"), False))
 
@@ -37,8 +37,17 @@ def walk_steps(steps: list[dict[str, Any]], branch: tuple[str, bool] | None = No
 def build_graph(definition: dict[str, Any], supported: set[str]) -> dict[str, Node]:
     """Nodes by name, in definition order; DefinitionError for unknown types, references or cycles."""
     nodes: dict[str, Node] = {}
+    if not isinstance(definition.get("Steps"), list):
+        raise DefinitionError("must be a list of steps", field="Steps")
     for step, branch in walk_steps(definition.get("Steps", [])):
+        if not isinstance(step, dict) or not isinstance(step.get("Arguments", {}), dict) or \
+                not isinstance(step.get("DependsOn", []), list):
+            raise DefinitionError("every step must be an object with an Arguments object and a DependsOn list",
+                                  field="Steps")
         name, kind = step.get("Name"), step.get("Type")
+        if kind == "Condition" and not all(isinstance(step.get("Arguments", {}).get(branch_key, []), list)
+                                           for branch_key in ("IfSteps", "ElseSteps")):
+            raise DefinitionError("IfSteps and ElseSteps must be lists of steps", step=str(name), field="Arguments")
         if not name:
             raise DefinitionError("a step has no Name")
         if not isinstance(name, str) or not STEP_NAME.match(name):

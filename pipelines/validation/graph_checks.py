@@ -22,6 +22,7 @@ def check(definition: dict[str, Any]) -> list[Problem]:
 def _steps(definition: dict[str, Any]) -> list[Problem]:
     problems: list[Problem] = []
     nodes: dict[str, Node] = {}
+    declared: dict[str, list[str]] = {}  # each step's DependsOn, when it is a list of names
     for index, (step, branch) in enumerate(walk_steps(definition["Steps"])):
         if not isinstance(step, dict):
             problems.append(Problem(None, f"Steps[{index}]", "a step must be an object", "graph"))
@@ -43,13 +44,14 @@ def _steps(definition: dict[str, Any]) -> list[Problem]:
             depends_on = []
         body = {k: v for k, v in step.get("Arguments", {}).items() if k not in ("IfSteps", "ElseSteps")} \
             if isinstance(step.get("Arguments"), dict) else {}
+        declared[name] = depends_on
         node = Node(name, step, set(depends_on) | set(STEP_REFERENCE.findall(json.dumps(body))), branch)
         if branch:
             node.depends_on.add(branch[0])
         nodes[name] = node
     for node in nodes.values():
         node.depends_on.discard(node.name)
-        for missing in sorted(set(node.definition.get("DependsOn", []) or []) - set(nodes)):
+        for missing in sorted(set(declared[node.name]) - set(nodes)):
             problems.append(Problem(node.name, "DependsOn", f"no step named {missing!r}", "graph"))
         node.depends_on &= set(nodes)  # a Get of an unknown step is reported where it is used
     try:

@@ -225,3 +225,25 @@ def test_validate_command_lists_every_problem_and_runs_nothing(tmp_path, ours):
     assert "  Step 'Train': DependsOn: no step named 'Ghost'" in run.stderr and not (tmp_path / "store").exists()
     clean = cli("validate")
     assert clean.returncode == 0 and clean.stdout.startswith("the lead-scoring pipeline: valid (")
+
+
+MALFORMED = [
+    {"Steps": "x"},
+    {"Steps": [7]},
+    {"Steps": [{"Name": "A", "Type": "Processing", "Arguments": 5}]},
+    {"Steps": [{"Name": "C", "Type": "Condition", "Arguments": {"Conditions": [], "IfSteps": "x"}}]},
+    {"Steps": [{"Name": "A", "Type": "Fail", "Arguments": {}, "DependsOn": 5}]},
+    {"Steps": [], "Parameters": "p"},
+    {"Steps": [], "Parameters": [{"Type": "String"}]},
+]
+
+
+@pytest.mark.parametrize("document", MALFORMED)
+def test_malformed_documents_are_problems_not_crashes(tmp_path, document):
+    from pipelines.errors import DefinitionError
+    from tests.pipelines.local.helpers import engine
+
+    assert validate(document, SecurityRules())
+    run, _ = engine(tmp_path / "store")
+    with pytest.raises(DefinitionError):  # the engine alone (--no-validate) refuses it too, with one line
+        run.run(document, "malformed", {})
