@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -59,12 +60,15 @@ def mount_namespace_available() -> bool:
     unshare = shutil.which("unshare")
     if not unshare:
         return False
-    probe = [unshare, "--mount", "--map-root-user", "sh", "-c",
-             f"mkdir -p {CONTAINER_ROOT} 2>/dev/null; mount --bind /tmp {CONTAINER_ROOT} 2>/dev/null"]
-    try:
-        return subprocess.run(probe, capture_output=True, timeout=10, check=False).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+    # bind an empty folder of our own, as a job folder is bound: binding a folder that holds other
+    # mounts (as /tmp may) is refused in a user namespace and says nothing about job folders
+    with tempfile.TemporaryDirectory(prefix="mount-probe-") as empty:
+        probe = [unshare, "--mount", "--map-root-user", "sh", "-c",
+                 f"mkdir -p {CONTAINER_ROOT} 2>/dev/null; mount --bind {shlex.quote(empty)} {CONTAINER_ROOT} 2>/dev/null"]
+        try:
+            return subprocess.run(probe, capture_output=True, timeout=10, check=False).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            return False
 
 
 def command_line(entrypoint: list[str], job_root: Path) -> tuple[list[str], str | None]:

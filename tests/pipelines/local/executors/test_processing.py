@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import tempfile
+from pathlib import Path
+
 import pytest
 
+from pipelines.local import sandbox
 from pipelines.local.executors import processing
 from pipelines.local.executors.base import StepFailed, StepRun
 from pipelines.local.expressions import Context
@@ -42,10 +47,24 @@ def test_a_script_hardcoding_opt_ml_paths_runs_unchanged(tmp_path):
         "ProcessingOutputConfig": {"Outputs": [{"OutputName": "out", "S3Output": {
             "S3Uri": "s3://bkt/out", "LocalPath": "/opt/ml/processing/output", "S3UploadMode": "EndOfJob"}}]},
     }
-    from pipelines.local import sandbox
-
     if not sandbox.mount_namespace_available():
         pytest.skip("this OS gives no private mount namespace; the engine says so in one line instead")
     outcome = processing.execute(step_run(tmp_path, arguments))
     assert outcome.properties["ProcessingJobStatus"] == "Completed"
     assert store.path("s3://bkt/out/shout.txt").read_text() == "HELLO\n"
+
+
+def test_an_unrelated_mount_under_tmp_does_not_hide_the_private_opt_ml(tmp_path):
+    """The probe binds a folder of its own: a mount somewhere under /tmp (common on CI runners) is irrelevant."""
+    if not sandbox.mount_namespace_available.__wrapped__():
+        pytest.skip("this machine gives no private mount namespace at all")
+    unrelated = Path(tempfile.mkdtemp(prefix="unrelated-mount-", dir="/tmp"))
+    try:
+        if subprocess.run(["mount", "-t", "tmpfs", "none", str(unrelated)], capture_output=True).returncode != 0:
+            pytest.skip("mounting a tmpfs needs privileges this machine does not give")
+        try:
+            assert sandbox.mount_namespace_available.__wrapped__()
+        finally:
+            subprocess.run(["umount", str(unrelated)], capture_output=True)
+    finally:
+        unrelated.rmdir()
