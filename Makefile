@@ -23,6 +23,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/reliability.py
 	$(PY) bench/invoke.py
 	$(PY) bench/validate.py
+	$(PY) bench/job_threads.py
 
 clean:
 	rm -rf $(VENV) .sagemaker-local

@@ -70,7 +70,8 @@ def run_program(run: StepRun, command: list[str], job_kind: str, environment: Ma
         command, notice = sandbox.command_line(command, container_root)
         if notice:
             run.log(notice)
-    env = {str(k): str(v) for k, v in (environment or {}).items()}
+    # OpenMP threads that spin while waiting steal the cores other jobs on this machine need
+    env = {"OMP_WAIT_POLICY": "PASSIVE", **{str(k): str(v) for k, v in (environment or {}).items()}}
     limit = run.max_runtime_seconds
     job = sandbox.run_logged(command, env, run.job_dir, run.log, run.job_dir / "job.log", limit)
     if job.timed_out:

@@ -215,3 +215,16 @@ def test_ctrl_c_stops_running_job_programs_and_leaves_a_retryable_execution(tmp_
     assert "interrupted" in engine_process.stderr.read()
     assert not running(program)
     assert "Executing (interrupted" in cli(store, "executions").stdout
+
+
+def test_job_programs_get_a_passive_openmp_wait_policy_unless_their_environment_says_otherwise(tmp_path):
+    code = ("import os, pathlib; pathlib.Path('/opt/ml/processing/out/policy.txt')"
+            ".write_text(os.environ.get('OMP_WAIT_POLICY', 'unset'))")
+    default, own = script_step("Default", code), script_step("Own", code)
+    own["Arguments"]["Environment"] = {"OMP_WAIT_POLICY": "ACTIVE"}
+    run, _ = engine(tmp_path / "store")
+    record = run.run(definition(default, own), "p", {})
+    assert record.status == "Succeeded"
+    store = tmp_path / "store" / "s3" / "bkt" / "runs" / record.execution_id
+    assert (store / "Default" / "policy.txt").read_text() == "PASSIVE"
+    assert (store / "Own" / "policy.txt").read_text() == "ACTIVE"
