@@ -98,56 +98,76 @@ def load_test(test_dir: str) -> Tuple[np.ndarray, np.ndarray]:
 
 # ---------------------------------------------------------------- metrics
 
+class Ranking:
+    """Scores sorted once, with their runs of ties, so the AUC of any row weighting (a bootstrap resample as
+    counts of each row) needs no new sort."""
+
+    def __init__(self, labels: np.ndarray, scores: np.ndarray):
+        self.order = np.argsort(scores, kind="mergesort")
+        sorted_scores = scores[self.order]
+        self.group = np.concatenate(([0], np.cumsum(np.diff(sorted_scores) != 0))).astype(np.int64)
+        self.groups = int(self.group[-1]) + 1
+        self.positive = (labels[self.order] == 1).astype(np.float64)
+
+    def auc(self, weights: np.ndarray) -> float:
+        """Area under the ROC curve: P(positive scored above negative) + half P(tie), rows weighted."""
+        w = weights[self.order]
+        positives = np.bincount(self.group, weights=w * self.positive, minlength=self.groups)
+        negatives = np.bincount(self.group, weights=w * (1 - self.positive), minlength=self.groups)
+        below = np.cumsum(negatives) - negatives
+        return float(((positives * below).sum() + 0.5 * (positives * negatives).sum())
+                     / (positives.sum() * negatives.sum()))
+
+
 def auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney U with average ranks for ties)."""
-    order = np.argsort(scores, kind="mergesort")
-    sorted_scores = scores[order]
-    ranks = np.empty(len(scores), dtype=np.float64)
-    # average rank within each run of tied scores
-    boundaries = np.flatnonzero(np.diff(sorted_scores)) + 1
-    starts = np.concatenate(([0], boundaries))
-    ends = np.concatenate((boundaries, [len(scores)]))
-    average = (starts + ends + 1) / 2.0
-    ranks[order] = np.repeat(average, ends - starts)
-    positives = labels.sum()
-    negatives = len(labels) - positives
-    return float((ranks[labels == 1].sum() - positives * (positives + 1) / 2.0) / (positives * negatives))
+    """Area under the ROC curve (Mann-Whitney U, ties counted half)."""
+    return Ranking(labels, scores).auc(np.ones(len(labels)))
 
 
-def log_loss(labels: np.ndarray, scores: np.ndarray) -> float:
+def log_loss(labels: np.ndarray, scores: np.ndarray, weights: Optional[np.ndarray] = None) -> float:
     p = np.clip(scores, 1e-15, 1 - 1e-15)
-    return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
+    return float(-np.average(labels * np.log(p) + (1 - labels) * np.log(1 - p), weights=weights))
 
 
-def threshold_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> Dict[str, float]:
+def threshold_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float,
+                      weights: Optional[np.ndarray] = None) -> Dict[str, float]:
+    w = np.ones(len(labels)) if weights is None else weights
     predicted = scores >= threshold
-    tp = float(np.sum(predicted & (labels == 1)))
-    fp = float(np.sum(predicted & (labels == 0)))
-    fn = float(np.sum(~predicted & (labels == 1)))
-    tn = float(np.sum(~predicted & (labels == 0)))
+    tp = float(np.sum(w[predicted & (labels == 1)]))
+    fp = float(np.sum(w[predicted & (labels == 0)]))
+    fn = float(np.sum(w[~predicted & (labels == 1)]))
+    tn = float(np.sum(w[~predicted & (labels == 0)]))
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"accuracy": (tp + tn) / len(labels), "precision": precision, "recall": recall, "f1": f1,
+    return {"accuracy": (tp + tn) / float(np.sum(w)), "precision": precision, "recall": recall, "f1": f1,
             "tp": tp, "fp": fp, "fn": fn, "tn": tn}
 
 
-def all_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> Dict[str, float]:
-    m = threshold_metrics(labels, scores, threshold)
-    return {"auc": auc(labels, scores), "accuracy": m["accuracy"], "precision": m["precision"],
-            "recall": m["recall"], "f1": m["f1"], "log_loss": log_loss(labels, scores)}
+def all_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float, weights: Optional[np.ndarray] = None,
+                ranking: Optional[Ranking] = None) -> Dict[str, float]:
+    w = np.ones(len(labels)) if weights is None else weights
+    m = threshold_metrics(labels, scores, threshold, w)
+    return {"auc": (ranking or Ranking(labels, scores)).auc(w), "accuracy": m["accuracy"],
+            "precision": m["precision"], "recall": m["recall"], "f1": m["f1"], "log_loss": log_loss(labels, scores, w)}
 
 
 def bootstrap_std(labels: np.ndarray, scores: np.ndarray, threshold: float, seed: int) -> Dict[str, float]:
-    """Standard deviation of each metric over bootstrap resamples of the test set."""
+    """Standard deviation of each metric over bootstrap resamples of the test set.
+
+    A resample is the count of times each row was drawn: the metrics weight rows by it, which gives the
+    values of the resampled arrays without building them or sorting again.
+    """
     rng = np.random.RandomState(seed)
+    ranking = Ranking(labels, scores)
     samples: Dict[str, List[float]] = {}
     n = len(labels)
     for _ in range(BOOTSTRAP_SAMPLES):
-        idx = rng.randint(0, n, n)
-        if labels[idx].min() == labels[idx].max():
+        counts = np.bincount(rng.randint(0, n, n), minlength=n).astype(np.float64)
+        drawn_positives = counts[labels == 1].sum()
+        if drawn_positives in (0, n):  # one class only: no AUC
             continue
-        for name, value in all_metrics(labels[idx], scores[idx], threshold).items():
+        for name, value in all_metrics(labels, scores, threshold, counts, ranking).items():
             samples.setdefault(name, []).append(value)
     return {name: float(np.std(values)) for name, values in samples.items()}
 

@@ -81,3 +81,19 @@ def test_the_extracted_model_is_removed_whether_loading_works_or_not(tmp_path, m
     (model_dir / "model.tar.gz").write_bytes(b"not a tarball")
     assert evaluate.main(["--model-dir", str(model_dir), "--test-dir", str(test_dir), "--output-dir", str(tmp_path / "p")]) == 1
     assert list(scratch.iterdir()) == []
+
+
+def test_bootstrap_by_counts_equals_bootstrap_by_resampled_arrays():
+    rng = np.random.RandomState(3)
+    labels = (rng.uniform(size=3000) < 0.2).astype(float)
+    scores = np.round(np.clip(labels * 0.3 + rng.uniform(size=3000) * 0.7, 0, 1), 2)  # many ties
+    draws = np.random.RandomState(42)
+    resampled: dict = {}
+    for _ in range(evaluate.BOOTSTRAP_SAMPLES):
+        idx = draws.randint(0, len(labels), len(labels))
+        for name, value in evaluate.all_metrics(labels[idx], scores[idx], 0.5).items():
+            resampled.setdefault(name, []).append(value)
+    by_counts = evaluate.bootstrap_std(labels, scores, 0.5, seed=42)
+    assert by_counts.keys() == resampled.keys()
+    for name, values in resampled.items():
+        assert by_counts[name] == pytest.approx(float(np.std(values)), rel=1e-12, abs=1e-15)
