@@ -38,6 +38,9 @@ def model_quality_metrics(document: Any) -> dict[str, Any]:
     return {k: v["value"] for k, v in metrics.items() if isinstance(v, dict) and "value" in v}
 
 
+REPORT_FILE = "report.html"  # what an evaluation step writes beside its property file, for people
+
+
 @dataclass
 class RunResult:
     """The outcome of one pipeline execution."""
@@ -53,6 +56,7 @@ class RunResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     registered_model: dict[str, Any] | None = None
     transform_output: str | None = None
+    report: str | None = None  # where the evaluation report (report.html) is: a local path or an S3 URI
     notes: list[str] = field(default_factory=list)
     unenforced: dict[str, list[str]] = field(default_factory=dict)  # local runs: settings accepted, not honoured
 

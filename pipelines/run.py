@@ -291,6 +291,9 @@ def print_result(result: RunResult) -> None:
     if result.registered_model:
         m = result.registered_model
         print(f"Registered: {m['ModelPackageGroupName']} version {m['ModelPackageVersion']} ({m['ModelApprovalStatus']})")
+    if result.report:
+        location = result.report if result.report.startswith("s3://") else Path(result.report).resolve().as_uri()
+        print(f"Evaluation report: {location}")
     if result.transform_output:
         print(f"Batch transform output: {result.transform_output}")
     for note in result.notes:

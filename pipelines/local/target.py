@@ -17,8 +17,8 @@ from pipelines.local.executions import ExecutionRecord
 from pipelines.local.registry import Registry
 from pipelines.local.store import Store
 from pipelines.progress import Progress
-from pipelines.results import RunResult, StepStatus, model_quality_metrics
-from pipelines.s3uri import check_uris
+from pipelines.results import REPORT_FILE, RunResult, StepStatus, model_quality_metrics
+from pipelines.s3uri import check_uris, join_uri
 
 
 @dataclass
@@ -120,6 +120,11 @@ def _result(record: ExecutionRecord, store: Store) -> RunResult:
     for step in record.steps:
         for document in step.property_files.values():
             result.metrics.update(model_quality_metrics(document))
+        if step.property_files:
+            for output in step.properties.get("ProcessingOutputConfig", {}).get("Outputs", []):
+                report = store.path(join_uri(output["S3Output"]["S3Uri"], REPORT_FILE))
+                if report.is_file():
+                    result.report = str(report)
         if step.type == "RegisterModel" and step.status == "Succeeded":
             result.registered_model = {k: step.properties[k] for k in
                                        ("ModelPackageGroupName", "ModelPackageVersion", "ModelApprovalStatus", "ModelPackageArn")}

@@ -16,6 +16,7 @@ from pipelines.local.graph import walk_steps
 from pipelines.overrides import as_strings
 from pipelines.progress import Progress
 from pipelines.results import (
+    REPORT_FILE,
     TERMINAL_EXECUTION_STATUSES,
     RunResult,
     StepStatus,
@@ -179,13 +180,15 @@ class SageMakerTarget:
             if not files or not jobs.get(step["Name"]):
                 continue
             try:
-                for document in self.read_property_files(jobs[step["Name"]], files):
+                documents, outputs = self.read_property_files(jobs[step["Name"]], files)
+                for document in documents:
                     result.metrics.update(model_quality_metrics(document))
+                result.report = join_uri(outputs[files[0]["OutputName"]], REPORT_FILE)
             except AwsError as exc:
                 result.notes.append(f"metrics of step {step['Name']} unavailable: {exc}")
 
-    def read_property_files(self, job_arn: str, files: list[dict[str, Any]]) -> list[Any]:
-        """The parsed JSON of each PropertyFile written by one processing job."""
+    def read_property_files(self, job_arn: str, files: list[dict[str, Any]]) -> tuple[list[Any], dict[str, str]]:
+        """The parsed JSON of each PropertyFile written by one processing job, and the job's output URIs by name."""
         job_name = job_arn.rsplit("/", 1)[-1]
         with aws_call(f"sagemaker:DescribeProcessingJob {job_name}"):
             job = self.sagemaker.describe_processing_job(ProcessingJobName=job_name)
@@ -202,7 +205,7 @@ class SageMakerTarget:
                 documents.append(json.loads(body))
             except ValueError as exc:
                 raise AwsError(f"{uri} is not JSON: {exc}") from None
-        return documents
+        return documents, outputs
 
 
 def _step_status(raw: dict[str, Any]) -> StepStatus:

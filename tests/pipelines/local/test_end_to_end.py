@@ -45,6 +45,8 @@ def test_pipeline_succeeds_registers_and_scores(good_run):
     assert package["CustomerMetadataProperties"]["PipelineExecutionId"] == summary["execution_id"]
     assert package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"].endswith("/evaluation.json")
     assert f"Model test AUC: {summary['metrics']['auc']:.4f}" in result.stdout
+    report = Path(summary["report"])
+    assert report.name == "report.html" and report.is_file() and f"Evaluation report: {report.as_uri()}" in result.stdout
 
 
 def test_transform_output_has_label_and_score_per_test_row(good_run):

@@ -131,6 +131,7 @@ def test_metrics_are_read_from_the_evaluate_steps_property_file(moto, built):
     SageMakerTarget(full_config()).collect_metrics(result, built.definition_dict)
     assert result.metrics == {"auc": 0.81, "f1": 0.44}
     assert result.to_json()["metrics"]["auc"] == 0.81
+    assert result.report.startswith("s3://lead-bucket/") and result.report.endswith("/report.html")
 
 
 def test_unreadable_metrics_are_a_note_not_a_failure(moto, built):
