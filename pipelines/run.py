@@ -123,7 +123,8 @@ def parser() -> argparse.ArgumentParser:
     loc.add_argument("--definition", type=Path, metavar="FILE", help="run this definition JSON instead of building ours")
     loc.add_argument("--rebuild", action="store_true",
                      help="build the definition again even if nothing it depends on changed (it is cached in the store)")
-    loc.add_argument("--sample-rows", type=int, default=100_000, help="rows of sample data generated when no input is given")
+    loc.add_argument("--sample-rows", type=int, help="rows of sample data generated when the input is empty "
+                     "(default 100000; with --definition, only when given)")
     add_engine_arguments(p)
     add_config_arguments(p)
     return p

@@ -12,6 +12,7 @@ from pipelines.config import PipelineConfig
 from pipelines.credentials import refuse_credentials
 from pipelines.errors import ConfigError
 from pipelines.lead_scoring import BuiltPipeline, build
+from pipelines.lead_scoring import write_sample as write_lead_sample
 from pipelines.local.engine import LocalEngine, RunOptions, parameter_values
 from pipelines.local.executions import ExecutionRecord
 from pipelines.local.registry import Registry
@@ -21,6 +22,9 @@ from pipelines.results import REPORT_FILE, RunResult, StepStatus, model_quality_
 from pipelines.s3uri import check_uris, join_uri
 
 
+DEFAULT_SAMPLE_ROWS = 100_000
+
+
 @dataclass
 class LocalTarget:
     """Runs a definition on this machine, against a store directory standing in for S3."""
@@ -28,7 +32,7 @@ class LocalTarget:
     config: PipelineConfig
     store: Path
     definition_file: Path | None = None
-    sample_rows: int = 100_000
+    sample_rows: int | None = None  # None: 100,000 for our pipelines; a --definition gets sample data only if given
     options: RunOptions = field(default_factory=RunOptions)
     name: str = "local"
     builder: Callable[[PipelineConfig], BuiltPipeline] = build
@@ -38,7 +42,9 @@ class LocalTarget:
         if self.definition_file is not None:
             text, document = read_definition_file(self.definition_file)
             refuse_credentials(document, f"--definition {self.definition_file}", check_names=False)
-            return BuiltPipeline(None, text, (), "", self.definition_file.stem)
+            # with --sample-rows, a definition's empty InputDataUrl gets sample lead data, as our pipeline's does
+            return BuiltPipeline(None, text, (), "", self.definition_file.stem,
+                                 write_sample=write_lead_sample if self.sample_rows is not None else None)
         return self.builder(self.config)
 
     def run(self, built: BuiltPipeline, overrides: dict[str, Any], progress: Progress) -> RunResult:
@@ -49,7 +55,7 @@ class LocalTarget:
         for upload in built.uploads:  # our code, where the definition expects it
             store.put_file(upload.local_path, upload.s3_uri)
         check_uris(values, path="Parameters")
-        if self.definition_file is None and "InputDataUrl" in values:
+        if "InputDataUrl" in values:
             self._ensure_input(store, values["InputDataUrl"], built, progress)
         record = self._engine(store, progress).run(definition, built.name, overrides)
         result = _result(record, store)
@@ -69,14 +75,20 @@ class LocalTarget:
         return LocalEngine(store, registry, progress.log, lambda record: progress.update(_steps(record)), options)
 
     def _ensure_input(self, store: Store, input_url: str, built: BuiltPipeline, progress: Progress) -> None:
-        """Sample data at the pipeline's default input when it is empty; an error for any other empty input."""
+        """Sample data at an empty input that is our pipeline's default (or a --definition's input, with
+        --sample-rows); an error for any other empty input of our pipeline."""
         if store.objects(input_url.rstrip("/") + "/"):
             return
-        if input_url != built.sample_input_url or built.write_sample is None:
+        samples_here = built.write_sample is not None and (self.definition_file is not None
+                                                           or input_url == built.sample_input_url)
+        if not samples_here:
+            if self.definition_file is not None:
+                return  # a definition written elsewhere: its steps report what they miss
             raise ConfigError(f"no objects under {input_url} in the store ({store.path(input_url)}); "
                               "stage your CSV there (see the README's store layout)")
-        paths = built.write_sample(self.config, store.path(input_url), self.sample_rows)
-        progress.update([], f"Generated {self.sample_rows} rows of sample lead data in {len(paths)} files under {input_url}")
+        rows = self.sample_rows or DEFAULT_SAMPLE_ROWS
+        paths = built.write_sample(self.config, store.path(input_url), rows)
+        progress.update([], f"Generated {rows} rows of sample lead data in {len(paths)} files under {input_url}")
 
     def registry(self) -> Any:
         """The local store's model registry."""

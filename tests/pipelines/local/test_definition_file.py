@@ -104,3 +104,33 @@ def test_tags_are_reported_as_not_applied_locally(tmp_path):
     result = target.run(target.prepare(), {}, Progress("t", stream=io.StringIO(), live=False))
     assert result.status == "Succeeded"
     assert result.unenforced["(pipeline)"] == ["tags team=growth: resource tags are applied on SageMaker only"]
+
+
+def test_sample_rows_fill_a_definitions_empty_input_only_when_asked(tmp_path):
+    import io
+
+    from pipelines.config import build_config
+    from pipelines.local.target import LocalTarget
+    from pipelines.progress import Progress
+    from tests.pipelines.local.helpers import script_step
+
+    count = ("import glob, pathlib; rows = sum(len(open(p).read().splitlines()) for p in "
+             "glob.glob('/opt/ml/processing/in/*.csv')); pathlib.Path('/opt/ml/processing/out/rows.txt')"
+             ".write_text(str(rows))")
+    step = script_step("Count", count, retry=False)
+    step["Arguments"]["ProcessingInputs"] = [{"InputName": "in", "S3Input": {
+        "S3Uri": {"Get": "Parameters.InputDataUrl"}, "LocalPath": "/opt/ml/processing/in", "S3DataType": "S3Prefix"}}]
+    path = tmp_path / "count.json"
+    path.write_text(json.dumps({"Version": "2020-12-01", "Steps": [step], "Parameters": [
+        {"Name": "InputDataUrl", "Type": "String", "DefaultValue": "s3://bkt/leads/"}]}))
+    config = build_config(("test", {"bucket": "bkt", "role_arn": "arn:aws:iam::123456789012:role/R"}))
+
+    def run(store: Path, sample_rows):
+        target = LocalTarget(config, store, definition_file=path, sample_rows=sample_rows)
+        return target.run(target.prepare(), {}, Progress("t", stream=io.StringIO(), live=False))
+
+    asked = run(tmp_path / "asked", 500)
+    assert asked.status == "Succeeded"
+    assert (tmp_path / "asked" / "s3" / "bkt" / "runs" / asked.execution_id / "Count" / "rows.txt").read_text() == "500"
+    not_asked = run(tmp_path / "not-asked", None)
+    assert not_asked.status == "Failed" and "no objects under s3://bkt/leads/" in not_asked.failure_reason
