@@ -30,24 +30,26 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags that fill the PipelineConfig (shared by run-pipeline and get-pipeline-definition)."""
     g = parser.add_argument_group("configuration (flags > PIPELINE_* environment > --config file > defaults)")
     g.add_argument("--config", type=Path, help="TOML or YAML file of settings")
-    g.add_argument("--region")
+    g.add_argument("--region", help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION, else us-east-1)")
     g.add_argument("--role-arn", help="IAM role the pipeline and its jobs run as")
     g.add_argument("--bucket", help="S3 bucket for code, data and artifacts")
     g.add_argument("--base-prefix", help="S3 key prefix under the bucket")
     g.add_argument("--kms-key-arn", help="KMS key for S3 writes, volumes and outputs")
     g.add_argument("--subnets", help="comma-separated VPC subnet ids")
     g.add_argument("--security-group-ids", help="comma-separated VPC security group ids")
-    g.add_argument("--pipeline-name")
-    g.add_argument("--model-package-group")
-    g.add_argument("--training-mode", choices=("builtin", "custom"))
+    g.add_argument("--pipeline-name", help="SageMaker pipeline name (default LeadScoringPipeline)")
+    g.add_argument("--model-package-group", help="model package group models are registered in "
+                   "(default LeadScoringModels)")
+    g.add_argument("--training-mode", choices=("builtin", "custom"),
+                   help="built-in XGBoost (default) or your own training image (--training-image)")
     g.add_argument("--training-image", help="ECR URI of a custom training image (--training-mode custom)")
     g.add_argument("--xgboost-version", help="built-in XGBoost image version (default 1.7-1)")
     g.add_argument("--input-data-url", help="default of the InputDataUrl parameter")
     g.add_argument("--source-revision", help="source revision recorded on the model (default: git HEAD)")
     g.add_argument("--data-source", choices=("s3", "redshift"),
                    help="where PrepareData reads: the InputDataUrl prefix (default) or a Redshift query")
-    g.add_argument("--redshift-cluster-id")
-    g.add_argument("--redshift-database")
+    g.add_argument("--redshift-cluster-id", help="Redshift cluster the input is read from (--data-source redshift)")
+    g.add_argument("--redshift-database", help="database of that cluster")
     g.add_argument("--redshift-db-user", help="database user; SageMaker gets temporary credentials for it")
     g.add_argument("--redshift-query", help="SELECT whose first column is the 0/1 label")
     g.add_argument("--redshift-cluster-role-arn", help="IAM role attached to the cluster, used for the UNLOAD")
@@ -104,8 +106,12 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m pipelines.run",
         description="Build the lead-scoring pipeline and run it on the local engine (default) or on SageMaker.",
+        epilog="subcommands: `executions`, `describe ID`, `retry ID` (local executions), `validate` (check a "
+               "definition); see `python -m pipelines.run SUBCOMMAND --help`. Related commands: model-registry, "
+               "deploy-model, invoke-endpoint, get-pipeline-definition.",
     )
-    p.add_argument("--target", choices=("local", "sagemaker"), default="local")
+    p.add_argument("--target", choices=("local", "sagemaker"), default="local",
+                   help="run on the local engine (default) or upsert and start on SageMaker")
     p.add_argument("--pipeline", choices=PIPELINES, default="lead-scoring",
                    help="lead-scoring (train, evaluate, register) or batch-scoring (score new leads with an Approved model)")
     p.add_argument("--definition-only", nargs="?", const="-", metavar="FILE",
@@ -116,7 +122,7 @@ def parser() -> argparse.ArgumentParser:
     add_validation_arguments(p)
     s = p.add_argument_group("sagemaker target")
     s.add_argument("--no-wait", action="store_true", help="return once the execution has started")
-    s.add_argument("--poll-seconds", type=float, default=30.0)
+    s.add_argument("--poll-seconds", type=float, default=30.0, help="how often the execution is polled (default 30)")
     s.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="stop watching after this long")
     loc = p.add_argument_group("local target")
     loc.add_argument("--store", type=Path, default=Path(".sagemaker-local"), help="local store standing in for S3")

@@ -118,3 +118,11 @@ def test_scoring_parameters_are_checked_too(tmp_path):
     result = run_cli("--pipeline", "batch-scoring", "--store", str(tmp_path / "store"), "--parameter",
                      "TransformInstanceCount=0")
     assert result.returncode == 2 and result.stderr.strip() == "error: parameter TransformInstanceCount must be >= 1 (got 0)"
+
+
+def test_every_flag_has_help_and_the_subcommands_are_listed():
+    from pipelines.run import parser
+
+    p = parser()
+    assert [a.option_strings for a in p._actions if a.option_strings and not a.help] == []
+    assert "`validate`" in p.epilog and "`retry ID`" in p.epilog
