@@ -41,6 +41,17 @@ def model_quality_metrics(document: Any) -> dict[str, Any]:
 REPORT_FILE = "report.html"  # what an evaluation step writes beside its property file, for people
 
 
+@dataclass(frozen=True)
+class Location:
+    """Where an output is: its S3 URI and, for a local run, the file or folder in the store."""
+
+    s3_uri: str
+    local_path: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.s3_uri} ({self.local_path})" if self.local_path else self.s3_uri
+
+
 @dataclass
 class RunResult:
     """The outcome of one pipeline execution."""
@@ -55,8 +66,10 @@ class RunResult:
     failed_step: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     registered_model: dict[str, Any] | None = None
-    transform_output: str | None = None
-    report: str | None = None  # where the evaluation report (report.html) is: a local path or an S3 URI
+    transform_output: Location | None = None
+    report: Location | None = None  # the evaluation report (report.html)
+    evaluation: Location | None = None  # the property file the quality gate read (evaluation.json)
+    parameters: dict[str, Any] = field(default_factory=dict)  # the values the execution ran with (local) or was given
     notes: list[str] = field(default_factory=list)
     unenforced: dict[str, list[str]] = field(default_factory=dict)  # local runs: settings accepted, not honoured
 

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from pipelines.atomic import write_text
-from pipelines.config import FIELD_NAMES, PipelineConfig, build_config, env_values, parse_kwargs_json, read_config_file
+from pipelines.config import (
+    FIELD_NAMES,
+    PipelineConfig,
+    build_config,
+    env_values,
+    parse_kwargs_json,
+    read_config_file,
+)
 from pipelines.errors import ConfigError, exit_code_of
 from pipelines.results import RunResult
 
@@ -212,9 +219,8 @@ def _run(args: argparse.Namespace) -> int:
                                          timeout_seconds=args.timeout, max_parallel_steps=args.max_parallel_steps,
                                          builder=build)
     else:
-        from pipelines.local.target import LocalTarget
-
         from pipelines.definition_cache import cached
+        from pipelines.local.target import LocalTarget
 
         config = local_config(config)
         build = cached(build, args.pipeline, module.write_sample, args.store.resolve() / "cache" / "definitions",
@@ -299,8 +305,8 @@ def print_result(result: RunResult) -> None:
         m = result.registered_model
         print(f"Registered: {m['ModelPackageGroupName']} version {m['ModelPackageVersion']} ({m['ModelApprovalStatus']})")
     if result.report:
-        location = result.report if result.report.startswith("s3://") else Path(result.report).resolve().as_uri()
-        print(f"Evaluation report: {location}")
+        local = result.report.local_path
+        print(f"Evaluation report: {Path(local).resolve().as_uri() if local else result.report.s3_uri}")
     if result.transform_output:
         print(f"Batch transform output: {result.transform_output}")
     for note in result.notes:

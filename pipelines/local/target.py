@@ -13,14 +13,21 @@ from pipelines.credentials import refuse_credentials
 from pipelines.errors import ConfigError
 from pipelines.lead_scoring import BuiltPipeline, build
 from pipelines.lead_scoring import write_sample as write_lead_sample
+from pipelines.local import executions
 from pipelines.local.engine import LocalEngine, RunOptions, parameter_values
 from pipelines.local.executions import ExecutionRecord
+from pipelines.local.graph import walk_steps
 from pipelines.local.registry import Registry
 from pipelines.local.store import Store
 from pipelines.progress import Progress
-from pipelines.results import REPORT_FILE, RunResult, StepStatus, model_quality_metrics
+from pipelines.results import (
+    REPORT_FILE,
+    Location,
+    RunResult,
+    StepStatus,
+    model_quality_metrics,
+)
 from pipelines.s3uri import check_uris, join_uri
-
 
 DEFAULT_SAMPLE_ROWS = 100_000
 
@@ -124,23 +131,37 @@ def _steps(record: ExecutionRecord) -> list[StepStatus]:
 
 def _result(record: ExecutionRecord, store: Store) -> RunResult:
     result = RunResult("local", record.pipeline_name, record.execution_id, None, record.status, _steps(record),
-                       record.failure_reason)
+                       record.failure_reason, parameters=dict(record.parameters))
     failed = [s for s in record.steps if s.status == "Failed"]
     if failed:
         result.failed_step, result.failure_reason = failed[0].name, failed[0].failure_reason
     result.unenforced = {s.name: s.unenforced for s in record.steps if s.unenforced}
+    declared = {step.get("Name"): step.get("PropertyFiles", []) for step, _ in
+                walk_steps(executions.load_definition(store.root, record.execution_id).get("Steps", []))
+                if isinstance(step, dict)}
     for step in record.steps:
         for document in step.property_files.values():
             result.metrics.update(model_quality_metrics(document))
         if step.property_files:
-            for output in step.properties.get("ProcessingOutputConfig", {}).get("Outputs", []):
-                report = store.path(join_uri(output["S3Output"]["S3Uri"], REPORT_FILE))
-                if report.is_file():
-                    result.report = str(report)
+            _evaluation_locations(result, step.properties, declared.get(step.name, []), store)
         if step.type == "RegisterModel" and step.status == "Succeeded":
             result.registered_model = {k: step.properties[k] for k in
                                        ("ModelPackageGroupName", "ModelPackageVersion", "ModelApprovalStatus", "ModelPackageArn")}
         if step.type == "Transform" and step.status == "Succeeded":
             uri = step.properties["TransformOutput"]["S3OutputPath"]
-            result.transform_output = f"{uri} ({store.path(uri)})"
+            result.transform_output = Location(uri, str(store.path(uri)))
     return result
+
+
+def _evaluation_locations(result: RunResult, properties: dict[str, Any], files: list[dict[str, Any]],
+                          store: Store) -> None:
+    """Where a step's property file and the report beside it are."""
+    outputs = {o.get("OutputName"): o["S3Output"]["S3Uri"]
+               for o in properties.get("ProcessingOutputConfig", {}).get("Outputs", [])}
+    for spec in files:
+        if spec.get("OutputName") in outputs:
+            uri = join_uri(outputs[spec["OutputName"]], spec["FilePath"])
+            result.evaluation = Location(uri, str(store.path(uri)))
+            report = join_uri(outputs[spec["OutputName"]], REPORT_FILE)
+            if store.path(report).is_file():
+                result.report = Location(report, str(store.path(report)))

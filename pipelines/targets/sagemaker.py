@@ -18,6 +18,7 @@ from pipelines.progress import Progress
 from pipelines.results import (
     REPORT_FILE,
     TERMINAL_EXECUTION_STATUSES,
+    Location,
     RunResult,
     StepStatus,
     model_quality_metrics,
@@ -62,7 +63,7 @@ class SageMakerTarget:
         self.upsert(built)
         arn = self.start(built.name, overrides)
         execution_id = arn.rsplit("/", 1)[-1]
-        result = RunResult("sagemaker", built.name, execution_id, arn, "Executing")
+        result = RunResult("sagemaker", built.name, execution_id, arn, "Executing", parameters=dict(overrides))
         progress.update([], f"Started execution {arn}")
         if self.wait:
             self.watch(result, progress)
@@ -132,7 +133,7 @@ class SageMakerTarget:
             with aws_call("sagemaker:DescribePipelineExecution"):
                 execution = self.sagemaker.describe_pipeline_execution(PipelineExecutionArn=result.execution_arn)
             result.status = execution["PipelineExecutionStatus"]
-            result.failure_reason = execution.get("FailureReason")
+            result.failure_reason = execution.get("FailureReason") or None  # null, never "", on success
             if steps_available:
                 try:
                     result.steps = self.list_steps(result.execution_arn)
@@ -183,7 +184,8 @@ class SageMakerTarget:
                 documents, outputs = self.read_property_files(jobs[step["Name"]], files)
                 for document in documents:
                     result.metrics.update(model_quality_metrics(document))
-                result.report = join_uri(outputs[files[0]["OutputName"]], REPORT_FILE)
+                result.evaluation = Location(join_uri(outputs[files[0]["OutputName"]], files[0]["FilePath"]))
+                result.report = Location(join_uri(outputs[files[0]["OutputName"]], REPORT_FILE))
             except AwsError as exc:
                 result.notes.append(f"metrics of step {step['Name']} unavailable: {exc}")
 

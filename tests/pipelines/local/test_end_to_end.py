@@ -45,8 +45,13 @@ def test_pipeline_succeeds_registers_and_scores(good_run):
     assert package["CustomerMetadataProperties"]["PipelineExecutionId"] == summary["execution_id"]
     assert package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"].endswith("/evaluation.json")
     assert f"Model test AUC: {summary['metrics']['auc']:.4f}" in result.stdout
-    report = Path(summary["report"])
+    report = Path(summary["report"]["local_path"])
     assert report.name == "report.html" and report.is_file() and f"Evaluation report: {report.as_uri()}" in result.stdout
+    assert summary["report"]["s3_uri"].endswith("/Evaluate/evaluation/report.html")
+    assert json.loads(Path(summary["evaluation"]["local_path"]).read_text())["binary_classification_metrics"]
+    assert Path(summary["transform_output"]["local_path"]).is_dir()
+    assert summary["transform_output"]["s3_uri"].startswith("s3://sagemaker-local/")
+    assert summary["parameters"]["NumRound"] == 300 and summary["failure_reason"] is None
 
 
 def test_transform_output_has_label_and_score_per_test_row(good_run):

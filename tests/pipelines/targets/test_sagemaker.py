@@ -61,6 +61,7 @@ def test_run_uploads_code_starts_with_overrides_and_watches(moto, built):
     sm = boto3.client("sagemaker", region_name="us-east-1")
     params = sm.list_pipeline_parameters_for_execution(PipelineExecutionArn=result.execution_arn)["PipelineParameters"]
     assert {p["Name"]: p["Value"] for p in params} == {"NumRound": "7", "AucThreshold": "0.8"}
+    assert result.to_json()["parameters"] == {"NumRound": 7, "AucThreshold": 0.8} and result.failure_reason is None
     # moto has no ListPipelineExecutionSteps: the watch degrades to the execution status
     assert any("per-step status unavailable" in note for note in result.notes)
     assert f"Execution {result.execution_id}: Succeeded" in stream.getvalue()
@@ -131,7 +132,9 @@ def test_metrics_are_read_from_the_evaluate_steps_property_file(moto, built):
     SageMakerTarget(full_config()).collect_metrics(result, built.definition_dict)
     assert result.metrics == {"auc": 0.81, "f1": 0.44}
     assert result.to_json()["metrics"]["auc"] == 0.81
-    assert result.report.startswith("s3://lead-bucket/") and result.report.endswith("/report.html")
+    assert result.report.s3_uri == "s3://lead-bucket/run/Evaluate/evaluation/report.html"
+    assert result.to_json()["evaluation"] == {"s3_uri": "s3://lead-bucket/run/Evaluate/evaluation/evaluation.json",
+                                               "local_path": None}
 
 
 def test_unreadable_metrics_are_a_note_not_a_failure(moto, built):
