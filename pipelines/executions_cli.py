@@ -144,4 +144,4 @@ def retry(args: argparse.Namespace) -> int:
     target = LocalTarget(config, store=args.store, options=engine_options(args))
     with Progress(f"retry of {args.execution_id} on local") as progress:
         result = target.retry(args.execution_id, progress)
-    return finish_run(result, args.summary_json)
+    return finish_run(result, args.summary_json, reasons_shown=not progress.live_mode)

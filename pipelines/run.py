@@ -237,7 +237,7 @@ def _run(args: argparse.Namespace) -> int:
         overrides["ModelPackageArn"] = latest_approved_arn(target, config.model_package_group)
     with Progress(f"{built.name} on {target.name}") as progress:
         result = target.run(built, overrides, progress)
-    return finish_run(result, args.summary_json)
+    return finish_run(result, args.summary_json, reasons_shown=not progress.live_mode)
 
 
 PIPELINES = ("lead-scoring", "batch-scoring")
@@ -286,18 +286,21 @@ def latest_approved_arn(target: Any, group: str) -> str:
     return package["ModelPackageArn"]
 
 
-def finish_run(result: RunResult, summary_json: Path | None) -> int:
-    """Print the closing lines, write the summary if asked; returns the exit code."""
-    print_result(result)
+def finish_run(result: RunResult, summary_json: Path | None, reasons_shown: bool = False) -> int:
+    """Print the closing lines, write the summary if asked; returns the exit code. ``reasons_shown``: the
+    progress lines already gave the failing step's reason (plain output), so it is not repeated."""
+    print_result(result, reasons_shown)
     if summary_json:
         write_output(json.dumps(result.to_json(), indent=2, default=str), str(summary_json))
     return result.exit_code
 
 
-def print_result(result: RunResult) -> None:
+def print_result(result: RunResult, reasons_shown: bool = False) -> None:
     """The closing lines of a run: outcome, metrics, registered model, transform output."""
     print(f"Execution {result.execution_id}: {result.status}")
-    if result.failed_step or (result.failure_reason and result.status != "Succeeded"):
+    if result.failed_step and reasons_shown:
+        print(f"Failed step: {result.failed_step} (its reason is above)")
+    elif result.failed_step or (result.failure_reason and result.status != "Succeeded"):
         print(f"Failed step: {result.failed_step or '(execution)'}: {result.failure_reason}")
     if "auc" in result.metrics:
         print(f"Model test AUC: {result.metrics['auc']:.4f}")

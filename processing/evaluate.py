@@ -245,6 +245,7 @@ def evaluate(labels: np.ndarray, scores: np.ndarray, threshold: float, seed: int
     return {
         "binary_classification_metrics": metrics,
         "lead_scoring_metrics": {
+            "test_auc_text": "%.4f" % values["auc"],  # for messages: a pipeline expression cannot format numbers
             "test_rows": int(len(labels)),
             "positive_rate": float(labels.mean()),
             "threshold": threshold,

@@ -23,7 +23,10 @@ def build(ctx: StepContext, evaluate_step: Any, report: Any, if_steps: list[Any]
         name=FAIL_NAME,
         display_name="Quality gate failed",
         description="Stop the execution: the model's test AUC is below AucThreshold.",
-        error_message=Join(on=" ", values=["Model test AUC", auc, "is below the threshold AucThreshold =", threshold]),
+        error_message=Join(on=" ", values=[
+            "Model test AUC", JsonGet(step_name=evaluate_step.name, property_file=report,
+                                      json_path=evaluate.AUC_TEXT_JSON_PATH),
+            "is below the threshold AucThreshold =", threshold]),
     )
     return ConditionStep(
         name=NAME,

@@ -11,6 +11,7 @@ NAME = "Evaluate"
 REPORT_NAME = "EvaluationReport"
 REPORT_FILE = "evaluation.json"
 AUC_JSON_PATH = "binary_classification_metrics.auc.value"
+AUC_TEXT_JSON_PATH = "lead_scoring_metrics.test_auc_text"  # the same AUC, 4 decimals, for the gate's message
 
 
 def build(ctx: StepContext, prepare: Any, train: Any) -> tuple[Any, Any]:

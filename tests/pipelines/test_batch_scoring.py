@@ -97,8 +97,10 @@ def test_a_version_that_is_not_approved_is_refused_by_the_model_step(scoring_sto
     pending = Registry(store / "registry.sqlite").describe(GROUP, 2)["ModelPackageArn"]
     result = run_pipeline(store, "--parameter", f"ModelPackageArn={pending}")
     assert result.returncode == 1
-    assert (f"Failed step: CreateScoringModel: ClientError: model package {pending} is PendingManualApproval; "
-            "a model is created only from an Approved version") in result.stdout
+    reason = (f"ClientError: model package {pending} is PendingManualApproval; a model is created only from an "
+              "Approved version")
+    assert f"CreateScoringModel: Failed in 0.0s - {reason}" in result.stdout and result.stdout.count(reason) == 1
+    assert "Failed step: CreateScoringModel (its reason is above)" in result.stdout
 
 
 def test_no_approved_version_is_one_line(tmp_path):

@@ -79,8 +79,10 @@ def test_failing_gate_ends_in_fail_step_with_exit_1(good_run):
     store, _, good = good_run
     result = run_local(store, "--parameter", "AucThreshold=0.99")
     assert result.returncode == 1
-    assert "Failed step: QualityGateFailed: Model test AUC 0." in result.stdout
-    assert "is below the threshold AucThreshold = 0.99" in result.stdout
+    auc = json.loads(Path(good["evaluation"]["local_path"]).read_text())["binary_classification_metrics"]["auc"]["value"]
+    message = f"Model test AUC {auc:.4f} is below the threshold AucThreshold = 0.99"
+    assert f"QualityGateFailed: Failed in 0.0s - {message}" in result.stdout and result.stdout.count(message) == 1
+    assert "Failed step: QualityGateFailed (its reason is above)" in result.stdout
     # the threshold is not part of any job's cache key: the jobs are reused from the first run
     for step in ("PrepareData", "Train", "Evaluate"):
         assert f"{step}: Succeeded in 0.0s (cache hit from execution {good['execution_id']})" in result.stdout
