@@ -21,6 +21,7 @@ from typing import Any, Sequence
 
 from rich.console import Console
 
+from pipelines.config import PipelineConfig
 from pipelines.errors import ModelPackageError, exit_code_of
 from pipelines.local.endpoints import check_endpoint_name
 from pipelines.model_registry import latest_approved
@@ -61,8 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return exit_code_of(lambda: commands[args.command](args))
 
 
-def _endpoints(args: argparse.Namespace) -> Any:
-    config = config_for(args)
+def _endpoints(args: argparse.Namespace, config: PipelineConfig) -> Any:
     if args.target == "sagemaker":
         from pipelines.targets.sagemaker_endpoints import SageMakerEndpoints
 
@@ -73,10 +73,10 @@ def _endpoints(args: argparse.Namespace) -> Any:
     return LocalEndpoints(Store(args.store.resolve()), log=lambda line: print(line, file=sys.stderr))
 
 
-def approved_version(args: argparse.Namespace) -> dict[str, Any]:
+def approved_version(args: argparse.Namespace, config: PipelineConfig) -> dict[str, Any]:
     """The version to deploy: the one asked for, which must be Approved, or the latest Approved one."""
-    registry = open_registry(args)
-    group = args.group or config_for(args).model_package_group
+    registry = open_registry(args, config)
+    group = args.group or config.model_package_group
     if args.version is None:
         return latest_approved(registry, group)
     package = registry.describe(group, args.version)
@@ -92,8 +92,9 @@ def deploy(args: argparse.Namespace) -> int:
         raise ModelPackageError("--instance-count must be at least 1")
     if args.data_capture_percent is not None and not 0 < args.data_capture_percent <= 100:
         raise ModelPackageError("--data-capture-percent must be between 1 and 100")
-    endpoints = _endpoints(args)
-    package = approved_version(args)
+    config = config_for(args)
+    endpoints = _endpoints(args, config)
+    package = approved_version(args, config)
     what = f"{package['ModelPackageGroupName']} version {package['ModelPackageVersion']}"
     if args.target == "local":
         record = endpoints.deploy(args.endpoint_name, package, args.instance_count)
@@ -105,7 +106,7 @@ def deploy(args: argparse.Namespace) -> int:
         print(f"  invoke: aws sagemaker-runtime invoke-endpoint --endpoint-url {record['Url']} "
               f"--endpoint-name {args.endpoint_name} --content-type text/csv --body fileb://rows.csv out.csv")
         return 0
-    instance_type = args.instance_type or endpoints.config.inference_instance_type
+    instance_type = args.instance_type or config.inference_instance_type
     made = endpoints.deploy(args.endpoint_name, package, instance_type, args.instance_count, args.data_capture_percent)
     print(f"Endpoint {args.endpoint_name}: {made['Action']} with EndpointConfig {made['EndpointConfig']} ({what})")
     if args.no_wait:
@@ -127,13 +128,13 @@ def deploy(args: argparse.Namespace) -> int:
 
 def undeploy(args: argparse.Namespace) -> int:
     check_endpoint_name(args.endpoint_name)
-    _endpoints(args).delete(args.endpoint_name)
+    _endpoints(args, config_for(args)).delete(args.endpoint_name)
     print(f"Endpoint {args.endpoint_name}: deleted")
     return 0
 
 
 def list_endpoints(args: argparse.Namespace) -> int:
-    rows = _endpoints(args).list()
+    rows = _endpoints(args, config_for(args)).list()
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return 0

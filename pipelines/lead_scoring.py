@@ -15,9 +15,6 @@ from steps import batch_transform, check_quality, create_model, evaluate, prepar
 from steps.context import CodeUpload, StepContext
 
 
-NAME = "lead-scoring"
-
-
 @dataclass(frozen=True)
 class BuiltPipeline:
     """A built pipeline: the SDK object, its definition JSON, the files it needs in S3, its name, and (for a local

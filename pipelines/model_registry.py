@@ -15,9 +15,10 @@ from pipelines.aws import aws_call
 from pipelines.errors import ModelPackageError
 from pipelines.local.registry import APPROVAL_STATUSES, Registry
 from pipelines.local.store import Store
+from pipelines.results import REPORT_FILE
 from pipelines.s3uri import split_uri
 
-REPORT_FILES = ("report.html", "roc.png", "precision_recall.png", "lift.png")
+REPORT_FILES = (REPORT_FILE, "roc.png", "precision_recall.png", "lift.png")
 
 
 class ModelRegistry(Protocol):

@@ -17,6 +17,7 @@ import json
 import sys
 from typing import Any, Sequence
 
+from pipelines.config import PipelineConfig
 from pipelines.credentials import refuse_credentials
 from pipelines.errors import ModelPackageError, exit_code_of
 from pipelines.model_registry import (
@@ -53,9 +54,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def open_registry(args: argparse.Namespace) -> ModelRegistry:
+def open_registry(args: argparse.Namespace, config: PipelineConfig) -> ModelRegistry:
     """The registry of the chosen target."""
-    config = config_for(args)
     if args.target == "sagemaker":
         return SageMakerModelRegistry(aws_session(config))
     from pipelines.local.store import Store
@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_command(args: argparse.Namespace) -> int:
     """The chosen subcommand."""
-    registry = open_registry(args)
+    registry = open_registry(args, config_for(args))
     if args.command == "list":
         return list_versions(registry, args.group, args.status, args.json)
     if args.command == "describe":

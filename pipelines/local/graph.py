@@ -34,6 +34,18 @@ def walk_steps(steps: list[dict[str, Any]], branch: tuple[str, bool] | None = No
             yield from walk_steps(arguments.get("ElseSteps", []), (step.get("Name"), False))
 
 
+def node_for(step: dict[str, Any], branch: tuple[str, bool] | None, depends_on: list[str]) -> Node:
+    """A step's node: it waits for ``depends_on``, every step its arguments ``Get``, and the condition whose
+    branch holds it."""
+    arguments = step.get("Arguments")
+    body = {k: v for k, v in arguments.items() if k not in ("IfSteps", "ElseSteps")} if isinstance(arguments, dict) else {}
+    waits = set(depends_on) | set(STEP_REFERENCE.findall(json.dumps(body)))
+    if branch:
+        waits.add(branch[0])
+    waits.discard(step["Name"])
+    return Node(step["Name"], step, waits, branch)
+
+
 def build_graph(definition: dict[str, Any], supported: set[str]) -> dict[str, Node]:
     """Nodes by name, in definition order; DefinitionError for unknown types, references or cycles."""
     nodes: dict[str, Node] = {}
@@ -60,13 +72,8 @@ def build_graph(definition: dict[str, Any], supported: set[str]) -> dict[str, No
             raise UnsupportedStepTypeError(
                 f"Type {kind!r} is not supported by the local engine; supported types: {', '.join(sorted(supported))}",
                 step=name)
-        body = {k: v for k, v in step.get("Arguments", {}).items() if k not in ("IfSteps", "ElseSteps")}
-        node = Node(name, step, set(step.get("DependsOn", [])) | set(STEP_REFERENCE.findall(json.dumps(body))), branch)
-        if branch:
-            node.depends_on.add(branch[0])
-        nodes[name] = node
+        nodes[name] = node_for(step, branch, step.get("DependsOn", []))
     for node in nodes.values():
-        node.depends_on.discard(node.name)
         unknown = node.depends_on - set(nodes)
         if unknown:
             raise DefinitionError(f"depends on unknown step(s) {', '.join(sorted(unknown))}", step=node.name,

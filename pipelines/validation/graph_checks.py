@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from pipelines.errors import DefinitionError
-from pipelines.local.graph import STEP_NAME, STEP_REFERENCE, Node, topological_order, walk_steps
+from pipelines.local.graph import STEP_NAME, Node, node_for, topological_order, walk_steps
 from pipelines.validation.problems import Problem
 from pipelines.validation.references import PARAMETER_TYPES, service_model
 
@@ -42,15 +41,9 @@ def _steps(definition: dict[str, Any]) -> list[Problem]:
         if not isinstance(depends_on, list) or not all(isinstance(d, str) for d in depends_on):
             problems.append(Problem(name, "DependsOn", "must be a list of step names", "graph"))
             depends_on = []
-        body = {k: v for k, v in step.get("Arguments", {}).items() if k not in ("IfSteps", "ElseSteps")} \
-            if isinstance(step.get("Arguments"), dict) else {}
         declared[name] = depends_on
-        node = Node(name, step, set(depends_on) | set(STEP_REFERENCE.findall(json.dumps(body))), branch)
-        if branch:
-            node.depends_on.add(branch[0])
-        nodes[name] = node
+        nodes[name] = node_for(step, branch, depends_on)
     for node in nodes.values():
-        node.depends_on.discard(node.name)
         for missing in sorted(set(declared[node.name]) - set(nodes)):
             problems.append(Problem(node.name, "DependsOn", f"no step named {missing!r}", "graph"))
         node.depends_on &= set(nodes)  # a Get of an unknown step is reported where it is used
