@@ -15,6 +15,7 @@ setup(
         "matplotlib>=3.7",
         "rich>=13",
         "gunicorn>=26,<27",
+        "waitress>=3,<4",
         "PyYAML>=6",
         "tomli>=2; python_version < '3.11'",
     ],

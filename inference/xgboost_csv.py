@@ -9,9 +9,10 @@ from __future__ import annotations
 import io
 import tarfile
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
+
+from processing.evaluate import load_booster_file
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 CSV_TYPES = ("text/csv",)
@@ -27,19 +28,13 @@ class InvocationError(Exception):
 
 def load_model(archive: Path) -> Any:
     """The Booster(s) inside a model.tar.gz; several model files are averaged as an ensemble."""
-    import xgboost as xgb
-
     boosters = []
     with tempfile.TemporaryDirectory() as tmp:
         with tarfile.open(archive) as tar:
             tar.extractall(tmp, members=[m for m in tar.getmembers() if m.isfile() and ".." not in m.name])
         for path in sorted(Path(tmp).rglob("*")):
             if path.is_file() and not path.name.startswith("."):
-                booster = xgb.Booster()
-                with warnings.catch_warnings():  # 'xgboost-model' has no extension; the format is detected
-                    warnings.simplefilter("ignore")
-                    booster.load_model(str(path))
-                boosters.append(booster)
+                boosters.append(load_booster_file(str(path)))
     if not boosters:
         raise InvocationError(500, f"no model file in {archive.name}")
     return boosters

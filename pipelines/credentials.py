@@ -76,8 +76,12 @@ def refuse_credentials(values: Any, source: str, check_names: bool = True) -> No
             )
 
 
-def redact(text: str) -> str:
-    """``text`` with every credential-shaped substring replaced by ``[REDACTED]`` (for logs)."""
+def redact(text: str, known: tuple[str, ...] = ()) -> str:
+    """``text`` with every credential-shaped substring replaced by ``[REDACTED]`` (for logs). Occurrences of
+    the ``known`` strings (paths this program made, say) are left as they are."""
+    for safe in known:
+        if safe and safe in text:
+            return safe.join(redact(piece, known) for piece in text.split(safe))
     text = _ACCESS_KEY_ID.sub("[REDACTED]", text)
     if len(text) >= SECRET_LENGTH:
         for window in set(_secret_key_windows(text)):

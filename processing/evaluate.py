@@ -15,6 +15,7 @@ import argparse
 import html
 import json
 import os
+import pickle
 import sys
 import tarfile
 import tempfile
@@ -66,14 +67,42 @@ def load_booster(model_dir: str):
         if not candidates:
             raise EvaluationError("no model file found in %s" % model_dir)
         preferred = [c for c in candidates if os.path.basename(c) == "xgboost-model"] or candidates
-        booster = xgb.Booster()
         try:
-            with warnings.catch_warnings():  # newer XGBoost warns that a file without extension is guessed
-                warnings.simplefilter("ignore")
-                booster.load_model(preferred[0])
-        except xgb.core.XGBoostError as exc:
+            return load_booster_file(preferred[0])
+        except (xgb.core.XGBoostError, pickle.UnpicklingError) as exc:
             raise EvaluationError("model file %s could not be loaded by XGBoost %s: %s"
                                   % (os.path.basename(preferred[0]), xgb.__version__, str(exc).splitlines()[0]))
+
+
+class _BoosterUnpickler(pickle.Unpickler):
+    """Unpickles an XGBoost Booster and nothing else: a model file is data, never code to run."""
+
+    ALLOWED = {("xgboost.core", "Booster"), ("builtins", "bytearray")}
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError("the pickled model refers to %s.%s; only an XGBoost Booster is accepted"
+                                         % (module, name))
+        return super().find_class(module, name)
+
+
+def load_booster_file(path):
+    """An ``xgboost-model`` file as the built-in images write it: a pickled Booster (images up to 1.2-2)
+    or XGBoost's own format (1.3-1 and later); the container's serving tries pickle first too."""
+    import xgboost as xgb
+
+    with open(path, "rb") as handle:
+        pickled = handle.read(1) == b"\x80"  # every pickle protocol >= 2 starts with PROTO
+        if pickled:
+            handle.seek(0)
+            booster = _BoosterUnpickler(handle).load()
+            if not isinstance(booster, xgb.Booster):
+                raise pickle.UnpicklingError("the pickled model is not an XGBoost Booster")
+            return booster
+    booster = xgb.Booster()
+    with warnings.catch_warnings():  # newer XGBoost warns that a file without extension is guessed
+        warnings.simplefilter("ignore")
+        booster.load_model(path)
     return booster
 
 

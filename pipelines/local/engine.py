@@ -32,6 +32,7 @@ from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun
 from pipelines.local.expressions import Context, resolve
 from pipelines.local.graph import Node, build_graph, topological_order
 from pipelines.local.registry import Registry
+from pipelines.local.s3_endpoint import S3Endpoint
 from pipelines.local.store import Store
 from pipelines.overrides import declared_parameters
 from pipelines.s3uri import check_uris
@@ -54,6 +55,9 @@ def parameter_values(definition: dict[str, Any], overrides: dict[str, Any]) -> d
     return values
 
 
+FAIL_STEP_EXECUTION_REASON = "Step failure: One or multiple steps failed."
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """How the engine runs: caching, the parallelism bound, injected faults (for tests), and the local
@@ -63,6 +67,7 @@ class RunOptions:
     max_parallel_steps: int | None = None
     faults: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     image_programs: Mapping[str, str] = field(default_factory=dict)
+    region: str = "us-east-1"  # what job programs get as AWS_REGION
     sleep: Callable[[float], None] = time.sleep
 
 
@@ -77,13 +82,15 @@ class _Execution:
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     outcomes: dict[str, str] = field(default_factory=dict)
     branches: dict[str, bool] = field(default_factory=dict)
+    job_environment: dict[str, str] = field(default_factory=dict)
+    read_object: Callable[[str], bytes | None] = lambda uri: None
 
     def __post_init__(self) -> None:
         lookup = lambda step, name: self.files.get(step, {}).get(name)  # noqa: E731
-        self.context = Context(self.record.parameters, self.variables, self.properties, lookup)
+        self.context = Context(self.record.parameters, self.variables, self.properties, lookup, self.read_object)
         # per-run values stay unresolved in cache keys, as on SageMaker
         masked = {name: f"{{Execution.{name}}}" for name in self.variables}
-        self.cache_context = Context(self.record.parameters, masked, self.properties, lookup)
+        self.cache_context = Context(self.record.parameters, masked, self.properties, lookup, self.read_object)
 
 
 class LocalEngine:
@@ -151,7 +158,9 @@ class LocalEngine:
         try:
             run = self._prepare(record, nodes)
             self._save(record)
-            self._schedule(run, self._parallelism(definition))
+            with S3Endpoint(self.store, self.options.region) as endpoint:
+                run.job_environment = endpoint.job_environment()
+                self._schedule(run, self._parallelism(definition))
             record.end_time = now()
             self._save(record)
         finally:
@@ -174,13 +183,13 @@ class LocalEngine:
             "StartDateTime": started,
             "CurrentDateTime": started,
         }
-        run = _Execution(record, nodes, variables)
+        run = _Execution(record, nodes, variables, read_object=self._read_object)
         for step in record.steps:  # reused by a retry
             run.outcomes[step.name] = step.status
             run.properties[step.name] = step.properties
             run.files[step.name] = step.property_files
             if step.type == "Condition":
-                run.branches[step.name] = bool(step.properties.get("Outcome"))
+                run.branches[step.name] = step.properties.get("Outcome") in ("True", True)
         return run
 
     def _parallelism(self, definition: dict[str, Any]) -> int:
@@ -252,7 +261,7 @@ class LocalEngine:
             policies = retries.policies(definition)
             if definition["Type"] not in LAZY_ARGUMENTS:
                 check_uris(arguments, node.name)
-                step.unenforced = unenforced.settings(arguments)
+                step.unenforced = unenforced.settings(arguments, definition["Type"])
             if caching.is_cacheable(definition):
                 step.cache_key = caching.cache_key(definition["Type"], resolve(raw, run.cache_context))
                 hit = self._cache_hit(run.record, step, caching.expire_after(definition)) if self.options.cache else None
@@ -266,13 +275,16 @@ class LocalEngine:
         """Record a step's outcome; True if it failed."""
         step.status, step.failure_reason, step.end_time = outcome.status, outcome.failure_reason, now()
         step.properties, step.property_files = outcome.properties, outcome.property_files
+        step.unenforced = step.unenforced + [line for line in outcome.unenforced if line not in step.unenforced]
         run.outcomes[node.name] = outcome.status
         run.properties[node.name] = outcome.properties
         run.files[node.name] = outcome.property_files
         if outcome.branch is not None:
             run.branches[node.name] = outcome.branch
         if outcome.status == "Failed" and run.record.failure_reason is None:
-            run.record.failure_reason = f"Step {node.name} failed: {outcome.failure_reason}"
+            # a Fail step's message stays on the step; the execution says what SageMaker says
+            run.record.failure_reason = (FAIL_STEP_EXECUTION_REASON if node.definition["Type"] == "Fail"
+                                         else f"Step {node.name} failed: {outcome.failure_reason}")
         self._save(run.record)
         return outcome.status == "Failed"
 
@@ -328,8 +340,13 @@ class LocalEngine:
         job_dir.mkdir(parents=True)
         step_run = StepRun(node.name, node.definition, arguments, run.context, run.record.execution_id,
                            run.record.pipeline_name, self.store, job_dir, self.registry,
-                           lambda line: self.log(node.name, line), self.options.image_programs)
+                           lambda line: self.log(node.name, line), self.options.image_programs, run.job_environment)
         return EXECUTORS[node.definition["Type"]](step_run)
+
+    def _read_object(self, uri: str) -> bytes | None:
+        """An object's bytes (for ``Std:JsonGet`` with an ``S3Uri``), None if there is none."""
+        path = self.store.path(uri)
+        return path.read_bytes() if path.is_file() else None
 
     def _warn_once(self, message: str) -> None:
         if message not in self._warned:

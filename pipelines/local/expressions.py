@@ -25,6 +25,7 @@ class Context:
     execution: Mapping[str, Any]
     steps: Mapping[str, Mapping[str, Any]]
     property_file: Callable[[str, str], Any] = field(default=lambda step, name: None)
+    s3_object: Callable[[str], bytes | None] = field(default=lambda uri: None)  # an object's bytes, None if absent
 
 
 def resolve(value: Any, ctx: Context) -> Any:
@@ -113,9 +114,22 @@ def join(spec: Mapping[str, Any], ctx: Context) -> str:
 
 
 def json_get(spec: Mapping[str, Any], ctx: Context) -> Any:
-    """``Std:JsonGet``: a value from a step's property file, by JSON path."""
-    reference = resolve(spec.get("PropertyFile"), ctx)
+    """``Std:JsonGet``: a value, by JSON path, from a step's property file or from a JSON object in S3
+    (``S3Uri``, as the SDK's ``JsonGet(s3_uri=...)`` writes it)."""
     path = spec.get("Path", "")
+    if "S3Uri" in spec:
+        uri = resolve(spec["S3Uri"], ctx)
+        if not isinstance(uri, str) or not uri.startswith("s3://"):
+            raise ExpressionError(f"Std:JsonGet {path}: S3Uri resolved to {uri!r}, not an s3:// URI")
+        data = ctx.s3_object(uri)
+        if data is None:
+            raise ExpressionError(f"Std:JsonGet {path}: no object at {uri}")
+        try:
+            document = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ExpressionError(f"Std:JsonGet {path}: {uri} is not JSON: {exc}") from None
+        return walk(document, parse_path(path), f"Std:JsonGet {uri} {path}")
+    reference = resolve(spec.get("PropertyFile"), ctx)
     if not isinstance(reference, dict) or "PropertyFileStep" not in reference:
         raise ExpressionError(f"Std:JsonGet {path}: PropertyFile must be a Get of Steps.<step>.PropertyFiles.<name>")
     step, name = reference["PropertyFileStep"], reference["PropertyFileName"]

@@ -49,6 +49,7 @@ def node_for(step: dict[str, Any], branch: tuple[str, bool] | None, depends_on: 
 def build_graph(definition: dict[str, Any], supported: set[str]) -> dict[str, Node]:
     """Nodes by name, in definition order; DefinitionError for unknown types, references or cycles."""
     nodes: dict[str, Node] = {}
+    unsupported: list[tuple[str, Any, tuple[str, bool] | None]] = []
     if not isinstance(definition.get("Steps"), list):
         raise DefinitionError("must be a list of steps", field="Steps")
     for step, branch in walk_steps(definition.get("Steps", [])):
@@ -69,10 +70,10 @@ def build_graph(definition: dict[str, Any], supported: set[str]) -> dict[str, No
             raise DefinitionError("the step name is used twice (names are unique across the whole definition, "
                                   "condition branches included)", step=name)
         if kind not in supported:
-            raise UnsupportedStepTypeError(
-                f"Type {kind!r} is not supported by the local engine; supported types: {', '.join(sorted(supported))}",
-                step=name)
+            unsupported.append((name, kind, branch))
         nodes[name] = node_for(step, branch, step.get("DependsOn", []))
+    if unsupported:
+        raise _unsupported(unsupported, supported)
     for node in nodes.values():
         unknown = node.depends_on - set(nodes)
         if unknown:
@@ -80,6 +81,23 @@ def build_graph(definition: dict[str, Any], supported: set[str]) -> dict[str, No
                                   field="DependsOn")
     topological_order(nodes)
     return nodes
+
+
+def _unsupported(found: list[tuple[str, Any, tuple[str, bool] | None]], supported: set[str]) -> UnsupportedStepTypeError:
+    """One error naming every step of a type the engine cannot run (all of them, branches included)."""
+    def where(branch: tuple[str, bool] | None) -> str:
+        return f" (in the {'if' if branch[1] else 'else'} branch of {branch[0]})" if branch else ""
+
+    listed = "; ".join(f"step {name!r}: Type {kind!r}{where(branch)}" for name, kind, branch in found)
+    in_branch = any(branch for _, _, branch in found)
+    note = (" A definition is refused whole, even when such a step sits in a branch that may never be taken."
+            if in_branch else "")
+    first = found[0]
+    if len(found) == 1 and not in_branch:
+        return UnsupportedStepTypeError(f"Type {first[1]!r} is not supported by the local engine; supported types: "
+                                        f"{', '.join(sorted(supported))}", step=str(first[0]))
+    return UnsupportedStepTypeError(f"the local engine does not support {listed}.{note} Supported types: "
+                                    f"{', '.join(sorted(supported))}")
 
 
 def topological_order(nodes: dict[str, Node]) -> list[str]:

@@ -71,16 +71,27 @@ def mount_namespace_available() -> bool:
             return False
 
 
-def command_line(entrypoint: list[str], job_root: Path) -> tuple[list[str], str | None]:
-    """The host command for a container entrypoint, and a one-line notice if /opt/ml can't be mounted."""
+def command_line(entrypoint: list[str], job_root: Path, etc_hosts: Path | None = None,
+                 workdir: str | None = None) -> tuple[list[str], str | None]:
+    """The host command for a container entrypoint, and a one-line notice if /opt/ml can't be mounted.
+
+    ``etc_hosts`` replaces /etc/hosts for the program (so that the host names of a multi-instance job
+    resolve to loopback); ``workdir`` is the container directory it starts in.
+    """
     program = [sys.executable if i == 0 and part in PYTHON_COMMANDS else rewrite(part, job_root)
                for i, part in enumerate(entrypoint)]
     if not mount_namespace_available():
+        if workdir:
+            program = ["sh", "-c", f"cd {shlex.quote(rewrite(workdir, job_root))} && exec {shlex.join(program)}"]
         return program, (f"this OS gives no private mount namespace: only arguments naming {CONTAINER_ROOT}/... "
                          f"are mapped; a script that hardcodes {CONTAINER_ROOT} paths in its code will not find them")
     mounted = host_path(job_root, CONTAINER_ROOT)
-    script = (f"mkdir -p {CONTAINER_ROOT} && mount --bind {shlex.quote(str(mounted))} {CONTAINER_ROOT} "
-              f"&& exec {shlex.join(program)}")
+    script = f"mkdir -p {CONTAINER_ROOT} && mount --bind {shlex.quote(str(mounted))} {CONTAINER_ROOT}"
+    if etc_hosts is not None:
+        script += f" && mount --bind {shlex.quote(str(etc_hosts))} /etc/hosts"
+    if workdir:
+        script += f" && cd {shlex.quote(workdir)}"
+    script += f" && exec {shlex.join(program)}"
     return [shutil.which("unshare") or "unshare", "--mount", "--map-root-user", "sh", "-c", script], None
 
 
@@ -99,6 +110,7 @@ class JobRun:
 
 
 PID_FILE = "job.pid"
+JOB_DIR_VARIABLE = "PIPELINES_LOCAL_JOB_DIR"  # marks a job's processes, so that a recycled pid is never stopped
 
 
 def run_logged(command: list[str], env: dict[str, str], cwd: Path, log: Callable[[str], None],
@@ -111,8 +123,12 @@ def run_logged(command: list[str], env: dict[str, str], cwd: Path, log: Callable
     """
     tail: list[str] = []
     expired = threading.Event()
+    known = (str(cwd.resolve()),)  # the job's own folder is named in its lines and is no secret
     with open(log_file, "a", encoding="utf-8") as sink:
-        process = subprocess.Popen(command, env={**os.environ, **env}, cwd=cwd, stdout=subprocess.PIPE,
+        # no AWS setting of this process (a profile, real credentials, an endpoint) reaches a job program
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        marked = {**inherited, **env, JOB_DIR_VARIABLE: str(cwd.resolve())}
+        process = subprocess.Popen(command, env=marked, cwd=cwd, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True)
         (cwd / PID_FILE).write_text(str(process.pid))
         timer = None
@@ -123,7 +139,7 @@ def run_logged(command: list[str], env: dict[str, str], cwd: Path, log: Callable
         try:
             assert process.stdout is not None
             for line in process.stdout:
-                line = redact(line.rstrip("\n"))
+                line = redact(line.rstrip("\n"), known)
                 sink.write(line + "\n")
                 log(line)
                 tail = (tail + [line])[-5:]
@@ -148,20 +164,23 @@ def _kill_group(pgid: int) -> None:
 def kill_leftovers(job_dir: Path) -> bool:
     """Stop what is left of a job program an earlier, killed engine started in ``job_dir``.
 
-    Only processes of the recorded process group that still run in that job directory are
+    Only processes of the recorded process group that were started for that job directory are
     targeted, so a recycled process id is never hit. Returns True if something was stopped.
     """
-    try:
-        pgid = int((job_dir / PID_FILE).read_text())
-    except (OSError, ValueError):
-        return False
-    members = [pid for pid in _group_members(pgid) if _cwd_is(pid, job_dir)]
-    for pid in members:
+    stopped = False
+    for pid_file in [job_dir / PID_FILE, *sorted(job_dir.glob(f"hosts/*/{PID_FILE}"))]:  # one per local host
         try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    return bool(members)
+            pgid = int(pid_file.read_text())
+        except (OSError, ValueError):
+            continue
+        members = [pid for pid in _group_members(pgid) if _started_in(pid, pid_file.parent)]
+        for pid in members:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        stopped = stopped or bool(members)
+    return stopped
 
 
 def _group_members(pgid: int) -> list[int]:
@@ -176,8 +195,10 @@ def _group_members(pgid: int) -> list[int]:
     return members
 
 
-def _cwd_is(pid: int, directory: Path) -> bool:
+def _started_in(pid: int, directory: Path) -> bool:
+    """True if the process was started by ``run_logged`` for ``directory`` (its environment says so)."""
     try:
-        return Path(os.readlink(f"/proc/{pid}/cwd")).resolve() == directory.resolve()
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     except OSError:
         return False
+    return f"{JOB_DIR_VARIABLE}={directory.resolve()}".encode() in environ

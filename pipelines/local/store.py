@@ -15,7 +15,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from pipelines.atomic import TMP_PREFIX, replacing
 from pipelines.errors import UnsafePathError
@@ -107,6 +107,39 @@ class Store:
         target.parent.mkdir(parents=True, exist_ok=True)
         with replacing(target) as handle:
             handle.write(data)
+
+    def put_stream(self, reader: BinaryIO, uri: str) -> int:
+        """Write what ``reader`` yields to an S3 URI, atomically; returns the byte count."""
+        target = self.path(uri)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with replacing(target) as handle:
+            shutil.copyfileobj(reader, handle)
+            return handle.tell()
+
+    def delete(self, uri: str) -> bool:
+        """Remove one object and the folders it leaves empty; False if there was none."""
+        bucket, _ = split_uri(uri)
+        target = self.path(uri)
+        if not target.is_file():
+            return False
+        target.unlink()
+        bucket_dir = self.s3_root / bucket
+        for folder in target.parents:
+            if folder == bucket_dir or not folder.is_relative_to(bucket_dir):
+                break
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        return True
+
+    def buckets(self) -> list[str]:
+        """The buckets the store holds."""
+        return sorted(p.name for p in self.s3_root.iterdir() if p.is_dir()) if self.s3_root.is_dir() else []
+
+    def upload_dir(self, upload_id: str) -> Path:
+        """Where the parts of one multipart upload wait for completion (outside the objects)."""
+        return self.root / "s3-uploads" / plain_name(upload_id, "upload id")
 
     def put_tree(self, source_dir: Path, prefix_uri: str) -> int:
         """Upload every file under ``source_dir`` below ``prefix_uri``; returns the count."""

@@ -78,7 +78,7 @@ class LocalTarget:
 
     def _engine(self, store: Store, progress: Progress) -> LocalEngine:
         registry = Registry(store.root / "registry.sqlite", self.config.region)
-        options = replace(self.options, image_programs=dict(self.config.local_image_programs))
+        options = replace(self.options, image_programs=dict(self.config.local_image_programs), region=self.config.region)
         return LocalEngine(store, registry, progress.log, lambda record: progress.update(_steps(record)), options)
 
     def _ensure_input(self, store: Store, input_url: str, built: BuiltPipeline, progress: Progress) -> None:

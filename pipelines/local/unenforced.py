@@ -30,6 +30,10 @@ SETTINGS: dict[str, str] = {
     "MaxConcurrentTransforms": "concurrent transform requests: records are sent one request at a time",
 }
 _NOT_WORTH_REPORTING = (None, "", False, [], {})
+# what every job program of a local run may do that SageMaker would check
+JOB_PROGRAMS = ("S3 permissions: job programs reach the store through a local S3 endpoint that checks no signature, "
+                "IAM policy or bucket policy")
+RUNS_PROGRAMS = {"Processing", "Training"}
 
 
 def _walk(value: Any, path: str) -> Iterator[tuple[str, str, Any]]:
@@ -45,9 +49,10 @@ def _walk(value: Any, path: str) -> Iterator[tuple[str, str, Any]]:
             yield from _walk(item, f"{path}[{index}]")
 
 
-def settings(arguments: dict[str, Any]) -> list[str]:
-    """One line per setting in ``arguments`` that a local run does not enforce."""
-    found = []
+def settings(arguments: dict[str, Any], step_type: str = "") -> list[str]:
+    """One line per setting in ``arguments`` that a local run does not enforce (and, for steps that run
+    programs, the permissions their S3 calls skip)."""
+    found = [JOB_PROGRAMS] if step_type in RUNS_PROGRAMS else []
     for key, path, value in _walk(arguments, ""):
         if value in _NOT_WORTH_REPORTING:
             continue

@@ -15,6 +15,7 @@ import argparse
 import csv
 import json
 import os
+import pickle
 import re
 import subprocess
 import sys
@@ -22,6 +23,8 @@ import time
 import warnings
 from pathlib import Path
 from typing import Any, Callable
+
+from pipelines.local.xgboost_versions import VERSIONS, ImageVersion
 
 CONTENT_TYPES = {
     "csv": "csv", "text/csv": "csv", "libsvm": "libsvm", "text/libsvm": "libsvm", "text/x-libsvm": "libsvm",
@@ -31,10 +34,6 @@ CONTENT_TYPES = {
 CHANNELS_ALLOWED = ("train", "validation", "code")
 _INT = re.compile(r"^[+-]?\d+$")
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-OBJECTIVES = ("binary:logistic", "binary:logitraw", "binary:hinge", "reg:squarederror", "reg:linear", "reg:logistic",
-              "reg:pseudohubererror", "reg:squaredlogerror", "reg:gamma", "reg:tweedie", "reg:absoluteerror",
-              "count:poisson", "survival:cox", "survival:aft", "multi:softmax", "multi:softprob",
-              "rank:pairwise", "rank:ndcg", "rank:map")
 EVAL_METRICS = ("rmse", "rmsle", "mae", "mape", "mphe", "logloss", "error", "merror", "mlogloss", "auc", "aucpr",
                 "ndcg", "map", "poisson-nloglik", "gamma-nloglik", "cox-nloglik", "gamma-deviance",
                 "tweedie-nloglik", "aft-nloglik", "interval-regression-accuracy")
@@ -95,20 +94,35 @@ HYPERPARAMETERS: dict[str, Callable[[str], Any]] = {
     "tree_method": _choice("auto", "exact", "approx", "hist", "gpu_hist"), "sketch_eps": _float(0, 1),
     "scale_pos_weight": _float(0), "grow_policy": _choice("depthwise", "lossguide"), "max_leaves": _int(0),
     "max_bin": _int(2), "monotone_constraints": str, "interaction_constraints": str,
-    "objective": _choice(*OBJECTIVES), "num_class": _int(2), "base_score": _float(), "eval_metric": _metrics,
+    "objective": str, "num_class": _int(2), "base_score": _float(), "eval_metric": _metrics,
     "seed": _int(), "num_parallel_tree": _int(1), "sampling_method": _choice("uniform", "gradient_based"),
     "sample_type": _choice("uniform", "weighted"), "normalize_type": _choice("tree", "forest"),
     "rate_drop": _float(0, 1), "one_drop": _choice("0", "1"), "skip_drop": _float(0, 1),
     "aft_loss_distribution": _choice("normal", "logistic", "extreme"), "aft_loss_distribution_scale": _float(0),
+    "silent": _choice("0", "1"), "dsplit": _choice("row", "col"), "lambda_bias": _float(0),
+    "predictor": _choice("auto", "cpu_predictor", "gpu_predictor"), "process_type": _choice("default", "update"),
+    "refresh_leaf": _choice("0", "1"), "tweedie_variance_power": _float(1, 2, low_open=True), "updater": str,
+    "_tuning_objective_metric": str, "save_model_on_termination": _choice("true", "false"),
+    "deterministic_histogram": _choice("true", "false"), "single_precision_histogram": _choice("true", "false"),
+    "prob_buffer_row": _float(1), "use_dask_gpu_training": _choice("true", "false"), "_kfold": _int(2),
+    "_num_cv_round": _int(1),
 }
+# read by the container itself, never passed to XGBoost
+CONTAINER_ONLY = {"num_round", "early_stopping_rounds", "csv_weights", "save_model_on_termination",
+                  "_tuning_objective_metric", "_num_cv_round", "use_dask_gpu_training"}
+# accepted by older images, unknown to the XGBoost installed here: dropped, with a line in the log
+NOT_IN_INSTALLED_XGBOOST = {"silent", "dsplit", "lambda_bias", "predictor", "single_precision_histogram",
+                            "deterministic_histogram", "prob_buffer_row"}
 
 
-def parse_hyperparameters(raw: dict[str, Any]) -> dict[str, Any]:
-    """Validate SageMaker's string hyperparameters as the container does; AlgorithmError on the first problem."""
+def parse_hyperparameters(raw: dict[str, Any], version: ImageVersion = VERSIONS["1.7-1"]) -> dict[str, Any]:
+    """Validate SageMaker's string hyperparameters as the container of ``version`` does; AlgorithmError on
+    the first problem."""
     parsed: dict[str, Any] = {}
     for name, value in raw.items():
-        if name not in HYPERPARAMETERS:
-            raise AlgorithmError(f"Extraneous hyperparameter found: {name}")
+        if name not in HYPERPARAMETERS or name not in version.hyperparameters:
+            raise AlgorithmError(f"Extraneous hyperparameter found: {name}"
+                                 + (f" (image version {version.tag} does not accept it)" if name in HYPERPARAMETERS else ""))
         if not isinstance(value, str):
             raise AlgorithmError(f"Hyperparameter {name}: value {value!r} must be a string")
         try:
@@ -118,6 +132,15 @@ def parse_hyperparameters(raw: dict[str, Any]) -> dict[str, Any]:
     if "num_round" not in parsed:
         raise AlgorithmError("Missing required hyperparameter: num_round")
     objective = parsed.get("objective", "reg:squarederror")
+    if objective not in version.objectives:
+        raise AlgorithmError(f"Hyperparameter objective: value {objective!r} must be one of {', '.join(version.objectives)}"
+                             f" (image version {version.tag})")
+    if parsed.get("tree_method", "auto") not in version.tree_methods:
+        raise AlgorithmError(f"Hyperparameter tree_method: value {parsed['tree_method']!r} must be one of "
+                             f"{', '.join(version.tree_methods)} (image version {version.tag})")
+    if "_kfold" in parsed:
+        raise AlgorithmError("Hyperparameter _kfold (k-fold cross-validation training) is valid for the algorithm "
+                             "but not emulated locally")
     if objective.startswith("multi:") and "num_class" not in parsed:
         raise AlgorithmError(f"Hyperparameter objective {objective} requires num_class")
     if any(m.startswith("auc") for m in parsed.get("eval_metric", [])) and not objective.startswith(("binary:", "rank:")):
@@ -216,7 +239,8 @@ def train_host(job_dir: Path, tracker_args: dict[str, Any] | None) -> None:
     import xgboost as xgb
 
     spec = json.loads((job_dir / "job.json").read_text())
-    hyper = parse_hyperparameters(spec["hyperparameters"])
+    version = VERSIONS[spec["image_version"]]
+    hyper = parse_hyperparameters(spec["hyperparameters"], version)
     kind = spec["content_kind"]
     csv_weights = hyper.get("csv_weights") == "1"
     host_dir = Path(spec["host_dir"])
@@ -226,9 +250,7 @@ def train_host(job_dir: Path, tracker_args: dict[str, Any] | None) -> None:
     evals = [(dtrain, "train")]
     if validation_files:
         evals.append((load_matrix(validation_files, kind, csv_weights, "validation"), "validation"))
-    params = {k: v for k, v in hyper.items() if k not in ("num_round", "early_stopping_rounds", "csv_weights")}
-    if "eval_metric" in params:
-        params["eval_metric"] = list(params["eval_metric"])
+    params = xgboost_params(hyper, version, distributed=tracker_args is not None)
     early = hyper.get("early_stopping_rounds") if validation_files and params.get("eval_metric") else None
     log = MetricLog()
 
@@ -249,10 +271,39 @@ def train_host(job_dir: Path, tracker_args: dict[str, Any] | None) -> None:
     if rank == 0:
         model_dir = Path(spec["model_dir"])
         model_dir.mkdir(parents=True, exist_ok=True)
-        with warnings.catch_warnings():  # the container's file name has no extension; UBJSON is intended
-            warnings.simplefilter("ignore")
-            booster.save_model(str(model_dir / "xgboost-model"))
+        save_model(booster, model_dir / "xgboost-model", version)
         Path(spec["metrics_file"]).write_text(json.dumps(log.last))
+
+
+def xgboost_params(hyper: dict[str, Any], version: ImageVersion, distributed: bool) -> dict[str, Any]:
+    """The parameters given to XGBoost, with the defaults of the image's own XGBoost where 2.0 changed them."""
+    params = {k: v for k, v in hyper.items() if k not in CONTAINER_ONLY and k not in NOT_IN_INSTALLED_XGBOOST}
+    dropped = sorted(set(hyper) & NOT_IN_INSTALLED_XGBOOST)
+    if dropped:
+        print(f"{', '.join(dropped)}: accepted by image version {version.tag} (XGBoost {version.xgboost}), unknown to "
+              "the XGBoost installed here; not applied", flush=True)
+    if params.get("tree_method") == "gpu_hist":
+        raise AlgorithmError("Hyperparameter tree_method gpu_hist needs a GPU instance; local runs have no GPU")
+    if version.before_xgboost_2:
+        if params.get("tree_method", "auto") == "auto":  # XGBoost 1.x: exact on one machine, approx on several
+            params["tree_method"] = "approx" if distributed else "exact"
+        params.setdefault("base_score", 0.5)
+    if "eval_metric" in params:
+        params["eval_metric"] = list(params["eval_metric"])
+    elif str(params.get("objective", "")).startswith("binary:"):
+        params["eval_metric"] = [version.binary_default_metric]
+    return params
+
+
+def save_model(booster: Any, path: Path, version: ImageVersion) -> None:
+    """``xgboost-model`` as the image writes it: pickled Booster, or ``save_model`` (no file extension)."""
+    if version.pickles_model:
+        with open(path, "wb") as handle:
+            pickle.dump(booster, handle, protocol=4)
+        return
+    with warnings.catch_warnings():  # the container's file name has no extension; the format is XGBoost's default
+        warnings.simplefilter("ignore")
+        booster.save_model(str(path))
 
 
 WORKER_MODULE = "pipelines.local.xgboost_algorithm"  # not __name__: that is "__main__" when run with -m

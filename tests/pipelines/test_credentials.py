@@ -84,3 +84,14 @@ def test_a_secret_in_a_parameter_or_a_definition_is_refused_before_anything_is_w
     refused = run_cli("--store", str(store), "--definition", str(definition))
     assert refused.returncode == 2 and "Steps[0].Arguments.ErrorMessage" in refused.stderr
     assert not store.exists()
+
+
+def test_redaction_leaves_known_paths_alone_and_still_finds_secrets_beside_them():
+    from pipelines.credentials import redact
+
+    job_dir = "/tmp/tpl/store/jobs/kdy9fjyhoi78/EvaluateAbaloneModel"
+    line = f"{job_dir}/root/opt/ml/code/evaluate.py:18: warning"
+    assert redact(line) != line  # shaped like a secret key when nothing says it is a path
+    assert redact(line, (job_dir,)) == line
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    assert redact(f"{job_dir} {secret}", (job_dir,)) == f"{job_dir} [REDACTED]"

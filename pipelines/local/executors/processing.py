@@ -3,52 +3,83 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from pipelines.local import sandbox
-from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun, run_program
+from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun
+from pipelines.local.executors.hosts import Host, HostProgram, job_hosts, run_on_hosts
 from pipelines.s3uri import join_uri
 
 
 def execute(run: StepRun) -> StepOutcome:
-    """Run one processing job locally."""
+    """Run one processing job locally: one program per instance of its cluster, each with its inputs
+    (every object, or its shard for ShardedByS3Key) and /opt/ml/config; every instance's outputs published."""
     args = run.arguments
-    root = run.job_dir / "root"
     inputs = args.get("ProcessingInputs", [])
     outputs = args.get("ProcessingOutputConfig", {}).get("Outputs", [])
-    input_dirs = [sandbox.processing_path(root, (item.get("S3Input") or item.get("DatasetDefinition") or {}).get(
-        "LocalPath"), f"ProcessingInputs[{index}].LocalPath") for index, item in enumerate(inputs)]
-    output_dirs = [sandbox.processing_path(root, item.get("S3Output", {}).get("LocalPath"),
-                                           f"ProcessingOutputConfig.Outputs[{index}].S3Output.LocalPath")
-                   for index, item in enumerate(outputs)]
-    for index, (item, destination) in enumerate(zip(inputs, input_dirs)):
-        source = item.get("S3Input")
-        if source is None and "RedshiftDatasetDefinition" in item.get("DatasetDefinition", {}):
-            raise StepFailed(redshift_unreachable(run, index, item))
-        if source is None:
-            raise StepFailed(f"ProcessingInputs[{index}]: only S3Input is supported locally")
-        if source.get("S3DataType", "S3Prefix") != "S3Prefix":
-            raise StepFailed(f"ProcessingInputs[{index}].S3Input.S3DataType: only S3Prefix is supported locally")
-        destination.mkdir(parents=True, exist_ok=True)
-        if run.store.download_prefix(source["S3Uri"], destination) == 0:
-            raise StepFailed(f"ClientError: ProcessingInputs[{index}] ({item.get('InputName')}): "
-                             f"no objects under {source['S3Uri']}")
-    for directory in output_dirs:
-        directory.mkdir(parents=True, exist_ok=True)
-
+    count = int(args.get("ProcessingResources", {}).get("ClusterConfig", {}).get("InstanceCount", 1))
+    hosts = job_hosts(run, count)
+    input_paths = [(item.get("S3Input") or item.get("DatasetDefinition") or {}).get("LocalPath") for item in inputs]
+    output_paths = [item.get("S3Output", {}).get("LocalPath") for item in outputs]
+    for index, path in enumerate(input_paths):
+        sandbox.processing_path(hosts[0].root, path, f"ProcessingInputs[{index}].LocalPath")
+    for index, path in enumerate(output_paths):
+        sandbox.processing_path(hosts[0].root, path, f"ProcessingOutputConfig.Outputs[{index}].S3Output.LocalPath")
+    for index, item in enumerate(inputs):
+        stage_input(run, index, item, hosts, input_paths[index])
     app = args["AppSpecification"]
     entrypoint = list(app.get("ContainerEntrypoint", [])) + list(app.get("ContainerArguments", []))
     if not entrypoint:
         raise StepFailed("AppSpecification: no ContainerEntrypoint; the local engine runs entrypoints, not images")
-    job = run_program(run, entrypoint, "processing", args.get("Environment"), container_root=root)
-    if job.exit_code != 0:
-        raise StepFailed(f"AlgorithmError: the processing program exited with code {job.exit_code}: {job.last_line}")
-
-    for item, local in zip(outputs, output_dirs):
-        run.store.put_tree(local, item["S3Output"]["S3Uri"])
+    programs = []
+    for host in hosts:
+        for path in output_paths:
+            sandbox.host_path(host.root, path).mkdir(parents=True, exist_ok=True)
+        write_processing_config(host.root, args, run.job_name, host.name, [h.name for h in hosts])
+        programs.append(HostProgram(host, entrypoint, args.get("Environment") or {}))
+    ended = run_on_hosts(run, programs, "processing")
+    if ended.first_failure is not None:
+        name, job = ended.first_failure
+        where = f" on {name}" if count > 1 else ""
+        raise StepFailed(f"AlgorithmError: the processing program{where} exited with code {job.exit_code}: "
+                         f"{job.last_line}")
+    for item, path in zip(outputs, output_paths):
+        for host in hosts:
+            run.store.put_tree(sandbox.host_path(host.root, path), item["S3Output"]["S3Uri"])
     properties = {**args, "ProcessingJobName": run.job_name, "ProcessingJobStatus": "Completed",
                   "ProcessingJobArn": f"arn:aws:sagemaker:local:000000000000:processing-job/{run.job_name.lower()}"}
     return StepOutcome(properties=properties, property_files=read_property_files(run, outputs))
+
+
+def stage_input(run: StepRun, index: int, item: dict[str, Any], hosts: list[Host], local_path: str) -> None:
+    """Copy one S3 input to every host: all its objects, or every n-th for ShardedByS3Key."""
+    source = item.get("S3Input")
+    if source is None and "RedshiftDatasetDefinition" in item.get("DatasetDefinition", {}):
+        raise StepFailed(redshift_unreachable(run, index, item))
+    if source is None:
+        raise StepFailed(f"ProcessingInputs[{index}]: only S3Input is supported locally")
+    if source.get("S3DataType", "S3Prefix") != "S3Prefix":
+        raise StepFailed(f"ProcessingInputs[{index}].S3Input.S3DataType: only S3Prefix is supported locally")
+    sharded = source.get("S3DataDistributionType") == "ShardedByS3Key"
+    staged = 0
+    for position, host in enumerate(hosts):
+        destination = sandbox.host_path(host.root, local_path)
+        destination.mkdir(parents=True, exist_ok=True)
+        staged += run.store.download_prefix(source["S3Uri"], destination,
+                                            shard=(position, len(hosts)) if sharded else None)
+    if staged == 0:
+        raise StepFailed(f"ClientError: ProcessingInputs[{index}] ({item.get('InputName')}): "
+                         f"no objects under {source['S3Uri']}")
+
+
+def write_processing_config(root: Path, arguments: dict[str, Any], job_name: str, current_host: str,
+                            hosts: list[str]) -> None:
+    """``/opt/ml/config/resourceconfig.json`` and ``processingjobconfig.json``, as a processing container finds them."""
+    config_dir = root / "opt" / "ml" / "config"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / "resourceconfig.json").write_text(json.dumps({"current_host": current_host, "hosts": hosts}))
+    (config_dir / "processingjobconfig.json").write_text(json.dumps({**arguments, "ProcessingJobName": job_name}))
 
 
 def redshift_unreachable(run: StepRun, index: int, item: dict[str, Any]) -> str:

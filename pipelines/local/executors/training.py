@@ -1,9 +1,11 @@
-"""Training: the built-in XGBoost image through its local emulation, any other image through the local
-program mapped to it (``local_image_programs``), run with the training container's ``/opt/ml`` contract."""
+"""Training: a definition's ContainerEntrypoint, a framework image's script mode (SDK v2 and v3), the
+built-in XGBoost image through its local emulation, or the local program mapped to a custom image
+(``local_image_programs``), run with the training container's ``/opt/ml`` contract on every instance."""
 
 from __future__ import annotations
 
 import json
+import platform
 import re
 import shlex
 import sys
@@ -13,21 +15,37 @@ from typing import Any
 
 from inference.hosting import is_builtin_xgboost
 from pipelines.local import sandbox
+from pipelines.local import training_contract as contract
+from pipelines.local.executors import script_mode
 from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun, run_program
+from pipelines.local.executors.hosts import HostProgram, job_hosts, run_on_hosts
 from pipelines.local.xgboost_algorithm import AlgorithmError, check_channels, content_kind
+from pipelines.local.xgboost_versions import UnknownImageVersionError, version_of
 from pipelines.s3uri import join_uri
 
 def execute(run: StepRun) -> StepOutcome:
-    """Run one training job locally."""
-    image = run.arguments.get("AlgorithmSpecification", {}).get("TrainingImage", "")
+    """Run one training job locally: the definition's ContainerEntrypoint, a framework image's script
+    mode, the built-in XGBoost emulation, or the local program mapped to a custom image, in that order."""
+    spec = run.arguments.get("AlgorithmSpecification", {})
+    image = spec.get("TrainingImage", "")
+    entrypoint = list(spec.get("ContainerEntrypoint") or [])
+    arguments = list(spec.get("ContainerArguments") or [])
+    if entrypoint:
+        return container_job(run, entrypoint + arguments, unenforced=[
+            f"AlgorithmSpecification.TrainingImage = {image}: the ContainerEntrypoint runs with this machine's programs "
+            "and libraries, not the image's"])
+    if script_mode.is_script_mode(run.arguments.get("HyperParameters", {})):
+        return container_job(run, None, unenforced=[
+            f"AlgorithmSpecification.TrainingImage = {image}: the script runs with this interpreter ({platform.python_version()}) "
+            "and its installed libraries, not the image's framework versions"])
     if is_builtin_xgboost(image):
         return builtin_xgboost(run)
     if image in run.image_programs:
-        return container_program(run, shlex.split(run.image_programs[image]))
+        return container_job(run, shlex.split(run.image_programs[image]) + (arguments or ["train"]))
     raise StepFailed(
-        f"AlgorithmSpecification.TrainingImage {image!r} is not the built-in XGBoost image and no local program is "
-        "mapped to it: set the config key local_image_programs (flag --local-image-program "
-        f"'{image}=COMMAND'), COMMAND being what the image runs as `train`"
+        f"AlgorithmSpecification.TrainingImage {image!r} is not the built-in XGBoost image, the job gives no "
+        "ContainerEntrypoint and no local program is mapped to the image: set the config key local_image_programs "
+        f"(flag --local-image-program '{image}=COMMAND'), COMMAND being what the image runs as `train`"
     )
 
 
@@ -36,9 +54,10 @@ def builtin_xgboost(run: StepRun) -> StepOutcome:
     args = run.arguments
     channels = {c["ChannelName"]: c for c in args.get("InputDataConfig", [])}
     try:
+        version = version_of(args.get("AlgorithmSpecification", {}).get("TrainingImage", ""))
         check_channels(list(channels))
         kind = content_kind(channels["train"].get("ContentType"))
-    except AlgorithmError as exc:
+    except (AlgorithmError, UnknownImageVersionError) as exc:
         raise StepFailed(f"ClientError: {exc}") from None
     hosts = [f"algo-{i + 1}" for i in range(int(args.get("ResourceConfig", {}).get("InstanceCount", 1)))]
     channels_root = run.job_dir / "root" / "opt" / "ml" / "input" / "data"
@@ -51,7 +70,7 @@ def builtin_xgboost(run: StepRun) -> StepOutcome:
         if host not in with_data:
             run.log(f"{host}: no data in its train shard; this host drops out of training")
     model_dir = run.job_dir / "root" / "opt" / "ml" / "model"
-    spec = {"hyperparameters": args.get("HyperParameters", {}), "content_kind": kind, "channels_root": str(channels_root),
+    spec = {"hyperparameters": args.get("HyperParameters", {}), "content_kind": kind, "image_version": version.tag, "channels_root": str(channels_root),
             "hosts_with_data": with_data, "model_dir": str(model_dir), "metrics_file": str(run.job_dir / "metrics.json")}
     (run.job_dir / "job.json").write_text(json.dumps(spec))
     command = [sys.executable, "-m", "pipelines.local.xgboost_algorithm", "--job-dir", str(run.job_dir)]
@@ -63,36 +82,45 @@ def builtin_xgboost(run: StepRun) -> StepOutcome:
     return completed(run, model_dir, json.loads((run.job_dir / "metrics.json").read_text()))
 
 
-def container_program(run: StepRun, command: list[str]) -> StepOutcome:
-    """A bring-your-own image: its mapped program run as ``COMMAND train`` against /opt/ml, as the container is."""
+def container_job(run: StepRun, command: list[str] | None, unenforced: list[str] | None = None) -> StepOutcome:
+    """A training container's contract on every instance: channels staged per host (FullyReplicated or
+    ShardedByS3Key), the /opt/ml/input/config files, the platform's environment, ``command`` run on all
+    hosts at once (``None``: the framework toolkit's script mode); the model is algo-1's /opt/ml/model."""
     args = run.arguments
-    if int(args.get("ResourceConfig", {}).get("InstanceCount", 1)) != 1:
-        raise StepFailed("ClientError: the local program of a custom image runs on one instance; "
-                         "run with --parameter TrainingInstanceCount=1 locally")
-    opt_ml = run.job_dir / "root" / "opt" / "ml"
-    config_dir = opt_ml / "input" / "config"
+    count = int(args.get("ResourceConfig", {}).get("InstanceCount", 1))
+    hosts = job_hosts(run, count)
     channels = {c["ChannelName"]: c for c in args.get("InputDataConfig", [])}
     for name, channel in channels.items():
-        uri, _ = channel_source(run, name, channel)
-        run.store.download_prefix(uri, opt_ml / "input" / "data" / name)
-    for directory in (config_dir, opt_ml / "model", opt_ml / "output" / "data", opt_ml / "checkpoints"):
-        directory.mkdir(parents=True, exist_ok=True)
-    (config_dir / "hyperparameters.json").write_text(json.dumps(args.get("HyperParameters", {})))
-    (config_dir / "inputdataconfig.json").write_text(json.dumps({
-        name: {"ContentType": c.get("ContentType", ""), "TrainingInputMode": args.get("AlgorithmSpecification", {}).get(
-            "TrainingInputMode", "File"), "S3DistributionType": c.get("DataSource", {}).get("S3DataSource", {}).get(
-            "S3DataDistributionType", "FullyReplicated"), "RecordWrapperType": c.get("RecordWrapperType", "None")}
-        for name, c in channels.items()}))
-    (config_dir / "resourceconfig.json").write_text(json.dumps(
-        {"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "lo"}))
-    job = run_training_program(run, command + ["train"], args.get("Environment"), run.job_dir / "root")
-    if job.exit_code != 0:
-        failure = opt_ml / "output" / "failure"
-        reason = failure.read_text(errors="replace").strip() if failure.exists() else job.last_line
-        raise StepFailed(f"AlgorithmError: {reason or f'the training program exited with code {job.exit_code}'}")
+        uri, sharded = channel_source(run, name, channel)
+        for index, host in enumerate(hosts):
+            run.store.download_prefix(uri, host.root / "opt" / "ml" / "input" / "data" / name,
+                                      shard=(index, count) if sharded else None)
+    programs = []
+    for host in hosts:
+        contract.write_training_config(host.root, args, host.name, [h.name for h in hosts])
+        environment = {**(args.get("Environment") or {}), **contract.training_environment(run.job_name)}
+        contract.stub_requirement_installers(host.root, run.log if host.name == "algo-1" else lambda _: None)
+        if command is None:
+            program = script_mode.program(run, host.root, args.get("HyperParameters", {}), channels, host.name,
+                                          [h.name for h in hosts], run.log if host.name == "algo-1" else lambda _: None)
+            programs.append(HostProgram(host, program.command, {**environment, **program.environment},
+                                        program.workdir))
+        else:
+            programs.append(HostProgram(host, command, environment))
+    ended = run_on_hosts(run, programs, "training",
+                         stopped_detail=" (TrainingJobStatus Stopped, SecondaryStatus MaxRuntimeExceeded)")
+    failure = ended.first_failure
+    if failure is not None:
+        name, job = failure
+        written = next(h for h in hosts if h.name == name).root / "opt" / "ml" / "output" / "failure"
+        reason = written.read_text(errors="replace").strip() if written.exists() else job.last_line
+        where = f" on {name}" if count > 1 else ""
+        raise StepFailed(f"AlgorithmError{where}: {reason or f'the training program exited with code {job.exit_code}'}")
     metrics = metric_values(args.get("AlgorithmSpecification", {}).get("MetricDefinitions", []),
-                            (run.job_dir / "job.log").read_text(errors="replace"))
-    return completed(run, opt_ml / "model", metrics)
+                            (hosts[0].directory / "job.log").read_text(errors="replace"))
+    outcome = completed(run, hosts[0].root / "opt" / "ml" / "model", metrics)
+    outcome.unenforced = list(unenforced or [])
+    return outcome
 
 
 def run_training_program(run: StepRun, command: list[str], environment: dict[str, Any] | None = None,

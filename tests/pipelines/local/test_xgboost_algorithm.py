@@ -13,6 +13,7 @@ import pytest
 
 from pipelines import sample_data
 from pipelines.local import xgboost_algorithm as algo
+from pipelines.local.xgboost_versions import VERSIONS, UnknownImageVersionError, version_of
 
 
 @pytest.mark.parametrize("raw, message", [
@@ -64,7 +65,7 @@ def test_hidden_files_in_a_channel_are_an_error(tmp_path):
         algo.channel_files(tmp_path / "train", "train")
 
 
-def _job(tmp_path: Path, hosts: dict[str, str], hyper: dict[str, str]) -> Path:
+def _job(tmp_path: Path, hosts: dict[str, str], hyper: dict[str, str], version: str = "1.7-1") -> Path:
     """A job directory with each host's train shard and a shared validation channel."""
     data = sample_data.generate(4000)
     text = "\n".join(",".join("" if np.isnan(v) else f"{v:g}" for v in row) for row in data) + "\n"
@@ -76,7 +77,7 @@ def _job(tmp_path: Path, hosts: dict[str, str], hyper: dict[str, str]) -> Path:
         shard = "".join(lines[index:3000:len(hosts)])
         (channels / host / "train" / "part.csv").write_text(override or shard)
         (channels / host / "validation" / "v.csv").write_text("".join(lines[3000:]))
-    spec = {"hyperparameters": hyper, "content_kind": "csv", "channels_root": str(channels),
+    spec = {"hyperparameters": hyper, "content_kind": "csv", "channels_root": str(channels), "image_version": version,
             "hosts_with_data": list(hosts), "model_dir": str(tmp_path / "model"),
             "metrics_file": str(tmp_path / "metrics.json")}
     (tmp_path / "job.json").write_text(json.dumps(spec))
@@ -145,3 +146,73 @@ def test_xgboost_error_line_drops_timestamp_location_and_stack():
                "Stack trace:\n  [bt] (0) /usr/lib/libxgboost.so(+0x1a2b) [0x7f]\n  [bt] (8) libffi.so.8(+0x7e2e)")
     assert algo.xgboost_error_line(Exception(message)) == "Check failed: valid: Input data contains `inf`"
     assert algo.xgboost_error_line(Exception("")) == "Exception"
+
+
+@pytest.mark.parametrize("version, accepted, refused", [
+    ("0.90-2", {"silent": "1"}, {"monotone_constraints": "(1,0)"}),
+    ("1.0-1", {"silent": "1", "monotone_constraints": "(1,0)"}, {"objective": "survival:aft"}),
+    ("1.2-2", {"objective": "survival:aft"}, {"silent": "1"}),
+    ("1.3-1", {"sampling_method": "uniform"}, {"use_dask_gpu_training": "false"}),
+    ("1.7-1", {"use_dask_gpu_training": "false"}, {"single_precision_histogram": "true"}),
+    ("3.0-5", {"objective": "reg:absoluteerror"}, {"silent": "1"}),
+])
+def test_each_image_version_accepts_its_own_hyperparameters(version, accepted, refused):
+    table = VERSIONS[version]
+    algo.parse_hyperparameters({"num_round": "2", **accepted}, table)
+    with pytest.raises(algo.AlgorithmError) as error:
+        algo.parse_hyperparameters({"num_round": "2", **refused}, table)
+    assert version in str(error.value)
+
+
+def test_an_unknown_image_version_lists_the_known_ones():
+    assert version_of("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.0-1-cpu-py3").tag == "1.0-1"
+    with pytest.raises(UnknownImageVersionError) as error:
+        version_of("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:2.1-1")
+    assert "'2.1-1'" in str(error.value) and "known versions: 0.90-2, 1.0-1, 1.2-2, 1.3-1, 1.5-1, 1.7-1, 3.0-5" in str(error.value)
+
+
+def test_pre_2_0_images_keep_their_xgboost_defaults():
+    old = algo.xgboost_params({"objective": "binary:logistic", "num_round": 5}, VERSIONS["1.2-2"], distributed=False)
+    assert old == {"objective": "binary:logistic", "tree_method": "exact", "base_score": 0.5, "eval_metric": ["error"]}
+    assert algo.xgboost_params({"num_round": 5}, VERSIONS["1.7-1"], distributed=True)["tree_method"] == "approx"
+    new = algo.xgboost_params({"objective": "binary:logistic", "num_round": 5}, VERSIONS["3.0-5"], distributed=False)
+    assert new == {"objective": "binary:logistic", "eval_metric": ["logloss"]}
+
+
+def test_images_up_to_1_2_2_pickle_the_booster_and_later_ones_save_it(tmp_path):
+    import pickle
+
+    from processing.evaluate import load_booster_file
+
+    hyper = {"objective": "binary:logistic", "num_round": "3", "silent": "1"}
+    pickled = _train(_job(tmp_path / "old", {"algo-1": ""}, hyper, version="1.0-1"))
+    assert pickled.returncode == 0, pickled.stderr
+    assert "silent: accepted by image version 1.0-1" in pickled.stdout
+    model_file = tmp_path / "old" / "model" / "xgboost-model"
+    with open(model_file, "rb") as handle:
+        booster = pickle.load(handle)  # what the template's evaluation script does
+    assert booster.num_boosted_rounds() == 3
+    assert load_booster_file(str(model_file)).num_boosted_rounds() == 3
+    del hyper["silent"]
+    saved = _train(_job(tmp_path / "new", {"algo-1": ""}, hyper, version="3.0-5"))
+    assert saved.returncode == 0, saved.stderr
+    assert (tmp_path / "new" / "model" / "xgboost-model").read_bytes()[:1] != b"\x80"
+    assert load_booster_file(str(tmp_path / "new" / "model" / "xgboost-model")).num_boosted_rounds() == 3
+
+
+def test_a_pickled_model_file_that_is_not_a_booster_is_refused_unrun(tmp_path):
+    import pickle
+
+    from processing.evaluate import load_booster_file
+
+    marker = tmp_path / "ran"
+    evil = tmp_path / "xgboost-model"
+
+    class Exploit:
+        def __reduce__(self):
+            return (__import__("os").system, (f"touch {marker}",))
+
+    evil.write_bytes(pickle.dumps(Exploit(), protocol=4))
+    with pytest.raises(pickle.UnpicklingError, match="only an XGBoost Booster is accepted"):
+        load_booster_file(str(evil))
+    assert not marker.exists()

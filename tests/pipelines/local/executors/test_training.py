@@ -84,5 +84,5 @@ def test_the_programs_failure_file_is_the_failure_reason(store, tmp_path):
 def test_an_unmapped_image_names_the_config_that_maps_it(store, tmp_path):
     record = run_fit(store, tmp_path, {})
     reason = record.step("Fit").failure_reason
-    assert "no local program is mapped to it: set the config key local_image_programs" in reason
+    assert "no local program is mapped to the image: set the config key local_image_programs" in reason
     assert f"--local-image-program '{IMAGE}=COMMAND'" in reason

@@ -1,0 +1,77 @@
+"""What a SageMaker training container finds on every instance: the /opt/ml folders, the three
+``/opt/ml/input/config`` files with every key the platform writes, and the platform's environment."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+from pipelines.local import requirements_report
+
+GROUP = "homogeneousCluster"  # SageMaker's name for the instance group of a job without InstanceGroups
+NETWORK_INTERFACE = "lo"  # local hosts talk over loopback (eth0 on SageMaker)
+LOCAL_ACCOUNT = "000000000000"
+
+
+def training_job_arn(job_name: str) -> str:
+    """The ARN a local training job reports."""
+    return f"arn:aws:sagemaker:local:{LOCAL_ACCOUNT}:training-job/{job_name.lower()}"
+
+
+def training_environment(job_name: str) -> dict[str, str]:
+    """The variables the platform sets in a training container."""
+    return {"TRAINING_JOB_NAME": job_name, "TRAINING_JOB_ARN": training_job_arn(job_name)}
+
+
+def resource_config(arguments: dict[str, Any], current_host: str, hosts: list[str]) -> dict[str, Any]:
+    """``resourceconfig.json`` as SageMaker writes it for a homogeneous cluster."""
+    instance_type = arguments.get("ResourceConfig", {}).get("InstanceType", "ml.m5.large")
+    return {
+        "current_host": current_host,
+        "current_instance_type": instance_type,
+        "current_group_name": GROUP,
+        "hosts": hosts,
+        "instance_groups": [{"instance_group_name": GROUP, "instance_type": instance_type, "hosts": hosts}],
+        "network_interface_name": NETWORK_INTERFACE,
+    }
+
+
+def input_data_config(arguments: dict[str, Any]) -> dict[str, Any]:
+    """``inputdataconfig.json``: each channel's content type, input mode, distribution and record wrapping."""
+    mode = arguments.get("AlgorithmSpecification", {}).get("TrainingInputMode", "File")
+    config = {}
+    for channel in arguments.get("InputDataConfig", []):
+        entry = {"TrainingInputMode": channel.get("InputMode", mode),
+                 "S3DistributionType": channel.get("DataSource", {}).get("S3DataSource", {}).get(
+                     "S3DataDistributionType", "FullyReplicated"),
+                 "RecordWrapperType": channel.get("RecordWrapperType", "None")}
+        if channel.get("ContentType"):
+            entry["ContentType"] = channel["ContentType"]
+        config[channel["ChannelName"]] = entry
+    return config
+
+
+def write_training_config(root: Path, arguments: dict[str, Any], current_host: str, hosts: list[str]) -> None:
+    """Lay out one host's /opt/ml (under ``root``): config files and the folders a job writes to."""
+    opt_ml = root / "opt" / "ml"
+    config_dir = opt_ml / "input" / "config"
+    for directory in (config_dir, opt_ml / "model", opt_ml / "output" / "data", opt_ml / "checkpoints",
+                      opt_ml / "code"):
+        directory.mkdir(parents=True, exist_ok=True)
+    (config_dir / "hyperparameters.json").write_text(json.dumps(arguments.get("HyperParameters", {})))
+    (config_dir / "inputdataconfig.json").write_text(json.dumps(input_data_config(arguments)))
+    (config_dir / "resourceconfig.json").write_text(json.dumps(resource_config(arguments, current_host, hosts)))
+
+
+SDK_V3_INSTALLER = Path("opt/ml/input/data/sm_drivers/scripts/install_requirements.py")
+
+
+def stub_requirement_installers(root: Path, log: Callable[[str], None]) -> None:
+    """SDK v3's ``sm_train.sh`` installs requirements with pip; locally its installer is replaced by one
+    that reports the requirements against what this interpreter has, and installs nothing."""
+    installer = root / SDK_V3_INSTALLER
+    if installer.is_file():
+        shutil.copyfile(requirements_report.__file__, installer)
+        log("SourceCode requirements are reported, not installed: the job runs with this interpreter's libraries")
