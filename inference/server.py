@@ -15,6 +15,7 @@ on the new ``endpoint.json`` while the old ones finish their requests.
 
 from __future__ import annotations
 
+import atexit
 import json
 import re
 from pathlib import Path
@@ -35,7 +36,8 @@ def create_app(endpoint_dir: str) -> Callable[[dict[str, Any], StartResponse], I
     """The WSGI app serving the model named by ``<endpoint_dir>/endpoint.json``."""
     folder = Path(endpoint_dir)
     endpoint = json.loads((folder / "endpoint.json").read_text(encoding="utf-8"))
-    predictor = predictor_for(endpoint["Image"], folder / endpoint["ModelFile"])
+    predictor = predictor_for(endpoint["Image"], folder / endpoint["ModelFile"], endpoint.get("ImagePrograms"))
+    atexit.register(predictor.close)  # a container's serve program and its files go with this worker
     name, version = endpoint["EndpointName"], str(endpoint["ModelPackageVersion"])
 
     def respond(start: StartResponse, status: int, body: bytes, content_type: str = "text/plain",

@@ -61,6 +61,8 @@ class PipelineConfig:
     tags: tuple[tuple[str, str], ...] = ()
     training_mode: str = "builtin"
     training_image: str | None = None
+    calibration: str = "isotonic"  # custom mode, our image: isotonic, platt or none, fitted on validation
+    monotone_constraints: str | None = None  # custom mode, our image: "(1,0,-1,...)", one per feature
     xgboost_version: str = "1.7-1"
     input_data_url: str | None = None
     data_source: str = "s3"
@@ -134,6 +136,10 @@ def _validate(cfg: PipelineConfig) -> None:
         (cfg.training_mode in ("builtin", "custom"), f"training_mode {cfg.training_mode!r} must be 'builtin' or 'custom'"),
         (cfg.training_mode != "custom" or bool(cfg.training_image),
          "training_mode 'custom' needs training_image (--training-image ECR_URI)"),
+        (cfg.calibration in ("isotonic", "platt", "none"),
+         f"calibration {cfg.calibration!r} must be 'isotonic', 'platt' or 'none'"),
+        (cfg.monotone_constraints is None or bool(re.fullmatch(r"\((-1|0|1)(,(-1|0|1))*\)", cfg.monotone_constraints)),
+         f"monotone_constraints {cfg.monotone_constraints!r} must look like (1,0,-1): one of -1, 0, 1 per feature"),
         (all(_SUBNET.match(s) for s in cfg.subnets), f"subnets {list(cfg.subnets)} must look like subnet-0abc1234"),
         (all(_SECURITY_GROUP.match(s) for s in cfg.security_group_ids),
          f"security_group_ids {list(cfg.security_group_ids)} must look like sg-0abc1234"),

@@ -70,7 +70,8 @@ def _endpoints(args: argparse.Namespace, config: PipelineConfig) -> Any:
     from pipelines.local.endpoints import LocalEndpoints
     from pipelines.local.store import Store
 
-    return LocalEndpoints(Store(args.store.resolve()), log=lambda line: print(line, file=sys.stderr))
+    return LocalEndpoints(Store(args.store.resolve()), log=lambda line: print(line, file=sys.stderr),
+                          image_programs=dict(config.local_image_programs))
 
 
 def approved_version(args: argparse.Namespace, config: PipelineConfig) -> dict[str, Any]:

@@ -49,7 +49,12 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
                    "(default LeadScoringModels)")
     g.add_argument("--training-mode", choices=("builtin", "custom"),
                    help="built-in XGBoost (default) or your own training image (--training-image)")
-    g.add_argument("--training-image", help="ECR URI of a custom training image (--training-mode custom)")
+    g.add_argument("--training-image", help="ECR URI of a custom training image (--training-mode custom); "
+                   "this repository's own image (repository lead-scoring-xgboost) runs locally with no mapping")
+    g.add_argument("--calibration", choices=("isotonic", "platt", "none"),
+                   help="custom mode with our image: probability calibration fitted on validation (default isotonic)")
+    g.add_argument("--monotone-constraints", metavar="(1,0,-1,...)",
+                   help="custom mode with our image: per-feature monotone constraints, in column order")
     g.add_argument("--xgboost-version", help="built-in XGBoost image version (default 1.7-1)")
     g.add_argument("--input-data-url", help="default of the InputDataUrl parameter")
     g.add_argument("--source-revision", help="source revision recorded on the model (default: git HEAD)")

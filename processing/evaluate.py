@@ -74,6 +74,34 @@ def load_booster(model_dir: str):
                                   % (os.path.basename(preferred[0]), xgb.__version__, str(exc).splitlines()[0]))
 
 
+def load_calibration(model_dir):
+    """The ``calibration.json`` our own image (container/) writes beside its booster, or None."""
+    archives = [f for f in sorted(os.listdir(model_dir)) if f.endswith(".tar.gz")]
+    if not archives:
+        path = os.path.join(model_dir, "calibration.json")
+        return json.load(open(path)) if os.path.isfile(path) else None
+    try:
+        with tarfile.open(os.path.join(model_dir, archives[0])) as tar:
+            member = next((m for m in tar.getmembers() if m.isfile() and m.name.lstrip("./") == "calibration.json"),
+                          None)
+            return json.load(tar.extractfile(member)) if member is not None else None
+    except (tarfile.TarError, OSError, ValueError) as exc:
+        raise EvaluationError("calibration.json in %s is not readable: %s" % (archives[0], exc))
+
+
+def calibrated(spec, scores, margins):
+    """Scores as the model serves them: with our image's calibration (the format container/calibration.py
+    writes: isotonic thresholds, or Platt's a and b on the margin), else as XGBoost gives them. This script
+    runs alone in the processing image, so it reads that format itself."""
+    if not spec or spec.get("method") == "none":
+        return scores
+    if spec.get("method") == "isotonic":
+        return np.interp(scores, spec["x"], spec["y"])
+    if spec.get("method") == "platt":
+        return 1.0 / (1.0 + np.exp(-(spec["a"] * margins + spec["b"])))
+    raise EvaluationError("calibration.json: unknown method %r" % spec.get("method"))
+
+
 class _BoosterUnpickler(pickle.Unpickler):
     """Unpickles an XGBoost Booster and nothing else: a model file is data, never code to run."""
 
@@ -379,7 +407,9 @@ def run(args: argparse.Namespace) -> dict:
     expected = booster.num_features()
     if expected and features.shape[1] != expected:
         raise EvaluationError("the model expects %d features but the test split has %d" % (expected, features.shape[1]))
-    scores = booster.predict(xgb.DMatrix(features, missing=np.nan))
+    matrix = xgb.DMatrix(features, missing=np.nan)
+    scores = calibrated(load_calibration(args.model_dir), booster.predict(matrix),
+                        booster.predict(matrix, output_margin=True))
     report = evaluate(labels, scores.astype(np.float64), args.threshold, args.seed)
     os.makedirs(args.output_dir, exist_ok=True)
     charts = save_charts(report, args.output_dir)

@@ -21,7 +21,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from inference.hosting import HostingError, predictor_for
 from pipelines.atomic import replacing, write_text
@@ -45,10 +45,12 @@ def check_endpoint_name(name: str) -> str:
 class LocalEndpoints:
     """Create, update, list and delete endpoints served from one local store."""
 
-    def __init__(self, store: Store, start_timeout: float = 60.0, log: Callable[[str], None] = lambda line: None):
+    def __init__(self, store: Store, start_timeout: float = 60.0, log: Callable[[str], None] = lambda line: None,
+                 image_programs: Mapping[str, str] | None = None):
         self.store = store
         self.start_timeout = start_timeout
         self.log = log
+        self.image_programs = dict(image_programs or {})  # image URI -> the local command standing in for it
 
     def deploy(self, name: str, package: dict[str, Any], instance_count: int = 1) -> dict[str, Any]:
         """Serve ``package`` (a DescribeModelPackage-shaped version) at endpoint ``name``; returns its record.
@@ -66,8 +68,9 @@ class LocalEndpoints:
         model_file = Path("models") / f"v{package['ModelPackageVersion']}-{time.time_ns()}.tar.gz"
         with replacing(folder / model_file) as handle, open(source, "rb") as model:
             shutil.copyfileobj(model, handle)
+        programs = {k: v for k, v in self.image_programs.items() if k == container["Image"]}
         try:  # load it here once, so a bad model is reported now rather than in the server's log
-            predictor_for(container["Image"], folder / model_file)
+            predictor_for(container["Image"], folder / model_file, programs).close()
         except HostingError as exc:
             (folder / model_file).unlink()
             raise EndpointError(f"{package['ModelPackageArn']}: {exc}") from None
@@ -78,7 +81,8 @@ class LocalEndpoints:
             "ModelPackageArn": package["ModelPackageArn"],
             "ModelPackageGroupName": package["ModelPackageGroupName"],
             "ModelPackageVersion": package["ModelPackageVersion"],
-            "Image": container["Image"], "ModelFile": model_file.as_posix(), "InstanceCount": instance_count,
+            "Image": container["Image"], "ImagePrograms": programs, "ModelFile": model_file.as_posix(),
+            "InstanceCount": instance_count,
             "CreationTime": (previous or {}).get("CreationTime", now), "LastModifiedTime": now,
         }
         live = previous is not None and _alive(previous.get("Pid"), folder)

@@ -8,6 +8,7 @@ import pytest
 
 from pipelines.config import build_config, read_config_file
 from pipelines.lead_scoring import build, get_pipeline
+from pipelines.local.graph import walk_steps
 from pipelines.errors import ConfigError
 from pipelines.parameters import SPECS
 from tests.conftest import KMS, ROLE, full_config
@@ -107,11 +108,31 @@ def test_train_channels(steps):
     assert hp["objective"] == "binary:logistic" and hp["eval_metric"] == "auc"
 
 
-def test_custom_training_image():
-    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/lead-scoring:1"
+def test_custom_training_image_is_used_to_train_register_and_transform():
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/lead-scoring-xgboost:3f2a9c1d0b7e"
+    definition = build(full_config(training_mode="custom", training_image=image, calibration="platt",
+                                   monotone_constraints="(1,0,-1)")).definition_dict
+    steps = {s["Name"]: s for s, _ in walk_steps(definition["Steps"])}
+    train = steps["Train"]["Arguments"]
+    assert train["AlgorithmSpecification"]["TrainingImage"] == image
+    assert train["HyperParameters"]["calibration"] == "platt"
+    assert train["HyperParameters"]["monotone_constraints"] == "(1,0,-1)"
+    assert "objective" not in train["HyperParameters"]  # our image's hyperparameters, parsed strictly by it
+    containers = steps["RegisterModel"]["Arguments"]["InferenceSpecification"]["Containers"]
+    assert [c["Image"] for c in containers] == [image]
+    assert steps["CreateModel"]["Arguments"]["PrimaryContainer"]["Image"] == image
+
+
+def test_custom_mode_hyperparameters_are_the_ones_our_image_accepts():
+    from container.hyperparameters import parse
+    from pipelines.local.expressions import Context, resolve
+
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/lead-scoring-xgboost:1"
     definition = build(full_config(training_mode="custom", training_image=image)).definition_dict
-    train = next(s for s in definition["Steps"] if s["Name"] == "Train")
-    assert train["Arguments"]["AlgorithmSpecification"]["TrainingImage"] == image
+    train = next(s for s in definition["Steps"] if s["Name"] == "Train")["Arguments"]
+    defaults = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}
+    resolved = resolve(train["HyperParameters"], Context(defaults, {}, {}))
+    assert parse(resolved).calibration == "isotonic"
 
 
 def test_every_parameter_is_declared_and_used(built):

@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import platform
 import re
-import shlex
 import sys
 import tarfile
 from pathlib import Path
 from typing import Any
 
-from inference.hosting import is_builtin_xgboost
+from inference.hosting import image_program, is_builtin_xgboost
 from pipelines.local import sandbox
 from pipelines.local import training_contract as contract
 from pipelines.local.executors import script_mode
@@ -40,8 +39,9 @@ def execute(run: StepRun) -> StepOutcome:
             "and its installed libraries, not the image's framework versions"])
     if is_builtin_xgboost(image):
         return builtin_xgboost(run)
-    if image in run.image_programs:
-        return container_job(run, shlex.split(run.image_programs[image]) + (arguments or ["train"]))
+    program = image_program(image, run.image_programs)
+    if program is not None:
+        return container_job(run, program + (arguments or ["train"]))
     raise StepFailed(
         f"AlgorithmSpecification.TrainingImage {image!r} is not the built-in XGBoost image, the job gives no "
         "ContainerEntrypoint and no local program is mapped to the image: set the config key local_image_programs "

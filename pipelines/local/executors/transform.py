@@ -17,6 +17,17 @@ def execute(run: StepRun) -> StepOutcome:
     args = run.arguments
     model = load_model_record(run, args["ModelName"])
     predictor = load_predictor(run, args["ModelName"], model["PrimaryContainer"])
+    try:
+        return transform(run, predictor)
+    finally:
+        predictor.close()
+
+
+def transform(run: StepRun, predictor: Predictor) -> StepOutcome:
+    """Send every input object through ``predictor``; unset request settings come from the container's
+    ``/execution-parameters``, as the service takes them."""
+    args = run.arguments
+    served = predictor.execution_parameters
     source = args["TransformInput"]["DataSource"]["S3DataSource"]
     split_type = args["TransformInput"].get("SplitType", "None")
     content_type = args["TransformInput"].get("ContentType", "text/csv")
@@ -24,8 +35,9 @@ def execute(run: StepRun) -> StepOutcome:
     accept = output.get("Accept", "text/csv")
     joiner = "\n" if output.get("AssembleWith", "None") == "Line" else ""
     processing = args.get("DataProcessing", {})
-    strategy = args.get("BatchStrategy", "MultiRecord")
-    max_bytes = int(args.get("MaxPayloadInMB", 6)) * 1024 * 1024
+    strategy = args.get("BatchStrategy") or ("SingleRecord" if served.get("BatchStrategy") == "SINGLE_RECORD"
+                                             else "MultiRecord")
+    max_bytes = int(args.get("MaxPayloadInMB") or served.get("MaxPayloadInMB") or 6) * 1024 * 1024
     _, prefix = split_uri(source["S3Uri"])
     objects = run.store.objects(source["S3Uri"])
     if not objects:
@@ -75,7 +87,7 @@ def load_predictor(run: StepRun, model_name: str, container: dict[str, Any]) -> 
     if not path.is_file():
         raise StepFailed(f"ClientError: ModelDataUrl {model_data_url}: no such object in the store")
     try:
-        return predictor_for(container.get("Image", ""), path)
+        return predictor_for(container.get("Image", ""), path, run.image_programs)
     except UnservableImageError as exc:
         raise StepFailed(f"ClientError: model {model_name}: {exc}") from None
     except HostingError as exc:

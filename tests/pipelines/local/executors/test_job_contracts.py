@@ -19,6 +19,8 @@ pytestmark = pytest.mark.skipif(not sandbox.mount_namespace_available(),
 
 CUSTOM_IMAGE = "111122223333.dkr.ecr.eu-west-1.amazonaws.com/their-trainer:7"
 SKLEARN_IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+# the XGBoost framework estimator uses the built-in algorithm's image; sagemaker_program makes it script mode
+XGBOOST_FRAMEWORK_IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 
 # what their entrypoint checks and records, on every host
 ENTRYPOINT_PROGRAM = """
@@ -134,14 +136,15 @@ print("train-rmse=0.25")
 """
 
 
-def test_sdk_v2_script_mode_runs_the_entry_point_as_the_training_toolkit_does(store) -> None:
+@pytest.mark.parametrize("image", [SKLEARN_IMAGE, XGBOOST_FRAMEWORK_IMAGE])
+def test_sdk_v2_script_mode_runs_the_entry_point_as_the_training_toolkit_does(store, image) -> None:
     store.put_bytes(source_archive({"train.py": SCRIPT, "requirements.txt": "scikit-learn>=1.0\nnot-a-package-here==1.0\n"}),
                     "s3://their-bucket/code/sourcedir.tar.gz")
     hyperparameters = {"max-depth": "5", "objective": '"reg:squarederror"',
                        "sagemaker_program": '"train.py"', "sagemaker_submit_directory": '"s3://their-bucket/code/sourcedir.tar.gz"',
                        "sagemaker_container_log_level": "20", "sagemaker_region": '"eu-west-1"'}
     lines: list[str] = []
-    step = training_step({"TrainingImage": SKLEARN_IMAGE, "MetricDefinitions": [
+    step = training_step({"TrainingImage": image, "MetricDefinitions": [
         {"Name": "train:rmse", "Regex": "train-rmse=([0-9.]+)"}]}, hyperparameters,
         channels={"train": ("s3://their-bucket/train", "FullyReplicated")})
     record = run(store, step, lines=lines)

@@ -1,0 +1,131 @@
+"""A model served by its own container's ``serve`` program, started on a loopback port.
+
+This is how a bring-your-own image is hosted without Docker: the model archive is unpacked into a
+private ``/opt/ml/model`` (``SAGEMAKER_BASE_DIR``), the image's program is started as ``COMMAND serve``
+with ``SAGEMAKER_BIND_TO_PORT`` on 127.0.0.1, the host waits for ``GET /ping``, reads
+``GET /execution-parameters`` as batch transform does, and sends each request to ``POST /invocations``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from inference.xgboost_csv import InvocationError
+
+STARTUP_SECONDS = 120
+_PR_SET_PDEATHSIG = 1
+
+
+class ContainerStartError(Exception):
+    """The serve program did not come up; the message is why (its last log line)."""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _stop_with_parent() -> None:  # runs in the child before exec: a killed host takes its server with it
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+class ContainerPredictor:
+    """One model, served by ``command serve`` until ``close()``."""
+
+    def __init__(self, command: list[str], model_archive: Path, startup_seconds: float = STARTUP_SECONDS):
+        self.base = Path(tempfile.mkdtemp(prefix="serve-"))
+        self.process: subprocess.Popen | None = None
+        try:
+            with tarfile.open(model_archive) as tar:
+                tar.extractall(self.base / "model", filter="data")
+            self.port = _free_port()
+            environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+            environment.update({"SAGEMAKER_BASE_DIR": str(self.base), "SAGEMAKER_BIND_TO_PORT": str(self.port),
+                                "SERVE_BIND_HOST": "127.0.0.1", "SAGEMAKER_MODEL_SERVER_WORKERS": "1"})
+            self.log = self.base / "serve.log"
+            with open(self.log, "wb") as sink:
+                self.process = subprocess.Popen([*command, "serve"], env=environment, stdout=sink,
+                                                stderr=subprocess.STDOUT, start_new_session=True,
+                                                preexec_fn=_stop_with_parent)
+            self._wait_until_up(startup_seconds)
+            self.execution_parameters = self._execution_parameters()
+        except BaseException:
+            self.close()
+            raise
+
+    def _request(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
+                 timeout: float = 60) -> tuple[int, bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    def _last_log_line(self) -> str:
+        lines = [line for line in self.log.read_text(errors="replace").splitlines() if line.strip()]
+        return lines[-1].strip() if lines else "(no output)"
+
+    def _wait_until_up(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise ContainerStartError(f"the serve program exited with code {self.process.returncode}: "
+                                          f"{self._last_log_line()}")
+            try:
+                if self._request("GET", "/ping", timeout=2)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise ContainerStartError(f"the serve program did not answer GET /ping within {seconds:g} s: "
+                                  f"{self._last_log_line()}")
+
+    def _execution_parameters(self) -> dict[str, Any]:
+        status, body = self._request("GET", "/execution-parameters")
+        if status != 200:
+            return {}  # optional for a container; batch transform then uses its own defaults
+        try:
+            return json.loads(body)
+        except json.JSONDecodeError:
+            return {}
+
+    def invoke(self, body: bytes, content_type: str = "text/csv", accept: str = "text/csv") -> bytes:
+        """POST /invocations; InvocationError with the container's status when it refuses."""
+        status, answer = self._request("POST", "/invocations", body, {"Content-Type": content_type, "Accept": accept})
+        if status == 204:
+            return b""
+        if status != 200:
+            raise InvocationError(status, answer.decode(errors="replace").strip() or f"status {status}")
+        return answer
+
+    def close(self) -> None:
+        """Stop the serve program (its whole process group) and remove its files."""
+        if self.process is not None and self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(timeout=15)
+            except (ProcessLookupError, PermissionError):
+                pass
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        shutil.rmtree(self.base, ignore_errors=True)

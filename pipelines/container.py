@@ -1,0 +1,59 @@
+"""``python -m pipelines.container train|serve --ml-dir DIR``: our image's programs (``container/``)
+against a folder laid out as ``/opt/ml``, without Docker: the local test that
+``docker run -v $(pwd)/ml:/opt/ml IMAGE train`` (or ``serve``) would be, before the image is pushed."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from pipelines.errors import ConfigError, exit_code_of
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m pipelines.container",
+        description="Run the image's train or serve program against DIR as /opt/ml (SAGEMAKER_BASE_DIR=DIR).",
+        epilog="Lay DIR out as SageMaker does: DIR/input/config/{hyperparameters,inputdataconfig,resourceconfig}.json "
+               "and DIR/input/data/{train,validation}/*.csv for train; DIR/model (what train wrote) for serve.")
+    sub = p.add_subparsers(dest="program", required=True)
+    train = sub.add_parser("train", help="train from DIR/input, write DIR/model (DIR/output/failure on error)")
+    train.add_argument("--ml-dir", type=Path, required=True, help="the folder standing in for /opt/ml")
+    serve = sub.add_parser("serve", help="serve DIR/model on 127.0.0.1:PORT until stopped (Ctrl-C)")
+    serve.add_argument("--ml-dir", type=Path, required=True, help="the folder standing in for /opt/ml")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (SAGEMAKER_BIND_TO_PORT; default 8080)")
+    serve.add_argument("--workers", type=int, default=1, help="gunicorn workers (SAGEMAKER_MODEL_SERVER_WORKERS)")
+    return p
+
+
+def command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
+    """The program and environment to run; ConfigError for a folder that cannot be /opt/ml."""
+    ml_dir = args.ml_dir.resolve()
+    if args.program == "train" and not (ml_dir / "input" / "config").is_dir():
+        raise ConfigError(f"--ml-dir {args.ml_dir}: no input/config folder; lay it out as /opt/ml (see --help)")
+    if args.program == "serve" and not (ml_dir / "model").is_dir():
+        raise ConfigError(f"--ml-dir {args.ml_dir}: no model folder; run train first")
+    environment = {"SAGEMAKER_BASE_DIR": str(ml_dir)}
+    if args.program == "serve":
+        if not 1 <= args.port <= 65535 or args.workers < 1:
+            raise ConfigError("--port must be 1-65535 and --workers at least 1")
+        environment.update({"SAGEMAKER_BIND_TO_PORT": str(args.port), "SERVE_BIND_HOST": "127.0.0.1",
+                            "SAGEMAKER_MODEL_SERVER_WORKERS": str(args.workers)})
+    return [sys.executable, "-m", "container", args.program], environment
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+
+    def run() -> int:
+        program, environment = command(args)
+        os.execve(program[0], program, {**os.environ, **environment})  # the program's exit code is ours
+        return 0  # not reached
+
+    return exit_code_of(run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

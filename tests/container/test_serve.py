@@ -1,0 +1,95 @@
+"""The image's serve program under SageMaker's inference contract: real HTTP on loopback."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from container.model import load
+from tests.container.helpers import REPO, leads, ml_dir, run_container
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    ml = ml_dir(tmp_path_factory.mktemp("serve") / "ml", {"num_round": "30", "max_depth": "4"})
+    assert run_container("train", ml).returncode == 0
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    process = subprocess.Popen([sys.executable, "-m", "pipelines.container", "serve", "--ml-dir", str(ml),
+                                "--port", str(port)], cwd=REPO, env=env, start_new_session=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if request(port, "GET", "/ping")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        pytest.fail(f"serve did not come up: {process.stdout.read().decode()}")
+    yield port, load(ml / "model")
+    os.killpg(process.pid, signal.SIGTERM)
+    assert process.wait(timeout=30) is not None
+
+
+def request(port: int, method: str, path: str, body: bytes | None = None, **headers: str) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers={k.replace("_", "-"): v for k, v in headers.items()})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def csv_rows(rows: np.ndarray) -> bytes:
+    return ("\n".join(",".join(f"{v:.6f}" for v in row) for row in rows) + "\n").encode()
+
+
+def test_ping_and_execution_parameters(served) -> None:
+    port, _ = served
+    assert request(port, "GET", "/ping")[0] == 200
+    status, body = request(port, "GET", "/execution-parameters")
+    assert status == 200
+    assert json.loads(body) == {"MaxConcurrentTransforms": 1, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 6}
+
+
+@pytest.mark.parametrize("count", [1, 500])
+def test_invocations_answer_one_calibrated_probability_per_line(served, count) -> None:
+    port, model = served
+    features = leads(count, 11)[:, 1:]
+    status, body = request(port, "POST", "/invocations", csv_rows(features), Content_Type="text/csv", Accept="text/csv")
+    assert status == 200
+    scores = np.array([float(line) for line in body.decode().splitlines()])
+    assert len(scores) == count
+    assert np.allclose(scores, model.predict(features.astype(np.float32)), atol=1e-6)
+    assert np.all((scores >= 0) & (scores <= 1))
+
+
+def test_refusals_are_the_built_in_containers(served) -> None:
+    port, _ = served
+    row = csv_rows(leads(1, 12)[:, 1:])
+    too_big = b"0.1,0.2,0.3,0.4\n" * (6 * 1024 * 1024 // 16 + 1)
+    assert request(port, "POST", "/invocations", too_big, Content_Type="text/csv")[0] == 413
+    assert request(port, "POST", "/invocations", row, Content_Type="application/json")[0] == 415
+    assert request(port, "POST", "/invocations", b"a,b,c,d\n", Content_Type="text/csv")[0] == 415
+    assert request(port, "POST", "/invocations", row, Content_Type="text/csv", Accept="application/json")[0] == 406
+    status, body = request(port, "POST", "/invocations", b"0.1,0.2\n", Content_Type="text/csv")
+    assert (status, body) == (400, b"each row needs 4 features; got 2")
+    assert request(port, "POST", "/invocations", b"", Content_Type="text/csv")[0] == 204
