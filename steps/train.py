@@ -14,32 +14,21 @@ def hyperparameters(ctx: StepContext) -> dict[str, Any]:
     """Hyperparameters as strings (SageMaker passes them to the container as strings): the built-in
     algorithm's, or our own image's (container/hyperparameters.py) in custom mode."""
     p = ctx.params
-    if ctx.config.training_mode == "custom":
-        custom = {
-            "num_round": p["NumRound"].to_string(),
-            "max_depth": p["MaxDepth"].to_string(),
-            "eta": p["Eta"].to_string(),
-            "early_stopping_rounds": p["EarlyStoppingRounds"].to_string(),
-            "subsample": p["SubSample"].to_string(),
-            "min_child_weight": "1",
-            "seed": "42",
-            "calibration": ctx.config.calibration,
-        }
-        if ctx.config.monotone_constraints:
-            custom["monotone_constraints"] = ctx.config.monotone_constraints
-        return custom
-    return {
-        "objective": "binary:logistic",
-        "eval_metric": "auc",
+    shared = {
         "num_round": p["NumRound"].to_string(),
         "max_depth": p["MaxDepth"].to_string(),
         "eta": p["Eta"].to_string(),
         "early_stopping_rounds": p["EarlyStoppingRounds"].to_string(),
         "subsample": p["SubSample"].to_string(),
         "min_child_weight": "1",
-        "tree_method": "hist",
         "seed": "42",
     }
+    if ctx.config.training_mode == "custom":  # our image: binary logistic, hist and AUC are built in
+        custom = {**shared, "calibration": ctx.config.calibration}
+        if ctx.config.monotone_constraints:
+            custom["monotone_constraints"] = ctx.config.monotone_constraints
+        return custom
+    return {"objective": "binary:logistic", "eval_metric": "auc", "tree_method": "hist", **shared}
 
 
 def build(ctx: StepContext, prepare: Any) -> Any:
