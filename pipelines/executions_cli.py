@@ -143,5 +143,7 @@ def retry(args: argparse.Namespace) -> int:
               "--parameter values instead)", file=sys.stderr)
     target = LocalTarget(config, store=args.store, options=engine_options(args))
     with Progress(f"retry of {args.execution_id} on local") as progress:
+        definition = executions.load_definition(args.store.resolve(), args.execution_id)
+        progress.declare(list(_definition_steps(definition)))
         result = target.retry(args.execution_id, progress)
     return finish_run(result, args.summary_json, reasons_shown=not progress.live_mode)

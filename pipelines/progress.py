@@ -1,4 +1,10 @@
-"""One progress display for both targets: a live rich table on a terminal, plain lines otherwise."""
+"""One progress display for both targets: a live rich table on a terminal, plain lines otherwise.
+
+On a terminal the table lists every step of the definition from the start (Pending until it runs),
+ticks the elapsed time of running steps, and shows each step's latest log line in its row; job log
+lines do not scroll the table away (they are kept whole in each job's log file). Without a terminal,
+each change and each log line is one line, as a log collector wants them.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,13 @@ from typing import IO
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from pipelines.results import StepStatus
 
-_STYLES = {"Succeeded": "green", "Failed": "red", "Stopped": "yellow", "Executing": "cyan", "Starting": "cyan"}
+_STYLES = {"Succeeded": "green", "Failed": "red", "Stopped": "yellow", "Executing": "cyan", "Starting": "cyan",
+           "Pending": "dim"}
+LATEST_WIDTH = 60
 
 
 def _elapsed(step: StepStatus) -> str:
@@ -43,13 +52,19 @@ class Progress:
         self._live: Live | None = None
         self._seen: dict[str, tuple[str, int]] = {}
         self._steps: dict[str, StepStatus] = {}
+        self._latest: dict[str, str] = {}
         self._message: str | None = None
 
     def __enter__(self) -> "Progress":
-        if self.live_mode:
-            self._live = Live(self._table(), console=self.console, refresh_per_second=4, transient=False)
+        if self.live_mode:  # redrawn 4 times a second, so running steps' elapsed times tick
+            self._live = Live(console=self.console, refresh_per_second=4, transient=False, get_renderable=self._table)
             self._live.__enter__()
         return self
+
+    def declare(self, names: list[str]) -> None:
+        """The steps the run may execute, in definition order: shown as Pending until they start."""
+        for name in names:
+            self._steps.setdefault(name, StepStatus(name, "Pending"))
 
     def __exit__(self, *exc: object) -> None:
         if self._live is not None:
@@ -63,21 +78,24 @@ class Progress:
             self._steps[step.name] = step
         if self._live is not None:
             self._message = message or self._message
-            self._live.update(self._table())
+            self._live.refresh()
             return
         if message and message != self._message:
             self._message = message
             print(message, file=self.stream, flush=True)
         for step in steps:
+            if step.status == "Pending":
+                continue
             key = (step.status, step.attempts)
             if self._seen.get(step.name) != key:
                 self._seen[step.name] = key
                 print(_line(step), file=self.stream, flush=True)
 
     def log(self, step: str, line: str) -> None:
-        """One line of a step's job log."""
+        """One line of a step's job log: the latest shown in the step's row (live), or printed (plain)."""
         if self._live is not None:
-            self.console.print(f"[dim]\\[{step}][/] {line}", markup=True, highlight=False)
+            if line.strip():
+                self._latest[step] = line.strip()
         else:
             print(f"  [{step}] {line}", file=self.stream, flush=True)
 
@@ -85,8 +103,11 @@ class Progress:
         table = Table(title=self.title, caption=self._message)
         for column in ("Step", "Status", "Elapsed", "Attempt", "Cache"):
             table.add_column(column)
+        table.add_column("Latest", max_width=LATEST_WIDTH, no_wrap=True, overflow="ellipsis")
         for step in self._steps.values():
             style = _STYLES.get(step.status, "")
+            latest = step.failure_reason or self._latest.get(step.name, "")
             table.add_row(step.name, f"[{style}]{step.status}[/]" if style else step.status, _elapsed(step),
-                          str(step.attempts), step.cache_hit_from or "")
+                          "" if step.status == "Pending" else str(step.attempts), step.cache_hit_from or "",
+                          Text(latest, style="dim"))
         return table

@@ -240,7 +240,11 @@ def _run(args: argparse.Namespace) -> int:
     overrides = resolve(built.definition_dict, args.parameter)
     if args.pipeline == "batch-scoring" and args.definition is None and "ModelPackageArn" not in overrides:
         overrides["ModelPackageArn"] = latest_approved_arn(target, config.model_package_group)
+    from pipelines.local.graph import walk_steps
+
     with Progress(f"{built.name} on {target.name}") as progress:
+        progress.declare([step.get("Name") for step, _ in walk_steps(built.definition_dict.get("Steps", []))
+                          if isinstance(step, dict) and isinstance(step.get("Name"), str)])
         result = target.run(built, overrides, progress)
     return finish_run(result, args.summary_json, reasons_shown=not progress.live_mode)
 

@@ -32,10 +32,45 @@ def test_plain_mode_prints_each_change_once():
     ]
 
 
-def test_live_mode_draws_a_table_with_attempt_and_cache_columns():
+def test_live_mode_draws_a_table_with_attempt_and_cache_columns(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")
     stream = io.StringIO()
     with Progress("LeadScoringPipeline on local", stream=stream, live=True) as progress:
         progress.update(steps())
     text = stream.getvalue()
     for expected in ("LeadScoringPipeline on local", "Attempt", "Cache", "PrepareData", "abc123", "Evaluate", "Failed"):
         assert expected in text
+
+
+def test_live_mode_lists_declared_steps_as_pending_and_shows_the_latest_log_line_in_the_row(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")
+    stream = io.StringIO()
+    with Progress("p", stream=stream, live=True) as progress:
+        progress.declare(["PrepareData", "Train", "Evaluate", "Register"])
+        progress.update(steps()[:2])
+        for i in range(300):  # a training job's per-iteration lines
+            progress.log("Train", f"[{i}]#011train-auc:0.{i:03d}")
+    text = stream.getvalue()
+    last_table = text[text.rindex("Latest"):]
+    assert "[299]#011train-auc:0.299" in last_table
+    assert "[12]#011train-auc" not in text  # iteration lines do not scroll the table away
+    assert "Register" in last_table and "Pending" in last_table
+    assert last_table.index("PrepareData") < last_table.index("Train") < last_table.index("Register")
+
+
+def test_a_running_steps_elapsed_time_ticks_between_updates():
+    stream = io.StringIO()
+    progress = Progress("p", stream=stream, live=True)
+    running = StepStatus("Train", "Executing", datetime.now(timezone.utc) - timedelta(seconds=5))
+    progress.update([running])
+    first = progress._table().columns[2]._cells[0]
+    running.start_time -= timedelta(seconds=2)  # as if 2 s went by with no new event
+    assert progress._table().columns[2]._cells[0] != first
+
+
+def test_plain_mode_does_not_print_pending_steps():
+    stream = io.StringIO()
+    with Progress("p", stream=stream, live=False) as progress:
+        progress.declare(["PrepareData", "Train"])
+        progress.update([StepStatus("PrepareData", "Executing", START)])
+    assert stream.getvalue().splitlines() == ["PrepareData: Executing"]
