@@ -1,4 +1,5 @@
-"""``python -m pipelines.run executions | describe ID | retry ID``: local executions as first-class objects."""
+"""``python -m pipelines.run executions | describe ID | logs ID STEP | retry ID``: local executions as
+first-class objects."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pipelines.local import executions
 from pipelines.local.executions import ExecutionLock, ExecutionRecord
 from pipelines.local.graph import walk_steps
 
-COMMANDS = ("executions", "describe", "retry")
+COMMANDS = ("executions", "describe", "logs", "retry")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -30,12 +31,15 @@ def parser() -> argparse.ArgumentParser:
     listing = sub.add_parser("executions", help="list the local executions, newest first")
     describe = sub.add_parser("describe", help="one execution: its steps, reasons, properties, unenforced settings")
     describe.add_argument("execution_id")
+    logs = sub.add_parser("logs", help="a step's whole job log (every host's, for a job on several instances)")
+    logs.add_argument("execution_id")
+    logs.add_argument("step", help="the step's name")
     retry = sub.add_parser("retry", help="re-run the failed and never-run steps of an execution, reusing the others")
     retry.add_argument("execution_id")
     retry.add_argument("--summary-json", type=Path, metavar="FILE", help="write a machine-readable run summary")
     add_engine_arguments(retry)
     add_config_arguments(retry)
-    for command in (listing, describe, retry):
+    for command in (listing, describe, logs, retry):
         command.add_argument("--store", type=Path, default=Path(".sagemaker-local"), help="the local store")
     for command in (listing, describe):
         command.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -54,7 +58,36 @@ def run_command(args: argparse.Namespace) -> int:
         return list_executions(args.store, args.json)
     if args.command == "describe":
         return describe(args.store, args.execution_id, args.json)
+    if args.command == "logs":
+        return print_logs(args.store, args.execution_id, args.step)
     return retry(args)
+
+
+def print_logs(store: Path, execution_id: str, step_name: str) -> int:
+    """Print a step's job log: its program's output, then each further host's under a header."""
+    from pipelines.local.store import Store
+
+    store = store.resolve()
+    record = executions.load(store, execution_id)
+    steps = [s.name for s in record.steps]
+    if step_name not in steps:
+        raise ExecutionError(f"execution {execution_id} has no step {step_name!r} that ran; its steps: "
+                             f"{', '.join(steps) or 'none'}")
+    job_dir = Store(store).job_dir(execution_id, step_name)
+    logs = [("", job_dir / "job.log")] + [(f"{path.parent.name}: ", path) for path in
+                                           sorted(job_dir.glob("hosts/*/job.log")) + sorted(job_dir.glob("hosts/*/worker.log"))]
+    found = [(label, path) for label, path in logs if path.is_file()]
+    if not found:
+        print(f"{step_name} ran no job program (a {next(s.type for s in record.steps if s.name == step_name)} step): "
+              "it has no log; `describe` shows what it did", file=sys.stderr)
+        return 0
+    for label, path in found:
+        if len(found) > 1:
+            print(f"==> {label or 'algo-1: '}{path.relative_to(job_dir)} <==")
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                sys.stdout.write(line)
+    return 0
 
 
 def status_of(store: Path, record: ExecutionRecord) -> str:
@@ -103,7 +136,7 @@ def describe(store: Path, execution_id: str, as_json: bool) -> int:
         definition_steps = _definition_steps(executions.load_definition(store, execution_id))
     except ExecutionError:
         definition_steps = {}  # every property is shown, arguments included
-    console = Console(width=140, highlight=False)
+    console = Console(highlight=False, soft_wrap=True)  # long lines stay whole when piped
     console.print(f"Execution {record.execution_id} of {record.pipeline_name}: {status_of(store, record)}", markup=False)
     console.print(f"Started {record.start_time}; ended {record.end_time or '-'}; retries {record.retries}", markup=False)
     console.print(f"Parameters: {json.dumps(record.parameters)}", markup=False)
@@ -118,7 +151,7 @@ def describe(store: Path, execution_id: str, as_json: bool) -> int:
         for key, value in produced_properties(step, definition_steps).items():
             console.print(f"  {key}: {json.dumps(value, default=str)}", markup=False)
         for name, document in step.property_files.items():
-            console.print(f"  property file {name}: {json.dumps(document)[:300]}", markup=False)
+            console.print(f"  property file {name}: {json.dumps(document)}", markup=False)
         for line in step.unenforced:
             console.print(f"  not enforced locally: {line}", markup=False)
     return 0

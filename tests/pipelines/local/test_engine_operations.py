@@ -228,3 +228,15 @@ def test_job_programs_get_a_passive_openmp_wait_policy_unless_their_environment_
     store = tmp_path / "store" / "s3" / "bkt" / "runs" / record.execution_id
     assert (store / "Default" / "policy.txt").read_text() == "PASSIVE"
     assert (store / "Own" / "policy.txt").read_text() == "ACTIVE"
+
+
+def test_logs_prints_a_steps_whole_job_log_and_names_the_steps_otherwise(tmp_path):
+    local, _ = engine(tmp_path / "store")
+    code = "print('\\n'.join(f'line {i}' for i in range(500)))"
+    record = local.run(definition(script_step("Many", code)), "p", {})
+    run = lambda *argv: subprocess.run([sys.executable, "-m", "pipelines.run", "logs", *argv, "--store",  # noqa: E731
+                                        str(tmp_path / "store")], capture_output=True, text=True, timeout=60)
+    shown = run(record.execution_id, "Many")
+    assert shown.returncode == 0 and shown.stdout.splitlines() == [f"line {i}" for i in range(500)]
+    missing = run(record.execution_id, "Few")
+    assert missing.returncode == 2 and "has no step 'Few' that ran; its steps: Many" in missing.stderr
