@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -170,6 +171,17 @@ def engine_options(args: argparse.Namespace) -> RunOptions:
                       faults=parse_faults(args.inject_fault))
 
 
+def offline_bucket(config: PipelineConfig) -> PipelineConfig:
+    """Without --bucket, an offline build uses the SDK's default bucket name, its account taken from the role."""
+    if config.bucket:
+        return config
+    account = re.match(r"^arn:aws[\w-]*:iam::(\d{12}):role/", config.role_arn or "")
+    if account is None:
+        raise ConfigError("--definition-only without --bucket needs --role-arn, whose account names the SDK's "
+                          f"default bucket sagemaker-{config.region}-ACCOUNT")
+    return config.replace(bucket=f"sagemaker-{config.region}-{account.group(1)}")
+
+
 def local_config(config: PipelineConfig) -> PipelineConfig:
     """A local run needs no real bucket or role: fill placeholders (reported as not enforced)."""
     return config.replace(bucket=config.bucket or LOCAL_BUCKET, role_arn=config.role_arn or LOCAL_ROLE_ARN)
@@ -211,7 +223,7 @@ def _run(args: argparse.Namespace) -> int:
     module = pipeline_module(args.pipeline)
     build = module.build
     if args.definition_only is not None:
-        built = build(config)
+        built = build(offline_bucket(config))
         resolve(built.definition_dict, args.parameter)
         write_output(built.definition, args.definition_only)
         return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -27,6 +28,52 @@ from pipelines.s3uri import join_uri, split_uri
 from pipelines.target_clients import aws_session
 
 
+def default_bucket(region: str, account: str) -> str:
+    """The SageMaker SDK's default bucket name."""
+    return f"sagemaker-{region}-{account}"
+
+
+def _head_bucket_code(s3: Any, bucket: str) -> str | None:
+    """None if the bucket is there and ours to use, else the error code HeadBucket answered."""
+    try:
+        with aws_call(f"s3:HeadBucket {bucket}"):
+            s3.head_bucket(Bucket=bucket)
+    except AwsError as exc:
+        code = error_code(exc)
+        if code is None:
+            raise
+        return code
+    return None
+
+
+def with_bucket(config: PipelineConfig, session: Any) -> PipelineConfig:
+    """The config with a bucket that exists: the one given (checked), or the SDK's default bucket
+    ``sagemaker-{region}-{account}``, created when missing as the SDK creates it."""
+    s3 = session.client("s3")
+    if config.bucket:
+        code = _head_bucket_code(s3, config.bucket)
+        if code in ("404", "NoSuchBucket", "NotFound"):
+            raise ConfigError(f"bucket {config.bucket} does not exist: create it, or leave out --bucket to use the "
+                              f"SDK's default bucket sagemaker-{config.region}-ACCOUNT (created when missing)")
+        if code is not None:
+            raise ConfigError(f"bucket {config.bucket} cannot be used with these credentials (HeadBucket: {code})")
+        return config
+    with aws_call("sts:GetCallerIdentity"):
+        account = session.client("sts").get_caller_identity()["Account"]
+    bucket = default_bucket(config.region, account)
+    code = _head_bucket_code(s3, bucket)
+    if code in ("404", "NoSuchBucket", "NotFound"):
+        location = {} if config.region == "us-east-1" else {
+            "CreateBucketConfiguration": {"LocationConstraint": config.region}}
+        with aws_call(f"s3:CreateBucket {bucket}"):
+            s3.create_bucket(Bucket=bucket, **location)
+        print(f"note: no --bucket: created and using the SDK's default bucket {bucket}", file=sys.stderr)
+    elif code is not None:
+        raise ConfigError(f"the default bucket {bucket} cannot be used with these credentials (HeadBucket: {code}); "
+                          "pass --bucket")
+    return config.replace(bucket=bucket)
+
+
 @dataclass
 class SageMakerTarget:
     """Upserts and starts the pipeline in the configured account and region."""
@@ -46,6 +93,7 @@ class SageMakerTarget:
         self.session = aws_session(self.config)
         self.sagemaker = self.session.client("sagemaker")
         self.s3 = self.session.client("s3")
+        self.config = with_bucket(self.config, self.session)
 
     def prepare(self) -> BuiltPipeline:
         """Our definition, built offline from the config."""

@@ -161,3 +161,36 @@ def test_a_watched_successful_run_reports_the_evaluation_metrics(moto, built, mo
     monkeypatch.setattr(target.sagemaker, "get_paginator", lambda name: Pages())
     result = target.run(built, {}, quiet_progress())
     assert result.status == "Succeeded" and result.metrics["auc"] == 0.81
+
+
+def test_without_a_bucket_the_sdks_default_bucket_is_used_and_created_when_missing(aws_credentials, capsys):
+    with mock_aws():
+        target = SageMakerTarget(full_config(bucket=None))
+        assert target.config.bucket == "sagemaker-us-east-1-123456789012"  # moto's account
+        s3 = boto3.client("s3", region_name="us-east-1")
+        assert "sagemaker-us-east-1-123456789012" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+        assert "created and using the SDK's default bucket" in capsys.readouterr().err
+        again = SageMakerTarget(full_config(bucket=None))  # exists now: used as it is
+        assert again.config.bucket == target.config.bucket
+        assert capsys.readouterr().err == ""
+
+
+def test_a_missing_explicit_bucket_is_one_clear_line(aws_credentials):
+    with mock_aws():
+        with pytest.raises(ConfigError) as missing:
+            SageMakerTarget(full_config(bucket="no-such-bucket-here"))
+    assert str(missing.value).startswith("bucket no-such-bucket-here does not exist: create it, or leave out --bucket")
+
+
+def test_definition_only_takes_the_default_buckets_account_from_the_role(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[3]
+    out = tmp_path / "definition.json"
+    done = subprocess.run([sys.executable, "-m", "pipelines.run", "--definition-only", str(out), "--region", "eu-west-1",
+                           "--role-arn", "arn:aws:iam::111122223333:role/Pipelines"], cwd=repo, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "s3://sagemaker-eu-west-1-111122223333/lead-scoring/" in out.read_text()
