@@ -24,7 +24,7 @@ COMMANDS = ("executions", "describe", "logs", "retry")
 
 def parser() -> argparse.ArgumentParser:
     """The parser of the execution subcommands."""
-    from pipelines.run import add_config_arguments, add_engine_arguments
+    from pipelines.run import CONFIG_GROUP, add_engine_arguments, add_local_config_arguments
 
     p = argparse.ArgumentParser(prog="python -m pipelines.run", description="Local executions: list, describe, retry.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -38,7 +38,8 @@ def parser() -> argparse.ArgumentParser:
     retry.add_argument("execution_id")
     retry.add_argument("--summary-json", type=Path, metavar="FILE", help="write a machine-readable run summary")
     add_engine_arguments(retry)
-    add_config_arguments(retry)
+    add_local_config_arguments(retry.add_argument_group(CONFIG_GROUP))
+    retry.set_defaults(kwargs=None)  # the definition is the execution's own: only these settings apply
     for command in (listing, describe, logs, retry):
         command.add_argument("--store", type=Path, default=Path(".sagemaker-local"), help="the local store")
     for command in (listing, describe):

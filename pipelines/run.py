@@ -34,11 +34,22 @@ LOCAL_BUCKET = "sagemaker-local"
 LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/LocalRunRoleNotEnforced"
 
 
+CONFIG_GROUP = "configuration (flags > PIPELINE_* environment > --config file > defaults)"
+
+
+def add_local_config_arguments(group: argparse._ArgumentGroup) -> None:
+    """The settings a local execution uses once its definition exists (all ``retry`` takes)."""
+    group.add_argument("--config", type=Path, help="TOML or YAML file of settings")
+    group.add_argument("--region", help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION, else us-east-1)")
+    group.add_argument("--local-image-program", dest="local_image_programs", action="append", metavar="IMAGE=COMMAND",
+                       help="local engine: run COMMAND (with 'train' or 'serve' appended, as the container is "
+                            "started) for jobs and models of IMAGE (repeatable)")
+
+
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags that fill the PipelineConfig (shared by run-pipeline and get-pipeline-definition)."""
-    g = parser.add_argument_group("configuration (flags > PIPELINE_* environment > --config file > defaults)")
-    g.add_argument("--config", type=Path, help="TOML or YAML file of settings")
-    g.add_argument("--region", help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION, else us-east-1)")
+    g = parser.add_argument_group(CONFIG_GROUP)
+    add_local_config_arguments(g)
     g.add_argument("--role-arn", help="IAM role the pipeline and its jobs run as")
     g.add_argument("--bucket", help="S3 bucket for code, data and artifacts")
     g.add_argument("--base-prefix", help="S3 key prefix under the bucket")
@@ -75,9 +86,6 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--max-bad-percent", type=float, help="PrepareData skip policy: most bad rows in %% (default 1)")
     g.add_argument("--allowed-buckets", help="comma-separated: validation refuses S3 URIs in any other bucket")
     g.add_argument("--scoring-id-columns", type=int, help="batch-scoring: leading lead-id columns of its input (default 1)")
-    g.add_argument("--local-image-program", dest="local_image_programs", action="append", metavar="IMAGE=COMMAND",
-                   help="local engine: run COMMAND (with 'train' appended, as the container is started) for "
-                        "training jobs of IMAGE (repeatable)")
     g.add_argument("--tags", help='JSON list of {"Key": ..., "Value": ...}')
     g.add_argument("--kwargs", help="JSON object of settings (SageMaker project template style)")
 
@@ -158,6 +166,9 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--inject-fault", action="append", default=[], metavar="STEP=TYPE[:TIMES]",
                    help="make the first TIMES attempts of STEP fail with a retryable exception type "
                         "(e.g. SageMaker.JOB_INTERNAL_ERROR), to exercise its retry policies")
+    g.add_argument("--retry-interval-scale", type=float, default=1.0, metavar="X",
+                   help="multiply every retry wait (IntervalSeconds x BackoffRate^n) by X, e.g. 0 for no waiting "
+                        "in a demo (local only; default 1, as SageMaker waits)")
 
 
 def engine_options(args: argparse.Namespace) -> RunOptions:
@@ -167,8 +178,10 @@ def engine_options(args: argparse.Namespace) -> RunOptions:
 
     if args.max_parallel_steps is not None and args.max_parallel_steps < 1:
         raise ConfigError("--max-parallel-steps must be at least 1")
+    if not 0 <= args.retry_interval_scale <= 1000:
+        raise ConfigError("--retry-interval-scale must be between 0 and 1000")
     return RunOptions(cache=not args.no_cache, max_parallel_steps=args.max_parallel_steps,
-                      faults=parse_faults(args.inject_fault))
+                      faults=parse_faults(args.inject_fault), retry_interval_scale=args.retry_interval_scale)
 
 
 def offline_bucket(config: PipelineConfig) -> PipelineConfig:

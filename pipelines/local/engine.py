@@ -69,6 +69,7 @@ class RunOptions:
     image_programs: Mapping[str, str] = field(default_factory=dict)
     region: str = "us-east-1"  # what job programs get as AWS_REGION
     sleep: Callable[[float], None] = time.sleep
+    retry_interval_scale: float = 1.0  # multiplies every retry wait (local only: quick demos and tests)
 
 
 @dataclass
@@ -324,9 +325,12 @@ class LocalEngine:
                 if delay is None:
                     suffix = f" (after {step.attempts} attempts)" if step.attempts > 1 else ""
                     return StepOutcome({}, failure_reason=f"{transient}{suffix}")
+                wait_seconds = delay * self.options.retry_interval_scale
+                scaled = f" (IntervalSeconds x {self.options.retry_interval_scale:g})" \
+                    if self.options.retry_interval_scale != 1 else ""
                 self.log(node.name, f"attempt {step.attempts} failed with {transient.exception_type} ({transient}); "
-                                    f"retrying in {delay:g}s")
-                self.options.sleep(delay)
+                                    f"retrying in {wait_seconds:g}s{scaled}")
+                self.options.sleep(wait_seconds)
                 step.attempts += 1
                 self._save(run.record)
 

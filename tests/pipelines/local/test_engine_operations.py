@@ -78,6 +78,15 @@ def test_a_retry_policy_recovers_from_an_injected_transient_fault(tmp_path):
     assert any("attempt 1 failed with SageMaker.JOB_INTERNAL_ERROR" in line for line in lines)
 
 
+def test_retry_waits_can_be_scaled_for_quick_local_runs(tmp_path):
+    sleeps: list[float] = []
+    eng, lines = engine(tmp_path / "store", faults={"A": ("SageMaker.JOB_INTERNAL_ERROR", 2)}, sleep=sleeps.append,
+                        retry_interval_scale=0.25)
+    assert eng.run(definition(script_step("A", "print(1)")), "p", {}).status == "Succeeded"
+    assert sleeps == [0.25, 0.5]
+    assert any("retrying in 0.25s (IntervalSeconds x 0.25)" in line for line in lines)
+
+
 def test_retries_stop_at_max_attempts(tmp_path):
     eng, _ = engine(tmp_path / "store", faults={"A": ("SageMaker.CAPACITY_ERROR", 10)}, sleep=lambda s: None)
     record = eng.run(definition(script_step("A", stamp(tmp_path / "m", "A"))), "p", {})
