@@ -10,8 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from pipelines.atomic import replacing
+
+# part of the key under which generated files are kept for reuse: change it whenever the output changes
+GENERATOR_VERSION = 1
 
 FEATURES = (
     "page_views", "sessions", "minutes_on_site", "email_opens", "email_clicks", "webinar_attended",
@@ -59,30 +63,42 @@ def generate(rows: int, seed: int = 7) -> np.ndarray:
     return np.column_stack([label, x])
 
 
-def _csv(values: np.ndarray) -> str:
-    return ",".join("" if np.isnan(v) else f"{v:g}" for v in values)
+def _table(values: np.ndarray) -> pd.DataFrame:
+    """The values as ``f"{v:g}"`` prints them (NaN as an empty field), written by pandas: a column of whole
+    numbers below 1e6 (where %g is exact) as integers, any other with %g."""
+    frame = pd.DataFrame(values)
+    for column in frame.columns:
+        data = values[:, column]
+        finite = data[~np.isnan(data)]
+        if finite.size and np.all(finite == np.round(finite)) and np.abs(finite).max() < 1e6:
+            frame[column] = frame[column].astype("Int64")
+    return frame
 
 
 def write(directory: Path, rows: int, files: int = 4, seed: int = 7) -> list[Path]:
     """Write ``rows`` labelled rows as ``files`` headerless CSV files (part-0000.csv, ...); returns their paths."""
-    return _write(directory, [_csv(row) for row in generate(rows, seed)], files)
+    return _write(directory, _table(generate(rows, seed)), files)
 
 
 def write_unlabeled(directory: Path, rows: int, id_columns: int = 1, files: int = 4, seed: int = 11) -> list[Path]:
     """New leads to score: ``id_columns`` lead ids (lead-0000001, then account ids), then the features, no label."""
-    lines = []
-    for index, row in enumerate(generate(rows, seed), start=1):
-        ids = [f"lead-{index:07d}"] + [f"acct{column}-{index % 997:03d}" for column in range(1, id_columns)]
-        lines.append(",".join(ids) + "," + _csv(row[1:]))
-    return _write(directory, lines, files)
+    features = _table(generate(rows, seed)[:, 1:])
+    index = np.arange(1, rows + 1)
+    ids = {"lead": [f"lead-{i:07d}" for i in index]}
+    for column in range(1, id_columns):
+        ids[f"acct{column}"] = [f"acct{column}-{i % 997:03d}" for i in index]
+    frame = pd.concat([pd.DataFrame(ids), features.set_axis(range(id_columns, id_columns + features.shape[1]), axis=1)],
+                      axis=1)
+    return _write(directory, frame, files)
 
 
-def _write(directory: Path, lines: list[str], files: int) -> list[Path]:
+def _write(directory: Path, frame: pd.DataFrame, files: int) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
-    for index, chunk in enumerate(np.array_split(np.arange(len(lines)), files)):
+    for index, chunk in enumerate(np.array_split(np.arange(len(frame)), files)):
         path = directory / f"part-{index:04d}.csv"
+        text = frame.iloc[chunk].to_csv(header=False, index=False, float_format="%g", na_rep="", lineterminator="\n")
         with replacing(path) as handle:
-            handle.write("".join(lines[i] + "\n" for i in chunk).encode())
+            handle.write(text.encode())
         paths.append(path)
     return paths

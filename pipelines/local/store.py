@@ -137,6 +137,10 @@ class Store:
         """The buckets the store holds."""
         return sorted(p.name for p in self.s3_root.iterdir() if p.is_dir()) if self.s3_root.is_dir() else []
 
+    def sample_data_dir(self, key: str) -> Path:
+        """Where generated sample data is kept for reuse, by its key."""
+        return self.root / "cache" / "sample-data" / plain_name(key, "sample data key")
+
     def upload_dir(self, upload_id: str) -> Path:
         """Where the parts of one multipart upload wait for completion (outside the objects)."""
         return self.root / "s3-uploads" / plain_name(upload_id, "upload id")

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
+from pipelines import sample_data
+from pipelines.atomic import TMP_PREFIX
 from pipelines.config import PipelineConfig
 from pipelines.credentials import refuse_credentials
 from pipelines.errors import ConfigError
@@ -94,8 +98,27 @@ class LocalTarget:
             raise ConfigError(f"no objects under {input_url} in the store ({store.path(input_url)}); "
                               "stage your CSV there (see the README's store layout)")
         rows = self.sample_rows or DEFAULT_SAMPLE_ROWS
-        paths = built.write_sample(self.config, store.path(input_url), rows)
-        progress.update([], f"Generated {rows} rows of sample lead data in {len(paths)} files under {input_url}")
+        kept, generated = self._sample_files(store, built, rows)
+        for path in kept:
+            store.put_file(path, join_uri(input_url, path.name))
+        verb = "Generated" if generated else "Reused"
+        progress.update([], f"{verb} {rows} rows of sample lead data in {len(kept)} files under {input_url}")
+
+    def _sample_files(self, store: Store, built: BuiltPipeline, rows: int) -> tuple[list[Path], bool]:
+        """The sample files for ``rows`` rows, generated once per (pipeline, rows, id columns, generator
+        version) into ``<store>/cache/sample-data/`` and reused; True if they were generated now."""
+        key = f"{built.name}-v{sample_data.GENERATOR_VERSION}-{rows}-ids{self.config.scoring_id_columns}"
+        folder = store.sample_data_dir(key)
+        if folder.is_dir():
+            return sorted(folder.glob("part-*.csv")), False
+        staging = folder.with_name(f"{TMP_PREFIX}{os.getpid()}-{key}")
+        shutil.rmtree(staging, ignore_errors=True)
+        built.write_sample(self.config, staging, rows)
+        try:
+            staging.rename(folder)
+        except OSError:  # another run kept the same files first
+            shutil.rmtree(staging, ignore_errors=True)
+        return sorted(folder.glob("part-*.csv")), True
 
     def registry(self) -> Any:
         """The local store's model registry."""
