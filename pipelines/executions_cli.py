@@ -18,6 +18,7 @@ from pipelines.errors import ExecutionError, exit_code_of
 from pipelines.local import executions
 from pipelines.local.executions import ExecutionLock, ExecutionRecord
 from pipelines.local.graph import walk_steps
+from pipelines.local.store import Store
 
 COMMANDS = ("executions", "describe", "logs", "retry")
 
@@ -66,8 +67,6 @@ def run_command(args: argparse.Namespace) -> int:
 
 def print_logs(store: Path, execution_id: str, step_name: str) -> int:
     """Print a step's job log: its program's output, then each further host's under a header."""
-    from pipelines.local.store import Store
-
     store = store.resolve()
     record = executions.load(store, execution_id)
     steps = [s.name for s in record.steps]
@@ -126,6 +125,18 @@ def produced_properties(step: executions.StepRecord, definition_steps: dict[str,
     return {k: v for k, v in step.properties.items() if k not in arguments}
 
 
+def output_locations(step: executions.StepRecord) -> list[tuple[str, str]]:
+    """(what, s3 URI) of everything a step wrote: processing outputs, the model artifact, transform output."""
+    properties = step.properties
+    found = [(f"output {o.get('OutputName')}", o["S3Output"]["S3Uri"])
+             for o in properties.get("ProcessingOutputConfig", {}).get("Outputs", []) if "S3Output" in o]
+    if "S3ModelArtifacts" in properties.get("ModelArtifacts", {}):
+        found.append(("model", properties["ModelArtifacts"]["S3ModelArtifacts"]))
+    if "S3OutputPath" in properties.get("TransformOutput", {}):
+        found.append(("transform output", properties["TransformOutput"]["S3OutputPath"]))
+    return [(what, uri) for what, uri in found if isinstance(uri, str)]
+
+
 def describe(store: Path, execution_id: str, as_json: bool) -> int:
     """Print one execution with each step's status, timing, attempts, cache hit, reason and properties."""
     store = store.resolve()
@@ -138,6 +149,7 @@ def describe(store: Path, execution_id: str, as_json: bool) -> int:
     except ExecutionError:
         definition_steps = {}  # every property is shown, arguments included
     console = Console(highlight=False, soft_wrap=True)  # long lines stay whole when piped
+    local_store = Store(store)
     console.print(f"Execution {record.execution_id} of {record.pipeline_name}: {status_of(store, record)}", markup=False)
     console.print(f"Started {record.start_time}; ended {record.end_time or '-'}; retries {record.retries}", markup=False)
     console.print(f"Parameters: {json.dumps(record.parameters)}", markup=False)
@@ -149,6 +161,8 @@ def describe(store: Path, execution_id: str, as_json: bool) -> int:
         console.print(f"\n{step.name} ({step.type}): {step.status}{timing} [{', '.join(extras)}]", markup=False)
         if step.failure_reason:
             console.print(f"  reason: {step.failure_reason}", markup=False)
+        for what, uri in output_locations(step):
+            console.print(f"  {what}: {uri} ({local_store.path(uri)})", markup=False)
         for key, value in produced_properties(step, definition_steps).items():
             console.print(f"  {key}: {json.dumps(value, default=str)}", markup=False)
         for name, document in step.property_files.items():

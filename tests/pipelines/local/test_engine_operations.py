@@ -249,3 +249,19 @@ def test_logs_prints_a_steps_whole_job_log_and_names_the_steps_otherwise(tmp_pat
     assert shown.returncode == 0 and shown.stdout.splitlines() == [f"line {i}" for i in range(500)]
     missing = run(record.execution_id, "Few")
     assert missing.returncode == 2 and "has no step 'Few' that ran; its steps: Many" in missing.stderr
+
+
+def test_describe_shows_where_each_step_wrote_and_keeps_long_json_whole(tmp_path):
+    local, _ = engine(tmp_path / "store")
+    code = ("import json, pathlib; pathlib.Path('/opt/ml/processing/out/report.json').write_text(json.dumps("
+            "{'text': 'x' * 500}))")
+    step = script_step("Report", code)
+    step["PropertyFiles"] = [{"PropertyFileName": "R", "OutputName": "out", "FilePath": "report.json"}]
+    record = local.run(definition(step), "p", {})
+    shown = subprocess.run([sys.executable, "-m", "pipelines.run", "describe", record.execution_id, "--store",
+                            str(tmp_path / "store")], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    uri = f"s3://bkt/runs/{record.execution_id}/Report"
+    assert f"  output out: {uri} ({tmp_path / 'store' / 's3' / 'bkt' / 'runs' / record.execution_id / 'Report'})" \
+        in shown.stdout.splitlines()
+    assert '  property file R: {"text": "' + "x" * 500 + '"}' in shown.stdout.splitlines()
