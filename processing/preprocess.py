@@ -20,10 +20,12 @@ import csv
 import gzip
 import hashlib
 import io
+import itertools
 import json
 import math
 import os
 import random
+import re
 import sys
 import tempfile
 import zlib
@@ -34,6 +36,7 @@ MISSING = {"", "nan", "NaN", "NAN", "null", "NULL", "\\N"}
 SPLITS = ("train", "validation", "test")
 FLOAT32_MAX = 3.4028234663852886e38  # XGBoost reads features as float32
 UTF8_BOM = b"\xef\xbb\xbf"
+BLOCK_LINES = 20000  # lines checked at once by the plain-row expression
 
 
 class InputError(Exception):
@@ -120,6 +123,15 @@ def looks_like_header(fields: List[str]) -> bool:
     return fields[0].strip().lower() not in LABELS and sum(not numeric(f) for f in fields) > len(fields) / 2
 
 
+def plain_rows_pattern(width: int, delimiter: str) -> "re.Pattern[bytes]":
+    """A line that normalise_row would accept and write unchanged: label 0 or 1, then ``width - 1`` fields
+    that are empty or plain decimals of at most 38 integer digits (below float32's range, finite), no
+    spaces, quotes or exponents; then the line end (none on a file's last line)."""
+    separator = re.escape(delimiter.encode())
+    number = rb"[+-]?(?:\d{1,38}(?:\.\d*)?|\.\d+)"
+    return re.compile(rb"[01](?:" + separator + rb"(?:" + number + rb")?){%d}\r?\n?" % (width - 1))
+
+
 def normalise_row(fields: List[str], width: int, where: str) -> str:
     """The row as 'label,f1,...' with missing values empty; InputError if it is not valid."""
     if len(fields) != width:
@@ -160,46 +172,81 @@ class Spool:
         self.headers_dropped: List[str] = []
         self.digests: Dict[str, str] = {}  # content digest -> first file with that content
         self.duplicates: List[Tuple[str, str]] = []  # (file, earlier file with the same content)
+        self.plain_rows: Optional["re.Pattern[bytes]"] = None  # set once the width is known
 
     def read_file(self, path: str) -> None:
+        """Validate and spool one file, a block of lines at a time: a block of plain rows (0/1 label, plain
+        decimal features or empty fields, the expected width) is checked by one regular expression and
+        spooled as it is; any other block goes line by line, which names the bad line exactly."""
         name = os.path.relpath(path, self.args.input_dir)
         digest = hashlib.sha256()
-        for number, raw in open_text_lines(path, name):
-            digest.update(raw)
-            where = "%s line %d" % (name, number)
-            text = raw.rstrip(b"\r\n")
-            if not text.strip():
-                continue
-            try:
-                fields = next(csv.reader([decode(text, where)], delimiter=self.args.delimiter))
-            except csv.Error as exc:
-                self.reject(InputError("%s: malformed CSV: %s" % (where, exc), "malformed CSV"))
-                continue
-            except InputError as exc:
-                self.reject(exc)
-                continue
-            if number == 1 and (self.args.header == "present" or looks_like_header(fields)):
-                if self.args.header == "absent":
-                    self.headers_dropped.append(where)
-                    print("%s: looks like a header row; dropped, not trained on" % where, file=sys.stderr)
-                continue
-            self.rows_read += 1
-            if self.width is None:
-                self.width = len(fields)
-                if self.width < 2:
-                    raise InputError("%s: a row needs the label and at least one feature; found 1 column" % where)
-            try:
-                row = normalise_row(fields, self.width, where)
-            except InputError as exc:
-                self.reject(exc)
-                continue
-            self.counts[row[0]] += 1
-            self.handle.write(row + "\n")
+        lines = open_text_lines(path, name)
+        while True:
+            block = list(itertools.islice(lines, BLOCK_LINES))
+            if not block:
+                break
+            raws = [raw for _, raw in block]
+            digest.update(b"".join(raws))
+            if block[0][0] == 1:  # a file's first line may be a header: always read line by line
+                self.read_line(name, *block[0])
+                raws, block = raws[1:], block[1:]
+            if not self.spool_plain_block(raws):
+                for number, raw in block:
+                    self.read_line(name, number, raw)
         first = self.digests.setdefault(digest.hexdigest(), name)
         if first != name:
             self.duplicates.append((name, first))
             print("%s: the same content as %s; its rows are counted twice and can land in both train and test"
                   % (name, first), file=sys.stderr)
+
+    def read_line(self, name: str, number: int, raw: bytes) -> None:
+        """Validate and spool one line (or drop a header, or record a bad row)."""
+        where = "%s line %d" % (name, number)
+        text = raw.rstrip(b"\r\n")
+        if not text.strip():
+            return
+        try:
+            fields = next(csv.reader([decode(text, where)], delimiter=self.args.delimiter))
+        except csv.Error as exc:
+            self.reject(InputError("%s: malformed CSV: %s" % (where, exc), "malformed CSV"))
+            return
+        except InputError as exc:
+            self.reject(exc)
+            return
+        if number == 1 and (self.args.header == "present" or looks_like_header(fields)):
+            if self.args.header == "absent":
+                self.headers_dropped.append(where)
+                print("%s: looks like a header row; dropped, not trained on" % where, file=sys.stderr)
+            return
+        self.rows_read += 1
+        if self.width is None:
+            self.width = len(fields)
+            if self.width < 2:
+                raise InputError("%s: a row needs the label and at least one feature; found 1 column" % where)
+            self.plain_rows = plain_rows_pattern(self.width, self.args.delimiter)
+        try:
+            row = normalise_row(fields, self.width, where)
+        except InputError as exc:
+            self.reject(exc)
+            return
+        self.counts[row[0]] += 1
+        self.handle.write(row + "\n")
+
+    def spool_plain_block(self, raws: List[bytes]) -> bool:
+        """Spool the lines as they are if every one is a plain valid row (what normalise_row would write
+        unchanged); False, spooling nothing, otherwise."""
+        if self.plain_rows is None or not raws or not all(map(self.plain_rows.fullmatch, raws)):
+            return False
+        text = b"".join(raws).replace(b"\r\n", b"\n")
+        if not text.endswith(b"\n"):
+            text += b"\n"
+        rows = text.count(b"\n")
+        positives = text.count(b"\n1") + text.startswith(b"1")  # every line starts with its label
+        self.counts["1"] += positives
+        self.counts["0"] += rows - positives
+        self.rows_read += rows
+        self.handle.write(text.decode("ascii"))
+        return True
 
     def reject(self, error: InputError) -> None:
         if self.args.bad_rows == "fail":
@@ -242,11 +289,14 @@ class SplitWriter:
         self.rows = {split: 0 for split in SPLITS}
         self.positives = {split: 0 for split in SPLITS}
 
-    def write(self, split: str, line: str) -> None:
+    def write(self, split: str, lines: List[str]) -> None:
+        """Append rows to a split; a split's rows go round-robin over its shards."""
         shards = self.files[split]
-        shards[self.rows[split] % len(shards)][1].write(line)
-        self.rows[split] += 1
-        self.positives[split] += line[0] == "1"
+        start = self.rows[split]
+        for index, (_, handle) in enumerate(shards):
+            handle.write("".join(lines[(index - start) % len(shards)::len(shards)]))
+        self.rows[split] += len(lines)
+        self.positives[split] += sum(line[0] == "1" for line in lines)
 
     def commit(self) -> None:
         for shards in self.files.values():
@@ -275,19 +325,26 @@ def split_rows(spool_path: str, spool: Spool, writer: SplitWriter, args: argpars
     left = dict(spool.counts)
     rngs = {label: random.Random("%d-%s" % (args.seed, label)) for label in spool.counts}
     with open(spool_path, encoding="utf-8") as rows:
-        for line in rows:
-            label = line[0]
-            need = remaining[label]
-            draw = rngs[label].random() * left[label]
-            if draw < need["test"]:
-                split = "test"
-            elif draw < need["test"] + need["validation"]:
-                split = "validation"
-            else:
-                split = "train"
-            need[split] -= 1
-            left[label] -= 1
-            writer.write(split, line)
+        while True:
+            block = rows.readlines(BLOCK_LINES * 64)
+            if not block:
+                break
+            chosen: Dict[str, List[str]] = {split: [] for split in SPLITS}
+            for line in block:
+                label = line[0]
+                need = remaining[label]
+                draw = rngs[label].random() * left[label]
+                if draw < need["test"]:
+                    split = "test"
+                elif draw < need["test"] + need["validation"]:
+                    split = "validation"
+                else:
+                    split = "train"
+                need[split] -= 1
+                left[label] -= 1
+                chosen[split].append(line)
+            for split, lines in chosen.items():
+                writer.write(split, lines)
 
 
 def write_json_atomically(path: str, payload: dict) -> None:

@@ -120,3 +120,35 @@ def test_duplicate_and_skipped_files_are_reported(tmp_path, capsys):
     assert {d["file"] for d in summary["duplicate_files"]} == {"0001_part_00", "copy.gz"}
     assert all(d["same_content_as"] == "0000_part_00" for d in summary["duplicate_files"])
     assert "0001_part_00" in err and "same content" in err
+
+
+def tricky_rows(count: int) -> bytes:
+    """Plain rows with, here and there, what only the line-by-line path accepts: CRLF, spaces, other label
+    spellings, NaN tokens, exponents; no newline after the last line."""
+    lines = []
+    for i in range(count):
+        label = "1" if i % 7 == 0 else "0"
+        row = f"{label},{i % 13},{i * 0.5:g},,{-i}"
+        if i % 9001 == 0:
+            row = f"true, {i} ,1e3,NaN,{i}"
+        lines.append(row + ("\r\n" if i % 5003 == 0 else "\n"))
+    return "".join(lines).rstrip("\n").encode()
+
+
+def test_the_block_fast_path_writes_exactly_what_the_line_path_writes(tmp_path, monkeypatch):
+    files = {"a.csv": tricky_rows(45_000), "b.csv": tricky_rows(3)}
+    code, fast = run(tmp_path / "fast", files, "--bad-rows", "skip")
+    assert code == 0
+    monkeypatch.setattr(preprocess, "plain_rows_pattern", lambda width, delimiter: None)
+    code, slow = run(tmp_path / "slow", files, "--bad-rows", "skip")
+    assert code == 0
+    for path in sorted(p for p in fast.rglob("*") if p.is_file()):
+        assert path.read_bytes() == (slow / path.relative_to(fast)).read_bytes(), path
+
+
+def test_a_bad_row_deep_in_a_block_is_named_by_its_line(tmp_path, capsys):
+    rows = good_rows(30_000).splitlines()
+    rows[25_432] = "1,2,oops,4"
+    code, _ = run(tmp_path, {"big.csv": ("\n".join(rows) + "\n").encode()})
+    assert code == 1
+    assert 'big.csv line 25433: column 3 is not a number: "oops"' in capsys.readouterr().err
