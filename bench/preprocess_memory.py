@@ -1,8 +1,10 @@
-"""Benchmark: processing/preprocess.py on a large input: wall time and peak memory (max RSS).
+"""Benchmark: processing/preprocess.py on a large input: wall time and peak memory (max RSS), against
+pandas' C parser reading the same files (the floor for parsing them in Python).
 
-Builds an input of about --size-gb gigabytes (synthetic label-first CSV, repeated to size),
-runs the script as its own process, and prints the time, the throughput and the script's peak
-resident memory as a fraction of the input size. Nothing is asserted.
+Builds an input of about --size-gb gigabytes (synthetic label-first CSV, repeated to size), runs the
+script and the baseline each as its own process, and prints time, throughput and each child's own peak
+resident memory (measured inside the child, so not the parent's high-water mark a fork inherits), with
+the ratios. Nothing is asserted.
 
     python bench/preprocess_memory.py [--size-gb 1.0]
 """
@@ -10,7 +12,6 @@ resident memory as a fraction of the input size. Nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import resource
 import shutil
 import subprocess
 import sys
@@ -41,6 +42,32 @@ def build_input(directory: Path, size_bytes: int) -> int:
     return written
 
 
+# runs a program in this child and reports the child's own peak RSS (kilobytes) on stderr's last line: VmHWM,
+# which starts afresh at exec (getrusage's ru_maxrss keeps the forking parent's high-water mark on Linux)
+MEASURED = ("import runpy, sys, atexit\n"
+            "def peak():\n"
+            "    kb = next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM:'))\n"
+            "    print('PEAK_KB', kb, file=sys.stderr)\n"
+            "atexit.register(peak)\n"
+            "sys.argv = sys.argv[1:]\n"
+            "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+BASELINE = ("import glob, sys\nimport pandas as pd\n"
+            "rows = sum(len(chunk) for path in sorted(glob.glob(sys.argv[1] + '/*.csv'))\n"
+            "           for chunk in pd.read_csv(path, header=None, chunksize=500_000, engine='c'))\n"
+            "print(rows)\n")
+
+
+def measured(script: Path, *argv: str) -> tuple[float, int]:
+    """(seconds, peak RSS bytes of the child itself) of running ``script argv``."""
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", MEASURED, str(script), *argv], capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"{script.name} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    peak = int(result.stderr.strip().splitlines()[-1].split()[1]) * 1024
+    return seconds, peak
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-gb", type=float, default=1.0)
@@ -48,16 +75,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-preprocess-") as tmp:
         work = Path(tmp)
         size = build_input(work, int(args.size_gb * 1024 ** 3))
-        command = [sys.executable, str(REPO / "processing" / "preprocess.py"), "--input-dir", str(work / "raw"),
-                   "--output-dir", str(work / "out"), "--train-shards", "4", "--work-dir", str(work)]
-        started = time.perf_counter()
-        result = subprocess.run(command, capture_output=True, text=True)
-        seconds = time.perf_counter() - started
-        if result.returncode != 0:
-            sys.exit(f"preprocess failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # kilobytes on Linux
-    print(f"input {size / 1024 ** 3:.2f} GiB; preprocess {seconds:.1f}s ({size / 1024 ** 2 / seconds:.1f} MiB/s); "
-          f"peak memory {peak / 1024 ** 2:.0f} MiB = {peak / size:.3f} of the input size")
+        seconds, peak = measured(REPO / "processing" / "preprocess.py", "--input-dir", str(work / "raw"),
+                                 "--output-dir", str(work / "out"), "--train-shards", "4", "--work-dir", str(work))
+        baseline = work / "baseline.py"
+        baseline.write_text(BASELINE)
+        base_seconds, base_peak = measured(baseline, str(work / "raw"))
+    mib = size / 1024 ** 2
+    print(f"input {size / 1024 ** 3:.2f} GiB")
+    print(f"preprocess.py        {seconds:7.1f}s {mib / seconds:7.1f} MiB/s  peak RSS {peak / 1024 ** 2:5.0f} MiB")
+    print(f"pandas C read only   {base_seconds:7.1f}s {mib / base_seconds:7.1f} MiB/s  peak RSS {base_peak / 1024 ** 2:5.0f} MiB")
+    print(f"ratio (preprocess / pandas read): time {seconds / base_seconds:.2f}x, peak memory {peak / base_peak:.2f}x")
 
 
 if __name__ == "__main__":

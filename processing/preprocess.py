@@ -132,6 +132,40 @@ def plain_rows_pattern(width: int, delimiter: str) -> "re.Pattern[bytes]":
     return re.compile(rb"[01](?:" + separator + rb"(?:" + number + rb")?){%d}\r?\n?" % (width - 1))
 
 
+_PLAIN_BYTES = b"0123456789.+-eE\n"
+
+
+def plain_block(text: bytes, lines: int, width: int, delimiter: str, plain_row: "re.Pattern[bytes]") -> bool:
+    """True if every line of ``text`` (each ending in a newline) is a row normalise_row would accept and write
+    unchanged. With pandas (the processing image has it), the block is parsed by its C parser: only digits,
+    signs, points, exponents and delimiters; the label column exactly 0 or 1; ``width`` fields on every line;
+    every value finite and within float32's range. Without pandas, each line is matched by ``plain_row``."""
+    try:
+        import numpy as np
+        import pandas as pd
+    except ImportError:
+        return all(map(plain_row.fullmatch, text.splitlines(keepends=True)))
+    separator = delimiter.encode()
+    if len(separator) != 1 or text.translate(None, _PLAIN_BYTES + separator):
+        return False
+    starts = np.frombuffer(b"\n" + text[:-1], dtype=np.uint8)
+    heads = np.flatnonzero(starts == 10)  # the first byte of every line
+    body = np.frombuffer(text, dtype=np.uint8)
+    if len(heads) != lines or not np.isin(body[heads], (48, 49)).all() or (body[heads + 1] != separator[0]).any():
+        return False
+    separators_before_end = np.cumsum(body == separator[0])[np.flatnonzero(body == 10)]
+    if (np.diff(separators_before_end, prepend=0) != width - 1).any():  # pandas would pad a short row with NaN
+        return False
+    try:
+        frame = pd.read_csv(io.BytesIO(text), header=None, sep=delimiter, dtype=np.float64, engine="c",
+                            keep_default_na=False, na_values=[""], skip_blank_lines=False)
+    except (ValueError, pd.errors.ParserError):
+        return False
+    values = frame.to_numpy()
+    return (frame.shape == (lines, width) and bool(np.all(np.isnan(values) | (np.abs(values) <= FLOAT32_MAX)))
+            and not np.isinf(values).any())
+
+
 def normalise_row(fields: List[str], width: int, where: str) -> str:
     """The row as 'label,f1,...' with missing values empty; InputError if it is not valid."""
     if len(fields) != width:
@@ -235,11 +269,13 @@ class Spool:
     def spool_plain_block(self, raws: List[bytes]) -> bool:
         """Spool the lines as they are if every one is a plain valid row (what normalise_row would write
         unchanged); False, spooling nothing, otherwise."""
-        if self.plain_rows is None or not raws or not all(map(self.plain_rows.fullmatch, raws)):
+        if self.plain_rows is None or not raws:
             return False
         text = b"".join(raws).replace(b"\r\n", b"\n")
         if not text.endswith(b"\n"):
             text += b"\n"
+        if not plain_block(text, len(raws), self.width or 0, self.args.delimiter, self.plain_rows):
+            return False
         rows = text.count(b"\n")
         positives = text.count(b"\n1") + text.startswith(b"1")  # every line starts with its label
         self.counts["1"] += positives

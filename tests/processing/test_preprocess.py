@@ -135,15 +135,21 @@ def tricky_rows(count: int) -> bytes:
     return "".join(lines).rstrip("\n").encode()
 
 
-def test_the_block_fast_path_writes_exactly_what_the_line_path_writes(tmp_path, monkeypatch):
+def test_both_block_fast_paths_write_exactly_what_the_line_path_writes(tmp_path, monkeypatch):
+    import sys
+
     files = {"a.csv": tricky_rows(45_000), "b.csv": tricky_rows(3)}
-    code, fast = run(tmp_path / "fast", files, "--bad-rows", "skip")
+    code, with_pandas = run(tmp_path / "pandas", files, "--bad-rows", "skip")
+    assert code == 0
+    monkeypatch.setitem(sys.modules, "pandas", None)  # an image without pandas: the per-line expression
+    code, with_regex = run(tmp_path / "regex", files, "--bad-rows", "skip")
     assert code == 0
     monkeypatch.setattr(preprocess, "plain_rows_pattern", lambda width, delimiter: None)
     code, slow = run(tmp_path / "slow", files, "--bad-rows", "skip")
     assert code == 0
-    for path in sorted(p for p in fast.rglob("*") if p.is_file()):
-        assert path.read_bytes() == (slow / path.relative_to(fast)).read_bytes(), path
+    for path in sorted(p for p in slow.rglob("*") if p.is_file()):
+        relative = path.relative_to(slow)
+        assert path.read_bytes() == (with_pandas / relative).read_bytes() == (with_regex / relative).read_bytes(), path
 
 
 def test_a_bad_row_deep_in_a_block_is_named_by_its_line(tmp_path, capsys):
