@@ -25,7 +25,7 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "run-pipeline=pipelines.run:main",
+            "run-pipeline=pipelines.run:cli",
             "get-pipeline-definition=pipelines.get_definition:main",
             "model-registry=pipelines.registry:main",
             "deploy-model=pipelines.deploy:main",

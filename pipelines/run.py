@@ -355,5 +355,23 @@ def print_result(result: RunResult, reasons_shown: bool = False) -> None:
                 print(f"  {step}: {line}")
 
 
+def cli() -> None:
+    """The ``run-pipeline`` command: ``main``, then an exit that skips the interpreter's teardown of every
+    module the SDK loaded (over a second here after a definition build). Exit handlers still run, and
+    output is flushed first."""
+    import atexit
+    import logging
+
+    code = main()
+    atexit._run_exitfuncs()  # temporary folders and other exit handlers, as a normal exit runs them
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:  # a reader that went away (| head): nothing left to tell it
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()
