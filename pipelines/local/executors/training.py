@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from inference.hosting import image_program, is_builtin_xgboost
-from pipelines.local import sandbox
 from pipelines.local import training_contract as contract
 from pipelines.local.executors import script_mode
 from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun, run_program
@@ -21,6 +20,10 @@ from pipelines.local.executors.hosts import HostProgram, job_hosts, run_on_hosts
 from pipelines.local.xgboost_algorithm import AlgorithmError, check_channels, content_kind
 from pipelines.local.xgboost_versions import UnknownImageVersionError, version_of
 from pipelines.s3uri import join_uri
+
+# how DescribeTrainingJob reports a job stopped at its MaxRuntimeInSeconds
+STOPPED_DETAIL = " (TrainingJobStatus Stopped, SecondaryStatus MaxRuntimeExceeded)"
+
 
 def execute(run: StepRun) -> StepOutcome:
     """Run one training job locally: the definition's ContainerEntrypoint, a framework image's script
@@ -74,7 +77,7 @@ def builtin_xgboost(run: StepRun) -> StepOutcome:
             "hosts_with_data": with_data, "model_dir": str(model_dir), "metrics_file": str(run.job_dir / "metrics.json")}
     (run.job_dir / "job.json").write_text(json.dumps(spec))
     command = [sys.executable, "-m", "pipelines.local.xgboost_algorithm", "--job-dir", str(run.job_dir)]
-    job = run_training_program(run, command)
+    job = run_program(run, command, "training", stopped_detail=STOPPED_DETAIL)
     if job.exit_code != 0:
         last = job.last_line
         raise StepFailed(last if last.startswith("ClientError")
@@ -107,8 +110,7 @@ def container_job(run: StepRun, command: list[str] | None, unenforced: list[str]
                                         program.workdir))
         else:
             programs.append(HostProgram(host, command, environment))
-    ended = run_on_hosts(run, programs, "training",
-                         stopped_detail=" (TrainingJobStatus Stopped, SecondaryStatus MaxRuntimeExceeded)")
+    ended = run_on_hosts(run, programs, "training", stopped_detail=STOPPED_DETAIL)
     failure = ended.first_failure
     if failure is not None:
         name, job = failure
@@ -121,13 +123,6 @@ def container_job(run: StepRun, command: list[str] | None, unenforced: list[str]
     outcome = completed(run, hosts[0].root / "opt" / "ml" / "model", metrics)
     outcome.unenforced = list(unenforced or [])
     return outcome
-
-
-def run_training_program(run: StepRun, command: list[str], environment: dict[str, Any] | None = None,
-                         container_root: Path | None = None) -> sandbox.JobRun:
-    """Run a training program; one over MaxRuntimeInSeconds ends as DescribeTrainingJob reports it."""
-    return run_program(run, command, "training", environment, container_root,
-                       stopped_detail=" (TrainingJobStatus Stopped, SecondaryStatus MaxRuntimeExceeded)")
 
 
 def metric_values(definitions: list[dict[str, str]], log: str) -> dict[str, float]:
