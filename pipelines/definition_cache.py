@@ -60,6 +60,7 @@ def cached(build: Builder, pipeline: str, sample_writer: Callable[..., list[Path
                 return built
             except (OSError, ValueError, KeyError, TypeError):
                 pass  # an unreadable entry is rebuilt and replaced
+        log("Building the definition with the SageMaker SDK (kept for the next run of an unchanged pipeline)")
         built = build(config)
         folder.mkdir(parents=True, exist_ok=True)
         write_text(path, json.dumps({"definition": built.definition, "description": built.description,

@@ -240,34 +240,38 @@ def _run(args: argparse.Namespace) -> int:
         resolve(built.definition_dict, args.parameter)
         write_output(built.definition, args.definition_only)
         return 0
-    if args.target == "sagemaker":
-        if args.definition:
-            raise ConfigError("--definition runs a definition file on the local target only")
-        from pipelines.targets.sagemaker import SageMakerTarget
-
-        target: Target = SageMakerTarget(config, wait=not args.no_wait, poll_seconds=args.poll_seconds,
-                                         timeout_seconds=args.timeout, max_parallel_steps=args.max_parallel_steps,
-                                         builder=build)
-    else:
-        from pipelines.definition_cache import cached
-        from pipelines.local.target import LocalTarget
-
-        config = local_config(config)
-        build = cached(build, args.pipeline, module.write_sample, args.store.resolve() / "cache" / "definitions",
-                       args.rebuild, log=print)
-        target = LocalTarget(config, store=args.store, definition_file=args.definition, sample_rows=args.sample_rows,
-                             options=engine_options(args), builder=build)
-    built = target.prepare()
-    if not args.no_validate:
-        from pipelines.validation import require_valid
-
-        require_valid(built.definition_dict, security_rules(args, config), built.definition)
-    overrides = resolve(built.definition_dict, args.parameter)
-    if args.pipeline == "batch-scoring" and args.definition is None and "ModelPackageArn" not in overrides:
-        overrides["ModelPackageArn"] = latest_approved_arn(target, config.model_package_group)
+    if args.target == "sagemaker" and args.definition:
+        raise ConfigError("--definition runs a definition file on the local target only")
     from pipelines.local.graph import walk_steps
 
-    with Progress(f"{built.name} on {target.name}") as progress:
+    # the display starts before the definition exists: what happens before the first step is shown too
+    with Progress(f"{args.pipeline} on {args.target}") as progress:
+        announce = lambda line: progress.update([], line)  # noqa: E731
+        if args.target == "sagemaker":
+            from pipelines.targets.sagemaker import SageMakerTarget
+
+            announce("Building the definition with the SageMaker SDK")
+            target: Target = SageMakerTarget(config, wait=not args.no_wait, poll_seconds=args.poll_seconds,
+                                             timeout_seconds=args.timeout, max_parallel_steps=args.max_parallel_steps,
+                                             builder=build)
+        else:
+            from pipelines.definition_cache import cached
+            from pipelines.local.target import LocalTarget
+
+            config = local_config(config)
+            build = cached(build, args.pipeline, module.write_sample, args.store.resolve() / "cache" / "definitions",
+                           args.rebuild, log=announce)
+            target = LocalTarget(config, store=args.store, definition_file=args.definition,
+                                 sample_rows=args.sample_rows, options=engine_options(args), builder=build)
+        built = target.prepare()
+        progress.title = f"{built.name} on {target.name}"
+        if not args.no_validate:
+            from pipelines.validation import require_valid
+
+            require_valid(built.definition_dict, security_rules(args, config), built.definition)
+        overrides = resolve(built.definition_dict, args.parameter)
+        if args.pipeline == "batch-scoring" and args.definition is None and "ModelPackageArn" not in overrides:
+            overrides["ModelPackageArn"] = latest_approved_arn(target, config.model_package_group)
         progress.declare([step.get("Name") for step, _ in walk_steps(built.definition_dict.get("Steps", []))
                           if isinstance(step, dict) and isinstance(step.get("Name"), str)])
         result = target.run(built, overrides, progress)

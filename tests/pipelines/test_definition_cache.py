@@ -32,7 +32,8 @@ def test_an_unchanged_pipeline_is_built_once(tmp_path):
     second = build(full_config())
     assert len(calls) == 1 and second.definition == first.definition and second.pipeline is None
     assert second.uploads == first.uploads and second.name == "LeadScoringPipeline" and second.write_sample is writer
-    assert lines and lines[0].startswith("Definition unchanged: reusing the one built before")
+    assert [line.split(":")[0] for line in lines] == ["Building the definition with the SageMaker SDK (kept for the "
+                                                      "next run of an unchanged pipeline)", "Definition unchanged"]
     build(full_config(pipeline_name="Other"))
     cached(fake_build(calls), "lead-scoring", writer, tmp_path, rebuild=True)(full_config())
     assert len(calls) == 3
