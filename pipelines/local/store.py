@@ -153,6 +153,12 @@ class Store:
             count += 1
         return count
 
+    def download_to_hosts(self, prefix_uri: str, destinations: list[Path], sharded: bool) -> int:
+        """Stage an input for the instances of a job, one destination each: every object to each
+        (FullyReplicated), or every n-th object from the i-th to the i-th (ShardedByS3Key); returns the count."""
+        return sum(self.download_prefix(prefix_uri, destination, shard=(index, len(destinations)) if sharded else None)
+                   for index, destination in enumerate(destinations))
+
     def download_prefix(self, prefix_uri: str, destination: Path, shard: tuple[int, int] | None = None) -> int:
         """Copy objects under a prefix into ``destination`` as S3Prefix inputs are staged; returns the count.
 

@@ -61,13 +61,11 @@ def stage_input(run: StepRun, index: int, item: dict[str, Any], hosts: list[Host
         raise StepFailed(f"ProcessingInputs[{index}]: only S3Input is supported locally")
     if source.get("S3DataType", "S3Prefix") != "S3Prefix":
         raise StepFailed(f"ProcessingInputs[{index}].S3Input.S3DataType: only S3Prefix is supported locally")
-    sharded = source.get("S3DataDistributionType") == "ShardedByS3Key"
-    staged = 0
-    for position, host in enumerate(hosts):
-        destination = sandbox.host_path(host.root, local_path)
+    destinations = [sandbox.host_path(host.root, local_path) for host in hosts]
+    for destination in destinations:  # there even when a host's shard is empty, as on SageMaker
         destination.mkdir(parents=True, exist_ok=True)
-        staged += run.store.download_prefix(source["S3Uri"], destination,
-                                            shard=(position, len(hosts)) if sharded else None)
+    staged = run.store.download_to_hosts(source["S3Uri"], destinations,
+                                         source.get("S3DataDistributionType") == "ShardedByS3Key")
     if staged == 0:
         raise StepFailed(f"ClientError: ProcessingInputs[{index}] ({item.get('InputName')}): "
                          f"no objects under {source['S3Uri']}")

@@ -65,7 +65,7 @@ def builtin_xgboost(run: StepRun) -> StepOutcome:
     hosts = [f"algo-{i + 1}" for i in range(int(args.get("ResourceConfig", {}).get("InstanceCount", 1)))]
     channels_root = run.job_dir / "root" / "opt" / "ml" / "input" / "data"
     for name, channel in channels.items():
-        stage_channel(run, name, channel, hosts, channels_root)
+        stage_channel(run, name, channel, [channels_root / host / name for host in hosts])
     with_data = [h for h in hosts if any((channels_root / h / "train").rglob("*"))]
     if not with_data:
         raise StepFailed("ClientError: the train channel has no data")
@@ -94,10 +94,7 @@ def container_job(run: StepRun, command: list[str] | None, unenforced: list[str]
     hosts = job_hosts(run, count)
     channels = {c["ChannelName"]: c for c in args.get("InputDataConfig", [])}
     for name, channel in channels.items():
-        uri, sharded = channel_source(run, name, channel)
-        for index, host in enumerate(hosts):
-            run.store.download_prefix(uri, host.root / "opt" / "ml" / "input" / "data" / name,
-                                      shard=(index, count) if sharded else None)
+        stage_channel(run, name, channel, [host.root / "opt" / "ml" / "input" / "data" / name for host in hosts])
     programs = []
     for host in hosts:
         contract.write_training_config(host.root, args, host.name, [h.name for h in hosts])
@@ -170,8 +167,8 @@ def channel_source(run: StepRun, name: str, channel: dict[str, Any]) -> tuple[st
     return source["S3Uri"], source.get("S3DataDistributionType") == "ShardedByS3Key"
 
 
-def stage_channel(run: StepRun, name: str, channel: dict[str, Any], hosts: list[str], channels_root: Path) -> None:
-    """Copy a channel's objects to each host: all of them (FullyReplicated) or every n-th (ShardedByS3Key)."""
+def stage_channel(run: StepRun, name: str, channel: dict[str, Any], destinations: list[Path]) -> None:
+    """Copy a channel's objects to each host's folder: all of them (FullyReplicated) or every n-th
+    (ShardedByS3Key)."""
     uri, sharded = channel_source(run, name, channel)
-    for index, host in enumerate(hosts):
-        run.store.download_prefix(uri, channels_root / host / name, shard=(index, len(hosts)) if sharded else None)
+    run.store.download_to_hosts(uri, destinations, sharded)
