@@ -12,17 +12,9 @@ from pipelines.local import requirements_report
 
 GROUP = "homogeneousCluster"  # SageMaker's name for the instance group of a job without InstanceGroups
 NETWORK_INTERFACE = "lo"  # local hosts talk over loopback (eth0 on SageMaker)
-LOCAL_ACCOUNT = "000000000000"
-
-
-def training_job_arn(job_name: str) -> str:
-    """The ARN a local training job reports."""
-    return f"arn:aws:sagemaker:local:{LOCAL_ACCOUNT}:training-job/{job_name.lower()}"
-
-
-def training_environment(job_name: str) -> dict[str, str]:
+def training_environment(job_name: str, job_arn: str) -> dict[str, str]:
     """The variables the platform sets in a training container."""
-    return {"TRAINING_JOB_NAME": job_name, "TRAINING_JOB_ARN": training_job_arn(job_name)}
+    return {"TRAINING_JOB_NAME": job_name, "TRAINING_JOB_ARN": job_arn}
 
 
 def resource_config(arguments: dict[str, Any], current_host: str, hosts: list[str]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 
 from pipelines.local import sandbox
 from pipelines.local.expressions import Context
-from pipelines.local.registry import Registry
+from pipelines.local.registry import LOCAL_ACCOUNT, Registry
 from pipelines.local.store import Store
 
 
@@ -60,6 +60,10 @@ class StepRun:
         prefix = f"pipelines-{self.execution_id}-"
         stem = re.sub(r"[^A-Za-z0-9-]", "", self.name)[:63 - len(prefix) - len(suffix) - 1]
         return f"{prefix}{stem}-{suffix}"
+
+    def job_arn(self, kind: str) -> str:
+        """The ARN of this step's job of ``kind`` (training-job, processing-job, transform-job)."""
+        return f"arn:aws:sagemaker:local:{LOCAL_ACCOUNT}:{kind}/{self.job_name.lower()}"
 
 
 @dataclass

@@ -48,7 +48,7 @@ def execute(run: StepRun) -> StepOutcome:
         for host in hosts:
             run.store.put_tree(sandbox.host_path(host.root, path), item["S3Output"]["S3Uri"])
     properties = {**args, "ProcessingJobName": run.job_name, "ProcessingJobStatus": "Completed",
-                  "ProcessingJobArn": f"arn:aws:sagemaker:local:000000000000:processing-job/{run.job_name.lower()}"}
+                  "ProcessingJobArn": run.job_arn("processing-job")}
     return StepOutcome(properties=properties, property_files=read_property_files(run, outputs))
 
 

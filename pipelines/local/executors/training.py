@@ -98,7 +98,7 @@ def container_job(run: StepRun, command: list[str] | None, unenforced: list[str]
     programs = []
     for host in hosts:
         contract.write_training_config(host.root, args, host.name, [h.name for h in hosts])
-        environment = {**(args.get("Environment") or {}), **contract.training_environment(run.job_name)}
+        environment = {**(args.get("Environment") or {}), **contract.training_environment(run.job_name, run.job_arn("training-job"))}
         contract.stub_requirement_installers(host.root, run.log if host.name == "algo-1" else lambda _: None)
         if command is None:
             program = script_mode.program(run, host.root, args.get("HyperParameters", {}), channels, host.name,
@@ -148,7 +148,7 @@ def completed(run: StepRun, model_dir: Path, metrics: dict[str, float]) -> StepO
     properties = {
         **args,
         "TrainingJobName": run.job_name,
-        "TrainingJobArn": f"arn:aws:sagemaker:local:000000000000:training-job/{run.job_name.lower()}",
+        "TrainingJobArn": run.job_arn("training-job"),
         "TrainingJobStatus": "Completed",
         "SecondaryStatus": "Completed",
         "ModelArtifacts": {"S3ModelArtifacts": artifact_uri},

@@ -67,7 +67,7 @@ def transform(run: StepRun, predictor: Predictor) -> StepOutcome:
         records_total += len(records)
     run.log(f"transformed {records_total} records from {len(objects)} objects")
     properties = {**args, "TransformJobName": run.job_name, "TransformJobStatus": "Completed",
-                  "TransformJobArn": f"arn:aws:sagemaker:local:000000000000:transform-job/{run.job_name.lower()}"}
+                  "TransformJobArn": run.job_arn("transform-job")}
     return StepOutcome(properties=properties)
 
 
