@@ -78,20 +78,16 @@ def run_on_hosts(run: StepRun, programs: list[HostProgram], job_kind: str, stopp
     """
     hosts = [p.host for p in programs]
     etc_hosts = _etc_hosts(run, hosts)
-    if len(programs) == 1:
-        p = programs[0]
-        job = run_program(run, p.command, job_kind, p.environment, p.host.root, stopped_detail,
-                          work_dir=p.host.directory, container_workdir=p.container_workdir)
-        return HostsRun({p.host.name: job}, [p.host.name] if job.exit_code != 0 else [])
     results: dict[str, sandbox.JobRun] = {}
     failed: list[str] = []
     errors: list[BaseException] = []
 
     def one(p: HostProgram) -> None:
+        log = run.log if len(programs) == 1 else lambda line: run.log(f"[{p.host.name}] {line}")
         try:
             job = run_program(run, p.command, job_kind, p.environment, p.host.root, stopped_detail,
-                              work_dir=p.host.directory, log=lambda line: run.log(f"[{p.host.name}] {line}"),
-                              etc_hosts=etc_hosts, container_workdir=p.container_workdir)
+                              work_dir=p.host.directory, log=log, etc_hosts=etc_hosts,
+                              container_workdir=p.container_workdir)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
             errors.append(exc)
             job = sandbox.JobRun(1, [str(exc)])
@@ -104,11 +100,14 @@ def run_on_hosts(run: StepRun, programs: list[HostProgram], job_kind: str, stopp
 
     for p in programs:
         p.host.directory.mkdir(parents=True, exist_ok=True)
-    threads = [threading.Thread(target=one, args=(p,), name=f"host-{p.host.name}") for p in programs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    if len(programs) == 1:  # no thread needed for a job on one instance
+        one(programs[0])
+    else:
+        threads = [threading.Thread(target=one, args=(p,), name=f"host-{p.host.name}") for p in programs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     if errors:
         raise errors[0]
     return HostsRun({h.name: results[h.name] for h in hosts}, failed)

@@ -96,13 +96,15 @@ def container_job(run: StepRun, command: list[str] | None, unenforced: list[str]
     for name, channel in channels.items():
         stage_channel(run, name, channel, [host.root / "opt" / "ml" / "input" / "data" / name for host in hosts])
     programs = []
+    environment = {**(args.get("Environment") or {}), **contract.training_environment(run.job_name,
+                                                                                      run.job_arn("training-job"))}
     for host in hosts:
         contract.write_training_config(host.root, args, host.name, [h.name for h in hosts])
-        environment = {**(args.get("Environment") or {}), **contract.training_environment(run.job_name, run.job_arn("training-job"))}
-        contract.stub_requirement_installers(host.root, run.log if host.name == "algo-1" else lambda _: None)
+        log = run.log if host is hosts[0] else lambda _: None  # what every host would say, said once
+        contract.stub_requirement_installers(host.root, log)
         if command is None:
             program = script_mode.program(run, host.root, args.get("HyperParameters", {}), channels, host.name,
-                                          [h.name for h in hosts], run.log if host.name == "algo-1" else lambda _: None)
+                                          [h.name for h in hosts], log)
             programs.append(HostProgram(host, program.command, {**environment, **program.environment},
                                         program.workdir))
         else:
