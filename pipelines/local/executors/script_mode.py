@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from pipelines.errors import UnsafePathError
 from pipelines.local import requirements_report
+from pipelines.local import training_contract as contract
 from pipelines.local.executors.base import StepFailed, StepRun
 
 PROGRAM = "sagemaker_program"
@@ -108,8 +109,8 @@ def program(run: StepRun, root: Path, raw_hyperparameters: dict[str, Any], chann
         "SM_CURRENT_HOST": current_host, "SM_HOSTS": _env_value(hosts),
         "SM_NETWORK_INTERFACE_NAME": "lo", "SM_NUM_CPUS": str(os.cpu_count() or 1), "SM_NUM_GPUS": "0",
         "SM_LOG_LEVEL": str(values.get("sagemaker_container_log_level", 20)),
-        "SM_RESOURCE_CONFIG": (root / "opt/ml/input/config/resourceconfig.json").read_text(),
-        "SM_INPUT_DATA_CONFIG": (root / "opt/ml/input/config/inputdataconfig.json").read_text(),
+        "SM_RESOURCE_CONFIG": json.dumps(contract.resource_config(run.arguments, current_host, hosts)),
+        "SM_INPUT_DATA_CONFIG": json.dumps(contract.input_data_config(run.arguments)),
         "SM_FRAMEWORK_MODULE": "", "PYTHONUNBUFFERED": "1",
         **{f"SM_CHANNEL_{name.upper()}": f"{opt_ml}/input/data/{name}" for name in channels},
         **{f"SM_HP_{name.upper()}": _env_value(value) for name, value in user.items()},
