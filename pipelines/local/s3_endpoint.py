@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import mimetypes
+import os
 import re
 import secrets
 import shutil
@@ -28,7 +29,9 @@ import threading
 import urllib.parse
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from email.utils import formatdate
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
@@ -54,9 +57,6 @@ class S3Error(Exception):
         super().__init__(message)
         self.status, self.code, self.message, self.resource = status, code, message, resource
 
-
-_REASONS = {200: "OK", 204: "No Content", 206: "Partial Content", 400: "Bad Request", 403: "Forbidden",
-            404: "Not Found", 409: "Conflict", 416: "Requested Range Not Satisfiable", 501: "Not Implemented"}
 
 
 @dataclass
@@ -84,19 +84,12 @@ def _xml_response(root: ET.Element, status: int = 200) -> Response:
     return Response(status, {"Content-Type": "application/xml", "Content-Length": str(len(body))}, [body])
 
 
-def _etag(path: Path) -> str:
-    stat = path.stat()
+def _etag(stat: os.stat_result) -> str:
     return '"' + hashlib.md5(f"{stat.st_size}-{stat.st_mtime_ns}".encode()).hexdigest() + '"'
 
 
-def _http_date(path: Path) -> str:
-    return formatdate(path.stat().st_mtime, usegmt=True)
-
-
-def _iso_date(path: Path) -> str:
-    from datetime import datetime, timezone
-
-    return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+def _iso_date(stat: os.stat_result) -> str:
+    return datetime.fromtimestamp(stat.st_mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 class _AwsChunked(io.RawIOBase):
@@ -161,7 +154,7 @@ class S3App:
         except UnsafePathError as exc:
             response = self._error(S3Error(400, "InvalidArgument", str(exc)), method)
         headers = {"x-amz-request-id": secrets.token_hex(8).upper(), "Server": "LocalStoreS3", **response.headers}
-        start_response(f"{response.status} {_REASONS.get(response.status, 'OK')}", list(headers.items()))
+        start_response(f"{response.status} {HTTPStatus(response.status).phrase}", list(headers.items()))
         return [] if method == "HEAD" else response.body
 
     @staticmethod
@@ -237,13 +230,11 @@ class S3App:
             return self._create_upload(bucket, key, uri)
         if upload_id is not None:
             return self._multipart(environ, method, bucket, key, uri, upload_id, query)
-        if query.keys() - {"versionId", "x-id", "partNumber"} and method != "GET":
+        overrides = {k for k in query if k.startswith("response-")} if method == "GET" else set()
+        if query.keys() - {"versionId", "x-id", "partNumber"} - overrides:  # sub-resources: ?acl, ?tagging, ...
             raise S3Error(501, "NotImplemented", f"{method} with ?{'&'.join(sorted(query))} is not served by the "
                                                  "local store's S3 endpoint", f"/{bucket}/{key}")
         if method in ("GET", "HEAD"):
-            if query.keys() - {"versionId", "x-id", "partNumber"} - {k for k in query if k.startswith("response-")}:
-                raise S3Error(501, "NotImplemented", f"GET ?{'&'.join(sorted(query))} (object sub-resources) is not "
-                                                     "served by the local store's S3 endpoint", f"/{bucket}/{key}")
             return self._get_object(environ, bucket, key, uri)
         if method == "PUT":
             if "HTTP_X_AMZ_COPY_SOURCE" in environ:
@@ -265,7 +256,7 @@ class S3App:
         for name in self.store.buckets():
             entry = _element(buckets, "Bucket")
             _element(entry, "Name", name)
-            _element(entry, "CreationDate", _iso_date(self.store.path(f"s3://{name}")))
+            _element(entry, "CreationDate", _iso_date(self.store.path(f"s3://{name}").stat()))
         return _xml_response(root)
 
     def _list_objects(self, bucket: str, query: dict[str, list[str]]) -> Response:
@@ -330,11 +321,12 @@ class S3App:
             if truncated:
                 _element(root, "NextMarker", show(last))
         for key, path in contents:
+            stat = path.stat()
             entry = _element(root, "Contents")
             _element(entry, "Key", show(key))
-            _element(entry, "LastModified", _iso_date(path))
-            _element(entry, "ETag", _etag(path))
-            _element(entry, "Size", path.stat().st_size)
+            _element(entry, "LastModified", _iso_date(stat))
+            _element(entry, "ETag", _etag(stat))
+            _element(entry, "Size", stat.st_size)
             _element(entry, "StorageClass", "STANDARD")
         for common in prefixes:
             _element(_element(root, "CommonPrefixes"), "Prefix", show(common))
@@ -371,8 +363,9 @@ class S3App:
 
     def _get_object(self, environ: dict[str, Any], bucket: str, key: str, uri: str) -> Response:
         path = self._existing(uri, f"/{bucket}/{key}")
-        size = path.stat().st_size
-        headers = {"ETag": _etag(path), "Last-Modified": _http_date(path), "Accept-Ranges": "bytes",
+        stat = path.stat()
+        size = stat.st_size
+        headers = {"ETag": _etag(stat), "Last-Modified": formatdate(stat.st_mtime, usegmt=True), "Accept-Ranges": "bytes",
                    "Content-Type": mimetypes.guess_type(key)[0] or "binary/octet-stream"}
         start, end, status = 0, size - 1, 200
         requested = environ.get("HTTP_RANGE")
@@ -401,7 +394,7 @@ class S3App:
 
     def _put_object(self, environ: dict[str, Any], uri: str) -> Response:
         self.store.put_stream(self._body(environ), uri)
-        return Response(200, {"ETag": _etag(self.store.path(uri)), "Content-Length": "0"})
+        return Response(200, {"ETag": _etag(self.store.path(uri).stat()), "Content-Length": "0"})
 
     def _copy_source(self, environ: dict[str, Any]) -> Path:
         source = urllib.parse.unquote(environ["HTTP_X_AMZ_COPY_SOURCE"].split("?versionId=")[0]).lstrip("/")
@@ -415,8 +408,9 @@ class S3App:
         self.store.put_file(source, uri)
         target = self.store.path(uri)
         root = ET.Element("CopyObjectResult")
-        _element(root, "LastModified", _iso_date(target))
-        _element(root, "ETag", _etag(target))
+        stat = target.stat()
+        _element(root, "LastModified", _iso_date(stat))
+        _element(root, "ETag", _etag(stat))
         return _xml_response(root)
 
     # -- multipart uploads -------------------------------------------------------------------

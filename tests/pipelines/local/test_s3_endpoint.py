@@ -117,3 +117,18 @@ def test_a_program_reaches_it_from_its_environment_alone(endpoint) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | running.job_environment()
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "top", done.stderr
+
+
+def test_every_status_line_carries_its_own_reason_phrase(endpoint) -> None:
+    import http.client
+    from urllib.parse import urlsplit
+
+    running, _ = endpoint
+    connection = http.client.HTTPConnection("127.0.0.1", urlsplit(running.url).port, timeout=10)
+    try:
+        connection.request("POST", "/")
+        response = connection.getresponse()
+        response.read()
+        assert (response.status, response.reason) == (405, "Method Not Allowed")
+    finally:
+        connection.close()
