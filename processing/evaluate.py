@@ -44,8 +44,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 # ---------------------------------------------------------------- loading
 
-def load_booster(model_dir: str):
-    """The XGBoost Booster in model_dir (model.tar.gz holding xgboost-model, or the file itself)."""
+def load_model(model_dir: str):
+    """(Booster, calibration or None) in model_dir (model.tar.gz holding xgboost-model, or the file itself);
+    the calibration is the ``calibration.json`` our own image (container/) writes beside its booster."""
     import xgboost as xgb
 
     archives = [f for f in sorted(os.listdir(model_dir)) if f.endswith(".tar.gz")]
@@ -68,25 +69,19 @@ def load_booster(model_dir: str):
             raise EvaluationError("no model file found in %s" % model_dir)
         preferred = [c for c in candidates if os.path.basename(c) == "xgboost-model"] or candidates
         try:
-            return load_booster_file(preferred[0])
+            booster = load_booster_file(preferred[0])
         except (xgb.core.XGBoostError, pickle.UnpicklingError) as exc:
             raise EvaluationError("model file %s could not be loaded by XGBoost %s: %s"
                                   % (os.path.basename(preferred[0]), xgb.__version__, str(exc).splitlines()[0]))
-
-
-def load_calibration(model_dir):
-    """The ``calibration.json`` our own image (container/) writes beside its booster, or None."""
-    archives = [f for f in sorted(os.listdir(model_dir)) if f.endswith(".tar.gz")]
-    if not archives:
-        path = os.path.join(model_dir, "calibration.json")
-        return json.load(open(path)) if os.path.isfile(path) else None
-    try:
-        with tarfile.open(os.path.join(model_dir, archives[0])) as tar:
-            member = next((m for m in tar.getmembers() if m.isfile() and m.name.lstrip("./") == "calibration.json"),
-                          None)
-            return json.load(tar.extractfile(member)) if member is not None else None
-    except (tarfile.TarError, OSError, ValueError) as exc:
-        raise EvaluationError("calibration.json in %s is not readable: %s" % (archives[0], exc))
+        calibration = os.path.join(os.path.dirname(preferred[0]), "calibration.json")
+        if not os.path.isfile(calibration):
+            return booster, None
+        try:
+            with open(calibration, encoding="utf-8") as handle:
+                return booster, json.load(handle)
+        except (OSError, ValueError) as exc:
+            raise EvaluationError("calibration.json beside %s is not readable: %s"
+                                  % (os.path.basename(preferred[0]), exc))
 
 
 def calibrated(spec, scores, margins):
@@ -402,13 +397,13 @@ def run(args: argparse.Namespace) -> dict:
     """Evaluate the model on the test split and write every output file."""
     import xgboost as xgb
 
-    booster = load_booster(args.model_dir)
+    booster, calibration = load_model(args.model_dir)
     labels, features = load_test(args.test_dir)
     expected = booster.num_features()
     if expected and features.shape[1] != expected:
         raise EvaluationError("the model expects %d features but the test split has %d" % (expected, features.shape[1]))
     matrix = xgb.DMatrix(features, missing=np.nan)
-    scores = calibrated(load_calibration(args.model_dir), booster.predict(matrix),
+    scores = calibrated(calibration, booster.predict(matrix),
                         booster.predict(matrix, output_margin=True))
     report = evaluate(labels, scores.astype(np.float64), args.threshold, args.seed)
     os.makedirs(args.output_dir, exist_ok=True)
