@@ -34,7 +34,7 @@ TEMPLATE_KWARG_ALIASES = {
     "sagemaker_project_name": "project_name",
 }
 
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
 _KMS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[\w/-]+$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -108,6 +108,11 @@ class PipelineConfig:
     def redshift_output_uri(self) -> str:
         """Where SageMaker writes the query's result before PrepareData reads it."""
         return self.redshift_output_s3_uri or f"{self.s3_prefix()}/redshift-unload/"
+
+    @property
+    def role_account(self) -> str | None:
+        """The AWS account of ``role_arn`` (validated), if a role is set."""
+        return _ROLE_ARN.match(self.role_arn).group(1) if self.role_arn else None
 
     def s3_prefix(self) -> str:
         """``s3://bucket/base_prefix`` under which every artifact of the pipeline lives."""

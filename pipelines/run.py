@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -188,11 +187,10 @@ def offline_bucket(config: PipelineConfig) -> PipelineConfig:
     """Without --bucket, an offline build uses the SDK's default bucket name, its account taken from the role."""
     if config.bucket:
         return config
-    account = re.match(r"^arn:aws[\w-]*:iam::(\d{12}):role/", config.role_arn or "")
-    if account is None:
+    if config.role_account is None:
         raise ConfigError("--definition-only without --bucket needs --role-arn, whose account names the SDK's "
                           f"default bucket sagemaker-{config.region}-ACCOUNT")
-    return config.replace(bucket=f"sagemaker-{config.region}-{account.group(1)}")
+    return config.replace(bucket=f"sagemaker-{config.region}-{config.role_account}")
 
 
 def local_config(config: PipelineConfig) -> PipelineConfig:
