@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelines.config import PipelineConfig
+from pipelines.local.registry import APPROVAL_STATUSES
 
 
 @dataclass(frozen=True)
@@ -21,8 +22,6 @@ class ParameterSpec:
     instance_types: str | None = None  # the botocore enum shape of the instance type it names
     enum: tuple[str, ...] = ()
 
-
-APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
 
 SPECS = (
     ParameterSpec("InputDataUrl", "String", "S3 prefix of the raw CSV (label first, as Redshift UNLOAD writes it)"),
