@@ -20,6 +20,7 @@ if sys.version_info >= (3, 11):
 else:  # Python 3.10: the same parser, as a package
     import tomli as tomllib
 
+from container.hyperparameters import CALIBRATIONS
 from pipelines.credentials import refuse_credentials
 from pipelines.errors import ConfigError
 
@@ -141,7 +142,7 @@ def _validate(cfg: PipelineConfig) -> None:
         (cfg.training_mode in ("builtin", "custom"), f"training_mode {cfg.training_mode!r} must be 'builtin' or 'custom'"),
         (cfg.training_mode != "custom" or bool(cfg.training_image),
          "training_mode 'custom' needs training_image (--training-image ECR_URI)"),
-        (cfg.calibration in ("isotonic", "platt", "none"),
+        (cfg.calibration in CALIBRATIONS,
          f"calibration {cfg.calibration!r} must be 'isotonic', 'platt' or 'none'"),
         (cfg.monotone_constraints is None or bool(re.fullmatch(r"\((-1|0|1)(,(-1|0|1))*\)", cfg.monotone_constraints)),
          f"monotone_constraints {cfg.monotone_constraints!r} must look like (1,0,-1): one of -1, 0, 1 per feature"),

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from container.hyperparameters import CALIBRATIONS
 from pipelines.atomic import write_text
 from pipelines.config import (
     FIELD_NAMES,
@@ -62,7 +63,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
                    help="built-in XGBoost (default) or your own training image (--training-image)")
     g.add_argument("--training-image", help="ECR URI of a custom training image (--training-mode custom); "
                    "this repository's own image (repository lead-scoring-xgboost) runs locally with no mapping")
-    g.add_argument("--calibration", choices=("isotonic", "platt", "none"),
+    g.add_argument("--calibration", choices=CALIBRATIONS,
                    help="custom mode with our image: probability calibration fitted on validation (default isotonic)")
     g.add_argument("--monotone-constraints", metavar="(1,0,-1,...)",
                    help="custom mode with our image: per-feature monotone constraints, in column order")
