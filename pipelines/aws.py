@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Iterator
 
 from pipelines.errors import AwsError, MissingCredentialsError
@@ -23,10 +24,22 @@ def aws_call(operation: str) -> Iterator[None]:
     except NoRegionError:
         raise AwsError(f"{operation}: no AWS region; pass --region") from None
     except ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise AwsError(f"{operation} failed: {error.get('Code', 'Error')}: {error.get('Message', exc)}") from exc
+        raise AwsError(f"{operation} failed: {_one_line_reason(exc.response)}") from exc
     except BotoCoreError as exc:
         raise AwsError(f"{operation} failed: {exc}") from exc
+
+
+def _one_line_reason(response: dict) -> str:
+    """``Code: Message`` of an AWS error; an HTML error page (a proxy's, or an endpoint lacking the API) becomes
+    its title and status instead of the page itself."""
+    error = response.get("Error", {})
+    code, message = str(error.get("Code", "Error")), str(error.get("Message", ""))
+    if re.search(r"<(!doctype|html)\b", message, re.IGNORECASE):
+        title = re.search(r"<title>(.*?)</title>", message, re.IGNORECASE | re.DOTALL)
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", code)
+        page = " ".join(title.group(1).split()) if title else "no title"
+        return f"HTTP {status} answered with an HTML page ({page}), not an AWS error: the endpoint may not offer this API"
+    return " ".join(f"{code}: {message}".split())
 
 
 def error_code(exc: BaseException) -> str | None:

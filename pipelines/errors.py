@@ -23,6 +23,7 @@ A step that fails while running is not an exception: it is a result with a statu
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Callable
 
@@ -123,7 +124,10 @@ class UnsafePathError(DefinitionError):
 
 def exit_code_of(command: Callable[[], int]) -> int:
     """Run a CLI command: a PipelineError or an OS error (disk full, read-only store, ...) becomes one line on
-    stderr and its exit code, never a traceback; Ctrl-C exits 130."""
+    stderr and its exit code, never a traceback; Ctrl-C exits 130. Libraries log warnings and errors only."""
+    # configured before the SDK is imported: its own import-time basicConfig(INFO) then changes nothing,
+    # and botocore's INFO lines ("Found credentials in environment variables") stay out of the output
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return command()
     except PipelineError as exc:

@@ -9,12 +9,12 @@ import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.errors import ExecutionError, exit_code_of
+from pipelines.errors import ConfigError, ExecutionError, exit_code_of
 from pipelines.local import executions
 from pipelines.local.executions import ExecutionLock, ExecutionRecord
 from pipelines.local.graph import walk_steps
@@ -25,27 +25,43 @@ COMMANDS = ("executions", "describe", "logs", "retry")
 
 def parser() -> argparse.ArgumentParser:
     """The parser of the execution subcommands."""
-    from pipelines.run import CONFIG_GROUP, add_engine_arguments, add_local_config_arguments
+    from pipelines.run import CONFIG_GROUP, add_engine_arguments, add_local_config_arguments, add_watch_arguments
 
-    p = argparse.ArgumentParser(prog="python -m pipelines.run", description="Local executions: list, describe, retry.")
+    p = argparse.ArgumentParser(prog="python -m pipelines.run",
+                                description="Executions, local or on SageMaker: list, describe, logs, retry.")
     sub = p.add_subparsers(dest="command", required=True)
-    listing = sub.add_parser("executions", help="list the local executions, newest first")
-    describe = sub.add_parser("describe", help="one execution: its steps, reasons, properties, unenforced settings")
-    describe.add_argument("execution_id")
-    logs = sub.add_parser("logs", help="a step's whole job log (every host's, for a job on several instances)")
-    logs.add_argument("execution_id")
+    listing = sub.add_parser("executions", help="list the executions, newest first")
+    listing.add_argument("--limit", type=int, metavar="N", help="show the newest N (default: all local ones; the "
+                         f"newest {SAGEMAKER_LISTED} on SageMaker)")
+    describe = sub.add_parser("describe", help="one execution: its steps, reasons, outputs, properties, unenforced settings")
+    describe.add_argument("execution_id", help="the execution's id (or, on SageMaker, its ARN)")
+    logs = sub.add_parser("logs", help="a step's whole job log (every host's, for a job on several instances; "
+                          "CloudWatch Logs on SageMaker)")
+    logs.add_argument("execution_id", help="the execution's id (or, on SageMaker, its ARN)")
     logs.add_argument("step", help="the step's name")
     retry = sub.add_parser("retry", help="re-run the failed and never-run steps of an execution, reusing the others")
-    retry.add_argument("execution_id")
+    retry.add_argument("execution_id", help="the execution's id (or, on SageMaker, its ARN)")
     retry.add_argument("--summary-json", type=Path, metavar="FILE", help="write a machine-readable run summary")
     add_engine_arguments(retry)
+    add_watch_arguments(retry)
     add_local_config_arguments(retry.add_argument_group(CONFIG_GROUP))
-    retry.set_defaults(kwargs=None)  # the definition is the execution's own: only these settings apply
     for command in (listing, describe, logs, retry):
+        command.set_defaults(kwargs=None)  # the definition is the execution's own: only these settings apply
+        command.add_argument("--target", choices=("local", "sagemaker"), default="local",
+                             help="executions of the local engine (default) or of SageMaker (the configured "
+                                  "--pipeline-name in --region)")
         command.add_argument("--store", type=Path, default=Path(".sagemaker-local"), help="the local store")
+        command.add_argument("--pipeline-name", help="SageMaker: the pipeline (default LeadScoringPipeline)")
+    for command in (listing, describe, logs):
+        command.add_argument("--config", type=Path, help="TOML or YAML file of settings (its region and pipeline name)")
+        command.add_argument("--region", help="SageMaker: AWS region (default: AWS_REGION / AWS_DEFAULT_REGION)")
     for command in (listing, describe):
         command.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return p
+
+
+SAGEMAKER_LISTED = 50
+LOCAL_ONLY = {"inject_fault": [], "no_cache": False, "retry_interval_scale": 1.0, "local_image_programs": None}
 
 
 def main(argv: Sequence[str]) -> int:
@@ -56,8 +72,10 @@ def main(argv: Sequence[str]) -> int:
 
 def run_command(args: argparse.Namespace) -> int:
     """The chosen subcommand."""
+    if args.target == "sagemaker":
+        return sagemaker_command(args)
     if args.command == "executions":
-        return list_executions(args.store, args.json)
+        return list_executions(args.store, args.json, args.limit)
     if args.command == "describe":
         return describe(args.store, args.execution_id, args.json)
     if args.command == "logs":
@@ -69,24 +87,38 @@ def print_logs(store: Path, execution_id: str, step_name: str) -> int:
     """Print a step's job log: its program's output, then each further host's under a header."""
     store = store.resolve()
     record = executions.load(store, execution_id)
-    steps = [s.name for s in record.steps]
-    if step_name not in steps:
-        raise ExecutionError(f"execution {execution_id} has no step {step_name!r} that ran; its steps: "
-                             f"{', '.join(steps) or 'none'}")
+    step = _recorded_step(record, step_name)
     job_dir = Store(store).job_dir(execution_id, step_name)
-    logs = [("", job_dir / "job.log")] + [(f"{path.parent.name}: ", path) for path in
-                                           sorted(job_dir.glob("hosts/*/job.log")) + sorted(job_dir.glob("hosts/*/worker.log"))]
+    logs = [("algo-1", job_dir / "job.log")] + [(f"{path.parent.name}: {path.name}", path) for path in
+                                                 sorted(job_dir.glob("hosts/*/job.log")) + sorted(job_dir.glob("hosts/*/worker.log"))]
     found = [(label, path) for label, path in logs if path.is_file()]
-    if not found:
-        print(f"{step_name} ran no job program (a {next(s.type for s in record.steps if s.name == step_name)} step): "
-              "it has no log; `describe` shows what it did", file=sys.stderr)
+    return _print_log_sections(step, [(label, _file_lines(path)) for label, path in found])
+
+
+def _recorded_step(record: ExecutionRecord, step_name: str) -> executions.StepRecord:
+    step = record.step(step_name)
+    if step is None:
+        raise ExecutionError(f"execution {record.execution_id} has no step {step_name!r} that ran; its steps: "
+                             f"{', '.join(s.name for s in record.steps) or 'none'}")
+    return step
+
+
+def _file_lines(path: Path) -> Iterator[str]:
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        yield from handle
+
+
+def _print_log_sections(step: executions.StepRecord, sections: list[tuple[str, Iterable[str]]]) -> int:
+    """Print each (label, lines) section of a step's logs, under a header when there are several."""
+    if not sections:
+        print(f"{step.name} has no job log (a {step.type} step {step.status.lower()}); `describe` shows what it did",
+              file=sys.stderr)
         return 0
-    for label, path in found:
-        if len(found) > 1:
-            print(f"==> {label or 'algo-1: '}{path.relative_to(job_dir)} <==")
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                sys.stdout.write(line)
+    for label, lines in sections:
+        if len(sections) > 1:
+            print(f"==> {label} <==")
+        for line in lines:
+            sys.stdout.write(line if line.endswith("\n") else line + "\n")
     return 0
 
 
@@ -97,26 +129,36 @@ def status_of(store: Path, record: ExecutionRecord) -> str:
     return record.status
 
 
-def list_executions(store: Path, as_json: bool) -> int:
-    """Print id, pipeline, status, start and duration of every execution."""
+def list_executions(store: Path, as_json: bool, limit: int | None = None) -> int:
+    """Print id, pipeline, status, start, duration and retries of every execution."""
     store = store.resolve()
     if not store.is_dir():
         raise ExecutionError(f"there is no local store at {store}: pass the --store a run used")
     records = list(executions.all_records(store, lambda message: print(f"warning: {message}", file=sys.stderr)))
+    rows = [{"execution_id": r.execution_id, "pipeline_name": r.pipeline_name, "status": status_of(store, r),
+             "start_time": r.start_time, "duration_seconds": r.duration_seconds, "retries": r.retries,
+             "step_retries": r.step_retries, "failure_reason": r.failure_reason} for r in records]
+    return _print_executions(rows[:limit], f"Executions in {store}", as_json)
+
+
+def _print_executions(rows: list[dict[str, Any]], title: str, as_json: bool) -> int:
     if as_json:
-        print(json.dumps([{"execution_id": r.execution_id, "pipeline_name": r.pipeline_name,
-                           "status": status_of(store, r), "start_time": r.start_time,
-                           "duration_seconds": r.duration_seconds, "retries": r.retries} for r in records], indent=2))
+        print(json.dumps(rows, indent=2, default=str))
         return 0
-    table = Table(title=f"Executions in {store}")
-    for column in ("Execution", "Pipeline", "Status", "Start", "Duration", "Retries"):
-        table.add_column(column)
-    for r in records:
-        duration = f"{r.duration_seconds:.1f}s" if r.duration_seconds is not None else ""
-        table.add_row(r.execution_id, r.pipeline_name, status_of(store, r), r.start_time[:19].replace("T", " "),
-                      duration, str(r.retries))
-    Console(width=140).print(table)
+    table = Table(title=title)
+    for column in ("Execution", "Pipeline", "Status", "Start", "Duration", "Retries", "Step retries", "Failure"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        duration = row["duration_seconds"]
+        table.add_row(row["execution_id"], row["pipeline_name"], row["status"], str(row["start_time"])[:19].replace("T", " "),
+                      "" if duration is None else f"{duration:.1f}s", _count(row["retries"]), _count(row["step_retries"]),
+                      row["failure_reason"] or "")
+    Console(width=160).print(table)
     return 0
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else str(value)
 
 
 def produced_properties(step: executions.StepRecord, definition_steps: dict[str, Any]) -> dict[str, Any]:
@@ -138,20 +180,29 @@ def output_locations(step: executions.StepRecord) -> list[tuple[str, str]]:
 
 
 def describe(store: Path, execution_id: str, as_json: bool) -> int:
-    """Print one execution with each step's status, timing, attempts, cache hit, reason and properties."""
+    """Print one local execution with each step's status, timing, attempts, cache hit, reason and properties."""
     store = store.resolve()
     record = executions.load(store, execution_id)
-    if as_json:
-        print(json.dumps({**asdict(record), "status": status_of(store, record)}, indent=2, default=str))
-        return 0
     try:
-        definition_steps = _definition_steps(executions.load_definition(store, execution_id))
+        definition = executions.load_definition(store, execution_id)
     except ExecutionError:
-        definition_steps = {}  # every property is shown, arguments included
-    console = Console(highlight=False, soft_wrap=True)  # long lines stay whole when piped
+        definition = {}  # every property is shown, arguments included
     local_store = Store(store)
-    console.print(f"Execution {record.execution_id} of {record.pipeline_name}: {status_of(store, record)}", markup=False)
-    console.print(f"Started {record.start_time}; ended {record.end_time or '-'}; retries {record.retries}", markup=False)
+    return _print_record(record, status_of(store, record), definition, as_json,
+                         locate=lambda uri: f"{uri} ({local_store.path(uri)})")
+
+
+def _print_record(record: ExecutionRecord, status: str, definition: dict[str, Any], as_json: bool,
+                  locate: Callable[[str], str]) -> int:
+    """One execution, whichever target ran it: ``locate`` says where an S3 URI is for this target."""
+    if as_json:
+        print(json.dumps({**asdict(record), "status": status, "step_retries": record.step_retries}, indent=2, default=str))
+        return 0
+    definition_steps = _definition_steps(definition)
+    console = Console(highlight=False, soft_wrap=True)  # long lines stay whole when piped
+    console.print(f"Execution {record.execution_id} of {record.pipeline_name}: {status}", markup=False)
+    console.print(f"Started {record.start_time}; ended {record.end_time or '-'}; retries {_count(record.retries)}; "
+                  f"step retries {record.step_retries}", markup=False)
     console.print(f"Parameters: {json.dumps(record.parameters)}", markup=False)
     if record.failure_reason:
         console.print(f"Failure: {record.failure_reason}", markup=False)
@@ -162,7 +213,7 @@ def describe(store: Path, execution_id: str, as_json: bool) -> int:
         if step.failure_reason:
             console.print(f"  reason: {step.failure_reason}", markup=False)
         for what, uri in output_locations(step):
-            console.print(f"  {what}: {uri} ({local_store.path(uri)})", markup=False)
+            console.print(f"  {what}: {locate(uri)}", markup=False)
         for key, value in produced_properties(step, definition_steps).items():
             console.print(f"  {key}: {json.dumps(value, default=str)}", markup=False)
         for name, document in step.property_files.items():
@@ -176,6 +227,15 @@ def _definition_steps(definition: dict[str, Any]) -> dict[str, Any]:
     return {step["Name"]: step for step, _ in walk_steps(definition.get("Steps", []))}
 
 
+def _fail_step_note(execution_id: str, steps: Iterable[Any], types: dict[str, str]) -> None:
+    """Say so when an execution ended in a Fail step: a retry runs with the same parameters."""
+    ended_in = [s.name for s in steps if types.get(s.name) == "Fail" and s.status == "Failed"]
+    if ended_in:
+        print(f"note: execution {execution_id} ended in the Fail step {ended_in[0]}; a retry runs with the same "
+              "parameters, so it ends the same way unless the data it reads changed (start a new run with other "
+              "--parameter values instead)", file=sys.stderr)
+
+
 def retry(args: argparse.Namespace) -> int:
     """Resume a failed or interrupted local execution and report it like a run."""
     from pipelines.local.target import LocalTarget
@@ -183,15 +243,74 @@ def retry(args: argparse.Namespace) -> int:
     from pipelines.run import config_from_args, engine_options, finish_run, local_config
 
     config = local_config(config_from_args(args, os.environ))
-    ended_in = [s.name for s in executions.load(args.store.resolve(), args.execution_id).steps
-                if s.type == "Fail" and s.status == "Failed"]
-    if ended_in:
-        print(f"note: execution {args.execution_id} ended in the Fail step {ended_in[0]}; a retry runs with the same "
-              "parameters, so it ends the same way unless the data it reads changed (start a new run with other "
-              "--parameter values instead)", file=sys.stderr)
+    record = executions.load(args.store.resolve(), args.execution_id)
+    _fail_step_note(args.execution_id, record.steps, {s.name: s.type for s in record.steps})
     target = LocalTarget(config, store=args.store, options=engine_options(args))
     with Progress(f"retry of {args.execution_id} on local") as progress:
         definition = executions.load_definition(args.store.resolve(), args.execution_id)
         progress.declare(list(_definition_steps(definition)))
         result = target.retry(args.execution_id, progress)
+    return finish_run(result, args.summary_json, reasons_shown=not progress.live_mode)
+
+
+def sagemaker_command(args: argparse.Namespace) -> int:
+    """The subcommand for executions of the configured pipeline on SageMaker."""
+    from pipelines.run import config_from_args
+    from pipelines.target_clients import aws_session
+    from pipelines.targets.sagemaker_executions import SageMakerExecutions
+
+    given = [name for name, default in LOCAL_ONLY.items() if getattr(args, name, default) != default]
+    if given:
+        raise ConfigError(f"--{given[0].replace('_', '-')} applies to local executions only (not with --target sagemaker)")
+    config = config_from_args(args, os.environ)
+    service = SageMakerExecutions(aws_session(config), poll_seconds=getattr(args, "poll_seconds", 30.0),
+                                  timeout_seconds=getattr(args, "timeout", None))
+    if args.command == "executions":
+        summaries = service.summaries(config.pipeline_name, args.limit or SAGEMAKER_LISTED)
+        rows = [{"execution_id": s["PipelineExecutionArn"].rsplit("/", 1)[-1], "pipeline_name": config.pipeline_name,
+                 "status": s.get("PipelineExecutionStatus"), "start_time": s.get("StartTime"), "duration_seconds": None,
+                 "retries": None, "step_retries": None, "failure_reason": s.get("PipelineExecutionFailureReason") or None,
+                 "execution_arn": s["PipelineExecutionArn"]} for s in summaries]
+        return _print_executions(rows, f"Executions of {config.pipeline_name} in {config.region}", args.json)
+    arn = service.arn_of(config.pipeline_name, args.execution_id)
+    if args.command == "retry":
+        return sagemaker_retry(service, arn, args)
+    record, definition = service.record(arn)
+    if args.command == "describe":
+        return _print_record(record, record.status, definition, args.json, locate=lambda uri: uri)
+    step = _recorded_step(record, args.step)
+    return _print_log_sections(step, sagemaker_log_sections(service, step))
+
+
+def sagemaker_log_sections(service: Any, step: executions.StepRecord) -> list[tuple[str, Iterable[str]]]:
+    """Each CloudWatch log stream of the job a step ran, as (stream name, lines)."""
+    from pipelines.targets.sagemaker_executions import job_of
+
+    job = job_of(step.properties)
+    if job is None:
+        return []
+    kind, name = job
+    return [(f"{kind.log_group} {stream}", service.log_lines(kind, stream)) for stream in service.log_streams(kind, name)]
+
+
+def sagemaker_retry(service: Any, arn: str, args: argparse.Namespace) -> int:
+    """RetryPipelineExecution, then watch the execution and report it like a run."""
+    from pipelines.progress import Progress
+    from pipelines.results import RunResult
+    from pipelines.run import finish_run
+
+    if args.max_parallel_steps is not None and args.max_parallel_steps < 1:
+        raise ConfigError("--max-parallel-steps must be at least 1")
+    record, definition = service.record(arn)
+    _fail_step_note(record.execution_id, record.steps, {s.name: s.type for s in record.steps})
+    service.retry(arn, args.max_parallel_steps)
+    result = RunResult("sagemaker", record.pipeline_name, record.execution_id, arn, "Executing",
+                       parameters=record.parameters)
+    with Progress(f"retry of {record.execution_id} on sagemaker") as progress:
+        progress.declare(list(_definition_steps(definition)))
+        progress.update([], f"Retrying execution {arn}")
+        if not args.no_wait:
+            service.watch(result, progress)
+            if result.status == "Succeeded":
+                service.collect_metrics(result, definition)
     return finish_run(result, args.summary_json, reasons_shown=not progress.live_mode)

@@ -141,10 +141,7 @@ def parser() -> argparse.ArgumentParser:
                    help="override a pipeline parameter (repeatable; checked against its type)")
     p.add_argument("--summary-json", type=Path, metavar="FILE", help="write a machine-readable run summary")
     add_validation_arguments(p)
-    s = p.add_argument_group("sagemaker target")
-    s.add_argument("--no-wait", action="store_true", help="return once the execution has started")
-    s.add_argument("--poll-seconds", type=float, default=30.0, help="how often the execution is polled (default 30)")
-    s.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="stop watching after this long")
+    add_watch_arguments(p)
     loc = p.add_argument_group("local target")
     loc.add_argument("--store", type=Path, default=Path(".sagemaker-local"), help="local store standing in for S3")
     loc.add_argument("--definition", type=Path, metavar="FILE", help="run this definition JSON instead of building ours")
@@ -155,6 +152,14 @@ def parser() -> argparse.ArgumentParser:
     add_engine_arguments(p)
     add_config_arguments(p)
     return p
+
+
+def add_watch_arguments(parser: argparse.ArgumentParser) -> None:
+    """How a SageMaker execution is watched (shared by a run and ``retry``)."""
+    s = parser.add_argument_group("sagemaker target")
+    s.add_argument("--no-wait", action="store_true", help="return once the execution has started")
+    s.add_argument("--poll-seconds", type=float, default=30.0, help="how often the execution is polled (default 30)")
+    s.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="stop watching after this long")
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:

@@ -75,7 +75,7 @@ class ExecutionRecord:
     end_time: str | None = None
     failure_reason: str | None = None
     steps: list[StepRecord] = field(default_factory=list)
-    retries: int = 0
+    retries: int | None = 0  # executions retried with `retry`; None where not known (SageMaker's API does not say)
 
     def step(self, name: str) -> StepRecord | None:
         """The record of step ``name``, if it has run."""
@@ -93,6 +93,11 @@ class ExecutionRecord:
     def duration_seconds(self) -> float | None:
         """Seconds from start to end (None while running)."""
         return seconds_between(self.start_time, self.end_time)
+
+    @property
+    def step_retries(self) -> int:
+        """Attempts of its steps beyond each step's first: the retries its retry policies made."""
+        return sum(max(0, step.attempts - 1) for step in self.steps)
 
 
 class UnreadableRecordError(ExecutionError):

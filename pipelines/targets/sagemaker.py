@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 import uuid
@@ -13,19 +12,12 @@ from pipelines.aws import aws_call, error_code
 from pipelines.config import PipelineConfig
 from pipelines.errors import AwsError, ConfigError
 from pipelines.lead_scoring import BuiltPipeline, build
-from pipelines.local.graph import walk_steps
 from pipelines.overrides import as_strings
 from pipelines.progress import Progress
-from pipelines.results import (
-    REPORT_FILE,
-    TERMINAL_EXECUTION_STATUSES,
-    Location,
-    RunResult,
-    StepStatus,
-    model_quality_metrics,
-)
-from pipelines.s3uri import join_uri, split_uri
+from pipelines.results import RunResult
+from pipelines.s3uri import split_uri
 from pipelines.target_clients import aws_session
+from pipelines.targets.sagemaker_executions import SageMakerExecutions
 
 
 def default_bucket(region: str, account: str) -> str:
@@ -91,8 +83,9 @@ class SageMakerTarget:
         if not self.config.role_arn:
             raise ConfigError("--target sagemaker needs --role-arn (the role the pipeline's jobs run as)")
         self.session = aws_session(self.config)
-        self.sagemaker = self.session.client("sagemaker")
-        self.s3 = self.session.client("s3")
+        self.executions = SageMakerExecutions(self.session, self.poll_seconds, self.timeout_seconds, self.sleep)
+        self.sagemaker = self.executions.sagemaker
+        self.s3 = self.executions.s3
         self.config = with_bucket(self.config, self.session)
 
     def prepare(self) -> BuiltPipeline:
@@ -174,99 +167,9 @@ class SageMakerTarget:
         return response["PipelineExecutionArn"]
 
     def watch(self, result: RunResult, progress: Progress) -> None:
-        """Poll the execution (and its steps, where the API offers them) until it ends or times out."""
-        started = time.monotonic()
-        steps_available = True
-        while True:
-            with aws_call("sagemaker:DescribePipelineExecution"):
-                execution = self.sagemaker.describe_pipeline_execution(PipelineExecutionArn=result.execution_arn)
-            result.status = execution["PipelineExecutionStatus"]
-            result.failure_reason = execution.get("FailureReason") or None  # null, never "", on success
-            if steps_available:
-                try:
-                    result.steps = self.list_steps(result.execution_arn)
-                except AwsError as exc:
-                    steps_available = False
-                    result.notes.append(f"per-step status unavailable ({exc}); showing the execution status only")
-            message = f"Execution {result.execution_id}: {result.status}"
-            progress.update(result.steps, message if not steps_available else None)
-            if result.status in TERMINAL_EXECUTION_STATUSES:
-                break
-            if self.timeout_seconds is not None and time.monotonic() - started > self.timeout_seconds:
-                result.notes.append(f"stopped watching after {self.timeout_seconds:.0f}s; the execution is still {result.status}")
-                return
-            self.sleep(self.poll_seconds)
-        failed = [s for s in result.steps if s.status == "Failed"]
-        if failed:
-            result.failed_step = failed[0].name
-            result.failure_reason = failed[0].failure_reason or result.failure_reason
-
-    def list_steps(self, execution_arn: str) -> list[StepStatus]:
-        """Every step of the execution so far, oldest first."""
-        steps: list[StepStatus] = []
-        with aws_call("sagemaker:ListPipelineExecutionSteps"):
-            try:
-                pages = self.sagemaker.get_paginator("list_pipeline_execution_steps").paginate(
-                    PipelineExecutionArn=execution_arn, SortOrder="Ascending"
-                )
-                for page in pages:
-                    for raw in page.get("PipelineExecutionSteps", []):
-                        steps.append(_step_status(raw))
-            except NotImplementedError as exc:  # moto's in-process backend
-                raise AwsError(f"sagemaker:ListPipelineExecutionSteps is not implemented by this endpoint ({exc})") from exc
-        return steps
+        """Poll the execution until it ends or the timeout passes."""
+        self.executions.watch(result, progress)
 
     def collect_metrics(self, result: RunResult, definition: dict[str, Any]) -> None:
-        """Read the property files of the execution's processing steps into ``result.metrics``.
-
-        Each declared PropertyFile is found the way the service finds it: the step's processing job
-        (from the step metadata), that job's output of the declared OutputName, then FilePath under it.
-        A report that cannot be read is a note, not a failure of the run.
-        """
-        jobs = {s.name: s.metadata.get("ProcessingJob", {}).get("Arn") for s in result.steps}
-        for step, _ in walk_steps(definition.get("Steps", [])):
-            files = step.get("PropertyFiles", [])
-            if not files or not jobs.get(step["Name"]):
-                continue
-            try:
-                documents, outputs = self.read_property_files(jobs[step["Name"]], files)
-                for document in documents:
-                    result.metrics.update(model_quality_metrics(document))
-                result.evaluation = Location(join_uri(outputs[files[0]["OutputName"]], files[0]["FilePath"]))
-                result.report = Location(join_uri(outputs[files[0]["OutputName"]], REPORT_FILE))
-            except AwsError as exc:
-                result.notes.append(f"metrics of step {step['Name']} unavailable: {exc}")
-
-    def read_property_files(self, job_arn: str, files: list[dict[str, Any]]) -> tuple[list[Any], dict[str, str]]:
-        """The parsed JSON of each PropertyFile written by one processing job, and the job's output URIs by name."""
-        job_name = job_arn.rsplit("/", 1)[-1]
-        with aws_call(f"sagemaker:DescribeProcessingJob {job_name}"):
-            job = self.sagemaker.describe_processing_job(ProcessingJobName=job_name)
-        outputs = {o["OutputName"]: o["S3Output"]["S3Uri"] for o in job.get("ProcessingOutputConfig", {}).get("Outputs", [])}
-        documents = []
-        for spec in files:
-            if spec["OutputName"] not in outputs:
-                raise AwsError(f"processing job {job_name} has no output named {spec['OutputName']!r}")
-            uri = join_uri(outputs[spec["OutputName"]], spec["FilePath"])
-            bucket, key = split_uri(uri)
-            with aws_call(f"s3:GetObject {uri}"):
-                body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-            try:
-                documents.append(json.loads(body))
-            except ValueError as exc:
-                raise AwsError(f"{uri} is not JSON: {exc}") from None
-        return documents, outputs
-
-
-def _step_status(raw: dict[str, Any]) -> StepStatus:
-    cache = raw.get("CacheHitResult", {}).get("SourcePipelineExecutionArn")
-    return StepStatus(
-        name=raw["StepName"],
-        status=raw.get("StepStatus", "Unknown"),
-        start_time=raw.get("StartTime"),
-        end_time=raw.get("EndTime"),
-        failure_reason=raw.get("FailureReason"),
-        attempts=raw.get("AttemptCount", 1) or 1,
-        cache_hit_from=cache.rsplit("/", 1)[-1] if cache else None,
-        metadata=raw.get("Metadata", {}),
-    )
+        """The evaluation metrics and report locations of a finished execution."""
+        self.executions.collect_metrics(result, definition)

@@ -67,7 +67,12 @@ def test_sagemaker_target_against_moto_server(moto_server, tmp_path):
     result = run_cli("--target", "sagemaker", *BASE_ARGS, "--parameter", "NumRound=25", "--poll-seconds", "0.1",
                      "--summary-json", str(summary), env=env)
     assert result.returncode == 0, result.stderr + result.stdout
-    assert "Succeeded" in result.stdout
+    output = result.stdout + result.stderr
+    execution_id = json.loads(summary.read_text())["execution_id"]
+    assert output.count(f"Execution {execution_id}: Succeeded") == 1  # the closing line, said once
+    # no library INFO logging; moto_server lacks ListPipelineExecutionSteps and answers with an HTML page
+    assert "INFO" not in output and "<" not in output
+    assert "ListPipelineExecutionSteps failed: HTTP 500 answered with an HTML page (500 Internal Server Error)" in output
     sm = boto3.client("sagemaker", endpoint_url=moto_server, region_name="us-east-1",
                       aws_access_key_id="testing", aws_secret_access_key="testing")
     stored = sm.describe_pipeline(PipelineName="LeadScoringPipeline")["PipelineDefinition"]

@@ -78,6 +78,21 @@ def test_a_retry_policy_recovers_from_an_injected_transient_fault(tmp_path):
     assert any("attempt 1 failed with SageMaker.JOB_INTERNAL_ERROR" in line for line in lines)
 
 
+def test_executions_and_describe_count_retries_and_step_attempts_alike(tmp_path, capsys):
+    from pipelines.executions_cli import main
+
+    eng, _ = engine(tmp_path / "store", faults={"A": ("SageMaker.JOB_INTERNAL_ERROR", 2)}, sleep=lambda s: None)
+    record = eng.run(definition(script_step("A", "print(1)"), script_step("B", "print(2)")), "p", {})
+    assert main(["executions", "--store", str(tmp_path / "store"), "--json"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert main(["describe", record.execution_id, "--store", str(tmp_path / "store"), "--json"]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert (listed["retries"], listed["step_retries"]) == (described["retries"], described["step_retries"]) == (0, 2)
+    assert [s["attempts"] for s in described["steps"]] == [3, 1]
+    assert main(["describe", record.execution_id, "--store", str(tmp_path / "store")]) == 0
+    assert "retries 0; step retries 2" in capsys.readouterr().out
+
+
 def test_retry_waits_can_be_scaled_for_quick_local_runs(tmp_path):
     sleeps: list[float] = []
     eng, lines = engine(tmp_path / "store", faults={"A": ("SageMaker.JOB_INTERNAL_ERROR", 2)}, sleep=sleeps.append,
