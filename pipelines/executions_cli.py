@@ -227,6 +227,10 @@ def _definition_steps(definition: dict[str, Any]) -> dict[str, Any]:
     return {step["Name"]: step for step, _ in walk_steps(definition.get("Steps", []))}
 
 
+def _note(line: str) -> None:
+    print(f"note: {line}", file=sys.stderr)
+
+
 def _fail_step_note(execution_id: str, steps: Iterable[Any], types: dict[str, str]) -> None:
     """Say so when an execution ended in a Fail step: a retry runs with the same parameters."""
     ended_in = [s.name for s in steps if types.get(s.name) == "Fail" and s.status == "Failed"]
@@ -275,7 +279,7 @@ def sagemaker_command(args: argparse.Namespace) -> int:
     arn = service.arn_of(config.pipeline_name, args.execution_id)
     if args.command == "retry":
         return sagemaker_retry(service, arn, args)
-    record, definition = service.record(arn)
+    record, definition = service.record(arn, note=_note)
     if args.command == "describe":
         return _print_record(record, record.status, definition, args.json, locate=lambda uri: uri)
     step = _recorded_step(record, args.step)
@@ -301,7 +305,7 @@ def sagemaker_retry(service: Any, arn: str, args: argparse.Namespace) -> int:
 
     if args.max_parallel_steps is not None and args.max_parallel_steps < 1:
         raise ConfigError("--max-parallel-steps must be at least 1")
-    record, definition = service.record(arn)
+    record, definition = service.record(arn, note=_note)
     _fail_step_note(record.execution_id, record.steps, {s.name: s.type for s in record.steps})
     service.retry(arn, args.max_parallel_steps)
     result = RunResult("sagemaker", record.pipeline_name, record.execution_id, arn, "Executing",

@@ -112,8 +112,9 @@ class SageMakerExecutions:
         raise ExecutionError(f"pipeline {pipeline_name} has no execution {execution!r} in "
                              f"{self.session.region_name}; `executions --target sagemaker` lists them")
 
-    def record(self, arn: str) -> tuple[ExecutionRecord, dict[str, Any]]:
-        """The execution as the local engine records one, and the definition it ran."""
+    def record(self, arn: str, note: Callable[[str], None]) -> tuple[ExecutionRecord, dict[str, Any]]:
+        """The execution as the local engine records one, and the definition it ran; without its steps (and a
+        ``note`` saying why) where the endpoint does not list them."""
         with aws_call("sagemaker:DescribePipelineExecution"):
             execution = self.sagemaker.describe_pipeline_execution(PipelineExecutionArn=arn)
         with aws_call("sagemaker:DescribePipelineDefinitionForExecution"):
@@ -125,7 +126,12 @@ class SageMakerExecutions:
                 for p in page.get("PipelineParameters", [])}
         status = execution["PipelineExecutionStatus"]
         definition_steps = {step["Name"]: step for step, _ in walk_steps(definition.get("Steps", []))}
-        steps = [self._step_record(step, definition_steps.get(step.name, {})) for step in self.list_steps(arn)]
+        try:
+            listed = self.list_steps(arn)
+        except AwsError as exc:
+            listed = []
+            note(f"steps unavailable: {exc}")
+        steps = [self._step_record(step, definition_steps.get(step.name, {})) for step in listed]
         record = ExecutionRecord(
             execution_id=arn.rsplit("/", 1)[-1], pipeline_name=execution.get("PipelineArn", arn).split("/")[1],
             status=status, parameters=parameters, start_time=_iso(execution.get("CreationTime")) or "",
