@@ -47,7 +47,8 @@ def job(work: Path, name: str, lines: list[str], hosts: int) -> Path:
         (host / "validation").mkdir(parents=True)
         (host / "train" / "part.csv").write_text("".join(lines[index:cut:hosts]))
         (host / "validation" / "v.csv").write_text("".join(lines[cut:]))
-    spec = {"hyperparameters": HYPERPARAMETERS, "content_kind": "csv", "channels_root": str(root / "channels"),
+    spec = {"hyperparameters": HYPERPARAMETERS, "image_version": "1.7-1", "content_kind": "csv",
+            "channels_root": str(root / "channels"),
             "hosts_with_data": [f"algo-{i + 1}" for i in range(hosts)], "model_dir": str(root / "model"),
             "metrics_file": str(root / "metrics.json")}
     (root / "job.json").write_text(json.dumps(spec))

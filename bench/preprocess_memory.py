@@ -1,12 +1,14 @@
 """Benchmark: processing/preprocess.py on a large input: wall time and peak memory (max RSS), against
-pandas' C parser reading the same files (the floor for parsing them in Python).
+pandas' C parser reading the same files (the floor for parsing them in Python) and against the
+script as it was at an earlier git revision (``--before``; default: the line-by-line version that
+issue 14 measured, before block checks).
 
 Builds an input of about --size-gb gigabytes (synthetic label-first CSV, repeated to size), runs the
 script and the baseline each as its own process, and prints time, throughput and each child's own peak
 resident memory (measured inside the child, so not the parent's high-water mark a fork inherits), with
 the ratios. Nothing is asserted.
 
-    python bench/preprocess_memory.py [--size-gb 1.0]
+    python bench/preprocess_memory.py [--size-gb 1.0] [--before REV | --before '']
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ def build_input(directory: Path, size_bytes: int) -> int:
     return written
 
 
+LINE_BY_LINE_REVISION = "dc5d5c1"  # the last line-by-line PrepareData
+
 # runs a program in this child and reports the child's own peak RSS (kilobytes) on stderr's last line: VmHWM,
 # which starts afresh at exec (getrusage's ru_maxrss keeps the forking parent's high-water mark on Linux)
 MEASURED = ("import runpy, sys, atexit\n"
@@ -71,6 +75,8 @@ def measured(script: Path, *argv: str) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-gb", type=float, default=1.0)
+    parser.add_argument("--before", default=LINE_BY_LINE_REVISION,
+                        help="git revision whose processing/preprocess.py is also timed ('' to skip)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-preprocess-") as tmp:
         work = Path(tmp)
@@ -80,11 +86,21 @@ def main() -> None:
         baseline = work / "baseline.py"
         baseline.write_text(BASELINE)
         base_seconds, base_peak = measured(baseline, str(work / "raw"))
+        before = None
+        if args.before:
+            earlier = work / "preprocess_before.py"
+            earlier.write_bytes(subprocess.run(["git", "show", f"{args.before}:processing/preprocess.py"], cwd=REPO,
+                                               capture_output=True, check=True).stdout)
+            before = measured(earlier, "--input-dir", str(work / "raw"), "--output-dir", str(work / "out-before"),
+                              "--train-shards", "4", "--work-dir", str(work))
     mib = size / 1024 ** 2
     print(f"input {size / 1024 ** 3:.2f} GiB")
     print(f"preprocess.py        {seconds:7.1f}s {mib / seconds:7.1f} MiB/s  peak RSS {peak / 1024 ** 2:5.0f} MiB")
     print(f"pandas C read only   {base_seconds:7.1f}s {mib / base_seconds:7.1f} MiB/s  peak RSS {base_peak / 1024 ** 2:5.0f} MiB")
     print(f"ratio (preprocess / pandas read): time {seconds / base_seconds:.2f}x, peak memory {peak / base_peak:.2f}x")
+    if before:
+        print(f"preprocess.py at {args.before} {before[0]:7.1f}s {mib / before[0]:7.1f} MiB/s  peak RSS "
+              f"{before[1] / 1024 ** 2:5.0f} MiB: now {before[0] / seconds:.2f}x faster")
 
 
 if __name__ == "__main__":

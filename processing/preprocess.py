@@ -1,14 +1,15 @@
 """Validate raw label-first CSV and split it into train (sharded), validation and test.
 
 Runs inside a SageMaker processing job (SKLearn image) and, unchanged, in the local
-engine; it needs only the Python standard library (3.8+). Input: every file under
+engine; it needs the Python standard library (3.8+) and numpy, and uses pandas when the image
+has it. Input: every file under
 --input-dir (plain or gzip, detected by content; Redshift UNLOAD part files need no
 extension), label in the first column. Output: headerless, label-first CSV under
 --output-dir/{train,validation,test} plus --output-dir/summary/summary.json.
 
 The input is read once, validated and spooled to a temporary file; the split is then
-streamed from the spool with exact per-class quotas (selection sampling), so memory
-stays bounded whatever the input size and the split is stratified and reproducible.
+streamed from the spool a block at a time with exact per-class quotas, so memory stays
+bounded whatever the input size and the split is stratified and reproducible.
 Nothing is written under --output-dir until the whole input has been validated, and
 each output file is written under a temporary name and renamed when complete.
 """
@@ -20,11 +21,9 @@ import csv
 import gzip
 import hashlib
 import io
-import itertools
 import json
 import math
 import os
-import random
 import re
 import sys
 import tempfile
@@ -36,7 +35,8 @@ MISSING = {"", "nan", "NaN", "NAN", "null", "NULL", "\\N"}
 SPLITS = ("train", "validation", "test")
 FLOAT32_MAX = 3.4028234663852886e38  # XGBoost reads features as float32
 UTF8_BOM = b"\xef\xbb\xbf"
-BLOCK_LINES = 20000  # lines checked at once by the plain-row expression
+BLOCK_BYTES = 1 << 20  # input checked at once
+SPLIT_BLOCK_BYTES = 8 << 20  # spool bytes split at once
 
 
 class InputError(Exception):
@@ -54,7 +54,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--train-shards", type=int, default=1, help="number of files the train split is written as")
     p.add_argument("--validation-fraction", type=float, default=0.15)
     p.add_argument("--test-fraction", type=float, default=0.15)
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=42, help="seed of the split (>= 0)")
     p.add_argument("--delimiter", default=",")
     p.add_argument("--header", choices=("absent", "present"), default="absent",
                    help="absent: files have no header (a header-like first line is reported and dropped); "
@@ -67,6 +67,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.train_shards < 1:
         p.error("--train-shards must be at least 1")
+    if args.seed < 0:
+        p.error("--seed must be >= 0")
     if not (0 <= args.validation_fraction < 1 and 0 < args.test_fraction < 1
             and args.validation_fraction + args.test_fraction < 1):
         p.error("--validation-fraction and --test-fraction must be in [0, 1) and sum to less than 1")
@@ -86,21 +88,41 @@ def input_files(input_dir: str) -> Tuple[List[str], List[str]]:
     return found, skipped
 
 
-def open_text_lines(path: str, name: str) -> Iterator[Tuple[int, bytes]]:
-    """(line number, raw line bytes) of a plain or gzip file (detected by its magic bytes); a UTF-8
-    byte-order mark is dropped; a damaged gzip stream is an InputError naming the file and line reached."""
+def read_blocks(path: str, name: str) -> Iterator[Tuple[int, bytes]]:
+    """(number of its first line, block of whole lines) of a plain or gzip file (detected by its magic bytes):
+    the first line alone (it may be a header), then about BLOCK_BYTES at a time; the file's last line may
+    lack its line end. A UTF-8 byte-order mark is dropped; a damaged gzip stream is an InputError naming
+    the file and the line reached."""
     with open(path, "rb") as probe:
         magic = probe.read(2)
     opener = gzip.open if magic == b"\x1f\x8b" else open
-    number = 0
+    lines_read = 0
+    parts: List[bytes] = []
     try:
         with opener(path, "rb") as handle:
-            for number, line in enumerate(handle, start=1):
-                if number == 1 and line.startswith(UTF8_BOM):
-                    line = line[len(UTF8_BOM):]
-                yield number, line
+            first = handle.readline()
+            if not first:
+                return
+            lines_read = 1
+            yield 1, first[len(UTF8_BOM):] if first.startswith(UTF8_BOM) else first
+            size = 0
+            while True:
+                piece = handle.read1(BLOCK_BYTES)
+                parts.append(piece)
+                size += len(piece)
+                if size < BLOCK_BYTES and piece:
+                    continue
+                data = b"".join(parts)
+                cut = data.rfind(b"\n") + 1 if piece else len(data)
+                if cut:
+                    yield lines_read + 1, data[:cut]
+                    lines_read += data.count(b"\n", 0, cut)
+                parts, size = [data[cut:]], len(data) - cut
+                if not piece:
+                    return
     except (OSError, EOFError, zlib.error) as exc:
-        raise InputError("%s: not a readable gzip file (%s) after line %d" % (name, exc or type(exc).__name__, number),
+        reached = lines_read + b"".join(parts).count(b"\n")
+        raise InputError("%s: not a readable gzip file (%s) after line %d" % (name, exc or type(exc).__name__, reached),
                          "damaged gzip")
 
 
@@ -153,8 +175,9 @@ def plain_block(text: bytes, lines: int, width: int, delimiter: str, plain_row: 
     body = np.frombuffer(text, dtype=np.uint8)
     if len(heads) != lines or not np.isin(body[heads], (48, 49)).all() or (body[heads + 1] != separator[0]).any():
         return False
-    separators_before_end = np.cumsum(body == separator[0])[np.flatnonzero(body == 10)]
-    if (np.diff(separators_before_end, prepend=0) != width - 1).any():  # pandas would pad a short row with NaN
+    # pandas pads a short row with NaN and refuses one longer than the first: with the total right, and the
+    # shape checked below, every line has exactly width - 1 separators
+    if text.count(separator) != lines * (width - 1):
         return False
     try:
         frame = pd.read_csv(io.BytesIO(text), header=None, sep=delimiter, dtype=np.float64, engine="c",
@@ -195,7 +218,7 @@ def normalise_row(fields: List[str], width: int, where: str) -> str:
 class Spool:
     """Validated rows written to a temporary file, with per-class counts and a bad-row ledger."""
 
-    def __init__(self, args: argparse.Namespace, handle: io.TextIOBase):
+    def __init__(self, args: argparse.Namespace, handle: io.BufferedIOBase):
         self.args = args
         self.handle = handle
         self.width: Optional[int] = None
@@ -209,24 +232,17 @@ class Spool:
         self.plain_rows: Optional["re.Pattern[bytes]"] = None  # set once the width is known
 
     def read_file(self, path: str) -> None:
-        """Validate and spool one file, a block of lines at a time: a block of plain rows (0/1 label, plain
-        decimal features or empty fields, the expected width) is checked by one regular expression and
-        spooled as it is; any other block goes line by line, which names the bad line exactly."""
+        """Validate and spool one file, a block at a time: a block of plain rows (0/1 label, plain decimal
+        features or empty fields, the expected width) is checked at once and spooled as it is; any other
+        block goes line by line, which names the bad line exactly."""
         name = os.path.relpath(path, self.args.input_dir)
         digest = hashlib.sha256()
-        lines = open_text_lines(path, name)
-        while True:
-            block = list(itertools.islice(lines, BLOCK_LINES))
-            if not block:
-                break
-            raws = [raw for _, raw in block]
-            digest.update(b"".join(raws))
-            if block[0][0] == 1:  # a file's first line may be a header: always read line by line
-                self.read_line(name, *block[0])
-                raws, block = raws[1:], block[1:]
-            if not self.spool_plain_block(raws):
-                for number, raw in block:
-                    self.read_line(name, number, raw)
+        for first_line, block in read_blocks(path, name):
+            digest.update(block)
+            if first_line == 1 or not self.spool_plain_block(block):
+                lines = block.split(b"\n")
+                for offset, raw in enumerate(lines[:-1] if not lines[-1] else lines):
+                    self.read_line(name, first_line + offset, raw)
         first = self.digests.setdefault(digest.hexdigest(), name)
         if first != name:
             self.duplicates.append((name, first))
@@ -264,24 +280,24 @@ class Spool:
             self.reject(exc)
             return
         self.counts[row[0]] += 1
-        self.handle.write(row + "\n")
+        self.handle.write(row.encode("utf-8") + b"\n")
 
-    def spool_plain_block(self, raws: List[bytes]) -> bool:
-        """Spool the lines as they are if every one is a plain valid row (what normalise_row would write
-        unchanged); False, spooling nothing, otherwise."""
-        if self.plain_rows is None or not raws:
+    def spool_plain_block(self, block: bytes) -> bool:
+        """Spool the block's lines as they are if every one is a plain valid row (what normalise_row would
+        write unchanged); False, spooling nothing, otherwise."""
+        if self.plain_rows is None:
             return False
-        text = b"".join(raws).replace(b"\r\n", b"\n")
+        text = block.replace(b"\r\n", b"\n") if b"\r" in block else block
         if not text.endswith(b"\n"):
             text += b"\n"
-        if not plain_block(text, len(raws), self.width or 0, self.args.delimiter, self.plain_rows):
-            return False
         rows = text.count(b"\n")
+        if not plain_block(text, rows, self.width or 0, self.args.delimiter, self.plain_rows):
+            return False
         positives = text.count(b"\n1") + text.startswith(b"1")  # every line starts with its label
         self.counts["1"] += positives
         self.counts["0"] += rows - positives
         self.rows_read += rows
-        self.handle.write(text.decode("ascii"))
+        self.handle.write(text)
         return True
 
     def reject(self, error: InputError) -> None:
@@ -311,7 +327,7 @@ class SplitWriter:
     """Writes rows into split files under temporary names; ``commit`` renames them into place."""
 
     def __init__(self, output_dir: str, train_shards: int):
-        self.files: Dict[str, List[Tuple[str, io.TextIOBase]]] = {}
+        self.files: Dict[str, List[Tuple[str, io.BufferedWriter]]] = {}
         names = {"train": ["part-%05d.csv" % i for i in range(train_shards)],
                  "validation": ["validation.csv"], "test": ["test.csv"]}
         for split, file_names in names.items():
@@ -321,18 +337,20 @@ class SplitWriter:
             for file_name in file_names:
                 final = os.path.join(directory, file_name)
                 tmp = os.path.join(directory, ".%s.tmp" % file_name)
-                self.files[split].append((final, open(tmp, "w", encoding="utf-8", newline="\n")))
+                self.files[split].append((final, open(tmp, "wb")))
         self.rows = {split: 0 for split in SPLITS}
         self.positives = {split: 0 for split in SPLITS}
 
-    def write(self, split: str, lines: List[str]) -> None:
-        """Append rows to a split; a split's rows go round-robin over its shards."""
+    def write(self, split: str, lines: List[bytes], positives: int) -> None:
+        """Append rows (without their line ends) to a split; a split's rows go round-robin over its shards."""
         shards = self.files[split]
         start = self.rows[split]
         for index, (_, handle) in enumerate(shards):
-            handle.write("".join(lines[(index - start) % len(shards)::len(shards)]))
+            mine = lines[(index - start) % len(shards)::len(shards)]
+            if mine:
+                handle.write(b"\n".join(mine) + b"\n")
         self.rows[split] += len(lines)
-        self.positives[split] += sum(line[0] == "1" for line in lines)
+        self.positives[split] += positives
 
     def commit(self) -> None:
         for shards in self.files.values():
@@ -356,31 +374,36 @@ def quotas(count: int, args: argparse.Namespace) -> Dict[str, int]:
 
 
 def split_rows(spool_path: str, spool: Spool, writer: SplitWriter, args: argparse.Namespace) -> None:
-    """Stream the spool into splits: selection sampling gives exact, seeded per-class quotas."""
-    remaining = {label: dict(quotas(n, args)) for label, n in spool.counts.items()}
-    left = dict(spool.counts)
-    rngs = {label: random.Random("%d-%s" % (args.seed, label)) for label in spool.counts}
-    with open(spool_path, encoding="utf-8") as rows:
+    """Stream the spool into splits a block at a time. For each class, how many of the block's rows go to
+    each split is drawn from the multivariate hypergeometric distribution over the rows the class still
+    needs per split, and which rows by a seeded permutation: every assignment meeting the class's exact
+    quotas is equally likely, as with selection sampling, at numpy's speed and in bounded memory."""
+    import numpy as np
+
+    remaining = {label: quotas(n, args) for label, n in spool.counts.items()}
+    rngs = {label: np.random.default_rng([args.seed, int(label)]) for label in spool.counts}
+    with open(spool_path, "rb") as rows:
         while True:
-            block = rows.readlines(BLOCK_LINES * 64)
+            block = rows.read(SPLIT_BLOCK_BYTES)
             if not block:
                 break
-            chosen: Dict[str, List[str]] = {split: [] for split in SPLITS}
-            for line in block:
-                label = line[0]
-                need = remaining[label]
-                draw = rngs[label].random() * left[label]
-                if draw < need["test"]:
-                    split = "test"
-                elif draw < need["test"] + need["validation"]:
-                    split = "validation"
-                else:
-                    split = "train"
-                need[split] -= 1
-                left[label] -= 1
-                chosen[split].append(line)
-            for split, lines in chosen.items():
-                writer.write(split, lines)
+            block += rows.readline()  # whole lines: every spooled row ends with a line feed
+            data = np.frombuffer(block, np.uint8)
+            ends = np.flatnonzero(data == 10)
+            labels = data[np.concatenate(([0], ends[:-1] + 1))]
+            split_of = np.empty(len(ends), np.int8)
+            for label, need in remaining.items():
+                members = np.flatnonzero(labels == ord(label))
+                if not len(members):
+                    continue
+                counts = rngs[label].multivariate_hypergeometric([need[split] for split in SPLITS], len(members))
+                for split, count in zip(SPLITS, counts):
+                    need[split] -= int(count)
+                split_of[members] = rngs[label].permutation(np.repeat(np.arange(len(SPLITS), dtype=np.int8), counts))
+            lines = np.array(block[:-1].split(b"\n"), dtype=object)
+            for index, split in enumerate(SPLITS):
+                chosen = split_of == index
+                writer.write(split, lines[chosen].tolist(), int(np.count_nonzero(labels[chosen] == ord("1"))))
 
 
 def write_json_atomically(path: str, payload: dict) -> None:
@@ -425,7 +448,7 @@ def run(args: argparse.Namespace) -> dict:
         raise InputError("%s: no input files found" % args.input_dir)
     spool_fd, spool_path = tempfile.mkstemp(prefix="preprocess-spool-", suffix=".csv", dir=args.work_dir)
     try:
-        with os.fdopen(spool_fd, "w", encoding="utf-8", newline="\n") as handle:
+        with os.fdopen(spool_fd, "wb") as handle:
             spool = Spool(args, handle)
             for path in files:
                 spool.read_file(path)

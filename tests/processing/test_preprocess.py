@@ -75,6 +75,24 @@ def test_split_is_stratified_reproducible_sharded_and_reads_gzip_and_headers(tmp
     assert not list(out.rglob(".*"))  # no temporary files left behind
 
 
+def test_the_split_is_exact_per_class_spread_over_the_input_and_seeded(tmp_path, monkeypatch):
+    monkeypatch.setattr(preprocess, "SPLIT_BLOCK_BYTES", 1 << 15)  # the quotas hold across many blocks
+    files = {"leads.csv": "".join(f"{int(i % 4 == 0)},{i}\n" for i in range(40_000)).encode()}
+    splits = {}
+    for seed in ("1", "2"):
+        code, out = run(tmp_path / seed, files, "--seed", seed)
+        assert code == 0
+        splits[seed] = {name: [int(line.split(",")[1]) for path in sorted((out / name).iterdir())
+                               for line in path.read_text().splitlines()] for name in ("train", "validation", "test")}
+    test = splits["1"]["test"]
+    assert len(test) == 6000 and sum(i % 4 == 0 for i in test) == 1500  # 15% of each class, exactly
+    assert sorted(sum(splits["1"].values(), [])) == list(range(40_000))  # every row once
+    assert sum(i < 20_000 for i in test) / len(test) == pytest.approx(0.5, abs=0.03)  # drawn from the whole input
+    assert set(test) != set(splits["2"]["test"])
+    code, again = run(tmp_path / "again", files, "--seed", "1")
+    assert (again / "test" / "test.csv").read_bytes() == (tmp_path / "1" / "out" / "test" / "test.csv").read_bytes()
+
+
 @pytest.mark.parametrize("data, message", [
     (gzip.compress(good_rows(2000).encode())[:-200], "leads.csv.gz: not a readable gzip file"),
     (b"\x1f\x8b" + b"junk that is not deflate data" * 4, "leads.csv.gz: not a readable gzip file"),
@@ -139,8 +157,14 @@ def test_both_block_fast_paths_write_exactly_what_the_line_path_writes(tmp_path,
     import sys
 
     files = {"a.csv": tricky_rows(45_000), "b.csv": tricky_rows(3)}
+    monkeypatch.setattr(preprocess, "BLOCK_BYTES", 1 << 14)  # many blocks: most plain, some not
+    spooled = []
+    plain = preprocess.Spool.spool_plain_block
+    monkeypatch.setattr(preprocess.Spool, "spool_plain_block", lambda self, block: spooled.append(plain(self, block))
+                        or spooled[-1])
     code, with_pandas = run(tmp_path / "pandas", files, "--bad-rows", "skip")
     assert code == 0
+    assert spooled.count(True) > 10 and spooled.count(False) > 3  # both paths were taken
     monkeypatch.setitem(sys.modules, "pandas", None)  # an image without pandas: the per-line expression
     code, with_regex = run(tmp_path / "regex", files, "--bad-rows", "skip")
     assert code == 0
@@ -152,9 +176,10 @@ def test_both_block_fast_paths_write_exactly_what_the_line_path_writes(tmp_path,
         assert path.read_bytes() == (with_pandas / relative).read_bytes() == (with_regex / relative).read_bytes(), path
 
 
-def test_a_bad_row_deep_in_a_block_is_named_by_its_line(tmp_path, capsys):
+def test_a_bad_row_deep_in_a_block_is_named_by_its_line(tmp_path, capsys, monkeypatch):
     rows = good_rows(30_000).splitlines()
     rows[25_432] = "1,2,oops,4"
+    monkeypatch.setattr(preprocess, "BLOCK_BYTES", 1 << 14)
     code, _ = run(tmp_path, {"big.csv": ("\n".join(rows) + "\n").encode()})
     assert code == 1
     assert 'big.csv line 25433: column 3 is not a number: "oops"' in capsys.readouterr().err
