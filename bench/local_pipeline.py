@@ -1,14 +1,16 @@
 """Benchmark: the local engine running our pipeline against a plain-Python baseline doing the same work.
 
-For each size (default 100k and 1M rows) it stages the same synthetic data, then times, each as a
-fresh process:
-  1. ``python -m pipelines.run`` on the local engine (build the definition, PrepareData, Train,
-     Evaluate, gate, register, create model, batch transform of the test split);
-  2. the baseline: one Python process that reads the CSV, splits it 70/15/15 stratified, trains
-     XGBoost with the pipeline's default hyperparameters and scores the test split;
-  3. the same pipeline run again, unchanged (cached re-run: PrepareData, Train and Evaluate hit),
-     once through the same command (which builds the definition again with the SDK, a fixed
-     cost of several seconds) and once on the engine alone (``--definition`` of the saved JSON).
+For each size (default 100k and 1M rows), each as a fresh process:
+  1. ``python -m pipelines.run`` on the local engine with an empty input, into a new store: generate
+     the sample data, build the definition, PrepareData, Train, Evaluate, gate, register, create
+     model, batch transform of the test split;
+  2. the baseline: one Python process that generates the same sample data, reads the CSV, splits it
+     70/15/15 stratified, and trains XGBoost as the built-in algorithm does (the pipeline's default
+     hyperparameters, the train and validation sets evaluated every round, early stopping), then
+     scores the test split;
+  3. the same pipeline run again, unchanged (sample data and definition reused; PrepareData, Train
+     and Evaluate cache hits), through the same command and on the engine alone (``--definition``
+     of the saved JSON).
 It prints the times and the ratios pipeline/baseline and cached/first. Nothing is asserted.
 
     python bench/local_pipeline.py [--rows 100000 1000000]
@@ -30,6 +32,10 @@ sys.path.insert(0, str(REPO))
 BASELINE = """
 import glob, sys
 import numpy as np, pandas as pd, xgboost as xgb
+sys.path.insert(0, sys.argv[2])
+from pipelines import sample_data
+from pathlib import Path
+sample_data.write(Path(sys.argv[1]), int(sys.argv[3]))
 frame = pd.concat([pd.read_csv(p, header=None) for p in sorted(glob.glob(sys.argv[1] + '/*.csv'))], ignore_index=True)
 rng = np.random.RandomState(42)
 parts = {'train': [], 'validation': [], 'test': []}
@@ -42,7 +48,8 @@ data = {k: frame.loc[np.concatenate(v)] for k, v in parts.items()}
 matrix = lambda f: xgb.DMatrix(f.iloc[:, 1:].to_numpy(np.float32), label=f.iloc[:, 0].to_numpy(), missing=np.nan)
 dtrain, dval, dtest = matrix(data['train']), matrix(data['validation']), matrix(data['test'])
 params = {'objective': 'binary:logistic', 'eval_metric': 'auc', 'max_depth': 5, 'eta': 0.1, 'subsample': 0.8}
-booster = xgb.train(params, dtrain, 300, evals=[(dval, 'validation')], early_stopping_rounds=20, verbose_eval=False)
+booster = xgb.train(params, dtrain, 300, evals=[(dtrain, 'train'), (dval, 'validation')], early_stopping_rounds=20,
+                    verbose_eval=False)
 scores = booster.predict(dtest, iteration_range=(0, booster.best_iteration + 1))
 print(len(scores), 'test rows scored')
 """
@@ -58,8 +65,6 @@ def timed(command: list[str], env: dict[str, str]) -> float:
 
 
 def main() -> None:
-    from pipelines import sample_data
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     args = parser.parse_args()
@@ -71,11 +76,11 @@ def main() -> None:
     for rows in args.rows:
         with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
             store = Path(tmp) / "store"
-            raw = store / "s3" / "sagemaker-local" / "lead-scoring" / "input" / "raw"
-            sample_data.write(raw, rows)
-            run = [sys.executable, "-m", "pipelines.run", "--store", str(store), "--source-revision", "bench"]
+            run = [sys.executable, "-m", "pipelines.run", "--store", str(store), "--source-revision", "bench",
+                   "--sample-rows", str(rows)]
             pipeline = timed(run, env)
-            baseline = timed([sys.executable, "-c", BASELINE, str(raw)], env)
+            raw = Path(tmp) / "baseline-input"
+            baseline = timed([sys.executable, "-c", BASELINE, str(raw), str(REPO), str(rows)], env)
             cached = timed(run, env)
             # the same definition, saved under the pipeline's name (the cache is per pipeline name)
             saved = Path(tmp) / "LeadScoringPipeline.json"
