@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from processing.evaluate import load_booster_file
+from processing.evaluate import import_xgboost, load_booster_file
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 CSV_TYPES = ("text/csv",)
@@ -82,7 +82,7 @@ def _parse_rows(body: bytes) -> Any:
 def invoke(boosters: list[Any], body: bytes, content_type: str = "text/csv", accept: str = "text/csv") -> bytes:
     """One invocation: CSV in, one prediction per line out (newline-terminated)."""
     import numpy as np
-    import xgboost as xgb
+    xgb = import_xgboost()
 
     if len(body) > MAX_PAYLOAD_BYTES:
         raise InvocationError(413, f"request body of {len(body)} bytes exceeds {MAX_PAYLOAD_BYTES} bytes")

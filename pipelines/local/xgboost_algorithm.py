@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pipelines.local.xgboost_versions import VERSIONS, ImageVersion
+from processing.evaluate import import_xgboost
 
 CONTENT_TYPES = {
     "csv": "csv", "text/csv": "csv", "libsvm": "libsvm", "text/libsvm": "libsvm", "text/x-libsvm": "libsvm",
@@ -184,7 +185,7 @@ def load_matrix(files: list[Path], kind: str, csv_weights: bool, channel: str) -
     """A DMatrix from label-first CSV (delimiter sniffed from the first line) or libsvm files."""
     import numpy as np
     import pandas as pd
-    import xgboost as xgb
+    xgb = import_xgboost()
 
     if kind == "libsvm":
         if len(files) > 1:  # DMatrix reads one libsvm file: concatenate the channel's files
@@ -220,7 +221,7 @@ class MetricLog:
     """An XGBoost callback printing the container's log lines and remembering the last metrics."""
 
     def __init__(self) -> None:
-        import xgboost as xgb
+        xgb = import_xgboost()
 
         class _Callback(xgb.callback.TrainingCallback):
             def after_iteration(inner, model: Any, epoch: int, evals_log: dict) -> bool:  # noqa: N805
@@ -236,7 +237,7 @@ class MetricLog:
 
 def train_host(job_dir: Path, tracker_args: dict[str, Any] | None) -> None:
     """Train on this host's channels; with ``tracker_args``, inside XGBoost's collective."""
-    import xgboost as xgb
+    xgb = import_xgboost()
 
     spec = json.loads((job_dir / "job.json").read_text())
     version = VERSIONS[spec["image_version"]]

@@ -97,3 +97,22 @@ def test_bootstrap_by_counts_equals_bootstrap_by_resampled_arrays():
     assert by_counts.keys() == resampled.keys()
     for name, values in resampled.items():
         assert by_counts[name] == pytest.approx(float(np.std(values)), rel=1e-12, abs=1e-15)
+
+
+def test_xgboost_is_imported_without_scikit_learn_which_stays_importable():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    program = ("import sys\n"
+               "from processing.evaluate import import_xgboost\n"
+               "xgb = import_xgboost()\n"
+               "assert 'sklearn' not in sys.modules, 'scikit-learn was imported'\n"
+               "import numpy as np\n"
+               "booster = xgb.train({'objective': 'binary:logistic'}, xgb.DMatrix(np.eye(4), label=[0, 1, 0, 1]), 2)\n"
+               "import sklearn.metrics\n"
+               "print(sklearn.metrics.roc_auc_score([0, 1, 0, 1], booster.predict(xgb.DMatrix(np.eye(4)))))\n")
+    result = subprocess.run([sys.executable, "-c", program], cwd=Path(__file__).resolve().parents[2],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert 0 <= float(result.stdout) <= 1
