@@ -69,7 +69,7 @@ def parser() -> argparse.ArgumentParser:
                                 usage="invoke-endpoint --endpoint-name NAME --input PATH|s3://... --output FILE "
                                       "[--id-columns N] [--max-payload-bytes B] [--concurrency C] [--resume] "
                                       "[target and config flags]")
-    p.add_argument("--endpoint-name", required=True)
+    p.add_argument("--endpoint-name", required=True, help="the endpoint that scores the rows")
     p.add_argument("--input", required=True, help="headerless CSV file (plain or gzip), a folder of them, or s3://prefix")
     p.add_argument("--output", required=True, type=Path, help="CSV of id columns and the score, in input order")
     p.add_argument("--id-columns", type=int, default=0, help="leading columns kept back from the model and joined "

@@ -38,16 +38,17 @@ def parser() -> argparse.ArgumentParser:
                             "[target and config flags]", help="create or update an endpoint serving an Approved version")
     deploy.add_argument("--group", help="model package group (default: the configured model_package_group)")
     deploy.add_argument("--version", type=int, help="the version to deploy (default: the latest Approved)")
-    deploy.add_argument("--endpoint-name", required=True)
+    deploy.add_argument("--endpoint-name", required=True, help="the endpoint to create, or update in place")
     deploy.add_argument("--instance-type", help="default: the configured inference_instance_type")
     deploy.add_argument("--instance-count", type=int, default=1, help="instances (locally: server worker processes)")
     deploy.add_argument("--data-capture-percent", type=int, metavar="P",
                         help="capture P%% of requests and responses to S3, encrypted with the KMS key (SageMaker)")
     deploy.add_argument("--no-wait", action="store_true", help="return once SageMaker accepted the request")
-    deploy.add_argument("--poll-seconds", type=float, default=15.0)
+    deploy.add_argument("--poll-seconds", type=float, default=15.0,
+                        help="SageMaker: how often the endpoint status is polled (default 15)")
     deploy.add_argument("--timeout", type=float, metavar="SECONDS", help="stop waiting after this long")
     undeploy = sub.add_parser("undeploy", usage="deploy-model undeploy NAME [target and config flags]", help="delete an endpoint (locally: stop its server)")
-    undeploy.add_argument("endpoint_name")
+    undeploy.add_argument("endpoint_name", help="the endpoint to delete, with its endpoint config")
     listing = sub.add_parser("endpoints", usage="deploy-model endpoints [--json] [target and config flags]", help="list endpoints (locally: with URL and health)")
     listing.add_argument("--json", action="store_true", help="print JSON instead of text")
     for command in sub.choices.values():

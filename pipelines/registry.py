@@ -37,17 +37,19 @@ def parser() -> argparse.ArgumentParser:
     listing = sub.add_parser("list", usage="model-registry list [--group G] [--status S] [--json] [target and config flags]",
                              help="versions with status, creation time, test AUC, top-decile lift, source")
     listing.add_argument("--group", help="one model package group (default: every group)")
-    listing.add_argument("--status", choices=("Approved", "Rejected", "PendingManualApproval"))
+    listing.add_argument("--status", choices=("Approved", "Rejected", "PendingManualApproval"),
+                         help="only versions with this approval status")
     describe = sub.add_parser("describe", usage="model-registry describe GROUP VERSION | ARN [--json] [target and config "
                               "flags]", help="everything the registry holds about one version")
-    describe.add_argument("version_ref", nargs="+", metavar="GROUP VERSION | ARN")
+    describe.add_argument("version_ref", nargs="+", metavar="GROUP VERSION | ARN",
+                          help="the model package group and version number, or the model package ARN")
     for command in (listing, describe):
         command.add_argument("--json", action="store_true", help="print JSON instead of text")
     for name, verb in (("approve", "Approved"), ("reject", "Rejected")):
         change = sub.add_parser(name, usage=f"model-registry {name} GROUP VERSION --description TEXT [target and config "
                                 "flags]", help=f"set a version's ModelApprovalStatus to {verb}")
-        change.add_argument("group")
-        change.add_argument("version", type=int)
+        change.add_argument("group", help="the model package group")
+        change.add_argument("version", type=int, help="the version number in the group")
         change.add_argument("--description", required=True, help="ApprovalDescription: why (kept in the audit trail)")
     for command in sub.choices.values():
         add_target_arguments(command)

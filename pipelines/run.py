@@ -194,8 +194,8 @@ def offline_bucket(config: PipelineConfig) -> PipelineConfig:
     if config.bucket:
         return config
     if config.role_account is None:
-        raise ConfigError("--definition-only without --bucket needs --role-arn, whose account names the SDK's "
-                          f"default bucket sagemaker-{config.region}-ACCOUNT")
+        raise ConfigError("an offline build (--definition-only, get-pipeline-definition) without --bucket needs "
+                          f"--role-arn, whose account names the SDK's default bucket sagemaker-{config.region}-ACCOUNT")
     return config.replace(bucket=f"sagemaker-{config.region}-{config.role_account}")
 
 

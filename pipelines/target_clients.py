@@ -19,7 +19,8 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     """--target, --store and the configuration flags of ``pipelines.run``."""
     from pipelines.run import add_config_arguments
 
-    parser.add_argument("--target", choices=("local", "sagemaker"), default="local")
+    parser.add_argument("--target", choices=("local", "sagemaker"), default="local",
+                        help="the local store (default) or the configured AWS account and region")
     parser.add_argument("--store", type=Path, default=Path(".sagemaker-local"), help="the local store (--target local)")
     add_config_arguments(parser)
 

@@ -26,7 +26,8 @@ def parser() -> argparse.ArgumentParser:
                                 usage="python -m pipelines.run validate [--pipeline P | --definition FILE] "
                                       "[--security-lint] [--json] [config flags]",
                                 description="Validate a pipeline definition: API shapes, graph, service limits, security.")
-    p.add_argument("--pipeline", choices=PIPELINES, default="lead-scoring")
+    p.add_argument("--pipeline", choices=PIPELINES, default="lead-scoring",
+                   help="which of our pipelines to build and check (default lead-scoring), unless --definition")
     p.add_argument("--definition", type=Path, metavar="FILE", help="validate this definition JSON instead of ours")
     p.add_argument("--json", action="store_true", help="print the problems as JSON (for CI)")
     add_validation_arguments(p)
