@@ -231,11 +231,11 @@ def _note(line: str) -> None:
     print(f"note: {line}", file=sys.stderr)
 
 
-def _fail_step_note(execution_id: str, steps: Iterable[Any], types: dict[str, str]) -> None:
+def _fail_step_note(record: ExecutionRecord) -> None:
     """Say so when an execution ended in a Fail step: a retry runs with the same parameters."""
-    ended_in = [s.name for s in steps if types.get(s.name) == "Fail" and s.status == "Failed"]
+    ended_in = [s.name for s in record.steps if s.type == "Fail" and s.status == "Failed"]
     if ended_in:
-        print(f"note: execution {execution_id} ended in the Fail step {ended_in[0]}; a retry runs with the same "
+        print(f"note: execution {record.execution_id} ended in the Fail step {ended_in[0]}; a retry runs with the same "
               "parameters, so it ends the same way unless the data it reads changed (start a new run with other "
               "--parameter values instead)", file=sys.stderr)
 
@@ -248,7 +248,7 @@ def retry(args: argparse.Namespace) -> int:
 
     config = local_config(config_from_args(args, os.environ))
     record = executions.load(args.store.resolve(), args.execution_id)
-    _fail_step_note(args.execution_id, record.steps, {s.name: s.type for s in record.steps})
+    _fail_step_note(record)
     target = LocalTarget(config, store=args.store, options=engine_options(args))
     with Progress(f"retry of {args.execution_id} on local") as progress:
         definition = executions.load_definition(args.store.resolve(), args.execution_id)
@@ -306,7 +306,7 @@ def sagemaker_retry(service: Any, arn: str, args: argparse.Namespace) -> int:
     if args.max_parallel_steps is not None and args.max_parallel_steps < 1:
         raise ConfigError("--max-parallel-steps must be at least 1")
     record, definition = service.record(arn, note=_note)
-    _fail_step_note(record.execution_id, record.steps, {s.name: s.type for s in record.steps})
+    _fail_step_note(record)
     service.retry(arn, args.max_parallel_steps)
     result = RunResult("sagemaker", record.pipeline_name, record.execution_id, arn, "Executing",
                        parameters=record.parameters)
