@@ -26,6 +26,7 @@ from pipelines.errors import ModelPackageError, exit_code_of
 from pipelines.local.endpoints import check_endpoint_name
 from pipelines.model_registry import latest_approved
 from pipelines.registry import open_registry
+from pipelines.run import positive_int, seconds
 from pipelines.target_clients import add_target_arguments, aws_session, config_for
 
 
@@ -37,16 +38,16 @@ def parser() -> argparse.ArgumentParser:
                             "[--instance-type T] [--instance-count N] [--data-capture-percent P] [--no-wait] "
                             "[target and config flags]", help="create or update an endpoint serving an Approved version")
     deploy.add_argument("--group", help="model package group (default: the configured model_package_group)")
-    deploy.add_argument("--version", type=int, help="the version to deploy (default: the latest Approved)")
+    deploy.add_argument("--version", type=positive_int, help="the version to deploy (default: the latest Approved)")
     deploy.add_argument("--endpoint-name", required=True, help="the endpoint to create, or update in place")
     deploy.add_argument("--instance-type", help="default: the configured inference_instance_type")
-    deploy.add_argument("--instance-count", type=int, default=1, help="instances (locally: server worker processes)")
+    deploy.add_argument("--instance-count", type=positive_int, default=1, help="instances (locally: server worker processes)")
     deploy.add_argument("--data-capture-percent", type=int, metavar="P",
                         help="capture P%% of requests and responses to S3, encrypted with the KMS key (SageMaker)")
     deploy.add_argument("--no-wait", action="store_true", help="return once SageMaker accepted the request")
-    deploy.add_argument("--poll-seconds", type=float, default=15.0,
+    deploy.add_argument("--poll-seconds", type=seconds, default=15.0,
                         help="SageMaker: how often the endpoint status is polled (default 15)")
-    deploy.add_argument("--timeout", type=float, metavar="SECONDS", help="stop waiting after this long")
+    deploy.add_argument("--timeout", type=seconds, metavar="SECONDS", help="stop waiting after this long")
     undeploy = sub.add_parser("undeploy", usage="deploy-model undeploy NAME [target and config flags]", help="delete an endpoint (locally: stop its server)")
     undeploy.add_argument("endpoint_name", help="the endpoint to delete, with its endpoint config")
     listing = sub.add_parser("endpoints", usage="deploy-model endpoints [--json] [target and config flags]", help="list endpoints (locally: with URL and health)")
@@ -90,8 +91,6 @@ def approved_version(args: argparse.Namespace, config: PipelineConfig) -> dict[s
 
 def deploy(args: argparse.Namespace) -> int:
     check_endpoint_name(args.endpoint_name)
-    if args.instance_count < 1:
-        raise ModelPackageError("--instance-count must be at least 1")
     if args.data_capture_percent is not None and not 0 < args.data_capture_percent <= 100:
         raise ModelPackageError("--data-capture-percent must be between 1 and 100")
     config = config_for(args)

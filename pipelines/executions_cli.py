@@ -25,13 +25,19 @@ COMMANDS = ("executions", "describe", "logs", "retry")
 
 def parser() -> argparse.ArgumentParser:
     """The parser of the execution subcommands."""
-    from pipelines.run import CONFIG_GROUP, add_engine_arguments, add_local_config_arguments, add_watch_arguments
+    from pipelines.run import (
+        CONFIG_GROUP,
+        add_engine_arguments,
+        add_local_config_arguments,
+        add_watch_arguments,
+        positive_int,
+    )
 
     p = argparse.ArgumentParser(prog="python -m pipelines.run",
                                 description="Executions, local or on SageMaker: list, describe, logs, retry.")
     sub = p.add_subparsers(dest="command", required=True)
     listing = sub.add_parser("executions", help="list the executions, newest first")
-    listing.add_argument("--limit", type=int, metavar="N", help="show the newest N (default: all local ones; the "
+    listing.add_argument("--limit", type=positive_int, metavar="N", help="show the newest N (default: all local ones; the "
                          f"newest {SAGEMAKER_LISTED} on SageMaker)")
     describe = sub.add_parser("describe", help="one execution: its steps, reasons, outputs, properties, unenforced settings")
     describe.add_argument("execution_id", help="the execution's id (or, on SageMaker, its ARN)")
@@ -303,8 +309,6 @@ def sagemaker_retry(service: Any, arn: str, args: argparse.Namespace) -> int:
     from pipelines.results import RunResult
     from pipelines.run import finish_run
 
-    if args.max_parallel_steps is not None and args.max_parallel_steps < 1:
-        raise ConfigError("--max-parallel-steps must be at least 1")
     record, definition = service.record(arn, note=_note)
     _fail_step_note(record)
     service.retry(arn, args.max_parallel_steps)

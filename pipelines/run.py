@@ -34,6 +34,28 @@ LOCAL_BUCKET = "sagemaker-local"
 LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/LocalRunRoleNotEnforced"
 
 
+def seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
 CONFIG_GROUP = "configuration (flags > PIPELINE_* environment > --config file > defaults)"
 
 
@@ -147,7 +169,7 @@ def parser() -> argparse.ArgumentParser:
     loc.add_argument("--definition", type=Path, metavar="FILE", help="run this definition JSON instead of building ours")
     loc.add_argument("--rebuild", action="store_true",
                      help="build the definition again even if nothing it depends on changed (it is cached in the store)")
-    loc.add_argument("--sample-rows", type=int, help="rows of sample data generated when the input is empty "
+    loc.add_argument("--sample-rows", type=positive_int, help="rows of sample data generated when the input is empty "
                      "(default 100000; with --definition, only when given)")
     add_engine_arguments(p)
     add_config_arguments(p)
@@ -158,15 +180,15 @@ def add_watch_arguments(parser: argparse.ArgumentParser) -> None:
     """How a SageMaker execution is watched (shared by a run and ``retry``)."""
     s = parser.add_argument_group("sagemaker target")
     s.add_argument("--no-wait", action="store_true", help="return once the execution has started")
-    s.add_argument("--poll-seconds", type=float, default=30.0, help="how often the execution is polled (default 30)")
-    s.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="stop watching after this long")
+    s.add_argument("--poll-seconds", type=seconds, default=30.0, help="how often the execution is polled (default 30)")
+    s.add_argument("--timeout", type=seconds, default=None, metavar="SECONDS", help="stop watching after this long")
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of the local engine (shared by a run and ``retry``)."""
     g = parser.add_argument_group("local engine")
     g.add_argument("--no-cache", action="store_true", help="ignore CacheConfig: run every step")
-    g.add_argument("--max-parallel-steps", type=int, metavar="N",
+    g.add_argument("--max-parallel-steps", type=positive_int, metavar="N",
                    help="run at most N steps at once (also sent to SageMaker as ParallelismConfiguration)")
     g.add_argument("--inject-fault", action="append", default=[], metavar="STEP=TYPE[:TIMES]",
                    help="make the first TIMES attempts of STEP fail with a retryable exception type "
@@ -181,8 +203,6 @@ def engine_options(args: argparse.Namespace) -> RunOptions:
     from pipelines.local.engine import RunOptions
     from pipelines.local.retries import parse_faults
 
-    if args.max_parallel_steps is not None and args.max_parallel_steps < 1:
-        raise ConfigError("--max-parallel-steps must be at least 1")
     if not 0 <= args.retry_interval_scale <= 1000:
         raise ConfigError("--retry-interval-scale must be between 0 and 1000")
     return RunOptions(cache=not args.no_cache, max_parallel_steps=args.max_parallel_steps,
