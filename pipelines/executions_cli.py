@@ -288,19 +288,24 @@ def sagemaker_command(args: argparse.Namespace) -> int:
     record, definition = service.record(arn, note=_note)
     if args.command == "describe":
         return _print_record(record, record.status, definition, args.json, locate=lambda uri: uri)
-    step = _recorded_step(record, args.step)
-    return _print_log_sections(step, sagemaker_log_sections(service, step))
+    return print_sagemaker_logs(service, _recorded_step(record, args.step))
 
 
-def sagemaker_log_sections(service: Any, step: executions.StepRecord) -> list[tuple[str, Iterable[str]]]:
-    """Each CloudWatch log stream of the job a step ran, as (stream name, lines)."""
+def print_sagemaker_logs(service: Any, step: executions.StepRecord) -> int:
+    """Print each CloudWatch log stream of the job a step ran, under a header when there are several."""
     from pipelines.targets.sagemaker_executions import job_of
 
     job = job_of(step.properties)
     if job is None:
-        return []
+        return _print_log_sections(step, [])
     kind, name = job
-    return [(f"{kind.log_group} {stream}", service.log_lines(kind, stream)) for stream in service.log_streams(kind, name)]
+    streams = service.log_streams(kind, name)
+    if not streams:
+        print(f"{step.name}: no log streams {name}/... in {kind.log_group} (the job wrote none yet, or they were "
+              "deleted)", file=sys.stderr)
+        return 0
+    return _print_log_sections(step, [(f"{kind.log_group} {stream}", service.log_lines(kind, stream))
+                                      for stream in streams])
 
 
 def sagemaker_retry(service: Any, arn: str, args: argparse.Namespace) -> int:

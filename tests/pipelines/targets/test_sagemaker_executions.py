@@ -126,6 +126,8 @@ def test_logs_prints_every_stream_of_the_steps_job_from_cloudwatch(account, caps
     assert lines[0] == f"==> {group} job-Train/algo-1-1764150000 <=="
     assert lines[1:10_051] == [f"algo-1 line {i}" for i in range(10_050)]
     assert lines[10_051:] == [f"==> {group} job-Train/algo-2-1764150000 <==", "algo-2 line 0", "algo-2 line 1"]
+    assert main(["logs", second.rsplit("/", 1)[-1], "Evaluate", "--target", "sagemaker", *REGION]) == 0
+    assert "Evaluate: no log streams job-Evaluate/... in /aws/sagemaker/ProcessingJobs" in capsys.readouterr().err
     assert main(["logs", second.rsplit("/", 1)[-1], "CheckQuality", "--target", "sagemaker", *REGION]) == 0
     captured = capsys.readouterr()
     assert captured.out == "" and "CheckQuality has no job log (a Condition step succeeded)" in captured.err
