@@ -165,10 +165,11 @@ def parser() -> argparse.ArgumentParser:
     add_validation_arguments(p)
     add_watch_arguments(p)
     loc = p.add_argument_group("local target")
-    loc.add_argument("--store", type=Path, default=Path(".sagemaker-local"), help="local store standing in for S3")
+    loc.add_argument("--store", type=Path, default=Path(".sagemaker-local"),
+                     help="local store standing in for S3; both targets cache built definitions in its cache/definitions")
     loc.add_argument("--definition", type=Path, metavar="FILE", help="run this definition JSON instead of building ours")
     loc.add_argument("--rebuild", action="store_true",
-                     help="build the definition again even if nothing it depends on changed (it is cached in the store)")
+                     help="build the definition again even if nothing it depends on changed (both targets)")
     loc.add_argument("--sample-rows", type=positive_int, help="rows of sample data generated when the input is empty "
                      "(default 100000; with --definition, only when given)")
     add_engine_arguments(p)
@@ -270,21 +271,22 @@ def _run(args: argparse.Namespace) -> int:
 
     # the display starts before the definition exists: what happens before the first step is shown too
     with Progress(f"{args.pipeline} on {args.target}") as progress:
+        from pipelines.definition_cache import cached
+
         announce = lambda line: progress.update([], line)  # noqa: E731
+        # both targets keep built definitions in the store: an unchanged pipeline is upserted without the SDK too
+        build = cached(build, args.pipeline, module.write_sample, args.store.resolve() / "cache" / "definitions",
+                       args.rebuild, log=announce)
         if args.target == "sagemaker":
             from pipelines.targets.sagemaker import SageMakerTarget
 
-            announce("Building the definition with the SageMaker SDK")
             target: Target = SageMakerTarget(config, wait=not args.no_wait, poll_seconds=args.poll_seconds,
                                              timeout_seconds=args.timeout, max_parallel_steps=args.max_parallel_steps,
                                              builder=build)
         else:
-            from pipelines.definition_cache import cached
             from pipelines.local.target import LocalTarget
 
             config = local_config(config)
-            build = cached(build, args.pipeline, module.write_sample, args.store.resolve() / "cache" / "definitions",
-                           args.rebuild, log=announce)
             target = LocalTarget(config, store=args.store, definition_file=args.definition,
                                  sample_rows=args.sample_rows, options=engine_options(args), builder=build)
         built = target.prepare()

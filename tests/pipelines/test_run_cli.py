@@ -65,7 +65,7 @@ def test_sagemaker_target_against_moto_server(moto_server, tmp_path):
     s3.create_bucket(Bucket="lead-bucket")
     summary = tmp_path / "summary.json"
     result = run_cli("--target", "sagemaker", *BASE_ARGS, "--parameter", "NumRound=25", "--poll-seconds", "0.1",
-                     "--summary-json", str(summary), env=env)
+                     "--summary-json", str(summary), "--store", str(tmp_path / "store"), env=env)
     assert result.returncode == 0, result.stderr + result.stdout
     output = result.stdout + result.stderr
     execution_id = json.loads(summary.read_text())["execution_id"]
@@ -83,6 +83,10 @@ def test_sagemaker_target_against_moto_server(moto_server, tmp_path):
     assert json.loads(stored) == json.loads(local.stdout)
     data = json.loads(summary.read_text())
     assert data["status"] == "Succeeded" and data["execution_arn"].startswith("arn:aws:sagemaker:")
+    again = run_cli("--target", "sagemaker", *BASE_ARGS, "--poll-seconds", "0.1", "--store", str(tmp_path / "store"),
+                    env=env)
+    assert again.returncode == 0 and "Definition unchanged: reusing the one built before" in again.stdout
+    assert sm.describe_pipeline(PipelineName="LeadScoringPipeline")["PipelineDefinition"] == stored
 
 
 def test_usage_errors_exit_2_with_one_line():
