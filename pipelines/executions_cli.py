@@ -17,7 +17,7 @@ from rich.table import Table
 from pipelines.errors import ConfigError, ExecutionError, exit_code_of
 from pipelines.local import executions
 from pipelines.local.executions import ExecutionLock, ExecutionRecord
-from pipelines.local.graph import walk_steps
+from pipelines.local.graph import steps_by_name
 from pipelines.local.store import Store
 
 COMMANDS = ("executions", "describe", "logs", "retry")
@@ -67,7 +67,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 SAGEMAKER_LISTED = 50
-LOCAL_ONLY = {"inject_fault": [], "no_cache": False, "retry_interval_scale": 1.0, "local_image_programs": None}
+LOCAL_ONLY = ("inject_fault", "no_cache", "retry_interval_scale", "local_image_programs")  # retry's engine flags
 
 
 def main(argv: Sequence[str]) -> int:
@@ -204,7 +204,7 @@ def _print_record(record: ExecutionRecord, status: str, definition: dict[str, An
     if as_json:
         print(json.dumps({**asdict(record), "status": status, "step_retries": record.step_retries}, indent=2, default=str))
         return 0
-    definition_steps = _definition_steps(definition)
+    definition_steps = steps_by_name(definition)
     console = Console(highlight=False, soft_wrap=True)  # long lines stay whole when piped
     console.print(f"Execution {record.execution_id} of {record.pipeline_name}: {status}", markup=False)
     console.print(f"Started {record.start_time}; ended {record.end_time or '-'}; retries {_count(record.retries)}; "
@@ -227,10 +227,6 @@ def _print_record(record: ExecutionRecord, status: str, definition: dict[str, An
         for line in step.unenforced:
             console.print(f"  not enforced locally: {line}", markup=False)
     return 0
-
-
-def _definition_steps(definition: dict[str, Any]) -> dict[str, Any]:
-    return {step["Name"]: step for step, _ in walk_steps(definition.get("Steps", []))}
 
 
 def _note(line: str) -> None:
@@ -258,7 +254,7 @@ def retry(args: argparse.Namespace) -> int:
     target = LocalTarget(config, store=args.store, options=engine_options(args))
     with Progress(f"retry of {args.execution_id} on local") as progress:
         definition = executions.load_definition(args.store.resolve(), args.execution_id)
-        progress.declare(list(_definition_steps(definition)))
+        progress.declare(list(steps_by_name(definition)))
         result = target.retry(args.execution_id, progress)
     return finish_run(result, args.summary_json, reasons_shown=not progress.live_mode)
 
@@ -269,7 +265,8 @@ def sagemaker_command(args: argparse.Namespace) -> int:
     from pipelines.target_clients import aws_session
     from pipelines.targets.sagemaker_executions import SageMakerExecutions
 
-    given = [name for name, default in LOCAL_ONLY.items() if getattr(args, name, default) != default]
+    defaults = parser().parse_args(["retry", "-"]) if args.command == "retry" else args
+    given = [name for name in LOCAL_ONLY if getattr(args, name, None) != getattr(defaults, name, None)]
     if given:
         raise ConfigError(f"--{given[0].replace('_', '-')} applies to local executions only (not with --target sagemaker)")
     config = config_from_args(args, os.environ)
@@ -320,7 +317,7 @@ def sagemaker_retry(service: Any, arn: str, args: argparse.Namespace) -> int:
     result = RunResult("sagemaker", record.pipeline_name, record.execution_id, arn, "Executing",
                        parameters=record.parameters)
     with Progress(f"retry of {record.execution_id} on sagemaker") as progress:
-        progress.declare(list(_definition_steps(definition)))
+        progress.declare(list(steps_by_name(definition)))
         progress.update([], f"Retrying execution {arn}")
         if not args.no_wait:
             service.watch(result, progress)

@@ -267,7 +267,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.target == "sagemaker" and args.definition:
         raise ConfigError("--definition runs a definition file on the local target only")
-    from pipelines.local.graph import walk_steps
+    from pipelines.local.graph import steps_by_name
 
     # the display starts before the definition exists: what happens before the first step is shown too
     with Progress(f"{args.pipeline} on {args.target}") as progress:
@@ -298,8 +298,7 @@ def _run(args: argparse.Namespace) -> int:
         overrides = resolve(built.definition_dict, args.parameter)
         if args.pipeline == "batch-scoring" and args.definition is None and "ModelPackageArn" not in overrides:
             overrides["ModelPackageArn"] = latest_approved_arn(target, config.model_package_group)
-        progress.declare([step.get("Name") for step, _ in walk_steps(built.definition_dict.get("Steps", []))
-                          if isinstance(step, dict) and isinstance(step.get("Name"), str)])
+        progress.declare(list(steps_by_name(built.definition_dict)))
         result = target.run(built, overrides, progress)
     return finish_run(result, args.summary_json, reasons_shown=not progress.live_mode)
 

@@ -34,6 +34,12 @@ def walk_steps(steps: list[dict[str, Any]], branch: tuple[str, bool] | None = No
             yield from walk_steps(arguments.get("ElseSteps", []), (step.get("Name"), False))
 
 
+def steps_by_name(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every named step of a definition, condition branches included, in definition order."""
+    return {step["Name"]: step for step, _ in walk_steps(definition.get("Steps", []))
+            if isinstance(step, dict) and isinstance(step.get("Name"), str)}
+
+
 def node_for(step: dict[str, Any], branch: tuple[str, bool] | None, depends_on: list[str]) -> Node:
     """A step's node: it waits for ``depends_on``, every step its arguments ``Get``, and the condition whose
     branch holds it."""

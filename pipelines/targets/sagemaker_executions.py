@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 from pipelines.aws import aws_call, error_code
 from pipelines.errors import AwsError, ExecutionError
 from pipelines.local.executions import ExecutionRecord, StepRecord
-from pipelines.local.graph import walk_steps
+from pipelines.local.graph import steps_by_name, walk_steps
 from pipelines.progress import Progress
 from pipelines.results import (
     REPORT_FILE,
@@ -125,7 +125,7 @@ class SageMakerExecutions:
                 "list_pipeline_parameters_for_execution").paginate(PipelineExecutionArn=arn)
                 for p in page.get("PipelineParameters", [])}
         status = execution["PipelineExecutionStatus"]
-        definition_steps = {step["Name"]: step for step, _ in walk_steps(definition.get("Steps", []))}
+        definition_steps = steps_by_name(definition)
         try:
             listed = self.list_steps(arn)
         except AwsError as exc:
