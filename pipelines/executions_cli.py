@@ -95,8 +95,8 @@ def print_logs(store: Path, execution_id: str, step_name: str) -> int:
     record = executions.load(store, execution_id)
     step = _recorded_step(record, step_name)
     job_dir = Store(store).job_dir(execution_id, step_name)
-    logs = [("algo-1", job_dir / "job.log")] + [(f"{path.parent.name}: {path.name}", path) for path in
-                                                 sorted(job_dir.glob("hosts/*/job.log")) + sorted(job_dir.glob("hosts/*/worker.log"))]
+    hosts = sorted(job_dir.glob("hosts/*/job.log")) + sorted(job_dir.glob("hosts/*/worker.log"))
+    logs = [("algo-1", job_dir / "job.log")] + [(f"{path.parent.name}: {path.name}", path) for path in hosts]
     found = [(label, path) for label, path in logs if path.is_file()]
     return _print_log_sections(step, [(label, _file_lines(path)) for label, path in found])
 
@@ -156,7 +156,8 @@ def _print_executions(rows: list[dict[str, Any]], title: str, as_json: bool) -> 
         table.add_column(column, overflow="fold")
     for row in rows:
         duration = row["duration_seconds"]
-        table.add_row(row["execution_id"], row["pipeline_name"], row["status"], str(row["start_time"])[:19].replace("T", " "),
+        start = str(row["start_time"])[:19].replace("T", " ")
+        table.add_row(row["execution_id"], row["pipeline_name"], row["status"], start,
                       "" if duration is None else f"{duration:.1f}s", _count(row["retries"]), _count(row["step_retries"]),
                       row["failure_reason"] or "")
     Console(width=160).print(table)

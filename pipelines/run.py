@@ -149,7 +149,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m pipelines.run",
         description="Build the lead-scoring pipeline and run it on the local engine (default) or on SageMaker.",
-        epilog="subcommands: `executions`, `describe ID`, `logs ID STEP`, `retry ID` (local executions, or SageMaker ones with --target sagemaker), `validate` (check a "
+        epilog="subcommands: `executions`, `describe ID`, `logs ID STEP`, `retry ID` (local executions, or SageMaker "
+               "ones with --target sagemaker), `validate` (check a "
                "definition); see `python -m pipelines.run SUBCOMMAND --help`. Related commands: model-registry, "
                "deploy-model, invoke-endpoint, get-pipeline-definition.",
     )

@@ -197,7 +197,8 @@ class SageMakerExecutions:
             if ended:
                 break
             if self.timeout_seconds is not None and time.monotonic() - started > self.timeout_seconds:
-                result.notes.append(f"stopped watching after {self.timeout_seconds:.0f}s; the execution is still {result.status}")
+                result.notes.append(f"stopped watching after {self.timeout_seconds:.0f}s; the execution is still "
+                                    f"{result.status}")
                 return
             self.sleep(self.poll_seconds)
         failed = [s for s in result.steps if s.status == "Failed"]
