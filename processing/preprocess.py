@@ -110,7 +110,7 @@ def read_blocks(path: str, name: str) -> Iterator[Tuple[int, bytes]]:
                 piece = handle.read1(BLOCK_BYTES)
                 parts.append(piece)
                 size += len(piece)
-                if size < BLOCK_BYTES and piece:
+                if piece and (size < BLOCK_BYTES or b"\n" not in piece):  # a block ends at a line end, or at EOF
                     continue
                 data = b"".join(parts)
                 cut = data.rfind(b"\n") + 1 if piece else len(data)

@@ -183,3 +183,15 @@ def test_a_bad_row_deep_in_a_block_is_named_by_its_line(tmp_path, capsys, monkey
     code, _ = run(tmp_path, {"big.csv": ("\n".join(rows) + "\n").encode()})
     assert code == 1
     assert 'big.csv line 25433: column 3 is not a number: "oops"' in capsys.readouterr().err
+
+
+def test_blocks_hold_whole_lines_numbered_from_their_first_even_past_the_block_size(tmp_path, monkeypatch):
+    monkeypatch.setattr(preprocess, "BLOCK_BYTES", 64)
+    lines = [b"1,2\n", b"1," + b"5" * 1000 + b"\n"] + [b"0,%d\n" % i for i in range(40)] + [b"1,9"]
+    (tmp_path / "f.csv").write_bytes(b"".join(lines))
+    blocks = list(preprocess.read_blocks(str(tmp_path / "f.csv"), "f.csv"))
+    assert blocks[0] == (1, b"1,2\n") and b"".join(block for _, block in blocks) == b"".join(lines)
+    for number, block in blocks[1:]:
+        assert block.split(b"\n")[0] + b"\n" == lines[number - 1] or block == lines[number - 1]  # starts at its line
+        assert block.endswith(b"\n") or block is blocks[-1][1]
+    assert len(blocks) > 3  # several blocks; the 1000-byte line whole in one of them
