@@ -312,7 +312,7 @@ def sagemaker_retry(service: Any, arn: str, args: argparse.Namespace) -> int:
     from pipelines.results import RunResult
     from pipelines.run import finish_run
 
-    record, definition = service.record(arn, note=_note)
+    record, definition = service.record(arn, note=_note, outputs=False)  # what ran and how it ended suffices
     _fail_step_note(record)
     service.retry(arn, args.max_parallel_steps)
     result = RunResult("sagemaker", record.pipeline_name, record.execution_id, arn, "Executing",

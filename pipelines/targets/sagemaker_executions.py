@@ -8,6 +8,7 @@ that one printer serves both targets.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -112,9 +113,11 @@ class SageMakerExecutions:
         raise ExecutionError(f"pipeline {pipeline_name} has no execution {execution!r} in "
                              f"{self.session.region_name}; `executions --target sagemaker` lists them")
 
-    def record(self, arn: str, note: Callable[[str], None]) -> tuple[ExecutionRecord, dict[str, Any]]:
+    def record(self, arn: str, note: Callable[[str], None], outputs: bool = True
+               ) -> tuple[ExecutionRecord, dict[str, Any]]:
         """The execution as the local engine records one, and the definition it ran; without its steps (and a
-        ``note`` saying why) where the endpoint does not list them."""
+        ``note`` saying why) where the endpoint does not list them. ``outputs``: also read each succeeded job's
+        output locations and property files (a Describe*Job and S3 reads per step)."""
         with aws_call("sagemaker:DescribePipelineExecution"):
             execution = self.sagemaker.describe_pipeline_execution(PipelineExecutionArn=arn)
         with aws_call("sagemaker:DescribePipelineDefinitionForExecution"):
@@ -131,7 +134,7 @@ class SageMakerExecutions:
         except AwsError as exc:
             listed = []
             note(f"steps unavailable: {exc}")
-        steps = [self._step_record(step, definition_steps.get(step.name, {})) for step in listed]
+        steps = [self._step_record(step, definition_steps.get(step.name, {}), outputs) for step in listed]
         record = ExecutionRecord(
             execution_id=arn.rsplit("/", 1)[-1], pipeline_name=execution.get("PipelineArn", arn).split("/")[1],
             status=status, parameters=parameters, start_time=_iso(execution.get("CreationTime")) or "",
@@ -139,16 +142,16 @@ class SageMakerExecutions:
             failure_reason=execution.get("FailureReason") or None, steps=steps, retries=None)
         return record, definition
 
-    def _step_record(self, step: StepStatus, declared: dict[str, Any]) -> StepRecord:
+    def _step_record(self, step: StepStatus, declared: dict[str, Any], outputs: bool) -> StepRecord:
         properties: dict[str, Any] = dict(step.metadata)
         property_files: dict[str, Any] = {}
         job = job_of(step.metadata)
-        if job is not None and step.status == "Succeeded":
+        if outputs and job is not None and step.status == "Succeeded":
             kind, name = job
             description = self.describe_job(kind, name)
             properties.update({key: description[key] for key in kind.outputs if key in description})
             if declared.get("PropertyFiles") and kind.metadata_key == "ProcessingJob":
-                documents, _ = self.read_property_files(name, declared["PropertyFiles"])
+                documents, _ = self.read_property_files(description, declared["PropertyFiles"])
                 property_files = {spec["PropertyFileName"]: doc for spec, doc in zip(declared["PropertyFiles"], documents)}
         return StepRecord(name=step.name, type=declared.get("Type", "Unknown"), status=step.status,
                           start_time=_iso(step.start_time), end_time=_iso(step.end_time),
@@ -228,7 +231,8 @@ class SageMakerExecutions:
             if not files or not jobs.get(step["Name"]):
                 continue
             try:
-                documents, outputs = self.read_property_files(jobs[step["Name"]].rsplit("/", 1)[-1], files)
+                job = self.describe_job(JOB_KINDS[0], jobs[step["Name"]].rsplit("/", 1)[-1])
+                documents, outputs = self.read_property_files(job, files)
                 for document in documents:
                     result.metrics.update(model_quality_metrics(document))
                 result.evaluation = Location(join_uri(outputs[files[0]["OutputName"]], files[0]["FilePath"]))
@@ -236,9 +240,10 @@ class SageMakerExecutions:
             except AwsError as exc:
                 result.notes.append(f"metrics of step {step['Name']} unavailable: {exc}")
 
-    def read_property_files(self, job_name: str, files: list[dict[str, Any]]) -> tuple[list[Any], dict[str, str]]:
-        """The parsed JSON of each PropertyFile written by one processing job, and the job's output URIs by name."""
-        job = self.describe_job(JOB_KINDS[0], job_name)
+    def read_property_files(self, job: dict[str, Any], files: list[dict[str, Any]]) -> tuple[list[Any], dict[str, str]]:
+        """The parsed JSON of each PropertyFile written by one processing job (its DescribeProcessingJob answer),
+        and the job's output URIs by name."""
+        job_name = job.get("ProcessingJobName", "?")
         outputs = {o["OutputName"]: o["S3Output"]["S3Uri"] for o in job.get("ProcessingOutputConfig", {}).get("Outputs", [])}
         documents = []
         for spec in files:
@@ -254,9 +259,14 @@ class SageMakerExecutions:
                 raise AwsError(f"{uri} is not JSON") from None
         return documents, outputs
 
+    @functools.cached_property
+    def logs(self) -> Any:
+        """The CloudWatch Logs client, made when logs are first read (a run never reads them)."""
+        return self.session.client("logs")
+
     def log_streams(self, kind: JobKind, job_name: str) -> list[str]:
         """The CloudWatch log streams of a job (one per host, and a transform's data log), by name."""
-        logs = self.session.client("logs")
+        logs = self.logs
         names: list[str] = []
         try:
             with aws_call(f"logs:DescribeLogStreams {kind.log_group}"):
@@ -270,7 +280,7 @@ class SageMakerExecutions:
 
     def log_lines(self, kind: JobKind, stream: str) -> Iterator[str]:
         """Every message of one log stream, oldest first."""
-        logs = self.session.client("logs")
+        logs = self.logs
         token: str | None = None
         while True:
             extra = {"nextToken": token} if token else {}
