@@ -16,13 +16,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from inference.xgboost_csv import InvocationError
+from processing.archives import extract
 
 STARTUP_SECONDS = 120
 _PR_SET_PDEATHSIG = 1
@@ -52,8 +52,7 @@ class ContainerPredictor:
         self.base = Path(tempfile.mkdtemp(prefix="serve-"))
         self.process: subprocess.Popen | None = None
         try:
-            with tarfile.open(model_archive) as tar:
-                tar.extractall(self.base / "model", filter="data")
+            extract(model_archive, self.base / "model")
             self.port = _free_port()
             environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
             environment.update({"SAGEMAKER_BASE_DIR": str(self.base), "SAGEMAKER_BIND_TO_PORT": str(self.port),

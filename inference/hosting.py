@@ -14,11 +14,11 @@ import os
 import re
 import shlex
 import sys
-import tarfile
 from pathlib import Path
 from typing import Any, Mapping, Protocol
 
 from inference.xgboost_csv import MAX_PAYLOAD_BYTES, InvocationError, invoke, load_model
+from processing.archives import ArchiveError
 
 # the SageMaker-provided XGBoost algorithm image, any registry account, region and version
 BUILTIN_XGBOOST = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/sagemaker-xgboost:[\w.-]+$")
@@ -103,7 +103,7 @@ def predictor_for(image: str, model_archive: Path, programs: Mapping[str, str] |
 
         try:
             return ContainerPredictor(command, model_archive)
-        except (ContainerStartError, OSError, tarfile.TarError) as exc:
+        except (ContainerStartError, OSError, ArchiveError) as exc:
             raise ModelLoadError(f"the model could not be served by {shlex.join(command)} serve: {exc}") from None
     try:
         return XGBoostPredictor(model_archive)

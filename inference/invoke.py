@@ -18,10 +18,11 @@ Exit codes: 0 every row scored; 1 rows left unscored (the reason is printed); 2 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
-import json
 import os
 import random
+import signal
 import sys
 import threading
 import time
@@ -29,11 +30,11 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Sequence
+from typing import IO, Any, Callable, Iterator, Sequence
 
 from inference.hosting import MAX_PAYLOAD_BYTES
-from inference.payloads import PayloadError, Request, Source, describe_sources, local_sources, pack, rows
-from pipelines.atomic import write_text
+from inference.checkpoint import Checkpoint
+from inference.payloads import PayloadError, Request, Source, local_sources, pack, rows
 from pipelines.errors import ConfigError, PipelineError, exit_code_of
 from pipelines.s3uri import split_uri
 from pipelines.target_clients import add_target_arguments, aws_session, config_for
@@ -46,6 +47,37 @@ BACKOFF_CAP_SECONDS = 20.0
 
 class ScoringError(PipelineError):
     """Rows were left unscored; the message says why and how to continue."""
+
+
+class ScoringInterrupted(ScoringError):
+    """Ctrl-C or SIGTERM stopped the run; the message says how many rows were saved."""
+
+    exit_code = 130
+
+
+class _Terminated(KeyboardInterrupt):
+    signal_name = "SIGTERM"
+
+
+@contextlib.contextmanager
+def terminated_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the run as Ctrl-C does: no further row is written, and what was saved is said."""
+    def stop(signum: int, frame: object) -> None:
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def refuse_overwriting_inputs(sources: Sequence[Source], written: Sequence[Path]) -> None:
+    """ConfigError if --output (or its partial or progress file) is one of the input files."""
+    inputs = {os.path.realpath(s.path) for s in sources if s.path is not None}
+    for path in written:
+        if os.path.realpath(path) in inputs:
+            raise ConfigError(f"--output {written[0]}: {path} is an input file; write the scores elsewhere")
 
 
 @dataclass
@@ -120,17 +152,23 @@ def score_file(args: argparse.Namespace) -> int:
         import boto3
 
         client = runtime_client(boto3.Session(region_name=config.region), endpoint["Url"], args.concurrency)
-    checkpoint = Checkpoint(args.output, {"input": describe_sources(sources), "id_columns": args.id_columns,
-                                          "endpoint": args.endpoint_name})
-    done = checkpoint.start(args.resume)
+    checkpoint = Checkpoint(args.output, {"input": [s.name for s in sources], "id_columns": args.id_columns,
+                                          "endpoint": args.endpoint_name}, args.id_columns)
+    refuse_overwriting_inputs(sources, checkpoint.files())
     invoke = invoker(client, args.endpoint_name)
     totals = Totals()
-    with Display(done) as display:
-        scorer = Scorer(invoke, args.concurrency, args.max_retries, totals, display.update)
-        try:
-            scorer.run(pack(rows(sources, skip=done), args.id_columns, args.max_payload_bytes), checkpoint.write)
-        finally:
-            checkpoint.close()
+    try:
+        with terminated_as_interrupt():
+            remaining = checkpoint.start(args.resume, rows(sources))
+            with Display(checkpoint.rows) as display:
+                scorer = Scorer(invoke, args.concurrency, args.max_retries, totals, display.update)
+                scorer.run(pack(remaining, args.id_columns, args.max_payload_bytes), checkpoint.write)
+    except KeyboardInterrupt as exc:
+        raise ScoringInterrupted(f"{getattr(exc, 'signal_name', 'SIGINT')}: {checkpoint.rows} rows scored and saved "
+                                 f"in {checkpoint.partial}; rerun with --resume to continue from row "
+                                 f"{checkpoint.rows + 1}") from None
+    finally:
+        checkpoint.close()
     if scorer.failure is not None:
         raise ScoringError(f"{scorer.failure}; {checkpoint.rows} rows scored, the rest left unscored: fix the cause, "
                            f"then rerun with --resume to continue from row {checkpoint.rows + 1}")
@@ -156,7 +194,7 @@ def store_sources(store: Any, uri: str) -> list[Source]:
     objects = store.objects(uri)
     if not objects:
         raise ConfigError(f"{uri}: no objects in the local store {store.root}")
-    return [Source(f"s3://{split_uri(uri)[0]}/{key}", path.stat().st_size, lambda path=path: open(path, "rb"))
+    return [Source(f"s3://{split_uri(uri)[0]}/{key}", path.stat().st_size, lambda path=path: open(path, "rb"), path)
             for key, path in objects]
 
 
@@ -265,25 +303,33 @@ class Scorer:
         self._lock = threading.Lock()
 
     def run(self, requests: Any, write: Callable[[Request, list[bytes]], None]) -> None:
-        """Score every request (stopping at the first that fails for good); ``write`` gets them in order."""
+        """Score every request (stopping at the first that fails for good); ``write`` gets them in order.
+
+        A request leaves the window only once it is written, so an interruption (Ctrl-C, SIGTERM) at any
+        point writes nothing more: what was written is a prefix of the input, and in-flight requests are
+        dropped, never written after a gap."""
         window: deque[tuple[Request, Future[list[bytes]]]] = deque()
         input_error = None
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="invoke") as pool:
+        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="invoke")
+        try:
             try:
                 for request in requests:
                     if self._stop.is_set():
                         break
                     window.append((request, pool.submit(self._score, request)))
                     while window and (len(window) >= 2 * self.concurrency or window[0][1].done()):
-                        self._hand_on(window.popleft(), write)
+                        self._hand_on(window[0], write)
+                        window.popleft()
             except PayloadError as exc:  # the rows before it are still scored and written
                 input_error = str(exc)
-            except BaseException:
-                self._stop.set()
-                raise
-            finally:
-                while window:
-                    self._hand_on(window.popleft(), write)
+            while window:
+                self._hand_on(window[0], write)
+                window.popleft()
+        except BaseException:
+            self._stop.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
         self.failure = self.failure or input_error
 
     def _hand_on(self, item: tuple[Request, Future[list[bytes]]], write: Callable[[Request, list[bytes]], None]) -> None:
@@ -322,67 +368,6 @@ class Scorer:
                 with self._lock:
                     self.totals.retries += 1
                 self.sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** attempt)))
-
-
-class Checkpoint:
-    """The partial output and its progress record, so an interrupted run continues where it stopped."""
-
-    def __init__(self, output: Path, identity: dict[str, Any]):
-        self.output = output
-        self.partial = output.with_name(output.name + ".partial")
-        self.progress = output.with_name(output.name + ".progress.json")
-        self.identity = identity
-        self.rows = 0
-        self.handle: IO[bytes] | None = None
-
-    def start(self, resume: bool) -> int:
-        """Open the partial output (truncated to the last checkpoint when resuming); the rows already scored."""
-        if resume:
-            if not self.progress.is_file():
-                raise ConfigError(f"--resume: there is no interrupted run to continue ({self.progress} not found)")
-            try:
-                state = json.loads(self.progress.read_text())
-                rows, size = int(state["rows"]), int(state["bytes"])
-                same = {k: state[k] for k in self.identity} == json.loads(json.dumps(self.identity))
-            except (ValueError, KeyError, TypeError):
-                raise ConfigError(f"--resume: {self.progress} is unreadable; start again without --resume") from None
-            if not same:
-                raise ConfigError(f"--resume: the input, --id-columns or endpoint differ from the interrupted run "
-                                  f"({self.progress}); start again without --resume")
-            self.handle = open(self.partial, "r+b")
-            self.handle.truncate(size)
-            self.handle.seek(size)
-            self.rows = rows
-        else:
-            self.output.parent.mkdir(parents=True, exist_ok=True)
-            self.handle = open(self.partial, "wb")
-            self._save()
-        return self.rows
-
-    def write(self, request: Request, scores: list[bytes]) -> None:
-        """Append one request's rows (ids, then the score) and record the progress."""
-        assert self.handle is not None
-        if request.ids and request.ids[0]:
-            lines = [ids + b"," + score for ids, score in zip(request.ids, scores)]
-        else:
-            lines = scores
-        self.handle.write(b"\n".join(lines) + b"\n")
-        self.handle.flush()
-        self.rows += request.rows
-        self._save()
-
-    def _save(self) -> None:
-        assert self.handle is not None
-        write_text(self.progress, json.dumps({**self.identity, "rows": self.rows, "bytes": self.handle.tell()}))
-
-    def close(self) -> None:
-        if self.handle is not None:
-            self.handle.close()
-
-    def finish(self) -> None:
-        """Every row is scored: the partial output becomes the output."""
-        os.replace(self.partial, self.output)
-        self.progress.unlink(missing_ok=True)
 
 
 class Display:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Callable, Iterable, Iterator
@@ -27,6 +28,7 @@ class Source:
     name: str
     size: int
     open: Callable[[], IO[bytes]]
+    path: Path | None = None  # the file, where the source is one on this machine
 
 
 @dataclass
@@ -53,12 +55,11 @@ def local_sources(path: Path) -> list[Source]:
         raise PayloadError(f"{path}: no such file or folder")
     if not files:
         raise PayloadError(f"{path}: no input files")
-    return [Source(str(p), p.stat().st_size, lambda p=p: open(p, "rb")) for p in files]
+    return [Source(str(p), p.stat().st_size, lambda p=p: open(p, "rb"), p) for p in files]
 
 
-def rows(sources: Iterable[Source], skip: int = 0) -> Iterator[tuple[str, bytes]]:
-    """(\"FILE line N\", row bytes without the line end) of every non-blank line, after the first ``skip`` rows."""
-    seen = 0
+def rows(sources: Iterable[Source]) -> Iterator[tuple[str, bytes]]:
+    """(\"FILE line N\", row bytes without the line end) of every non-blank line."""
     for source in sources:
         with source.open() as raw:
             stream = _maybe_gzip(raw, source.name)
@@ -67,10 +68,8 @@ def rows(sources: Iterable[Source], skip: int = 0) -> Iterator[tuple[str, bytes]
                     line = line.rstrip(b"\r\n")
                     if not line.strip():
                         continue
-                    seen += 1
-                    if seen > skip:
-                        yield f"{source.name} line {number}", line
-            except (OSError, EOFError) as exc:
+                    yield f"{source.name} line {number}", line
+            except (OSError, EOFError, zlib.error) as exc:
                 raise PayloadError(f"{source.name}: not a readable gzip file ({exc})") from None
 
 
@@ -112,8 +111,3 @@ def pack(source_rows: Iterable[tuple[str, bytes]], id_columns: int, max_bytes: i
     if request is not None:
         request.body = b"\n".join(parts) + b"\n"
         yield request
-
-
-def describe_sources(sources: Iterable[Source]) -> list[list[object]]:
-    """[name, size] of each source: what a resumed run checks it is reading again."""
-    return [[s.name, s.size] for s in sources]

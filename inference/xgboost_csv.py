@@ -7,11 +7,11 @@ Errors carry the HTTP status the container returns.
 from __future__ import annotations
 
 import io
-import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from processing.archives import ArchiveError, extract
 from processing.evaluate import import_xgboost, load_booster_file
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
@@ -30,11 +30,13 @@ def load_model(archive: Path) -> Any:
     """The Booster(s) inside a model.tar.gz; several model files are averaged as an ensemble."""
     boosters = []
     with tempfile.TemporaryDirectory() as tmp:
-        with tarfile.open(archive) as tar:
-            tar.extractall(tmp, members=[m for m in tar.getmembers() if m.isfile() and ".." not in m.name])
-        for path in sorted(Path(tmp).rglob("*")):
-            if path.is_file() and not path.name.startswith("."):
-                boosters.append(load_booster_file(str(path)))
+        try:
+            files = extract(archive, tmp)
+        except ArchiveError as exc:
+            raise InvocationError(500, str(exc)) from None
+        for name in sorted(files):
+            if not Path(name).name.startswith("."):
+                boosters.append(load_booster_file(str(Path(tmp) / name)))
     if not boosters:
         raise InvocationError(500, f"no model file in {archive.name}")
     return boosters

@@ -17,7 +17,6 @@ import json
 import os
 import pickle
 import sys
-import tarfile
 import tempfile
 import warnings
 from typing import Dict, List, Optional, Tuple
@@ -25,6 +24,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 BOOTSTRAP_SAMPLES = 100
+LIB_DIR = "/opt/ml/processing/input/lib"  # where the Evaluate step ships archives.py beside this script
 CURVE_POINTS = 101
 
 
@@ -43,6 +43,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 # ---------------------------------------------------------------- loading
+
+def archives_module():
+    """The project's one archive extractor (processing/archives.py): imported from the package here and in
+    the engine, from the folder the Evaluate step ships it to when this file runs as a job's script."""
+    try:
+        from processing import archives
+    except ImportError:
+        if LIB_DIR not in sys.path:
+            sys.path.insert(0, LIB_DIR)
+        import archives
+    return archives
+
 
 def import_xgboost():
     """The xgboost module, imported without scikit-learn. xgboost imports scikit-learn when it is installed
@@ -68,13 +80,11 @@ def load_model(model_dir: str):
     with tempfile.TemporaryDirectory(prefix="model-") as extract_dir:  # removed however loading ends
         if archives:
             archive = os.path.join(model_dir, archives[0])
+            archives = archives_module()
             try:
-                with tarfile.open(archive) as tar:
-                    members = [m for m in tar.getmembers()
-                               if m.isfile() and not os.path.isabs(m.name) and ".." not in m.name]
-                    tar.extractall(extract_dir, members=members)
-            except (tarfile.TarError, OSError, EOFError) as exc:
-                raise EvaluationError("%s is not a readable tar.gz archive: %s" % (archives[0], exc))
+                archives.extract(archive, extract_dir)
+            except archives.ArchiveError as exc:
+                raise EvaluationError(str(exc))
             search_dir = extract_dir
         else:
             search_dir = model_dir
@@ -112,16 +122,40 @@ def calibrated(spec, scores, margins):
     raise EvaluationError("calibration.json: unknown method %r" % spec.get("method"))
 
 
-class _BoosterUnpickler(pickle.Unpickler):
-    """Unpickles an XGBoost Booster and nothing else: a model file is data, never code to run."""
+class _PickledBooster:
+    """Stands in for ``xgboost.core.Booster`` while a model file is unpickled: it takes the pickled state and
+    nothing else, so a pickle that calls the class with arguments (``Booster(model_file=PATH)`` loads any file
+    on the machine) fails instead of running."""
 
-    ALLOWED = {("xgboost.core", "Booster"), ("builtins", "bytearray")}
+    def __setstate__(self, state):
+        self.state = state
+
+
+class _BoosterUnpickler(pickle.Unpickler):
+    """Unpickles the state of an XGBoost Booster and nothing else: a model file is data, never code to run."""
+
+    CLASSES = {("xgboost.core", "Booster"): _PickledBooster, ("builtins", "bytearray"): bytearray}
 
     def find_class(self, module, name):
-        if (module, name) not in self.ALLOWED:
+        if (module, name) not in self.CLASSES:
             raise pickle.UnpicklingError("the pickled model refers to %s.%s; only an XGBoost Booster is accepted"
                                          % (module, name))
-        return super().find_class(module, name)
+        return self.CLASSES[(module, name)]
+
+
+_PLAIN = (type(None), bool, int, float, str)
+
+
+def _booster_state(loaded):
+    """The pickled Booster's state, checked: the serialised model as bytes, and plain attributes beside it."""
+    state = getattr(loaded, "state", None) if isinstance(loaded, _PickledBooster) else None
+    if not isinstance(state, dict) or not isinstance(state.get("handle"), (bytes, bytearray)):
+        raise pickle.UnpicklingError("the pickled model is not an XGBoost Booster")
+    for key, value in state.items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if key != "handle" and (not isinstance(key, str) or not all(isinstance(v, _PLAIN) for v in values)):
+            raise pickle.UnpicklingError("the pickled Booster holds an unexpected attribute %r" % (key,))
+    return dict(state, handle=bytearray(state["handle"]))
 
 
 def load_booster_file(path):
@@ -133,9 +167,12 @@ def load_booster_file(path):
         pickled = handle.read(1) == b"\x80"  # every pickle protocol >= 2 starts with PROTO
         if pickled:
             handle.seek(0)
-            booster = _BoosterUnpickler(handle).load()
-            if not isinstance(booster, xgb.Booster):
-                raise pickle.UnpicklingError("the pickled model is not an XGBoost Booster")
+            try:
+                state = _booster_state(_BoosterUnpickler(handle).load())
+            except (TypeError, ValueError, EOFError, AttributeError, IndexError, KeyError) as exc:
+                raise pickle.UnpicklingError("the pickled model is not an XGBoost Booster (%s)" % exc) from None
+            booster = xgb.Booster.__new__(xgb.Booster)
+            booster.__setstate__(state)
             return booster
     booster = xgb.Booster()
     with warnings.catch_warnings():  # newer XGBoost warns that a file without extension is guessed

@@ -247,3 +247,121 @@ def test_an_answer_with_the_wrong_number_of_scores_stops_the_run(tmp_path):
     written: list = []
     scorer.run(pack(rows(local_sources(tmp_path)), 1, 10_000), lambda request, scores: written.append(scores))
     assert written == [] and scorer.failure.endswith("failed: 10 rows sent, 1 scores returned")
+
+
+def _interrupted_run(argv: tuple[str, ...], progress: Path, after_rows: int, signum: int) -> subprocess.CompletedProcess:
+    """Start invoke-endpoint, send ``signum`` once its progress record counts ``after_rows`` rows (or it ends)."""
+    import os
+    import signal
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "inference.invoke", *argv], cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            if json.loads(progress.read_text())["rows"] >= after_rows:
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.005)
+    if process.poll() is None:
+        os.kill(process.pid, signum)
+    out, err = process.communicate(timeout=120)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def test_every_row_is_scored_exactly_once_in_order_whatever_interrupts_the_run(tmp_path, endpoint):
+    import signal
+
+    store, predictor = endpoint
+    data = lead_rows(20_000)
+    source = tmp_path / "leads.csv"
+    source.write_bytes(data)
+    output = tmp_path / "scores.csv"
+    progress = tmp_path / "scores.csv.progress.json"
+    argv = ("--endpoint-name", "leads", "--input", str(source), "--output", str(output), "--id-columns", "1",
+            "--max-payload-bytes", "1500", "--concurrency", "4", "--store", str(store))
+    points = [(1, signal.SIGINT), (1500, signal.SIGKILL), (4000, signal.SIGTERM), (7000, signal.SIGKILL),
+              (9000, signal.SIGINT), (12_000, signal.SIGKILL), (16_000, signal.SIGTERM)]
+    said = []
+    for number, (after_rows, signum) in enumerate(points):
+        run = _interrupted_run(argv + (("--resume",) if number else ()), progress, after_rows, signum)
+        assert "Traceback" not in run.stderr, run.stderr
+        if signum != signal.SIGKILL and run.returncode != 0:
+            assert run.returncode == 130 and "rerun with --resume to continue from row" in run.stderr
+            said.append(run.stderr.strip().split(": ", 2)[1])
+    assert {"SIGINT", "SIGTERM"} <= set(said)
+    if not output.exists():
+        finished = invoke_endpoint(*argv, "--resume")
+        assert finished.returncode == 0, finished.stderr
+    got = output.read_text().splitlines()
+    assert [line.split(",")[0] for line in got] == [f"L{i}" for i in range(20_000)]
+    features = b"".join(line.split(b",", 1)[1] + b"\n" for line in data.splitlines())
+    assert [line.split(",")[1] for line in got] == predictor.invoke(features).decode().splitlines()
+
+
+def _stopped_run(tmp_path: Path, store: Path, rows_count: int = 3000) -> tuple[tuple[str, ...], Path]:
+    """A run stopped by a model error at row 2001, leaving a partial output and its progress record."""
+    lines = lead_rows(rows_count).splitlines()
+    lines[2000] = b"L2000,x,y,z"
+    source = tmp_path / "leads.csv"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    argv = ("--endpoint-name", "leads", "--input", str(source), "--output", str(tmp_path / "scores.csv"),
+            "--id-columns", "1", "--max-payload-bytes", "4000", "--concurrency", "2", "--store", str(store))
+    assert invoke_endpoint(*argv).returncode == 1
+    return argv, source
+
+
+def test_resume_refuses_an_input_whose_scored_rows_changed_at_the_same_size(tmp_path, endpoint):
+    argv, source = _stopped_run(tmp_path, endpoint[0])
+    content = source.read_bytes()
+    source.write_bytes(content.replace(b"L5,", b"L6,", 1).replace(b"L6,", b"L5,", 2)[:len(content)])
+    changed = source.read_bytes()
+    assert len(changed) == len(content) and changed != content
+    resumed = invoke_endpoint(*argv, "--resume")
+    assert resumed.returncode == 2 and "the first" in resumed.stderr and "rows of the input differ" in resumed.stderr
+    assert resumed.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("edit", [
+    lambda state: {**state, "rows": state["rows"] + 5},
+    lambda state: {**state, "bytes": state["bytes"] - 3},
+    lambda state: {**state, "rows": "12"},
+    lambda state: {**state, "output_sha256": "0" * 64},
+    lambda state: [state],
+    lambda state: "not json {",
+])
+def test_resume_refuses_an_edited_or_corrupt_progress_record(tmp_path, endpoint, edit):
+    argv, _ = _stopped_run(tmp_path, endpoint[0])
+    progress = tmp_path / "scores.csv.progress.json"
+    edited = edit(json.loads(progress.read_text()))
+    progress.write_text(edited if isinstance(edited, str) else json.dumps(edited))
+    resumed = invoke_endpoint(*argv, "--resume")
+    assert resumed.returncode == 2 and "start again without --resume" in resumed.stderr, resumed.stderr
+    assert resumed.stderr.count("\n") == 1
+
+
+def test_an_output_that_is_an_input_is_refused_before_anything_is_written(tmp_path, endpoint):
+    data = lead_rows(50)
+    (tmp_path / "in").mkdir()
+    source = tmp_path / "in" / "leads.csv"
+    source.write_bytes(data)
+    (tmp_path / "in" / "o.csv.partial").write_bytes(data)  # an input that a run writing o.csv would overwrite
+    (tmp_path / "in" / "x").mkdir()
+    for output in (source, tmp_path / "in" / "x" / ".." / "leads.csv", tmp_path / "in" / "o.csv"):
+        result = invoke_endpoint("--endpoint-name", "leads", "--input", str(tmp_path / "in"), "--output", str(output),
+                                 "--store", str(endpoint[0]))
+        assert result.returncode == 2 and "is an input file; write the scores elsewhere" in result.stderr
+    assert source.read_bytes() == data and (tmp_path / "in" / "o.csv.partial").read_bytes() == data
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["leads.csv", "o.csv.partial", "x"]
+
+
+def test_a_gzip_with_a_corrupt_deflate_stream_is_one_line(tmp_path, endpoint):
+    compressed = bytearray(gzip.compress(lead_rows(5000)))
+    compressed[200:260] = b"\xff" * 60
+    (tmp_path / "leads.csv.gz").write_bytes(bytes(compressed))
+    result = invoke_endpoint("--endpoint-name", "leads", "--input", str(tmp_path / "leads.csv.gz"), "--output",
+                             str(tmp_path / "o.csv"), "--id-columns", "1", "--store", str(endpoint[0]))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "leads.csv.gz: not a readable gzip file" in result.stderr and result.stderr.count("\n") == 1

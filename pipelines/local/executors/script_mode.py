@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
 from pipelines.errors import UnsafePathError
+from processing.archives import ArchiveError, extract
 from pipelines.local import requirements_report
 from pipelines.local import training_contract as contract
 from pipelines.local.executors.base import StepFailed, StepRun
@@ -77,9 +77,8 @@ def program(run: StepRun, root: Path, raw_hyperparameters: dict[str, Any], chann
         if not archive.is_file():
             raise StepFailed(f"ClientError: HyperParameters.{SUBMIT_DIRECTORY}: no object at {submitted}")
         try:
-            with tarfile.open(archive) as tar:
-                tar.extractall(code_dir, filter="data")
-        except (tarfile.TarError, OSError) as exc:
+            extract(archive, code_dir)
+        except ArchiveError as exc:
             raise StepFailed(f"ClientError: HyperParameters.{SUBMIT_DIRECTORY}: {submitted} is not a usable "
                              f"source archive: {exc}") from None
     elif submitted is not None:

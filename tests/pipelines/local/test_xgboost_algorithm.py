@@ -216,3 +216,33 @@ def test_a_pickled_model_file_that_is_not_a_booster_is_refused_unrun(tmp_path):
     with pytest.raises(pickle.UnpicklingError, match="only an XGBoost Booster is accepted"):
         load_booster_file(str(evil))
     assert not marker.exists()
+
+
+def test_a_pickle_that_calls_booster_with_a_file_path_loads_nothing(tmp_path):
+    """``Booster(model_file=PATH)`` in a pickle would load any model file on the machine; only state is taken."""
+    import pickle
+
+    import numpy as np
+    import xgboost as xgb
+
+    from processing.evaluate import load_booster_file
+
+    elsewhere = tmp_path / "elsewhere.json"
+    xgb.train({}, xgb.DMatrix(np.random.rand(30, 3), label=np.arange(30) % 2), 2).save_model(str(elsewhere))
+
+    class Calls:
+        def __init__(self, *arguments):
+            self.arguments = arguments
+
+        def __reduce__(self):
+            return (xgb.Booster, self.arguments)
+
+    for arguments in [(None, None, str(elsewhere)), ()]:
+        crafted = tmp_path / "xgboost-model"
+        crafted.write_bytes(pickle.dumps(Calls(*arguments), protocol=4))
+        with pytest.raises(pickle.UnpicklingError, match="not an XGBoost Booster"):
+            load_booster_file(str(crafted))
+    state = {"handle": bytearray(b"x"), "loader": print}
+    crafted.write_bytes(b"\x80\x04cxgboost.core\nBooster\n)\x81" + pickle.dumps(state, protocol=4)[2:-1] + b"b.")
+    with pytest.raises(pickle.UnpicklingError):
+        load_booster_file(str(crafted))
