@@ -11,7 +11,8 @@ import secrets
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-TMP_PREFIX = ".tmp-"  # listings of the local store skip names starting with this
+TMP_PREFIX = ".tmp-"  # the store's own names (temporary files, folder markers); refused as keys
+TMP_NAME_BYTES = len(TMP_PREFIX) + 13  # what ``replacing`` puts before a name: the prefix, 12 hex digits, '-'
 
 
 @contextlib.contextmanager

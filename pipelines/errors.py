@@ -16,6 +16,7 @@
         ├── UnsupportedStepTypeError
         ├── ExpressionError        a Get/Std:Join/Std:JsonGet/condition cannot be resolved
         ├── UnsafePathError        a URI, name or path would lead outside the local store
+        │   └── KeyConflictError   a key the local store cannot hold beside another (``a`` and ``a/b``)
         └── DefinitionInvalidError validation found problems (all listed, each with step and field)
 
 A step that fails while running is not an exception: it is a result with a status and reason.
@@ -120,6 +121,10 @@ class DefinitionInvalidError(DefinitionError):
 
 class UnsafePathError(DefinitionError):
     """A bucket, key, step name, execution id, local path or link would lead outside the local store."""
+
+
+class KeyConflictError(UnsafePathError):
+    """A key the local store cannot hold beside another: ``a`` is an object, so ``a/b`` cannot be (or back)."""
 
 
 def exit_code_of(command: Callable[[], int]) -> int:

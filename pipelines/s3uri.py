@@ -11,8 +11,11 @@ import ipaddress
 import re
 from typing import Any
 
+from pipelines.atomic import TMP_NAME_BYTES, TMP_PREFIX
 from pipelines.errors import UnsafePathError
 
+MAX_KEY_BYTES = 1024  # S3's own limit
+MAX_SEGMENT_BYTES = 255 - TMP_NAME_BYTES  # a file name (255 bytes) with room for the store's temporary prefix
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -44,18 +47,27 @@ def bucket_problem(bucket: str) -> str | None:
 
 def key_segments(uri: str) -> tuple[str, list[str]]:
     """(bucket, key segments) of a URI the local store maps to a path; UnsafePathError for a key that
-    starts with '/', has an empty, '.' or '..' segment, or holds control characters."""
+    starts with '/', has an empty, '.' or '..' segment, holds control characters, is longer than S3 allows,
+    has a segment longer than a file name can be, or a segment starting with the store's reserved ``.tmp-``."""
     bucket, key = split_uri(uri)
     if not key:
         return bucket, []
     if _CONTROL.search(key):
         raise UnsafePathError(f"{uri!r}: the key holds a control character")
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        raise UnsafePathError(f"{uri[:80]!r}...: the key is longer than S3's {MAX_KEY_BYTES} bytes")
     segments = key[:-1].split("/") if key.endswith("/") else key.split("/")
     for segment in segments:
         if segment in ("", ".", ".."):
             shown = "an empty" if not segment else f"a {segment!r}"
             raise UnsafePathError(f"{uri!r}: the key has {shown} segment; the local store refuses such keys "
                                   "(they would name a path outside the bucket)")
+        if len(segment.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES:
+            raise UnsafePathError(f"{uri[:80]!r}...: a segment of the key (between '/') is longer than "
+                                  f"{MAX_SEGMENT_BYTES} bytes, which the local store cannot hold as a file name")
+        if segment.startswith(TMP_PREFIX):
+            raise UnsafePathError(f"{uri!r}: the local store keeps names starting with {TMP_PREFIX!r} for its own "
+                                  "temporary files and folder markers; rename the key")
     return bucket, segments
 
 

@@ -73,7 +73,10 @@ def extract(archive, target, max_members=MAX_MEMBERS, max_total_bytes=MAX_TOTAL_
     except ArchiveError:
         raise
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-        raise ArchiveError("%s is not a readable tar archive: %s" % (name, exc)) from None
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if reason.startswith("file could not be opened successfully"):  # tarfile lists each method it tried
+            reason = "neither a plain tar file nor one compressed with gzip, bzip2 or xz"
+        raise ArchiveError("%s is not a readable tar archive: %s" % (name, reason)) from None
     return written
 
 

@@ -35,9 +35,9 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
-from pipelines.errors import UnsafePathError
+from pipelines.errors import KeyConflictError, UnsafePathError
 from pipelines.local.store import Store
-from pipelines.s3uri import bucket_problem
+from pipelines.s3uri import MAX_KEY_BYTES, bucket_problem
 
 NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
 # placeholders: the endpoint checks no signature, and no real credential may reach a job program
@@ -108,7 +108,11 @@ class _AwsChunked(io.RawIOBase):
             header = self.raw.readline().strip()
             if not header:
                 header = self.raw.readline().strip()
-            self.left = int(header.split(b";")[0] or b"0", 16)
+            size = header.split(b";")[0]
+            if not re.fullmatch(rb"[0-9a-fA-F]{1,16}", size):
+                raise S3Error(400, "InvalidArgument", f"the aws-chunked body has a chunk size {size[:40]!r} that is "
+                                                      "not a hexadecimal number")
+            self.left = int(size, 16)
             if self.left == 0:
                 self.done = True
                 return 0
@@ -144,6 +148,13 @@ class S3App:
     def __init__(self, store: Store, region: str):
         self.store = store
         self.region = region
+        self._upload_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _upload_lock(self, upload_id: str) -> threading.Lock:
+        """One lock per multipart upload: its completion and its abort never interleave."""
+        with self._locks_guard:
+            return self._upload_locks.setdefault(upload_id, threading.Lock())
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
@@ -151,8 +162,12 @@ class S3App:
             response = self._route(environ, method)
         except S3Error as exc:
             response = self._error(exc, method)
+        except KeyConflictError as exc:
+            response = self._error(S3Error(409, "KeyConflict", str(exc)), method)
         except UnsafePathError as exc:
             response = self._error(S3Error(400, "InvalidArgument", str(exc)), method)
+        except OSError as exc:  # the disk is full, a file vanished under a racing request, ...
+            response = self._error(S3Error(500, "InternalError", f"the local store could not do this: {exc}"), method)
         headers = {"x-amz-request-id": secrets.token_hex(8).upper(), "Server": "LocalStoreS3", **response.headers}
         start_response(f"{response.status} {HTTPStatus(response.status).phrase}", list(headers.items()))
         return [] if method == "HEAD" else response.body
@@ -225,6 +240,8 @@ class S3App:
     def _object_operation(self, environ: dict[str, Any], method: str, bucket: str, key: str,
                           query: dict[str, list[str]]) -> Response:
         uri = f"s3://{bucket}/{key}"
+        if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+            raise S3Error(400, "KeyTooLongError", "Your key is too long", f"/{bucket}/{key[:80]}...")
         upload_id = query.get("uploadId", [None])[0]
         if method == "POST" and "uploads" in query:
             return self._create_upload(bucket, key, uri)
@@ -356,7 +373,7 @@ class S3App:
     # -- objects -----------------------------------------------------------------------------
 
     def _existing(self, uri: str, resource: str) -> Path:
-        path = self.store.path(uri)
+        path = self.store.object_path(uri)
         if not path.is_file():
             raise S3Error(404, "NoSuchKey", "The specified key does not exist.", resource)
         return path
@@ -394,7 +411,7 @@ class S3App:
 
     def _put_object(self, environ: dict[str, Any], uri: str) -> Response:
         self.store.put_stream(self._body(environ), uri)
-        return Response(200, {"ETag": _etag(self.store.path(uri).stat()), "Content-Length": "0"})
+        return Response(200, {"ETag": _etag(self.store.object_path(uri).stat()), "Content-Length": "0"})
 
     def _copy_source(self, environ: dict[str, Any]) -> Path:
         source = urllib.parse.unquote(environ["HTTP_X_AMZ_COPY_SOURCE"].split("?versionId=")[0]).lstrip("/")
@@ -406,7 +423,7 @@ class S3App:
     def _copy_object(self, environ: dict[str, Any], uri: str) -> Response:
         source = self._copy_source(environ)
         self.store.put_file(source, uri)
-        target = self.store.path(uri)
+        target = self.store.object_path(uri)
         root = ET.Element("CopyObjectResult")
         stat = target.stat()
         _element(root, "LastModified", _iso_date(stat))
@@ -444,9 +461,14 @@ class S3App:
                 raise S3Error(400, "InvalidArgument", "partNumber must be an integer from 1 to 10000")
             return self._upload_part(environ, folder, number)
         if method == "POST":
-            return self._complete_upload(environ, folder, bucket, key, uri)
+            with self._upload_lock(upload_id):
+                if not (folder / "target").is_file():
+                    raise S3Error(404, "NoSuchUpload", "The specified multipart upload does not exist.",
+                                  f"/{bucket}/{key}")
+                return self._complete_upload(environ, folder, bucket, key, uri)
         if method == "DELETE":
-            shutil.rmtree(folder, ignore_errors=True)
+            with self._upload_lock(upload_id):
+                shutil.rmtree(folder, ignore_errors=True)
             return Response(204, {})
         raise S3Error(501, "NotImplemented", f"{method} on a multipart upload (ListParts) is not served locally")
 
@@ -465,11 +487,14 @@ class S3App:
         else:
             reader = self._body(environ)
         hashing = _Hashing(reader)
-        with open(part.with_suffix(".tmp"), "wb") as handle:
-            shutil.copyfileobj(hashing, handle)
-        part.with_suffix(".tmp").replace(part)
-        etag = f'"{hashing.md5.hexdigest()}"'
-        (folder / f"{number:05d}.etag").write_text(etag)
+        try:
+            with open(part.with_suffix(".tmp"), "wb") as handle:
+                shutil.copyfileobj(hashing, handle)
+            part.with_suffix(".tmp").replace(part)
+            etag = f'"{hashing.md5.hexdigest()}"'
+            (folder / f"{number:05d}.etag").write_text(etag)
+        except FileNotFoundError:  # aborted while the part was arriving
+            raise S3Error(404, "NoSuchUpload", "The specified multipart upload does not exist.") from None
         if "HTTP_X_AMZ_COPY_SOURCE" in environ:
             root = ET.Element("CopyPartResult")
             _element(root, "ETag", etag)
@@ -483,10 +508,14 @@ class S3App:
             raise S3Error(400, "MalformedXML", f"the CompleteMultipartUpload request is not XML: {exc}") from None
         parts = []
         for item in _find_all(request, "Part"):
-            number = int(_find_text(item, "PartNumber") or 0)
+            text = (_find_text(item, "PartNumber") or "").strip()
+            if not text.isdigit() or not 1 <= int(text) <= 10000:
+                raise S3Error(400, "InvalidPart", f"PartNumber {text[:20]!r} is not an integer from 1 to 10000")
+            number = int(text)
             path = folder / f"{number:05d}"
             etag_file = folder / f"{number:05d}.etag"
-            if not path.is_file() or (_find_text(item, "ETag") or "").strip('"') != etag_file.read_text().strip('"'):
+            if (not path.is_file() or not etag_file.is_file()
+                    or (_find_text(item, "ETag") or "").strip('"') != etag_file.read_text().strip('"')):
                 raise S3Error(400, "InvalidPart", f"part {number} was not uploaded or its ETag does not match")
             parts.append((number, path))
         if not parts or [n for n, _ in parts] != sorted({n for n, _ in parts}):
@@ -547,6 +576,23 @@ class _ChainReader(io.RawIOBase):
         return size
 
 
+def _channel_class() -> type:
+    """waitress's HTTP channel, answering a request that has no body and asks ``Expect: 100-continue`` (boto3's
+    ``put_object(Body=b"")``, every ``_SUCCESS`` marker) at once: waitress 3.0.2 sends 100 Continue, then marks
+    the complete request incomplete and waits for a body that never comes. RFC 9110 lets a server skip the
+    100 and send the final answer."""
+    from waitress.channel import HTTPChannel
+
+    class ContinueOnlyForBodies(HTTPChannel):
+        def send_continue(self) -> None:
+            if self.request.completed:
+                self.request.expect_continue = False
+                return
+            super().send_continue()
+
+    return ContinueOnlyForBodies
+
+
 class S3Endpoint:
     """The S3 endpoint of one local run: started on a free loopback port, stopped when the run ends."""
 
@@ -561,20 +607,26 @@ class S3Endpoint:
 
         self._server = waitress.create_server(self.app, host="127.0.0.1", port=0, threads=4, ident="LocalStoreS3",
                                               clear_untrusted_proxy_headers=True)
+        self._server.channel_class = _channel_class()
         self._thread = threading.Thread(target=self._server.run, name="s3-endpoint", daemon=True)
         self._thread.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         if self._server is not None:
-            # waitress's loop runs while any channel is open: close the clients' kept-alive connections too
-            self._server.task_dispatcher.shutdown()
             server = self._server
-            for channel in list(server._map.values()):
-                if channel is not server and channel is not server.trigger:
-                    channel.close()
-            # closing the server in its own loop empties the loop's map, so it ends now, not at its 1 s poll
-            server.trigger.pull_trigger(server.close)
+            server.task_dispatcher.shutdown()
+
+            def close_everything() -> None:
+                # in the loop's own thread, so no channel is closed while the loop is using it: the clients'
+                # kept-alive connections too (the loop runs while any is open), then the server, which empties
+                # the loop's map, so it ends now, not at its 1 s poll
+                for channel in list(server._map.values()):
+                    if channel is not server and channel is not server.trigger:
+                        channel.close()
+                server.close()
+
+            server.trigger.pull_trigger(close_everything)
         if self._thread is not None:
             self._thread.join(timeout=5)
 

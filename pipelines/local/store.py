@@ -6,6 +6,11 @@ empty, ``.`` or ``..`` segments are refused, names must be plain, and a symbolic
 the way to or below an object is refused with its key (never followed). Objects are written
 under a temporary name and renamed when complete, so a partially written object is never
 visible under its key.
+
+Keys map to files, so a key ending in ``/`` (a folder marker, as the S3 console and Hadoop write them) is
+kept as a file named ``FOLDER_MARKER`` inside its folder, and the store cannot hold both ``a`` and
+``a/b`` (``a`` would be a file and a folder): writing the second is refused with ``KeyConflictError``
+naming both. Names starting with ``.tmp-`` are the store's own and never keys.
 """
 
 from __future__ import annotations
@@ -18,16 +23,17 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 from pipelines.atomic import TMP_PREFIX, replacing
-from pipelines.errors import UnsafePathError
+from pipelines.errors import KeyConflictError, UnsafePathError
 from pipelines.s3uri import join_uri, key_segments, split_uri
 
 # step names (SageMaker: ^[A-Za-z0-9\-_]{1,64}$), execution ids and model names used as folder names
-_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
+FOLDER_MARKER = f"{TMP_PREFIX}folder-marker"  # the content of a key ending in '/', inside that folder
 
 
 def plain_name(name: str, what: str) -> str:
     """``name`` if it is safe as one folder name (letters, digits, '-' and '_'); UnsafePathError otherwise."""
-    if not isinstance(name, str) or not _PLAIN_NAME.match(name):
+    if not isinstance(name, str) or not _PLAIN_NAME.fullmatch(name):
         raise UnsafePathError(f"{what} {name!r} may hold only letters, digits, '-' and '_' (128 at most)")
     return name
 
@@ -48,6 +54,29 @@ class Store:
         path = self.s3_root.joinpath(bucket, *segments)
         self._refuse_links(path)
         return path
+
+    def object_path(self, uri: str) -> Path:
+        """The file holding the object at ``uri``: the key's path, or the folder marker of a key ending in '/'."""
+        path = self.path(uri)
+        return path / FOLDER_MARKER if uri.endswith("/") and split_uri(uri)[1] else path
+
+    def _writable(self, uri: str) -> Path:
+        """The object file for ``uri``, its folder created; KeyConflictError if a file stands where a folder must
+        be, or a folder where the file must be (S3 can hold both ``a`` and ``a/b``; files cannot)."""
+        target = self.object_path(uri)
+        bucket_dir = self.s3_root / split_uri(uri)[0]
+        for folder in reversed(target.parents):
+            if folder.is_relative_to(bucket_dir) and folder != bucket_dir and folder.is_file():
+                raise KeyConflictError(f"{uri!r}: the local store holds {self._key(folder)!r} as an object, so it "
+                                       "cannot also hold keys below it (delete that object or rename the key)")
+        if target.is_dir():
+            raise KeyConflictError(f"{uri!r}: the local store holds keys below {uri + '/'!r}, so it cannot also hold "
+                                   "this key as an object (delete those or rename the key)")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):  # a writer raced us to a file on the way
+            raise KeyConflictError(f"{uri!r}: an object stands where the key's folder must be") from None
+        return target
 
     def execution_dir(self, execution_id: str) -> Path:
         """Where an execution's record, definition and lock live."""
@@ -88,38 +117,36 @@ class Store:
         if start.is_file():
             start = start.parent
         found = []
-        for path in _walk_files(start, self._key):
+        for path in _walk_files(start, self._key, markers=True):
             key = path.relative_to(bucket_dir).as_posix()
+            if path.name == FOLDER_MARKER:
+                key = key[:-len(FOLDER_MARKER)]
             if key.startswith(prefix):
                 found.append((key, path))
         return sorted(found)
 
     def put_file(self, source: Path, uri: str) -> None:
         """Copy a local file to an S3 URI, atomically."""
-        target = self.path(uri)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with replacing(target) as handle, open(source, "rb") as data:
-            shutil.copyfileobj(data, handle)
+        with open(source, "rb") as data:
+            self.put_stream(data, uri)
 
     def put_bytes(self, data: bytes, uri: str) -> None:
         """Write bytes to an S3 URI, atomically."""
-        target = self.path(uri)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with replacing(target) as handle:
+        with replacing(self._writable(uri)) as handle:
             handle.write(data)
 
     def put_stream(self, reader: BinaryIO, uri: str) -> int:
         """Write what ``reader`` yields to an S3 URI, atomically; returns the byte count."""
-        target = self.path(uri)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = self._writable(uri)
         with replacing(target) as handle:
             shutil.copyfileobj(reader, handle)
-            return handle.tell()
+            size = handle.tell()
+        return size
 
     def delete(self, uri: str) -> bool:
         """Remove one object and the folders it leaves empty; False if there was none."""
         bucket, _ = split_uri(uri)
-        target = self.path(uri)
+        target = self.object_path(uri)
         if not target.is_file():
             return False
         target.unlink()
@@ -148,7 +175,7 @@ class Store:
     def put_tree(self, source_dir: Path, prefix_uri: str) -> int:
         """Upload every file under ``source_dir`` below ``prefix_uri``; returns the count."""
         count = 0
-        for path in _walk_files(source_dir, str):
+        for path in _walk_files(source_dir, str, temporary=True):
             self.put_file(path, join_uri(prefix_uri, path.relative_to(source_dir).as_posix()))
             count += 1
         return count
@@ -171,6 +198,9 @@ class Store:
         count = 0
         for key, path in objects:
             relative = Path(key).name if key == prefix else key[len(prefix):].lstrip("/")
+            if key.endswith("/"):  # a folder marker is a folder in the job, as SageMaker stages it
+                (destination / relative).mkdir(parents=True, exist_ok=True)
+                continue
             target = destination / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
@@ -178,9 +208,12 @@ class Store:
         return count
 
 
-def _walk_files(top: Path, name_of: Callable[[Path], str]) -> Iterator[Path]:
-    """Files below ``top``, skipping the store's own temporary files; UnsafePathError naming (``name_of``)
-    the first symbolic link met, file or folder, since following it could leave the tree."""
+def _walk_files(top: Path, name_of: Callable[[Path], str], markers: bool = False,
+                temporary: bool = False) -> Iterator[Path]:
+    """Files below ``top``, with folder markers if ``markers``, and without the store's own temporary files
+    unless ``temporary`` (a job's output folder has none: every file in it is published, or refused by name);
+    UnsafePathError naming (``name_of``) the first symbolic link met, file or folder, since following it could
+    leave the tree."""
     if top.is_symlink():
         raise UnsafePathError(f"{name_of(top)} is a symbolic link; links are never followed (copy the data instead)")
     if not top.is_dir():
@@ -192,5 +225,5 @@ def _walk_files(top: Path, name_of: Callable[[Path], str]) -> Iterator[Path]:
                 raise UnsafePathError(f"{name_of(Path(dirpath) / name)} is a symbolic link; links are never "
                                       "followed (copy the data instead)")
         for name in sorted(filenames):
-            if not name.startswith(TMP_PREFIX):
+            if temporary or not name.startswith(TMP_PREFIX) or (markers and name == FOLDER_MARKER):
                 yield Path(dirpath) / name

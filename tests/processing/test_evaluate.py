@@ -69,7 +69,7 @@ def test_one_class_and_bad_model_are_clear_errors(tmp_path, capsys):
     assert "the test split has only label 1 (2 rows)" in capsys.readouterr().err
     (model_dir / "model.tar.gz").write_bytes(b"not a tarball")
     assert evaluate.main(["--model-dir", str(model_dir), "--test-dir", str(test_dir), "--output-dir", str(tmp_path / "o")]) == 1
-    assert "model.tar.gz is not a readable tar.gz archive" in capsys.readouterr().err
+    assert "model.tar.gz is not a readable tar archive: neither a plain tar file nor" in capsys.readouterr().err
 
 
 def test_the_extracted_model_is_removed_whether_loading_works_or_not(tmp_path, monkeypatch):

@@ -132,3 +132,179 @@ def test_every_status_line_carries_its_own_reason_phrase(endpoint) -> None:
         assert (response.status, response.reason) == (405, "Method Not Allowed")
     finally:
         connection.close()
+
+
+# -- hostile and unlucky keys and requests: every key round-trips or is refused with an S3 error naming it --
+
+def _error(call) -> tuple[int, str, str]:
+    with pytest.raises(ClientError) as raised:
+        call()
+    response = raised.value.response
+    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"], response["Error"].get("Message", "")
+
+
+@pytest.mark.parametrize("size", [0, 1, 5 * 1024 * 1024 + 1])
+def test_puts_of_every_size_answer_at_once_with_and_without_expect(endpoint, size) -> None:
+    import socket
+
+    running, store = endpoint
+    s3 = client(running, read_timeout=10, retries={"total_max_attempts": 1})
+    s3.put_object(Bucket="bkt", Key=f"markers/{size}/_SUCCESS", Body=b"z" * size)  # boto3 sends Expect: 100-continue
+    assert store.path(f"s3://bkt/markers/{size}/_SUCCESS").read_bytes() == b"z" * size
+    port = int(running.url.rsplit(":", 1)[1])
+    for expect in ("", "Expect: 100-continue\r\n"):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            raw.sendall(f"PUT /bkt/raw/{size} HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n{expect}\r\n".encode())
+            if expect and size:
+                assert raw.recv(100).startswith(b"HTTP/1.1 100 Continue")
+            raw.sendall(b"y" * size)
+            assert raw.recv(100).startswith(b"HTTP/1.1 200 OK")
+        assert store.path(f"s3://bkt/raw/{size}").read_bytes() == b"y" * size
+
+
+def test_a_folder_marker_is_its_own_object_beside_the_keys_below_it(endpoint) -> None:
+    running, store = endpoint
+    s3 = client(running)
+    s3.put_object(Bucket="bkt", Key="folder/", Body=b"")
+    s3.put_object(Bucket="bkt", Key="folder/inside.txt", Body=b"in")
+    assert s3.get_object(Bucket="bkt", Key="folder/")["Body"].read() == b""
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="bkt", Prefix="folder")["Contents"]]
+    assert keys == ["folder/", "folder/inside.txt"]
+    s3.delete_object(Bucket="bkt", Key="folder/")
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="bkt", Prefix="folder")["Contents"]] == ["folder/inside.txt"]
+    destination = Path(store.root) / "staged"
+    store.put_bytes(b"", "s3://bkt/staged-in/empty/")
+    assert store.download_prefix("s3://bkt/staged-in/", destination) == 0 and (destination / "empty").is_dir()
+
+
+def test_the_folder_marker_of_an_object_and_an_object_over_a_folder_are_refused_by_name(endpoint) -> None:
+    running, store = endpoint
+    s3 = client(running)
+    # a folder marker over an object used to overwrite it
+    status, code, message = _error(lambda: s3.put_object(Bucket="bkt", Key="readme.txt/", Body=b""))
+    assert (status, code) == (409, "KeyConflict") and "'s3://bkt/readme.txt/'" in message
+    assert store.path("s3://bkt/readme.txt").read_bytes() == b"top"  # untouched
+    status, code, message = _error(lambda: s3.put_object(Bucket="bkt", Key="readme.txt/file", Body=b"x"))
+    assert (status, code) == (409, "KeyConflict") and "holds 's3://bkt/readme.txt' as an object" in message
+    status, code, message = _error(lambda: s3.put_object(Bucket="bkt", Key="data", Body=b"x"))
+    assert (status, code) == (409, "KeyConflict") and "keys below 's3://bkt/data/'" in message
+    assert _error(lambda: s3.copy_object(Bucket="bkt", Key="data/sub", CopySource="bkt/readme.txt"))[:2] == (
+        409, "KeyConflict")
+    assert [key for key, _ in store.objects("s3://bkt/")] == ["data/part-0.csv", "data/sub/part-1.csv", "readme.txt"]
+
+
+@pytest.mark.parametrize("key, code, shown", [
+    (".tmp-abc", "InvalidArgument", ".tmp-abc"),
+    ("out/.tmp-1234-part.csv", "InvalidArgument", ".tmp-"),
+    ("a/" + "n" * 240, "InvalidArgument", "longer than 237 bytes"),
+    ("é" * 120 + "/x", "InvalidArgument", "longer than 237 bytes"),
+    ("/".join(["k" * 200] * 6), "KeyTooLongError", "Your key is too long"),
+])
+def test_keys_the_store_cannot_hold_are_s3_errors(endpoint, key, code, shown) -> None:
+    running, store = endpoint
+    s3 = client(running)
+    status, got, message = _error(lambda: s3.put_object(Bucket="bkt", Key=key, Body=b"x"))
+    assert status == 400 and got == code and shown in message
+    assert [k for k, _ in store.objects("s3://bkt/")] == ["data/part-0.csv", "data/sub/part-1.csv", "readme.txt"]
+    assert _error(lambda: s3.get_object(Bucket="bkt", Key=key))[0] in (400, 404)
+
+
+def test_keys_at_the_limits_round_trip(endpoint) -> None:
+    running, _ = endpoint
+    s3 = client(running)
+    for key in ["a/" + "n" * 237, "/".join(["k" * 200] * 5), "tmp-/.tmp", "x.tmp-y"]:
+        s3.put_object(Bucket="bkt", Key=key, Body=key.encode())
+        assert s3.get_object(Bucket="bkt", Key=key)["Body"].read() == key.encode()
+        assert key in [o["Key"] for o in s3.list_objects_v2(Bucket="bkt", Prefix=key[:3])["Contents"]]
+
+
+def _raw(running: S3Endpoint, request: bytes) -> bytes:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", int(running.url.rsplit(":", 1)[1])), timeout=10) as raw:
+        raw.sendall(request)
+        return raw.recv(4096)
+
+
+def test_a_bad_aws_chunked_size_and_a_bad_part_number_are_s3_errors(endpoint) -> None:
+    running, store = endpoint
+    body = b"zz;chunk-signature=0\r\nhello\r\n0\r\n\r\n"
+    answer = _raw(running, b"PUT /bkt/chunked HTTP/1.1\r\nHost: x\r\nContent-Encoding: aws-chunked\r\n"
+                           b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    assert answer.startswith(b"HTTP/1.1 400") and b"<Code>InvalidArgument</Code>" in answer and b"'zz'" in answer
+    assert not store.path("s3://bkt/chunked").exists()
+    s3 = client(running)
+    upload = s3.create_multipart_upload(Bucket="bkt", Key="big")["UploadId"]
+    etag = s3.upload_part(Bucket="bkt", Key="big", UploadId=upload, PartNumber=1, Body=b"p1")["ETag"]
+    xml = f"<CompleteMultipartUpload><Part><PartNumber>one</PartNumber><ETag>{etag}</ETag></Part></CompleteMultipartUpload>"
+    answer = _raw(running, f"POST /bkt/big?uploadId={upload} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(xml)}\r\n\r\n"
+                           f"{xml}".encode())
+    assert answer.startswith(b"HTTP/1.1 400") and b"<Code>InvalidPart</Code>" in answer and b"'one'" in answer
+
+
+def test_a_completion_racing_an_abort_ends_in_one_or_the_other(endpoint) -> None:
+    import threading
+
+    running, store = endpoint
+    s3 = client(running)
+    outcomes = []
+    for attempt in range(12):
+        key = f"raced/{attempt}"
+        upload = s3.create_multipart_upload(Bucket="bkt", Key=key)["UploadId"]
+        parts = [{"PartNumber": n, "ETag": s3.upload_part(Bucket="bkt", Key=key, UploadId=upload, PartNumber=n,
+                                                          Body=bytes([n]) * (5 * 1024 * 1024 if n < 3 else 10))["ETag"]}
+                 for n in (1, 2, 3)]
+        results: dict[str, object] = {}
+
+        def complete() -> None:
+            try:
+                s3.complete_multipart_upload(Bucket="bkt", Key=key, UploadId=upload, MultipartUpload={"Parts": parts})
+                results["complete"] = "ok"
+            except ClientError as exc:
+                results["complete"] = exc.response["Error"]["Code"]
+
+        racer = threading.Thread(target=complete)
+        racer.start()
+        s3.abort_multipart_upload(Bucket="bkt", Key=key, UploadId=upload)
+        racer.join()
+        done = store.path(f"s3://bkt/{key}")
+        assert results["complete"] in ("ok", "NoSuchUpload")
+        assert (results["complete"] == "ok") == done.is_file()
+        if done.is_file():
+            assert done.stat().st_size == 10 * 1024 * 1024 + 10
+        outcomes.append(results["complete"])
+    assert not list((store.root / "s3-uploads").glob("*/target"))
+
+
+def test_stopping_with_clients_connected_and_mid_request_is_quiet_and_prompt(tmp_path, capfd) -> None:
+    import socket
+    import threading
+    import time
+
+    store = Store(tmp_path / "store")
+    store.put_bytes(b"x" * (1 << 20), "s3://bkt/big")
+    for _ in range(10):
+        running = S3Endpoint(store, "us-east-1")
+        running.__enter__()
+        port = int(running.url.rsplit(":", 1)[1])
+        sockets = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(4)]
+        sockets[0].sendall(b"GET /bkt/big HTTP/1.1\r\nHost: x\r\n\r\n")  # a response being sent
+        sockets[1].sendall(b"PUT /bkt/half HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")  # a body arriving
+        sockets[2].sendall(b"GET /bkt/big HTT")  # headers arriving
+        def listing() -> None:
+            try:
+                client(running, retries={"total_max_attempts": 1}).list_objects_v2(Bucket="bkt")
+            except Exception:  # noqa: BLE001 - the endpoint may stop before or while it answers
+                pass
+
+        busy = [threading.Thread(target=listing)]
+        busy[0].start()
+        started = time.monotonic()
+        running.__exit__(None, None, None)
+        assert time.monotonic() - started < 6 and not running._thread.is_alive()
+        busy[0].join(timeout=10)
+        for raw in sockets:
+            raw.close()
+    captured = capfd.readouterr()
+    assert "Traceback" not in captured.err and "Exception" not in captured.err
+    assert not store.path("s3://bkt/half").exists()
