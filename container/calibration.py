@@ -35,3 +35,17 @@ def apply(spec: dict[str, Any], scores: np.ndarray, margins: np.ndarray) -> np.n
     if spec["method"] == "platt":
         return 1.0 / (1.0 + np.exp(-(spec["a"] * margins + spec["b"])))
     return scores
+
+
+def check(spec: Any) -> None:
+    """ValueError saying what is wrong with a calibration document, so that serving never fails on it later."""
+    if not isinstance(spec, dict) or spec.get("method") not in ("isotonic", "platt", "none"):
+        raise ValueError("not a calibration: an object whose 'method' is isotonic, platt or none")
+    if spec["method"] == "isotonic":
+        x, y = spec.get("x"), spec.get("y")
+        if not (isinstance(x, list) and isinstance(y, list) and x and len(x) == len(y)
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in x + y)):
+            raise ValueError("isotonic calibration needs 'x' and 'y': lists of numbers of the same length")
+    if spec["method"] == "platt" and not all(
+            isinstance(spec.get(k), (int, float)) and not isinstance(spec.get(k), bool) for k in ("a", "b")):
+        raise ValueError("platt calibration needs numbers 'a' and 'b'")

@@ -7,6 +7,8 @@ it, uncalibrated), ``calibration.json`` and ``model.json`` (feature count, hyper
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,16 +48,43 @@ class CalibratedModel:
 
 
 def check(directory: Path) -> None:
-    """ValueError naming the first file of a model that is missing or not JSON. It does not touch XGBoost,
-    so a server's master process can call it before it forks workers (OpenMP does not survive a fork)."""
+    """ValueError naming the first file of a model that is missing, unreadable or not what this image writes.
+
+    The server's master process calls it before it forks workers, so a bad model is one line instead of
+    workers that fail to boot. It does not load XGBoost in this process (OpenMP does not survive a fork):
+    the booster is loaded once in a child interpreter."""
     for name in (BOOSTER_FILE, CALIBRATION_FILE, METADATA_FILE):
         if not (directory / name).is_file():
             raise ValueError(f"{directory / name} is missing: this is not a model this image wrote")
+    documents = {}
     for name in (CALIBRATION_FILE, METADATA_FILE):
         try:
-            json.loads((directory / name).read_text())
+            documents[name] = json.loads((directory / name).read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ValueError(f"{directory / name} is not JSON: {exc}") from None
+    features = documents[METADATA_FILE].get("features") if isinstance(documents[METADATA_FILE], dict) else None
+    if type(features) is not int or features < 1:
+        raise ValueError(f"{directory / METADATA_FILE} has no positive whole 'features' count")
+    try:
+        calibration.check(documents[CALIBRATION_FILE])
+    except ValueError as exc:
+        raise ValueError(f"{directory / CALIBRATION_FILE}: {exc}") from None
+    loaded = subprocess.run([sys.executable, "-c", _LOAD_BOOSTER, str(directory / BOOSTER_FILE)],
+                            capture_output=True, text=True)
+    if loaded.returncode != 0:
+        reason = (loaded.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise ValueError(f"{directory / BOOSTER_FILE} is not a booster XGBoost can load: {reason}")
+
+
+_LOAD_BOOSTER = """
+import sys, warnings
+import xgboost
+warnings.simplefilter("ignore")
+try:
+    xgboost.Booster().load_model(sys.argv[1])
+except Exception as exc:
+    sys.exit(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+"""
 
 
 def load(directory: Path) -> CalibratedModel:

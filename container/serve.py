@@ -33,16 +33,26 @@ class Refusal(Exception):
 
 
 def parse_rows(body: bytes, features: int) -> np.ndarray:
-    """Feature rows of a CSV body; Refusal 415 if it is not numeric CSV, 400 if a row has the wrong width."""
+    """Feature rows of a CSV body; Refusal 415 if it is not numeric CSV, 400 if a row has the wrong width or a
+    value that is not finite. The width is checked before parsing (a row of a million columns would take
+    seconds to parse), and a short row is refused rather than padded with missing values."""
     import pandas as pd
 
+    lines = [line for line in body.splitlines() if line.strip()]
+    for number, line in enumerate(lines, start=1):
+        if line.count(b",") + 1 != features:
+            raise Refusal("400 Bad Request", f"row {number} has {line.count(b',') + 1} columns; each row needs "
+                                             f"{features} features")
     try:
         frame = pd.read_csv(io.BytesIO(body), header=None, dtype=np.float32, skip_blank_lines=True)
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise Refusal("415 Unsupported Media Type", f"the body is not headerless numeric CSV: {exc}") from None
-    if frame.shape[1] != features:
-        raise Refusal("400 Bad Request", f"each row needs {features} features; got {frame.shape[1]}")
-    return frame.to_numpy()
+    values = frame.to_numpy()
+    infinite = np.isinf(values).any(axis=1)
+    if infinite.any():
+        raise Refusal("400 Bad Request", f"row {int(np.argmax(infinite)) + 1} has a value that is infinite or beyond "
+                                         "the float32 range")
+    return values
 
 
 def application(model: CalibratedModel, workers: int) -> Callable[[dict, Callable], Iterable[bytes]]:
@@ -72,13 +82,15 @@ def application(model: CalibratedModel, workers: int) -> Callable[[dict, Callabl
 
 def invocation(environ: dict[str, Any], model: CalibratedModel) -> bytes:
     """One ``/invocations`` request: its scores, one per line."""
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    if length > MAX_PAYLOAD_BYTES:
+    # a chunked body has no Content-Length: reading one byte past the limit tells whether it is over
+    declared = int(environ.get("CONTENT_LENGTH") or MAX_PAYLOAD_BYTES + 1)
+    body = environ["wsgi.input"].read(min(declared, MAX_PAYLOAD_BYTES + 1))
+    if len(body) > MAX_PAYLOAD_BYTES:
         # read (and drop) a body up to twice the limit, so that the client is still listening for the answer
-        left = min(length, 2 * MAX_PAYLOAD_BYTES)
+        left = MAX_PAYLOAD_BYTES
         while left > 0 and (chunk := environ["wsgi.input"].read(min(left, 1 << 20))):
             left -= len(chunk)
-        raise Refusal("413 Request Entity Too Large", f"the body is {length} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+        raise Refusal("413 Request Entity Too Large", f"the body is over {MAX_PAYLOAD_BYTES} bytes, the limit")
     content_type = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
     if content_type != "text/csv":
         raise Refusal("415 Unsupported Media Type", f"content type {content_type or '(none)'} is not supported; "
@@ -86,7 +98,6 @@ def invocation(environ: dict[str, Any], model: CalibratedModel) -> bytes:
     accept = environ.get("HTTP_ACCEPT", "text/csv").split(";")[0].strip().lower()
     if accept not in ("text/csv", "*/*", ""):
         raise Refusal("406 Not Acceptable", f"accept {accept} is not supported; this model answers text/csv")
-    body = environ["wsgi.input"].read(length)
     if not body.strip():
         raise Refusal("204 No Content", "")
     scores = model.predict(parse_rows(body, model.features))

@@ -67,14 +67,12 @@ def create_app(endpoint_dir: str) -> Callable[[dict[str, Any], StartResponse], I
         if runtime and runtime.group(1) != name:
             return runtime_error(start, 400, "ValidationError", f"Endpoint {runtime.group(1)} not found: this local "
                                  f"server serves endpoint {name}")
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        if length > MAX_PAYLOAD_BYTES:  # refused without parsing; the body is drained so the client reads the answer
-            _drain(environ["wsgi.input"], length)
+        body, length = _read_body(environ)
+        if body is None:  # refused without parsing; the body was drained so the client reads the answer
             message = f"request body of {length} bytes exceeds {MAX_PAYLOAD_BYTES} bytes"
             if runtime:
                 return runtime_error(start, 413, "ValidationError", message)
             return respond(start, 413, message.encode())
-        body = environ["wsgi.input"].read(length) if length else b""
         content_type = environ.get("CONTENT_TYPE") or "text/csv"
         accept = environ.get("HTTP_ACCEPT") or "text/csv"
         try:
@@ -90,6 +88,18 @@ def create_app(endpoint_dir: str) -> Callable[[dict[str, Any], StartResponse], I
         return respond(start, 200, result, "text/csv", extra)
 
     return app
+
+
+def _read_body(environ: dict[str, Any]) -> tuple[bytes | None, int]:
+    """(body, its length), or (None, length) for a body over the limit, drained unparsed. A chunked body has
+    no Content-Length: gunicorn gives it as a stream, and one byte past the limit tells whether it is over."""
+    stream = environ["wsgi.input"]
+    declared = int(environ.get("CONTENT_LENGTH") or MAX_PAYLOAD_BYTES + 1)
+    body = stream.read(min(declared, MAX_PAYLOAD_BYTES + 1))
+    if len(body) > MAX_PAYLOAD_BYTES:
+        _drain(stream, max(declared, 16 * MAX_PAYLOAD_BYTES))
+        return None, max(declared, len(body))
+    return body, len(body)
 
 
 def _drain(stream: Any, length: int, limit: int = 16 * MAX_PAYLOAD_BYTES) -> None:

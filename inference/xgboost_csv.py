@@ -94,6 +94,11 @@ def invoke(boosters: list[Any], body: bytes, content_type: str = "text/csv", acc
         raise InvocationError(415, f"content type {content_type} is not served locally (text/csv only)")
     if accept.split(";")[0].strip() not in ("text/csv", "*/*"):
         raise InvocationError(406, f"accept type {accept} is not supported")
+    widest = boosters[0].num_features()
+    first_row = body.lstrip(b"\r\n").split(b"\n", 1)[0]
+    if first_row.count(b",") + 1 > widest:  # checked before parsing: a row of a million columns parses for seconds
+        raise InvocationError(400, f"row 1 has {first_row.count(b',') + 1} columns; the model takes {widest} "
+                                   "features")
     try:
         features = parse_csv(body)
     except UnicodeDecodeError:

@@ -23,20 +23,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from inference.gunicorn_worker import THREADS
 from inference.hosting import HostingError, predictor_for
 from pipelines.atomic import replacing, write_text
 from pipelines.errors import ConfigError, EndpointError
 from pipelines.local.store import Store
 
-ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")  # SageMaker's rule for endpoint names
+ENDPOINT_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")  # SageMaker's rule for endpoint names
 LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
-THREADS_PER_WORKER = 4
 SWAP_CONFIRMATIONS = 12  # consecutive answers from the new version before the old model file is removed
 
 
 def check_endpoint_name(name: str) -> str:
     """``name`` if SageMaker accepts it as an endpoint name; ConfigError otherwise."""
-    if not isinstance(name, str) or not ENDPOINT_NAME.match(name):
+    if not isinstance(name, str) or not ENDPOINT_NAME.fullmatch(name):
         raise ConfigError(f"endpoint name {name!r} must match {ENDPOINT_NAME.pattern} (letters, digits and "
                             "hyphens, 63 at most), as SageMaker requires")
     return name
@@ -85,9 +85,10 @@ class LocalEndpoints:
             "InstanceCount": instance_count,
             "CreationTime": (previous or {}).get("CreationTime", now), "LastModifiedTime": now,
         }
-        live = previous is not None and _alive(previous.get("Pid"), folder)
+        live = previous is not None and _alive(previous)
         if live and previous.get("InstanceCount") == instance_count:
-            record.update(Pid=previous["Pid"], Port=previous["Port"], Url=previous["Url"], EndpointStatus="Updating")
+            record.update(Pid=previous["Pid"], PidStarted=previous["PidStarted"], Port=previous["Port"],
+                          Url=previous["Url"], EndpointStatus="Updating")
             self._write(folder, record)
             self._swap(record)
             self._remove_old_models(folder, keep=model_file)
@@ -125,8 +126,9 @@ class LocalEndpoints:
         log = folder / "server.log"
         record = self._read(folder) or {}
         command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{int(port)}",
-                   "--workers", str(max(1, int(record.get("InstanceCount", 1)))), "--worker-class", "gthread",
-                   "--threads", str(THREADS_PER_WORKER), "--timeout", "60", "--graceful-timeout", "20",
+                   "--workers", str(max(1, int(record.get("InstanceCount", 1)))),
+                   "--worker-class", "inference.gunicorn_worker.ReadTimeoutThreadWorker",
+                   "--threads", str(THREADS), "--timeout", "60", "--graceful-timeout", "20",
                    "--error-logfile", "-", "--capture-output", "--no-control-socket",
                    f"inference.server:create_app({str(folder.resolve())!r})"]
         with open(log, "ab") as sink:
@@ -145,7 +147,7 @@ class LocalEndpoints:
             if bound is not None and _ping(bound)[0] == 200:
                 url = f"http://127.0.0.1:{bound}"
                 self.log(f"server pid {process.pid} listening at {url}")
-                return {"Pid": process.pid, "Port": bound, "Url": url}
+                return {"Pid": process.pid, "PidStarted": _started(process.pid), "Port": bound, "Url": url}
             time.sleep(0.1)
         os.killpg(process.pid, signal.SIGKILL)
         raise EndpointError(f"the endpoint's server did not answer /ping within {self.start_timeout:.0f}s (log: {log})")
@@ -167,18 +169,18 @@ class LocalEndpoints:
 
     def _stop(self, folder: Path, record: dict[str, Any]) -> None:
         pid = record.get("Pid")
-        if not _alive(pid, folder):
+        if not _alive(record):
             return
         os.kill(pid, signal.SIGTERM)  # gunicorn: graceful shutdown, in-flight requests finish
         deadline = time.monotonic() + 30
-        while _alive(pid, folder) and time.monotonic() < deadline:
+        while _alive(record) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if _alive(pid, folder):
+        if _alive(record):
             os.killpg(pid, signal.SIGKILL)
         self.log(f"stopped server pid {pid}")
 
     def _health(self, folder: Path, record: dict[str, Any]) -> str:
-        if not _alive(record.get("Pid"), folder):
+        if not _alive(record):
             return "Stopped"
         status, _ = _ping(record.get("Port", 0))
         return "Healthy" if status == 200 else f"Unhealthy (/ping: {status or 'no answer'})"
@@ -229,16 +231,27 @@ def _ping(port: int) -> tuple[int | None, str | None]:
         return None, None
 
 
-def _alive(pid: Any, folder: Path) -> bool:
-    """True if ``pid`` is a running (not zombie) gunicorn serving ``folder`` (not a recycled pid)."""
-    if not isinstance(pid, int) or pid <= 0:
-        return False
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat after the command name (state is [0], start time [19]); [] if there is no such process."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
+        return []
+
+
+def _started(pid: int) -> str | None:
+    """When ``pid`` started (clock ticks since boot): with the pid, it names one process, never a recycled pid."""
+    fields = _stat_fields(pid)
+    return fields[19] if len(fields) > 19 else None
+
+
+def _alive(record: dict[str, Any]) -> bool:
+    """True if the server the record names (by the pid and start time it recorded) is running, not a zombie."""
+    pid = record.get("Pid")
+    if type(pid) is not int or pid <= 0:
         return False
-    return state != "Z" and "gunicorn" in command and str(folder.resolve()) in command
+    fields = _stat_fields(pid)
+    return len(fields) > 19 and fields[0] != "Z" and fields[19] == record.get("PidStarted")
 
 
 def _last_line(log: Path, offset: int) -> str:

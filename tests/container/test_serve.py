@@ -91,5 +91,47 @@ def test_refusals_are_the_built_in_containers(served) -> None:
     assert request(port, "POST", "/invocations", b"a,b,c,d\n", Content_Type="text/csv")[0] == 415
     assert request(port, "POST", "/invocations", row, Content_Type="text/csv", Accept="application/json")[0] == 406
     status, body = request(port, "POST", "/invocations", b"0.1,0.2\n", Content_Type="text/csv")
-    assert (status, body) == (400, b"each row needs 4 features; got 2")
+    assert (status, body) == (400, b"row 1 has 2 columns; each row needs 4 features")
     assert request(port, "POST", "/invocations", b"", Content_Type="text/csv")[0] == 204
+
+
+def test_the_same_rules_as_the_built_in_path_for_odd_bodies(served) -> None:
+    port, model = served
+    rows = csv_rows(leads(3, 13)[:, 1:])
+    plain = request(port, "POST", "/invocations", rows, Content_Type="text/csv")
+    assert plain[0] == 200 and len(plain[1].splitlines()) == 3
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request("POST", "/invocations", body=iter([rows[:9], rows[9:]]), headers={"Content-Type": "text/csv"},
+                       encode_chunked=True)
+    response = connection.getresponse()
+    assert (response.status, response.read()) == plain  # a chunked body used to be answered 204, unscored
+    connection.close()
+    status, body = request(port, "POST", "/invocations", b"0.1,0.2,0.3,0.4\n0.1,0.2,0.3\n", Content_Type="text/csv")
+    assert (status, body) == (400, b"row 2 has 3 columns; each row needs 4 features")  # used to be padded with NaN
+    for value in (b"inf", b"1e400", b"-inf"):
+        status, body = request(port, "POST", "/invocations", b"0.1,0.2,0.3,%s\n" % value, Content_Type="text/csv")
+        assert (status, body) == (400, b"row 1 has a value that is infinite or beyond the float32 range")
+    status, body = request(port, "POST", "/invocations", b",".join([b"1"] * 1_000_000) + b"\n", Content_Type="text/csv")
+    assert (status, body) == (400, b"row 1 has 1000000 columns; each row needs 4 features")
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda model: (model / "model.json").write_text("[]"), "model.json has no positive whole 'features' count"),
+    (lambda model: (model / "model.json").write_text('{"features": "4"}'), "no positive whole 'features' count"),
+    (lambda model: (model / "calibration.json").write_text('{"method": "platt", "a": "x"}'),
+     "calibration.json: platt calibration needs numbers 'a' and 'b'"),
+    (lambda model: (model / "calibration.json").write_text('{"method": "magic"}'), "calibration.json: not a calibration"),
+    (lambda model: (model / "xgboost-model").write_bytes(b"\x00garbage"), "xgboost-model is not a booster XGBoost can load"),
+])
+def test_a_damaged_model_is_one_line_before_any_worker_boots(tmp_path, damage, message) -> None:
+    import shutil
+
+    ml = ml_dir(tmp_path / "ml", {"num_round": "5"}, train_rows=300, validation_rows=200)
+    assert run_container("train", ml).returncode == 0
+    damage(ml / "model")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    result = subprocess.run([sys.executable, "-m", "pipelines.container", "serve", "--ml-dir", str(ml), "--port",
+                             str(free_port())], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "Booting worker" not in result.stderr
+    shutil.rmtree(ml)

@@ -1,0 +1,57 @@
+"""The gunicorn worker of local endpoints: gunicorn's threaded worker, with a read timeout per client.
+
+gunicorn's ``gthread`` worker waits for a new connection's first bytes without holding a thread, but once
+they arrive it reads the rest of the request in a thread with no timeout, so a client that sends half its
+headers or body and stalls holds that thread until it disconnects; a few of them starve every other
+request, ``/ping`` included. SageMaker's own serving containers put nginx in front of their model
+server for this reason. Here each client socket gets ``READ_TIMEOUT_SECONDS`` per read instead: a stalled
+client loses its connection and its thread goes back to the pool. With ``THREADS`` threads per worker, a
+handful of slow clients still leave threads for everyone else; a timed-out client is one line in the
+server's log, not a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+from gunicorn.workers.gthread import ThreadWorker
+
+READ_TIMEOUT_SECONDS = 10.0
+THREADS = 16  # per worker process: idle threads cost little, and slow clients then cannot take them all
+
+
+class _ReadTimeoutSocket(socket.socket):
+    """A client socket whose blocking mode has a timeout (gunicorn switches it to blocking to read)."""
+
+    __slots__ = ()
+
+    def setblocking(self, flag: bool) -> None:
+        if flag:
+            self.settimeout(READ_TIMEOUT_SECONDS)
+        else:
+            super().setblocking(False)
+
+
+class _StalledClients(logging.Filter):
+    """gunicorn logs a socket timeout as an unexpected socket error with its traceback; this says what it is."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], TimeoutError):
+            record.msg, record.args = "closed a connection whose client sent nothing for %.0f s", (READ_TIMEOUT_SECONDS,)
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+class ReadTimeoutThreadWorker(ThreadWorker):
+    """gunicorn's ``gthread`` worker with a per-read timeout on client sockets."""
+
+    def init_process(self) -> None:
+        self.log.error_log.addFilter(_StalledClients())
+        super().init_process()
+
+    def handle(self, conn):  # type: ignore[no-untyped-def]
+        if type(conn.sock) is socket.socket:
+            conn.sock.__class__ = _ReadTimeoutSocket
+            conn.sock.setblocking(True)
+        return super().handle(conn)
