@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import getpass
 import json
+import re
 import sqlite3
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pipelines.errors import RegistryBusyError, RegistryError
+from pipelines.errors import ModelPackageError, RegistryBusyError, RegistryError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS model_package_groups (
@@ -52,7 +53,26 @@ ADDED_COLUMNS = {"source_execution": "TEXT", "source_step": "TEXT", "approval_de
                  "last_modified": "TEXT"}
 APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
 LOCAL_ACCOUNT = "000000000000"
+# SageMaker's ModelPackageGroupName (botocore's ArnOrName): a name, or the group's ARN ending in it
+GROUP_NAME = re.compile(r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z\-]*/)?([a-zA-Z0-9][a-zA-Z0-9-]{0,62})(?<!-)")
+MAX_VERSION = 2 ** 63 - 1  # SQLite's largest integer
 EVENT_DETAIL_TYPE = "SageMaker Model Package State Change"
+
+
+def group_name(group: Any) -> str:
+    """The model package group's name, from its name or ARN; ModelPackageError for anything SageMaker refuses."""
+    found = GROUP_NAME.fullmatch(group) if isinstance(group, str) else None
+    if found is None:
+        raise ModelPackageError(f"model package group {group!r} is not a valid ModelPackageGroupName (letters, digits "
+                                "and hyphens, 63 at most, not ending in a hyphen; or the group's ARN)")
+    return found.group(2)
+
+
+def check_version(version: Any) -> int:
+    """``version`` if it can be a model package version number; ModelPackageError otherwise."""
+    if type(version) is not int or not 1 <= version <= MAX_VERSION:
+        raise ModelPackageError(f"model package version {version!r} must be a whole number from 1 to {MAX_VERSION}")
+    return version
 
 
 class Registry:
@@ -100,6 +120,7 @@ class Registry:
         """
         if approval_status not in APPROVAL_STATUSES:
             raise ValueError(f"ModelApprovalStatus must be one of {', '.join(APPROVAL_STATUSES)}; got {approval_status!r}")
+        group, description = group_name(group), _text(description, "description")
         now = _now()
         db = self._connect()
         try:
@@ -129,24 +150,25 @@ class Registry:
 
     def describe(self, group: str, version: int) -> dict[str, Any]:
         """One version, in DescribeModelPackage's shape; KeyError if it is not registered."""
-        rows = self._read("SELECT * FROM model_packages WHERE group_name = ? AND version = ?", (group, version))
+        rows = self._read("SELECT * FROM model_packages WHERE group_name = ? AND version = ?",
+                          (group_name(group), check_version(version)))
         if not rows:
             raise KeyError(f"{group} version {version} is not registered")
-        return _describe(rows[0])
+        return self._describe(rows[0])
 
     def describe_arn(self, arn: str) -> dict[str, Any]:
         """One version by its ARN; KeyError if no version has it."""
-        rows = self._read("SELECT * FROM model_packages WHERE arn = ?", (arn,))
+        rows = self._read("SELECT * FROM model_packages WHERE arn = ?", (_text(arn, "model package ARN"),))
         if not rows:
             raise KeyError(f"no model package version has the ARN {arn}")
-        return _describe(rows[0])
+        return self._describe(rows[0])
 
     def list(self, group: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
         """Versions (of one group, with one status, or all), by group then version."""
         rows = self._read("SELECT * FROM model_packages WHERE (? IS NULL OR group_name = ?) AND "
                           "(? IS NULL OR approval_status = ?) ORDER BY group_name, version",
-                          (group, group, status, status))
-        return [_describe(r) for r in rows]
+                          (group and group_name(group), group and group_name(group), status, status))
+        return [self._describe(r) for r in rows]
 
     def groups(self) -> list[str]:
         """Every model package group, by name."""
@@ -155,7 +177,7 @@ class Registry:
     def history(self, group: str, version: int) -> list[dict[str, Any]]:
         """The approval changes of one version, oldest first."""
         rows = self._read("SELECT from_status, to_status, description, who, at FROM approval_history WHERE "
-                          "group_name = ? AND version = ? ORDER BY rowid", (group, version))
+                          "group_name = ? AND version = ? ORDER BY rowid", (group_name(group), check_version(version)))
         return [dict(r) for r in rows]
 
     def set_approval(self, group: str, version: int, status: str, description: str | None = None,
@@ -167,6 +189,8 @@ class Registry:
         """
         if status not in APPROVAL_STATUSES:
             raise ValueError(f"ModelApprovalStatus must be one of {', '.join(APPROVAL_STATUSES)}; got {status!r}")
+        group, version = group_name(group), check_version(version)
+        description, who = _text(description, "description"), _text(who, "approver")
         now = _now()
         db = self._connect()
         try:
@@ -185,6 +209,26 @@ class Registry:
             db.close()
         package = self.describe(group, version)
         self._emit(package)
+        return package
+
+    def _describe(self, row: sqlite3.Row) -> dict[str, Any]:
+        """A row in DescribeModelPackage's shape; RegistryError if its stored JSON was edited into nonsense."""
+        where = f"the local registry {self.path}: {row['group_name']} version {row['version']}"
+        package = {
+            "ModelPackageGroupName": row["group_name"],
+            "ModelPackageVersion": row["version"],
+            "ModelPackageArn": row["arn"],
+            "ModelApprovalStatus": row["approval_status"],
+            "ModelPackageDescription": row["description"],
+            "InferenceSpecification": _column(row, "inference_specification", where, _specification_problem),
+            "ModelMetrics": _column(row, "model_metrics", where, _object_problem),
+            "CustomerMetadataProperties": _column(row, "customer_metadata", where, _metadata_problem),
+            "CreationTime": row["created"],
+            "LastModifiedTime": row["last_modified"] or row["created"],
+            "ModelPackageStatus": "Completed",
+        }
+        if row["approval_description"]:
+            package["ApprovalDescription"] = row["approval_description"]
         return package
 
     def _emit(self, package: dict[str, Any]) -> None:
@@ -245,20 +289,46 @@ def _user() -> str:
         return "unknown"
 
 
-def _describe(row: sqlite3.Row) -> dict[str, Any]:
-    package = {
-        "ModelPackageGroupName": row["group_name"],
-        "ModelPackageVersion": row["version"],
-        "ModelPackageArn": row["arn"],
-        "ModelApprovalStatus": row["approval_status"],
-        "ModelPackageDescription": row["description"],
-        "InferenceSpecification": json.loads(row["inference_specification"]),
-        "ModelMetrics": json.loads(row["model_metrics"]),
-        "CustomerMetadataProperties": json.loads(row["customer_metadata"]),
-        "CreationTime": row["created"],
-        "LastModifiedTime": row["last_modified"] or row["created"],
-        "ModelPackageStatus": "Completed",
-    }
-    if row["approval_description"]:
-        package["ApprovalDescription"] = row["approval_description"]
-    return package
+def _text(value: Any, what: str) -> Any:
+    """``value`` if SQLite can store it as text (None passes); ModelPackageError otherwise (e.g. a command-line
+    argument that was not UTF-8, which Python keeps as lone surrogates)."""
+    if value is None:
+        return None
+    try:
+        value.encode("utf-8")
+    except (AttributeError, UnicodeEncodeError):
+        raise ModelPackageError(f"the {what} {value!r} is not valid UTF-8 text") from None
+    return value
+
+
+def _column(row: sqlite3.Row, column: str, where: str, check: Any) -> Any:
+    """A JSON column of a row, checked; RegistryError naming the version and column if it was edited into nonsense."""
+    try:
+        value = json.loads(row[column])
+    except (TypeError, ValueError):
+        raise RegistryError(f"{where}: the {column} column is not JSON (was the row edited by hand?)") from None
+    problem = check(value)
+    if problem:
+        raise RegistryError(f"{where}: the {column} column {problem} (was the row edited by hand?)")
+    return value
+
+
+def _specification_problem(value: Any) -> str | None:
+    containers = value.get("Containers") if isinstance(value, dict) else None
+    if not isinstance(containers, list) or not containers:
+        return "has no Containers"
+    for container in containers:
+        if not isinstance(container, dict) or not all(isinstance(container.get(k), str) for k in ("Image",
+                                                                                                   "ModelDataUrl")):
+            return "has a container without an Image and a ModelDataUrl"
+    return None
+
+
+def _object_problem(value: Any) -> str | None:
+    return None if isinstance(value, dict) else "is not a JSON object"
+
+
+def _metadata_problem(value: Any) -> str | None:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        return "is not an object of text values"
+    return None

@@ -170,3 +170,43 @@ def test_sagemaker_target_errors_are_worded_as_aws_says(aws_credentials, capsys)
         code, _, err = run(capsys, "describe", "arn:aws:sagemaker:us-east-1:123456789012:model-package/nope/1",
                            "--target", "sagemaker")
     assert code == 1 and err.startswith("error: DescribeModelPackage failed: ") and err.count("\n") == 1
+
+
+# -- hostile references and hand-edited rows: one line each, never a traceback --------------------------------
+
+def _hostile_registry(tmp_path):
+    import sqlite3
+
+    from pipelines.local.registry import Registry
+
+    store = tmp_path / "store"
+    registry = Registry(store / "registry.sqlite")
+    for _ in range(4):
+        registry.register("Leads", "PendingManualApproval", {"Containers": [{"Image": "i", "ModelDataUrl": "s3://b/m"}]})
+    edits = {2: "inference_specification = 'not json'", 3: "model_metrics = '[1, 2]'",
+             4: "inference_specification = '{\"Containers\": []}'"}
+    with sqlite3.connect(store / "registry.sqlite") as db:
+        for version, edit in edits.items():
+            db.execute(f"UPDATE model_packages SET {edit} WHERE version = {version}")
+    return store
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["approve", "Leads", "99999999999999999999", "--description", "x"], "must be a whole number from 1 to"),
+    (["describe", "Leads", "99999999999999999999"], "must be a whole number from 1 to"),
+    (["describe", "Le\udcffads", "1"], "is not a valid ModelPackageGroupName"),
+    (["approve", "bad_name", "1", "--description", "x"], "is not a valid ModelPackageGroupName"),
+    (["list", "--group", "Le ads"], "is not a valid ModelPackageGroupName"),
+    (["approve", "Leads", "1", "--description", "ok \udcff"], "the description 'ok \\udcff' is not valid UTF-8"),
+    (["describe", "Leads", "2"], "Leads version 2: the inference_specification column is not JSON"),
+    (["describe", "Leads", "3"], "Leads version 3: the model_metrics column is not a JSON object"),
+    (["describe", "Leads", "4"], "Leads version 4: the inference_specification column has no Containers"),
+    (["list"], "Leads version 2: the inference_specification column is not JSON"),
+])
+def test_hostile_references_and_edited_rows_are_one_line(tmp_path, capsys, argv, message):
+    from pipelines import registry as registry_cli
+
+    store = _hostile_registry(tmp_path)
+    code = registry_cli.main([*argv, "--store", str(store)])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1, err

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipelines.errors import RegistryBusyError, RegistryError
+from pipelines.errors import ModelPackageError, RegistryBusyError, RegistryError
 from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun
 
 
@@ -24,7 +24,7 @@ def execute(run: StepRun) -> StepOutcome:
         )
     except RegistryBusyError:
         raise  # transient: Step.THROTTLING, retried as the step's policies allow
-    except (ValueError, RegistryError) as exc:
+    except (ValueError, RegistryError, ModelPackageError) as exc:
         raise StepFailed(f"ClientError: {exc}") from None
     reused = package.pop("Reused", False)
     run.log(f"{'found the version this step registered before: ' if reused else 'registered '}"
