@@ -16,12 +16,16 @@ class HyperparameterError(ValueError):
     """A hyperparameter the image refuses."""
 
 
-def _integer(low: int) -> Callable[[str], int]:
+INT32_MAX = 2 ** 31 - 1  # XGBoost keeps rounds and depths in 32 bits
+INT64_MAX = 2 ** 63 - 1  # and its seed in 64
+
+
+def _integer(low: int, high: int = INT32_MAX) -> Callable[[str], int]:
     def parse(raw: str) -> int:
         if not _INT.match(raw):
             raise ValueError("is not an integer")
-        if int(raw) < low:
-            raise ValueError(f"must be >= {low}")
+        if not low <= int(raw) <= high:
+            raise ValueError(f"must be from {low} to {high}")
         return int(raw)
     return parse
 
@@ -57,7 +61,7 @@ def _constraints(raw: str) -> tuple[int, ...]:
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "num_round": _integer(1), "max_depth": _integer(1), "eta": _number(0, 1, low_open=True),
     "subsample": _number(0, 1, low_open=True), "min_child_weight": _number(0, 1e9),
-    "early_stopping_rounds": _integer(1), "seed": _integer(0), "calibration": _calibration,
+    "early_stopping_rounds": _integer(1), "seed": _integer(0, INT64_MAX), "calibration": _calibration,
     "monotone_constraints": _constraints,
 }
 

@@ -23,13 +23,27 @@ class TrainingInputError(ValueError):
 
 
 def read_json(name: str) -> dict:
+    """A configuration file SageMaker writes, as the JSON object it always is; TrainingInputError otherwise."""
     path = paths.config_file(name)
     try:
-        return json.loads(path.read_text())
+        document = json.loads(path.read_text())
     except FileNotFoundError:
         raise TrainingInputError(f"{path} is missing (SageMaker writes it for every training job)") from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise TrainingInputError(f"{path} is not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise TrainingInputError(f"{path} is not a JSON object (SageMaker writes an object of names and values)")
+    return document
+
+
+def first_host(resources: dict) -> str | None:
+    """The host that trains (the first of ``hosts``), or None when this host is another one."""
+    hosts = resources.get("hosts", ["algo-1"])
+    if not isinstance(hosts, list) or not hosts or not all(isinstance(h, str) for h in hosts):
+        raise TrainingInputError(f"{paths.config_file('resourceconfig.json')}: hosts must be a non-empty list of "
+                                 f"host names; got {hosts!r}")
+    first = sorted(hosts)[0]
+    return first if resources.get("current_host", first) == first else None
 
 
 def read_channel(name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -47,6 +61,9 @@ def read_channel(name: str) -> tuple[np.ndarray, np.ndarray]:
         except ValueError as exc:
             raise TrainingInputError(f"channel {name}: {path.name} is not numeric headerless CSV: {exc}") from None
     data = pd.concat(frames, ignore_index=True).to_numpy()
+    if data.shape[1] < 2:
+        raise TrainingInputError(f"channel {name}: the data has only {data.shape[1]} column(s); it needs the 0/1 label "
+                                 "and at least one feature")
     labels = data[:, 0]
     if np.isnan(labels).any() or not np.isin(labels, (0.0, 1.0)).all():
         raise TrainingInputError(f"channel {name}: the first column must be the 0/1 label on every row")
@@ -120,9 +137,9 @@ def main() -> int:
         unknown = sorted(set(channels) - {"train", "validation"})
         if unknown:
             raise TrainingInputError(f"unknown channel(s) {', '.join(unknown)}; this image reads train and validation")
-        hosts = sorted(resources.get("hosts", ["algo-1"]))
-        if resources.get("current_host", hosts[0]) != hosts[0]:
-            print(f"{resources['current_host']}: this image trains on the first host ({hosts[0]}) only; nothing to do")
+        if first_host(resources) is None:
+            print(f"{resources['current_host']}: this image trains on the first host "
+                  f"({sorted(resources['hosts'])[0]}) only; nothing to do")
             return 0
         model, metrics = fit(hp, read_channel("train"),
                              read_channel("validation") if "validation" in channels else None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -86,3 +87,33 @@ def test_a_folder_that_is_not_laid_out_is_one_line(tmp_path) -> None:
     done = run_container("train", tmp_path)
     assert done.returncode == 2
     assert done.stderr.strip().startswith("error: --ml-dir") and len(done.stderr.strip().splitlines()) == 1
+
+
+def _config(name: str, text: str):
+    def write(ml: Path) -> None:
+        (ml / "input" / "config" / name).write_text(text)
+    return write
+
+
+def _label_only(ml: Path) -> None:
+    for channel in ("train", "validation"):
+        (ml / "input" / "data" / channel / f"{channel}.csv").write_text("1\n0\n" * 50)
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (_config("hyperparameters.json", '["num_round", "10"]'), "hyperparameters.json is not a JSON object"),
+    (_config("inputdataconfig.json", '"train"'), "inputdataconfig.json is not a JSON object"),
+    (_config("resourceconfig.json", '{"current_host": "algo-1", "hosts": []}'), "hosts must be a non-empty list"),
+    (_config("resourceconfig.json", '{"current_host": "algo-1", "hosts": "algo-1"}'), "hosts must be a non-empty list"),
+    (_config("hyperparameters.json", '{"num_round": "10", "seed": "' + "9" * 40 + '"}'),
+     "hyperparameter seed: '" + "9" * 40 + "' must be from 0 to 9223372036854775807"),
+    (_config("hyperparameters.json", '{"num_round": "99999999999"}'), "num_round: '99999999999' must be from 1 to"),
+    (_label_only, "channel train: the data has only 1 column(s); it needs the 0/1 label and at least one feature"),
+])
+def test_a_damaged_job_is_one_reason_never_a_traceback(tmp_path, damage, reason) -> None:
+    ml = ml_dir(tmp_path / "ml", {"num_round": "10"}, train_rows=200, validation_rows=100)
+    damage(ml)
+    done = run_container("train", ml)
+    assert done.returncode == 2, done.stderr
+    assert reason in (ml / "output" / "failure").read_text()
+    assert "Traceback" not in done.stderr

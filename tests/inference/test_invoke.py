@@ -252,7 +252,6 @@ def test_an_answer_with_the_wrong_number_of_scores_stops_the_run(tmp_path):
 def _interrupted_run(argv: tuple[str, ...], progress: Path, after_rows: int, signum: int) -> subprocess.CompletedProcess:
     """Start invoke-endpoint, send ``signum`` once its progress record counts ``after_rows`` rows (or it ends)."""
     import os
-    import signal
     import time
 
     process = subprocess.Popen([sys.executable, "-m", "inference.invoke", *argv], cwd=REPO, stdout=subprocess.PIPE,
