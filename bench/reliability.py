@@ -11,7 +11,12 @@ Crash points: a small pipeline (a job, a RegisterModel step, a job) run with
 right after the registry commit; each killed execution is then finished with ``retry``. It counts
 the executions ``retry`` completed and the duplicate model versions left in the registry.
 
-    python bench/reliability.py [--crash-points 8]
+Serving, scoring and the S3 endpoint (``bench/hostile_surfaces.py``): hostile and unlucky inputs against
+the S3 endpoint for job programs, the archive extractor and model loading, a local endpoint,
+``invoke-endpoint``, the registry and the container's programs, each counted as refused, worked, escaped,
+lost, hung or a traceback.
+
+    python bench/reliability.py [--crash-points 8] [--surfaces-only]
 
 It prints the counts; nothing is asserted.
 """
@@ -36,6 +41,7 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("SAGEMAKER_VALIDATE_ROLE", "false")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
+import hostile_surfaces  # noqa: E402 - beside this script
 from pipelines.config import build_config  # noqa: E402
 from pipelines.errors import PipelineError  # noqa: E402
 from pipelines.lead_scoring import build  # noqa: E402
@@ -260,16 +266,24 @@ def crash_points(work: Path, count: int) -> tuple[int, int, int, int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--crash-points", type=int, default=8, help="evenly spread SIGKILL moments (plus one after commit)")
+    parser.add_argument("--surfaces-only", action="store_true", help="only serving, scoring and the S3 endpoint")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="reliability-") as tmp:
         work = Path(tmp)
-        print("Hostile inputs:")
-        tried, refusals, escapes = hostile_inputs(work)
-        print("Crash points:")
-        crashes, completed, duplicates, moments = crash_points(work, args.crash_points)
-    print(f"hostile inputs: {tried} tried, {refusals} refused, {escapes} escaped")
-    print(f"crash points: {crashes} tried (of {moments} kill moments), {completed} completed by retry, "
-          f"{duplicates} duplicate model versions")
+        if not args.surfaces_only:
+            print("Hostile inputs:")
+            tried, refusals, escapes = hostile_inputs(work)
+            print("Crash points:")
+            crashes, completed, duplicates, moments = crash_points(work, args.crash_points)
+        print("Serving, scoring and the S3 endpoint:")
+        (work / "surfaces").mkdir()
+        surfaces = hostile_surfaces.run_all(work / "surfaces")
+    if not args.surfaces_only:
+        print(f"hostile inputs: {tried} tried, {refusals} refused, {escapes} escaped")
+        print(f"crash points: {crashes} tried (of {moments} kill moments), {completed} completed by retry, "
+              f"{duplicates} duplicate model versions")
+    print(f"serving, scoring and the S3 endpoint: {sum(surfaces.values())} tried, "
+          + ", ".join(f"{count} {name}" for name, count in surfaces.items()))
     return 0
 
 

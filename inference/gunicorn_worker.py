@@ -38,7 +38,8 @@ class _StalledClients(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and isinstance(record.exc_info[1], TimeoutError):
-            record.msg, record.args = "closed a connection whose client sent nothing for %.0f s", (READ_TIMEOUT_SECONDS,)
+            record.msg = "closed a connection whose client sent nothing for %.0f s"
+            record.args = (READ_TIMEOUT_SECONDS,)
             record.exc_info, record.exc_text = None, None
         return True
 

@@ -54,7 +54,8 @@ ADDED_COLUMNS = {"source_execution": "TEXT", "source_step": "TEXT", "approval_de
 APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
 LOCAL_ACCOUNT = "000000000000"
 # SageMaker's ModelPackageGroupName (botocore's ArnOrName): a name, or the group's ARN ending in it
-GROUP_NAME = re.compile(r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z\-]*/)?([a-zA-Z0-9][a-zA-Z0-9-]{0,62})(?<!-)")
+GROUP_NAME = re.compile(r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z\-]*/)?"
+                        r"([a-zA-Z0-9][a-zA-Z0-9-]{0,62})(?<!-)")
 MAX_VERSION = 2 ** 63 - 1  # SQLite's largest integer
 EVENT_DETAIL_TYPE = "SageMaker Model Package State Change"
 

@@ -168,6 +168,23 @@ def test_script_mode_code_that_escapes_its_folder_is_refused(store) -> None:
     assert "HyperParameters.sagemaker_program" in record.step("Fit").failure_reason
 
 
+def test_a_source_archive_with_a_member_outside_its_folder_is_a_client_error(store) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("../../escaped.py")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    store.put_bytes(buffer.getvalue(), "s3://their-bucket/code/sourcedir.tar.gz")
+    step = training_step({"TrainingImage": SKLEARN_IMAGE}, {
+        "sagemaker_program": '"train.py"', "sagemaker_submit_directory": '"s3://their-bucket/code/sourcedir.tar.gz"'})
+    record = run(store, step)
+    assert record.status == "Failed" and record.step("Fit").attempts == 1
+    reason = record.step("Fit").failure_reason
+    assert reason.startswith("ClientError: HyperParameters.sagemaker_submit_directory") and \
+        "sourcedir.tar.gz: member '../../escaped.py' has a '..' segment" in reason
+    assert not list(store.root.parent.rglob("escaped.py"))
+
+
 PROCESSING = """
 import json, pathlib
 config = json.load(open("/opt/ml/config/resourceconfig.json"))
