@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("SAGEMAKER_VALIDATE_ROLE", "false")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
-import hostile_surfaces  # noqa: E402 - beside this script
+from bench import hostile_surfaces  # noqa: E402
 from pipelines.config import build_config  # noqa: E402
 from pipelines.errors import PipelineError  # noqa: E402
 from pipelines.lead_scoring import build  # noqa: E402

@@ -122,6 +122,9 @@ class Registry:
         if approval_status not in APPROVAL_STATUSES:
             raise ValueError(f"ModelApprovalStatus must be one of {', '.join(APPROVAL_STATUSES)}; got {approval_status!r}")
         group, description = group_name(group), _text(description, "description")
+        problem = _specification_problem(inference_specification)
+        if problem:
+            raise ValueError(f"InferenceSpecification {problem}")
         now = _now()
         db = self._connect()
         try:

@@ -104,7 +104,8 @@ def test_a_version_that_is_not_approved_is_refused_by_the_model_step(scoring_sto
 
 
 def test_no_approved_version_is_one_line(tmp_path):
-    Registry(tmp_path / "store" / "registry.sqlite").register(GROUP, "PendingManualApproval", {"Containers": []})
+    Registry(tmp_path / "store" / "registry.sqlite").register(GROUP, "PendingManualApproval", {"Containers": [
+        {"Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1", "ModelDataUrl": "s3://b/m"}]})
     result = run_pipeline(tmp_path / "store")
     assert result.returncode == 2 and result.stderr.strip() == (
         f"error: model package group {GROUP} has no Approved version; approve one with "

@@ -210,3 +210,13 @@ def test_hostile_references_and_edited_rows_are_one_line(tmp_path, capsys, argv,
     code = registry_cli.main([*argv, "--store", str(store)])
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1, err
+
+
+def test_registering_a_specification_without_containers_is_refused(tmp_path):
+    from pipelines.local.registry import Registry
+
+    registry = Registry(tmp_path / "registry.sqlite")
+    for specification in ({"Containers": []}, {}, {"Containers": [{"Image": "i"}]}):
+        with pytest.raises(ValueError, match="InferenceSpecification has"):
+            registry.register("Leads", "Approved", specification)
+    assert registry.list() == []
