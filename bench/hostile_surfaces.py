@@ -358,7 +358,7 @@ def invoke_cases(work: Path) -> dict[str, Callable[[], str]]:
         """A run stopped by a model error at row 20,001; the cause is then fixed in place."""
         folder.mkdir()
         lines = rows.splitlines()
-        lines[20_000] = b"L20000,x,y,z"
+        lines[20_000] = lines[20_000][:7] + b"x" * (len(lines[20_000]) - 7)  # unreadable, and the same size
         (folder / "in.csv").write_bytes(b"\n".join(lines) + b"\n")
         _cli(*argv(folder))
         (folder / "in.csv").write_bytes(rows)
