@@ -35,9 +35,14 @@ OUTCOMES = ("refused", "worked", "escaped", "lost", "hung", "traceback")
 CASE_SECONDS = 60
 
 
+def _traceback(stderr: str) -> str:
+    """``traceback`` with the exception's last line, to say which fault it was."""
+    return f"traceback ({stderr.strip().splitlines()[-1][:120]})"
+
+
 def _one_line_refusal(result: subprocess.CompletedProcess) -> str:
     if "Traceback" in result.stderr:
-        return "traceback"
+        return _traceback(result.stderr)
     return "refused" if result.returncode != 0 and result.stderr.strip().count("\n") == 0 else "worked"
 
 
@@ -69,9 +74,13 @@ def s3_cases(work: Path) -> dict[str, Callable[[], str]]:
             call()
         except ClientError as exc:
             status = exc.response["ResponseMetadata"]["HTTPStatusCode"]
-            return "traceback" if status >= 500 else ("refused" if check() else "lost")
+            if status >= 500:
+                return f"traceback (HTTP {status}: {exc.response['Error'].get('Message', '')[:100]})"
+            return "refused" if check() else "lost"
         except Exception as exc:  # noqa: BLE001 - a read timeout is a hang, anything else a fault
-            return "hung" if "timeout" in type(exc).__name__.lower() or "timed out" in str(exc) else "traceback"
+            if "timeout" in type(exc).__name__.lower() or "timed out" in str(exc):
+                return "hung"
+            return f"traceback ({type(exc).__name__}: {str(exc)[:100]})"
         return "worked" if check() else "lost"
 
     def round_trips(key: str, body: bytes) -> Callable[[], str]:
@@ -110,7 +119,8 @@ def s3_cases(work: Path) -> dict[str, Callable[[], str]]:
             racer.start()
             s3.abort_multipart_upload(Bucket="bkt", Key=key, UploadId=upload)
             racer.join()
-        return "traceback" if "traceback" in outcomes else "worked"
+        faults = [o for o in outcomes if o.startswith("traceback")]
+        return faults[0] if faults else "worked"
 
     def shutdown() -> str:
         other = S3Endpoint(store, "us-east-1").__enter__()
@@ -158,7 +168,7 @@ def _http_outcome(url: str, method: str, path: str, body: bytes, headers: dict[s
         return "hung"
     finally:
         connection.close()
-    return "traceback" if status >= 500 else ("refused" if status >= 400 else "worked")
+    return f"traceback (HTTP {status})" if status >= 500 else ("refused" if status >= 400 else "worked")
 
 
 # -- archives and pickles -------------------------------------------------------------------------------------
@@ -325,8 +335,8 @@ def invoke_cases(work: Path) -> dict[str, Callable[[], str]]:
     package = Registry(store.root / "registry.sqlite").register(
         "Scoring", "Approved", {"Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://bkt/model.tar.gz"}]})
     LocalEndpoints(store).deploy("scoring", package)
-    rows = "".join(f"L{i},{i % 7 - 3},{i % 5},{i % 3}\n" for i in range(30_000)).encode()
-    ids = [f"L{i}" for i in range(30_000)]
+    rows = "".join(f"L{i},{i % 7 - 3},{i % 5},{i % 3}\n" for i in range(300_000)).encode()  # ~10 s of scoring
+    ids = [f"L{i}" for i in range(300_000)]
 
     def argv(folder: Path, *extra: str) -> list[str]:
         return ["-m", "inference.invoke", "--endpoint-name", "scoring", "--input", str(folder / "in.csv"), "--output",
@@ -346,7 +356,7 @@ def invoke_cases(work: Path) -> dict[str, Callable[[], str]]:
                     os.kill(process.pid, signum)
                 _, err = process.communicate(timeout=CASE_SECONDS)
                 if "Traceback" in err:
-                    return "traceback"
+                    return _traceback(err)
             finished = _cli(*argv(folder, "--resume")) if not (folder / "out.csv").exists() else None
             if finished is not None and finished.returncode != 0:
                 return "lost"
@@ -440,7 +450,7 @@ def registry_and_container_cases(work: Path) -> dict[str, Callable[[], str]]:
             change(ml)
             result = _cli("-m", "pipelines.container", "train", "--ml-dir", str(ml))
             if "Traceback" in result.stderr:
-                return "traceback"
+                return _traceback(result.stderr)
             return "refused" if result.returncode == 2 and (ml / "output" / "failure").is_file() else "worked"
         return case
 

@@ -364,3 +364,32 @@ def test_a_gzip_with_a_corrupt_deflate_stream_is_one_line(tmp_path, endpoint):
                              str(tmp_path / "o.csv"), "--id-columns", "1", "--store", str(endpoint[0]))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "leads.csv.gz: not a readable gzip file" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_ctrl_c_while_waiting_for_the_oldest_request_writes_nothing_after_it():
+    """The oldest request is in flight and later ones are done when Ctrl-C comes: none of them may be written
+    (the drop of the oldest one while later ones were written duplicated and lost rows on --resume)."""
+    import os
+    import signal
+
+    from inference.payloads import Request
+
+    release = threading.Event()
+
+    def invoke(body: bytes) -> bytes:
+        if body.startswith(b"oldest"):
+            release.wait(30)
+        return b"0.5\n" * body.count(b"\n")
+
+    requests = [Request(first_row=f"r{i}", body=b"oldest\n" if i == 0 else b"1\n", ids=[b"id"]) for i in range(20)]
+    written: list[str] = []
+    scorer = Scorer(invoke, 2, 0, Totals(), lambda t: None, sleep=lambda s: None)
+    interrupt = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    interrupt.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            scorer.run(iter(requests), lambda request, scores: written.append(request.first_row))
+    finally:
+        release.set()
+        interrupt.join()
+    assert written == []
