@@ -140,8 +140,7 @@ class Store:
         target = self._writable(uri)
         with replacing(target) as handle:
             shutil.copyfileobj(reader, handle)
-            size = handle.tell()
-        return size
+            return handle.tell()
 
     def delete(self, uri: str) -> bool:
         """Remove one object and the folders it leaves empty; False if there was none."""
@@ -197,10 +196,10 @@ class Store:
             objects = objects[shard[0]::shard[1]]
         count = 0
         for key, path in objects:
-            relative = Path(key).name if key == prefix else key[len(prefix):].lstrip("/")
-            if key.endswith("/"):  # a folder marker is a folder in the job, as SageMaker stages it
-                (destination / relative).mkdir(parents=True, exist_ok=True)
+            if key.endswith("/"):  # a folder marker is a folder in the job (the prefix's own: the destination)
+                (destination / key[len(prefix):].lstrip("/")).mkdir(parents=True, exist_ok=True)
                 continue
+            relative = Path(key).name if key == prefix else key[len(prefix):].lstrip("/")
             target = destination / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)

@@ -174,7 +174,9 @@ def test_a_folder_marker_is_its_own_object_beside_the_keys_below_it(endpoint) ->
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="bkt", Prefix="folder")["Contents"]] == ["folder/inside.txt"]
     destination = Path(store.root) / "staged"
     store.put_bytes(b"", "s3://bkt/staged-in/empty/")
-    assert store.download_prefix("s3://bkt/staged-in/", destination) == 0 and (destination / "empty").is_dir()
+    store.put_bytes(b"", "s3://bkt/staged-in/")
+    assert store.download_prefix("s3://bkt/staged-in/", destination) == 0
+    assert sorted(p.relative_to(destination).as_posix() for p in destination.rglob("*")) == ["empty"]
 
 
 def test_the_folder_marker_of_an_object_and_an_object_over_a_folder_are_refused_by_name(endpoint) -> None:
