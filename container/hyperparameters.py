@@ -22,7 +22,7 @@ INT64_MAX = 2 ** 63 - 1  # and its seed in 64
 
 def _integer(low: int, high: int = INT32_MAX) -> Callable[[str], int]:
     def parse(raw: str) -> int:
-        if not _INT.match(raw):
+        if not _INT.fullmatch(raw):
             raise ValueError("is not an integer")
         if not low <= int(raw) <= high:
             raise ValueError(f"must be from {low} to {high}")
@@ -32,7 +32,7 @@ def _integer(low: int, high: int = INT32_MAX) -> Callable[[str], int]:
 
 def _number(low: float, high: float, low_open: bool = False) -> Callable[[str], float]:
     def parse(raw: str) -> float:
-        if not _FLOAT.match(raw):
+        if not _FLOAT.fullmatch(raw):
             raise ValueError("is not a number")
         value = float(raw)
         if value < low or value > high or (low_open and value == low):

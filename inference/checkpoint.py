@@ -88,7 +88,7 @@ class Checkpoint:
         counts = [state.get("rows"), state.get("bytes")]
         digests = [state.get("output_sha256"), *(state.get("input_sha256") or [None])]
         if (not all(type(n) is int and n >= 0 for n in counts) or len(digests) != 3
-                or not all(isinstance(d, str) and _HEX_DIGEST.match(d) for d in digests)):
+                or not all(isinstance(d, str) and _HEX_DIGEST.fullmatch(d) for d in digests)):
             raise unreadable
         if {k: state.get(k) for k in self.identity} != self.identity:
             raise ConfigError(f"--resume: the input, --id-columns or endpoint differ from the interrupted run "

@@ -76,14 +76,14 @@ def image_program(image: str, programs: Mapping[str, str]) -> list[str] | None:
     ``programs`` maps it to, else our own image's programs for our image, else None."""
     if image in programs:
         return shlex.split(programs[image])
-    if OWN_IMAGE.match(image):
+    if OWN_IMAGE.fullmatch(image):
         return list(OWN_IMAGE_PROGRAM)
     return None
 
 
 def is_builtin_xgboost(image: str) -> bool:
     """True for the SageMaker-provided XGBoost algorithm image of any region and version."""
-    return bool(BUILTIN_XGBOOST.match(image))
+    return bool(BUILTIN_XGBOOST.fullmatch(image))
 
 
 def predictor_for(image: str, model_archive: Path, programs: Mapping[str, str] | None = None) -> Predictor:

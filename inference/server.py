@@ -59,7 +59,7 @@ def create_app(endpoint_dir: str) -> Callable[[dict[str, Any], StartResponse], I
         if path == "/execution-parameters":
             parameters = {"MaxConcurrentTransforms": 1, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 6}
             return respond(start, 200, json.dumps(parameters).encode(), "application/json")
-        runtime = RUNTIME_PATH.match(path)
+        runtime = RUNTIME_PATH.fullmatch(path)
         if path != "/invocations" and not runtime:
             return respond(start, 404, f"no route for {path}".encode())
         if method != "POST":

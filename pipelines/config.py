@@ -113,7 +113,7 @@ class PipelineConfig:
     @property
     def role_account(self) -> str | None:
         """The AWS account of ``role_arn`` (validated), if a role is set."""
-        return _ROLE_ARN.match(self.role_arn).group(1) if self.role_arn else None
+        return _ROLE_ARN.fullmatch(self.role_arn).group(1) if self.role_arn else None
 
     def s3_prefix(self) -> str:
         """``s3://bucket/base_prefix`` under which every artifact of the pipeline lives."""
@@ -127,17 +127,17 @@ FIELD_NAMES = tuple(f.name for f in dataclasses.fields(PipelineConfig))
 
 def _validate(cfg: PipelineConfig) -> None:
     checks: list[tuple[bool, str]] = [
-        (bool(_REGION.match(cfg.region)), f"region {cfg.region!r} is not an AWS region name such as us-east-1"),
-        (cfg.role_arn is None or bool(_ROLE_ARN.match(cfg.role_arn)),
+        (bool(_REGION.fullmatch(cfg.region)), f"region {cfg.region!r} is not an AWS region name such as us-east-1"),
+        (cfg.role_arn is None or bool(_ROLE_ARN.fullmatch(cfg.role_arn)),
          f"role_arn {cfg.role_arn!r} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)"),
-        (cfg.bucket is None or bool(_BUCKET.match(cfg.bucket)), f"bucket {cfg.bucket!r} is not a valid S3 bucket name"),
-        (cfg.kms_key_arn is None or bool(_KMS_ARN.match(cfg.kms_key_arn)),
+        (cfg.bucket is None or bool(_BUCKET.fullmatch(cfg.bucket)), f"bucket {cfg.bucket!r} is not a valid S3 bucket name"),
+        (cfg.kms_key_arn is None or bool(_KMS_ARN.fullmatch(cfg.kms_key_arn)),
          f"kms_key_arn {cfg.kms_key_arn!r} is not a KMS key or alias ARN"),
-        (bool(_PIPELINE_NAME.match(cfg.pipeline_name)),
+        (bool(_PIPELINE_NAME.fullmatch(cfg.pipeline_name)),
          f"pipeline_name {cfg.pipeline_name!r} may hold only letters, digits and single hyphens"),
-        (bool(_GROUP_NAME.match(cfg.model_package_group)),
+        (bool(_GROUP_NAME.fullmatch(cfg.model_package_group)),
          f"model_package_group {cfg.model_package_group!r} may hold only letters, digits and hyphens (63 at most)"),
-        (bool(re.match(r"^[\w-]+(/[\w-]+)*$", cfg.base_prefix)),
+        (bool(re.fullmatch(r"[\w-]+(/[\w-]+)*", cfg.base_prefix)),
          f"base_prefix {cfg.base_prefix!r} must be a relative S3 key prefix without leading or trailing '/'"),
         (cfg.training_mode in ("builtin", "custom"), f"training_mode {cfg.training_mode!r} must be 'builtin' or 'custom'"),
         (cfg.training_mode != "custom" or bool(cfg.training_image),
@@ -146,8 +146,8 @@ def _validate(cfg: PipelineConfig) -> None:
          f"calibration {cfg.calibration!r} must be 'isotonic', 'platt' or 'none'"),
         (cfg.monotone_constraints is None or bool(re.fullmatch(r"\((-1|0|1)(,(-1|0|1))*\)", cfg.monotone_constraints)),
          f"monotone_constraints {cfg.monotone_constraints!r} must look like (1,0,-1): one of -1, 0, 1 per feature"),
-        (all(_SUBNET.match(s) for s in cfg.subnets), f"subnets {list(cfg.subnets)} must look like subnet-0abc1234"),
-        (all(_SECURITY_GROUP.match(s) for s in cfg.security_group_ids),
+        (all(_SUBNET.fullmatch(s) for s in cfg.subnets), f"subnets {list(cfg.subnets)} must look like subnet-0abc1234"),
+        (all(_SECURITY_GROUP.fullmatch(s) for s in cfg.security_group_ids),
          f"security_group_ids {list(cfg.security_group_ids)} must look like sg-0abc1234"),
         (bool(cfg.subnets) == bool(cfg.security_group_ids),
          "subnets and security_group_ids go together: give both or neither"),
@@ -156,7 +156,7 @@ def _validate(cfg: PipelineConfig) -> None:
         (cfg.data_source in ("s3", "redshift"), f"data_source {cfg.data_source!r} must be 's3' or 'redshift'"),
         (not cfg.reads_redshift or not _missing_redshift_settings(cfg),
          f"data_source 'redshift' needs {', '.join(_missing_redshift_settings(cfg))}"),
-        (cfg.redshift_cluster_role_arn is None or bool(_ROLE_ARN.match(cfg.redshift_cluster_role_arn)),
+        (cfg.redshift_cluster_role_arn is None or bool(_ROLE_ARN.fullmatch(cfg.redshift_cluster_role_arn)),
          f"redshift_cluster_role_arn {cfg.redshift_cluster_role_arn!r} is not an IAM role ARN"),
         (cfg.redshift_output_s3_uri is None or cfg.redshift_output_s3_uri.startswith("s3://"),
          f"redshift_output_s3_uri {cfg.redshift_output_s3_uri!r} must be an s3:// URI"),
@@ -166,9 +166,9 @@ def _validate(cfg: PipelineConfig) -> None:
         (cfg.bad_rows in ("fail", "skip"), f"bad_rows {cfg.bad_rows!r} must be 'fail' or 'skip'"),
         (cfg.max_bad_rows >= 0, f"max_bad_rows must not be negative (got {cfg.max_bad_rows})"),
         (0 <= cfg.max_bad_percent <= 100, f"max_bad_percent must be between 0 and 100 (got {cfg.max_bad_percent})"),
-        (all(_BUCKET.match(b) for b in cfg.allowed_buckets),
+        (all(_BUCKET.fullmatch(b) for b in cfg.allowed_buckets),
          f"allowed_buckets {list(cfg.allowed_buckets)} must be S3 bucket names"),
-        (bool(_ISO_DURATION.match(cfg.cache_expire_after)),
+        (bool(_ISO_DURATION.fullmatch(cfg.cache_expire_after)),
          f"cache_expire_after {cfg.cache_expire_after!r} is not an ISO 8601 duration such as P30D or PT12H"),
         (all(k and not k.lower().startswith("aws:") for k, _ in cfg.tags), "tag keys must be non-empty and not start with 'aws:'"),
     ]

@@ -35,7 +35,7 @@ def bucket_problem(bucket: str) -> str | None:
     """Why ``bucket`` is not a valid S3 bucket name, or None."""
     if not bucket:
         return "no bucket name"
-    if not _BUCKET.match(bucket) or ".." in bucket or bucket.startswith("xn--") or bucket.endswith("-s3alias"):
+    if not _BUCKET.fullmatch(bucket) or ".." in bucket or bucket.startswith("xn--") or bucket.endswith("-s3alias"):
         return (f"bucket {bucket!r} is not a valid S3 bucket name (3-63 lower-case letters, digits, '.' and '-', "
                 "starting and ending with a letter or digit)")
     try:

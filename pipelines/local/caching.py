@@ -31,7 +31,7 @@ _DURATION = re.compile(r"^P?(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(
 
 def parse_duration(text: str) -> timedelta:
     """An ISO 8601 duration as CacheConfig.ExpireAfter accepts it: ``P30D``, ``30d``, ``T16m``, ``30dT5h``, ``PT1H``."""
-    match = _DURATION.match(text.strip().upper()) if isinstance(text, str) else None
+    match = _DURATION.fullmatch(text.strip().upper()) if isinstance(text, str) else None
     if not match or not any(match.groups()) or text.strip().upper().endswith("T"):
         raise DefinitionError(f"{text!r} is not an ISO 8601 duration (e.g. P30D, PT1H, 30d, T16m)",
                               field="CacheConfig.ExpireAfter")

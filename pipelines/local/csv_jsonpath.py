@@ -19,11 +19,11 @@ def select(fields: list[str], expression: str) -> list[str]:
     expression = expression.strip()
     if expression == "$":
         return list(fields)
-    sliced = _SLICE.match(expression)
+    sliced = _SLICE.fullmatch(expression)
     if sliced:
         start, stop = (int(x) if x else None for x in sliced.groups())
         return fields[start:stop]
-    listed = _INDEXES.match(expression)
+    listed = _INDEXES.fullmatch(expression)
     if listed:
         picked = []
         for text in listed.group(1).split(","):

@@ -69,7 +69,7 @@ def build_graph(definition: dict[str, Any], supported: set[str]) -> dict[str, No
             raise DefinitionError("IfSteps and ElseSteps must be lists of steps", step=str(name), field="Arguments")
         if not name:
             raise DefinitionError("a step has no Name")
-        if not isinstance(name, str) or not STEP_NAME.match(name):
+        if not isinstance(name, str) or not STEP_NAME.fullmatch(name):
             raise UnsafePathError(f"step name {name!r} must match ^[A-Za-z0-9\\-_]{{1,64}}$ (letters, digits, '-' and "
                                   "'_', 64 at most), as SageMaker requires")
         if name in nodes:

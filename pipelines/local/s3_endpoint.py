@@ -387,7 +387,7 @@ class S3App:
         start, end, status = 0, size - 1, 200
         requested = environ.get("HTTP_RANGE")
         if requested:
-            match = _RANGE.match(requested.strip())
+            match = _RANGE.fullmatch(requested.strip())
             if not match or not (match.group(1) or match.group(2)):
                 raise S3Error(400, "InvalidArgument", f"unsupported Range {requested!r} (one bytes=a-b range)")
             if match.group(1):
@@ -479,7 +479,7 @@ class S3App:
             first, length = 0, source.stat().st_size
             wanted = environ.get("HTTP_X_AMZ_COPY_SOURCE_RANGE")
             if wanted:
-                match = _RANGE.match(wanted.strip())
+                match = _RANGE.fullmatch(wanted.strip())
                 if not match or not match.group(1) or not match.group(2):
                     raise S3Error(400, "InvalidArgument", f"x-amz-copy-source-range {wanted!r} is not bytes=first-last")
                 first, length = int(match.group(1)), int(match.group(2)) - int(match.group(1)) + 1

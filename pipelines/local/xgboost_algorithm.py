@@ -54,7 +54,7 @@ def _choice(*values: str) -> Callable[[str], str]:
 
 def _int(low: float | None = None) -> Callable[[str], int]:
     def parse(raw: str) -> int:
-        if not _INT.match(raw.strip()):
+        if not _INT.fullmatch(raw.strip()):
             raise ValueError("is not an integer")
         value = int(raw)
         if low is not None and value < low:
@@ -65,7 +65,7 @@ def _int(low: float | None = None) -> Callable[[str], int]:
 
 def _float(low: float | None = None, high: float | None = None, low_open: bool = False) -> Callable[[str], float]:
     def parse(raw: str) -> float:
-        if not _FLOAT.match(raw.strip()):
+        if not _FLOAT.fullmatch(raw.strip()):
             raise ValueError("is not a number")
         value = float(raw)
         if low is not None and (value < low or (low_open and value == low)):

@@ -103,7 +103,7 @@ class SageMakerExecutions:
     def arn_of(self, pipeline_name: str, execution: str) -> str:
         """The ARN of an execution given by ARN, or by id among the pipeline's executions."""
         if execution.startswith("arn:"):
-            if not _EXECUTION_ARN.match(execution):
+            if not _EXECUTION_ARN.fullmatch(execution):
                 raise ExecutionError(f"{execution!r} is not a pipeline execution ARN "
                                      "(arn:aws:sagemaker:REGION:ACCOUNT:pipeline/NAME/execution/ID)")
             return execution

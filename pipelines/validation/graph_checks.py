@@ -27,7 +27,7 @@ def _steps(definition: dict[str, Any]) -> list[Problem]:
             problems.append(Problem(None, f"Steps[{index}]", "a step must be an object", "graph"))
             continue
         name = step.get("Name")
-        if not isinstance(name, str) or not STEP_NAME.match(name):
+        if not isinstance(name, str) or not STEP_NAME.fullmatch(name):
             problems.append(Problem(None, f"Steps[{index}].Name", f"step name {name!r} must match "
                                     f"{STEP_NAME.pattern} (letters, digits, '-' and '_', 64 at most)", "limit"))
             continue

@@ -61,6 +61,12 @@ def test_tags_flag_is_template_json():
     ({"input_header": "yes"}, "input_header 'yes' must be 'absent' or 'present'"),
     ({"max_bad_percent": 120}, "max_bad_percent must be between 0 and 100"),
     ({"max_bad_rows": "many"}, "'max_bad_rows' must be a whole number"),
+    # names are matched whole: a trailing newline (a regex's $ matches before it) is not part of a name
+    ({"bucket": "lead-bucket\n"}, "is not a valid S3 bucket name"),
+    ({"region": "us-east-1\n"}, "is not an AWS region"),
+    ({"role_arn": "arn:aws:iam::123456789012:role/R\n"}, "is not an IAM role ARN"),
+    ({"model_package_group": "Leads\n"}, "model_package_group"),
+    ({"base_prefix": "lead-scoring\n"}, "base_prefix"),
 ])
 def test_invalid_values_are_refused(values, message):
     with pytest.raises(ConfigError, match=message):

@@ -130,6 +130,8 @@ MUTATIONS: list[tuple[str, Mutation, str]] = [
     # service limits
     ("step name length", lambda d: step(d, "QualityGateFailed").update(Name="x" * 65),
      ".Name: step name 'xxxxxxxx"),
+    ("step name with a trailing newline", lambda d: step(d, "QualityGateFailed").update(Name="Failed\n"),
+     ".Name: step name 'Failed\\n' must match"),
     ("parameter name", lambda d: parameter(d, "NumRound").update(Name="Num Round"),
      ".Name: parameter name 'Num Round' must match [A-Za-z0-9\\-_]*, 1 to 256 characters"),
     ("definition size", lambda d: d["Metadata"].update(Notes="x" * 1_048_576),
