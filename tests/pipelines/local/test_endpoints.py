@@ -91,8 +91,9 @@ def test_slow_clients_cannot_starve_the_endpoint(endpoint):
         assert connection.getresponse().status == 200
         connection.close()
         assert post(port, "/invocations", ROWS)[0] == 200
-    deadline = time.monotonic() + 3 * READ_TIMEOUT_SECONDS
-    for number, raw in enumerate(slow):  # the server gives up on each of them
+    # the server gives up on each of them at once, not one by one (a graceful close lingers 2 s in its loop)
+    deadline = time.monotonic() + READ_TIMEOUT_SECONDS + 5
+    for number, raw in enumerate(slow):
         raw.settimeout(max(deadline - time.monotonic(), 0.1))
         try:
             answer = raw.recv(100)
