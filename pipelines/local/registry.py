@@ -169,9 +169,10 @@ class Registry:
 
     def list(self, group: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
         """Versions (of one group, with one status, or all), by group then version."""
+        name = group_name(group) if group is not None else None
         rows = self._read("SELECT * FROM model_packages WHERE (? IS NULL OR group_name = ?) AND "
                           "(? IS NULL OR approval_status = ?) ORDER BY group_name, version",
-                          (group and group_name(group), group and group_name(group), status, status))
+                          (name, name, status, status))
         return [self._describe(r) for r in rows]
 
     def groups(self) -> list[str]:
