@@ -325,7 +325,7 @@ def endpoint_cases(work: Path) -> tuple[dict[str, Callable[[], str]], Callable[[
 
 # -- invoke-endpoint ----------------------------------------------------------------------------------------------
 
-def invoke_cases(work: Path) -> dict[str, Callable[[], str]]:
+def invoke_cases(work: Path) -> tuple[dict[str, Callable[[], str]], Callable[[], None]]:
     from pipelines.local.endpoints import LocalEndpoints
     from pipelines.local.registry import Registry
     from pipelines.local.store import Store
@@ -334,7 +334,8 @@ def invoke_cases(work: Path) -> dict[str, Callable[[], str]]:
     store.put_file(_model(work), "s3://bkt/model.tar.gz")
     package = Registry(store.root / "registry.sqlite").register(
         "Scoring", "Approved", {"Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://bkt/model.tar.gz"}]})
-    LocalEndpoints(store).deploy("scoring", package)
+    endpoints = LocalEndpoints(store)
+    endpoints.deploy("scoring", package)
     rows = "".join(f"L{i},{i % 7 - 3},{i % 5},{i % 3}\n" for i in range(300_000)).encode()  # ~10 s of scoring
     ids = [f"L{i}" for i in range(300_000)]
 
@@ -410,7 +411,7 @@ def invoke_cases(work: Path) -> dict[str, Callable[[], str]]:
         (folder / "in.csv").write_bytes(bytes(damaged))
         return _one_line_refusal(_cli(*argv(folder)))
 
-    return {
+    cases = {
         "invoke: Ctrl-C, then --resume (x3)": interrupted(signal.SIGINT),
         "invoke: SIGTERM, then --resume (x3)": interrupted(signal.SIGTERM),
         "invoke: SIGKILL, then --resume (x3)": interrupted(signal.SIGKILL),
@@ -419,6 +420,7 @@ def invoke_cases(work: Path) -> dict[str, Callable[[], str]]:
         "invoke: --output equal to --input": output_is_input,
         "invoke: a gzip with a corrupt deflate stream": corrupt_gzip,
     }
+    return cases, lambda: endpoints.delete("scoring")
 
 
 # -- the registry and the container's programs -----------------------------------------------------------------
@@ -474,10 +476,13 @@ def registry_and_container_cases(work: Path) -> dict[str, Callable[[], str]]:
 def run_all(work: Path) -> dict[str, int]:
     """Every case, printed one a line; the count of each outcome."""
     counts = dict.fromkeys(OUTCOMES, 0)
-    endpoint, stop_endpoint = endpoint_cases(work)
-    groups = [s3_cases(work), archive_cases(work), endpoint, invoke_cases(work), registry_and_container_cases(work)]
+    servers: list[Callable[[], None]] = []  # the local endpoints the cases started, stopped however they end
     try:
-        for cases in groups:
+        endpoint, stop = endpoint_cases(work)
+        servers.append(stop)
+        scoring, stop = invoke_cases(work)
+        servers.append(stop)
+        for cases in [s3_cases(work), archive_cases(work), endpoint, scoring, registry_and_container_cases(work)]:
             for title, case in cases.items():
                 try:
                     outcome = case()
@@ -489,5 +494,6 @@ def run_all(work: Path) -> dict[str, int]:
                 counts[kind] += 1
                 print(f"  {outcome}: {title}")
     finally:
-        stop_endpoint()
+        for stop in servers:
+            stop()
     return counts
