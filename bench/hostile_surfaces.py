@@ -267,17 +267,23 @@ def _model(work: Path, features: int = 3) -> Path:
     return work / "model.tar.gz"
 
 
-def endpoint_cases(work: Path) -> tuple[dict[str, Callable[[], str]], Callable[[], None]]:
+def _served(work: Path, name: str) -> tuple[Any, dict[str, Any], str]:
+    """A store of its own with an Approved 3-feature model served at local endpoint ``name``:
+    (its LocalEndpoints, the model package, the endpoint's URL)."""
     from pipelines.local.endpoints import LocalEndpoints
     from pipelines.local.registry import Registry
     from pipelines.local.store import Store
 
-    store = Store(work / "endpoint-store")
+    store = Store(work / f"{name}-store")
     store.put_file(_model(work), "s3://bkt/model.tar.gz")
     package = Registry(store.root / "registry.sqlite").register(
-        "Hostile", "Approved", {"Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://bkt/model.tar.gz"}]})
+        name.capitalize(), "Approved", {"Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://bkt/model.tar.gz"}]})
     endpoints = LocalEndpoints(store)
-    url = endpoints.deploy("hostile", package)["Url"]
+    return endpoints, package, endpoints.deploy(name, package)["Url"]
+
+
+def endpoint_cases(work: Path) -> tuple[dict[str, Callable[[], str]], Callable[[], None]]:
+    endpoints, package, url = _served(work, "hostile")
     port = int(url.rsplit(":", 1)[1])
 
     def chunked() -> str:
@@ -326,16 +332,8 @@ def endpoint_cases(work: Path) -> tuple[dict[str, Callable[[], str]], Callable[[
 # -- invoke-endpoint ----------------------------------------------------------------------------------------------
 
 def invoke_cases(work: Path) -> tuple[dict[str, Callable[[], str]], Callable[[], None]]:
-    from pipelines.local.endpoints import LocalEndpoints
-    from pipelines.local.registry import Registry
-    from pipelines.local.store import Store
-
-    store = Store(work / "invoke-store")
-    store.put_file(_model(work), "s3://bkt/model.tar.gz")
-    package = Registry(store.root / "registry.sqlite").register(
-        "Scoring", "Approved", {"Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://bkt/model.tar.gz"}]})
-    endpoints = LocalEndpoints(store)
-    endpoints.deploy("scoring", package)
+    endpoints, _, _ = _served(work, "scoring")
+    store = endpoints.store
     rows = "".join(f"L{i},{i % 7 - 3},{i % 5},{i % 3}\n" for i in range(300_000)).encode()  # ~10 s of scoring
     ids = [f"L{i}" for i in range(300_000)]
 
