@@ -1,14 +1,14 @@
 """A model served by its own container's ``serve`` program, started on a loopback port.
 
-This is how a bring-your-own image is hosted without Docker: the model archive is unpacked into a
-private ``/opt/ml/model`` (``SAGEMAKER_BASE_DIR``), the image's program is started as ``COMMAND serve``
-with ``SAGEMAKER_BIND_TO_PORT`` on 127.0.0.1, the host waits for ``GET /ping``, reads
-``GET /execution-parameters`` as batch transform does, and sends each request to ``POST /invocations``.
+This is how a bring-your-own image is hosted without Docker: the model archive is unpacked into the
+folder that is the program's ``/opt/ml/model``, the image's program is started by the job runtime as
+``COMMAND serve`` with ``SAGEMAKER_BIND_TO_PORT`` on 127.0.0.1 (this machine's network), the host waits
+for ``GET /ping``, reads ``GET /execution-parameters`` as batch transform does, and sends each request to
+``POST /invocations``.
 """
 
 from __future__ import annotations
 
-import ctypes
 import http.client
 import json
 import os
@@ -21,11 +21,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from inference.image_programs import ImageProgram
 from inference.xgboost_csv import InvocationError
+from pipelines.local import job_runtime
 from processing.archives import extract
 
 STARTUP_SECONDS = 120
-_PR_SET_PDEATHSIG = 1
 
 
 class ContainerStartError(Exception):
@@ -38,30 +39,24 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _stop_with_parent() -> None:  # runs in the child before exec: a killed host takes its server with it
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
-
-
 class ContainerPredictor:
-    """One model, served by ``command serve`` until ``close()``."""
+    """One model, served by its image's ``serve`` program, in the job runtime, until ``close()``."""
 
-    def __init__(self, command: list[str], model_archive: Path, startup_seconds: float = STARTUP_SECONDS):
+    def __init__(self, program: ImageProgram, model_archive: Path, runtime: job_runtime.Runtime,
+                 startup_seconds: float = STARTUP_SECONDS):
         self.base = Path(tempfile.mkdtemp(prefix="serve-"))
         self.process: subprocess.Popen | None = None
         try:
-            extract(model_archive, self.base / "model")
+            opt_ml = self.base / "opt-ml"
+            extract(model_archive, opt_ml / "model")
             self.port = _free_port()
-            environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-            environment.update({"SAGEMAKER_BASE_DIR": str(self.base), "SAGEMAKER_BIND_TO_PORT": str(self.port),
-                                "SERVE_BIND_HOST": "127.0.0.1", "SAGEMAKER_MODEL_SERVER_WORKERS": "1"})
+            environment = {"SAGEMAKER_BASE_DIR": job_runtime.CONTAINER_ROOT, "SAGEMAKER_BIND_TO_PORT": str(self.port),
+                           "SERVE_BIND_HOST": "127.0.0.1", "SAGEMAKER_MODEL_SERVER_WORKERS": "1"}
+            spec = job_runtime.JobSpec([*program.command, "serve"], opt_ml, self.base, environment,
+                                       workdir=program.workdir, image_files=program.files)
             self.log = self.base / "serve.log"
             with open(self.log, "wb") as sink:
-                self.process = subprocess.Popen([*command, "serve"], env=environment, stdout=sink,
-                                                stderr=subprocess.STDOUT, start_new_session=True,
-                                                preexec_fn=_stop_with_parent)
+                self.process = job_runtime.start(runtime, spec, sink)
             self._wait_until_up(startup_seconds)
             self.execution_parameters = self._execution_parameters()
         except BaseException:

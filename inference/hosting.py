@@ -12,24 +12,19 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
-import sys
 from pathlib import Path
 from typing import Any, Mapping, Protocol
 
+from inference.image_programs import OWN_IMAGE_REPOSITORY, image_program
 from inference.xgboost_csv import MAX_PAYLOAD_BYTES, InvocationError, invoke, load_model
+from pipelines.local import job_runtime
 from processing.archives import ArchiveError
 
 # the SageMaker-provided XGBoost algorithm image, any registry account, region and version
 BUILTIN_XGBOOST = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/sagemaker-xgboost:[\w.-]+$")
-# our own image (container/), as container/build_and_push.sh names it, in any account and region
-OWN_IMAGE_REPOSITORY = "lead-scoring-xgboost"
-OWN_IMAGE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/" + OWN_IMAGE_REPOSITORY
-                       + r"(:[\w.-]+|@sha256:[0-9a-f]{64})?$")
-OWN_IMAGE_PROGRAM = [sys.executable, "-m", "container"]
 
 __all__ = ["MAX_PAYLOAD_BYTES", "HostingError", "InvocationError", "ModelLoadError", "Predictor",
-           "UnservableImageError", "image_program", "is_builtin_xgboost", "predictor_for"]
+           "UnservableImageError", "is_builtin_xgboost", "predictor_for"]
 
 
 class HostingError(Exception):
@@ -71,30 +66,21 @@ class XGBoostPredictor:
         return None
 
 
-def image_program(image: str, programs: Mapping[str, str]) -> list[str] | None:
-    """The local command standing in for a container image (``COMMAND train`` / ``COMMAND serve``): the one
-    ``programs`` maps it to, else our own image's programs for our image, else None."""
-    if image in programs:
-        return shlex.split(programs[image])
-    if OWN_IMAGE.fullmatch(image):
-        return list(OWN_IMAGE_PROGRAM)
-    return None
-
-
 def is_builtin_xgboost(image: str) -> bool:
     """True for the SageMaker-provided XGBoost algorithm image of any region and version."""
     return bool(BUILTIN_XGBOOST.fullmatch(image))
 
 
-def predictor_for(image: str, model_archive: Path, programs: Mapping[str, str] | None = None) -> Predictor:
+def predictor_for(image: str, model_archive: Path, programs: Mapping[str, str] | None = None,
+                  runtime: job_runtime.Runtime | None = None) -> Predictor:
     """A loaded predictor for a container ``image`` and its ``model.tar.gz``; close it when done.
 
     UnservableImageError for an image served by nothing here; ModelLoadError, with the loader's first
     line, when the model cannot be loaded.
     """
     if not is_builtin_xgboost(image):
-        command = image_program(image, programs or {})
-        if command is None:
+        program = image_program(image, programs or {})
+        if program is None:
             raise UnservableImageError(
                 f"image {image!r} is neither the built-in XGBoost image nor this repository's own image "
                 f"({OWN_IMAGE_REPOSITORY}), and no local program is mapped to it (config local_image_programs, "
@@ -102,9 +88,9 @@ def predictor_for(image: str, model_archive: Path, programs: Mapping[str, str] |
         from inference.container_predictor import ContainerPredictor, ContainerStartError
 
         try:
-            return ContainerPredictor(command, model_archive)
+            return ContainerPredictor(program, model_archive, runtime or job_runtime.automatic())
         except (ContainerStartError, OSError, ArchiveError) as exc:
-            raise ModelLoadError(f"the model could not be served by {shlex.join(command)} serve: {exc}") from None
+            raise ModelLoadError(f"the model could not be served by {program.describe()} serve: {exc}") from None
     try:
         return XGBoostPredictor(model_archive)
     except InvocationError as exc:

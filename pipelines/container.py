@@ -1,21 +1,25 @@
 """``python -m pipelines.container train|serve --ml-dir DIR``: our image's programs (``container/``)
 against a folder laid out as ``/opt/ml``, without Docker: the local test that
-``docker run -v $(pwd)/ml:/opt/ml IMAGE train`` (or ``serve``) would be, before the image is pushed."""
+``docker run -v $(pwd)/ml:/opt/ml IMAGE train`` (or ``serve``) would be, before the image is pushed. The
+program runs in the job runtime, as the engine's jobs do: DIR is its /opt/ml, and it sees nothing else
+of this machine but its interpreter."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+import tempfile
 from pathlib import Path
 
+from inference.image_programs import own_image_program
 from pipelines.errors import ConfigError, exit_code_of
+from pipelines.local import job_runtime
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m pipelines.container",
-        description="Run the image's train or serve program against DIR as /opt/ml (SAGEMAKER_BASE_DIR=DIR).",
+        description="Run the image's train or serve program with DIR as its /opt/ml.",
         epilog="Lay DIR out as SageMaker does: DIR/input/config/{hyperparameters,inputdataconfig,resourceconfig}.json "
                "and DIR/input/data/{train,validation}/*.csv for train; DIR/model (what train wrote) for serve.")
     sub = p.add_subparsers(dest="program", required=True)
@@ -28,29 +32,37 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
-    """The program and environment to run; ConfigError for a folder that cannot be /opt/ml."""
+def job(args: argparse.Namespace, work_dir: Path) -> job_runtime.JobSpec:
+    """The program to run, with DIR as its /opt/ml; ConfigError for a folder that cannot be /opt/ml."""
     ml_dir = args.ml_dir.resolve()
     if args.program == "train" and not (ml_dir / "input" / "config").is_dir():
         raise ConfigError(f"--ml-dir {args.ml_dir}: no input/config folder; lay it out as /opt/ml (see --help)")
     if args.program == "serve" and not (ml_dir / "model").is_dir():
         raise ConfigError(f"--ml-dir {args.ml_dir}: no model folder; run train first")
-    environment = {"SAGEMAKER_BASE_DIR": str(ml_dir)}
+    environment = {"SAGEMAKER_BASE_DIR": job_runtime.CONTAINER_ROOT}
     if args.program == "serve":
         if not 1 <= args.port <= 65535 or args.workers < 1:
             raise ConfigError("--port must be 1-65535 and --workers at least 1")
         environment.update({"SAGEMAKER_BIND_TO_PORT": str(args.port), "SERVE_BIND_HOST": "127.0.0.1",
                             "SAGEMAKER_MODEL_SERVER_WORKERS": str(args.workers)})
-    return [sys.executable, "-m", "container", args.program], environment
+    image = own_image_program()
+    return job_runtime.JobSpec([*image.command, args.program], ml_dir, work_dir, environment,
+                               workdir=image.workdir, image_files=image.files)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
 
     def run() -> int:
-        program, environment = command(args)
-        os.execve(program[0], program, {**os.environ, **environment})  # the program's exit code is ours
-        return 0  # not reached
+        runtime = job_runtime.automatic()
+        if runtime.notice:
+            print(f"note: {runtime.notice}", file=sys.stderr)
+        with tempfile.TemporaryDirectory(prefix="container-") as work_dir:
+            process = job_runtime.start(runtime, job(args, Path(work_dir)))
+            try:
+                return process.wait()  # the program's exit code is ours
+            finally:
+                job_runtime.kill_group(process.pid)
 
     return exit_code_of(run)
 

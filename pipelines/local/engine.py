@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 
 from pipelines.errors import ConfigError, DefinitionError, ExecutionError
-from pipelines.local import caching, executions, retries, sandbox, unenforced
+from pipelines.local import caching, executions, job_runtime, retries, unenforced
 from pipelines.local.dispatch import EXECUTORS, LAZY_ARGUMENTS
 from pipelines.local.executions import (
     ExecutionLock,
@@ -70,6 +70,7 @@ class RunOptions:
     region: str = "us-east-1"  # what job programs get as AWS_REGION
     sleep: Callable[[float], None] = time.sleep
     retry_interval_scale: float = 1.0  # multiplies every retry wait (local only: quick demos and tests)
+    runtime: job_runtime.Runtime = field(default_factory=job_runtime.automatic)  # starts every job program
 
 
 @dataclass
@@ -129,7 +130,7 @@ class LocalEngine:
         definition = executions.load_definition(self.store.root, execution_id)
         nodes = self._graph(definition)
         for step in record.steps:
-            if step.status != "Succeeded" and sandbox.kill_leftovers(self.store.job_dir(execution_id, step.name)):
+            if step.status != "Succeeded" and job_runtime.kill_leftovers(self.store.job_dir(execution_id, step.name)):
                 self.log(step.name, "stopped the job program left running by the interrupted engine")
         record.steps = [s for s in record.steps if s.status == "Succeeded"]
         record.status, record.failure_reason, record.end_time = "Executing", None, None
@@ -159,6 +160,8 @@ class LocalEngine:
         try:
             run = self._prepare(record, nodes)
             self._save(record)
+            if self.options.runtime.notice:
+                self.log("engine", self.options.runtime.notice)
             with S3Endpoint(self.store, self.options.region) as endpoint:
                 run.job_environment = endpoint.job_environment()
                 self._schedule(run, self._parallelism(definition))
@@ -245,7 +248,7 @@ class LocalEngine:
         while True:
             for step in run.record.steps:
                 if step.status == "Executing":
-                    sandbox.kill_leftovers(self.store.job_dir(run.record.execution_id, step.name))
+                    job_runtime.kill_leftovers(self.store.job_dir(run.record.execution_id, step.name))
             if all(future.done() for future in futures):
                 return
             wait(futures, timeout=SIGNAL_CHECK_SECONDS)
@@ -262,7 +265,7 @@ class LocalEngine:
             policies = retries.policies(definition)
             if definition["Type"] not in LAZY_ARGUMENTS:
                 check_uris(arguments, node.name)
-                step.unenforced = unenforced.settings(arguments, definition["Type"])
+                step.unenforced = unenforced.settings(arguments, definition["Type"], self.options.runtime.notice)
             if caching.is_cacheable(definition):
                 step.cache_key = caching.cache_key(definition["Type"], resolve(raw, run.cache_context))
                 hit = self._cache_hit(run.record, step, caching.expire_after(definition)) if self.options.cache else None
@@ -339,12 +342,13 @@ class LocalEngine:
         if fault is not None and step.attempts <= fault[1]:
             raise retries.TransientStepError(fault[0], f"fault injected into attempt {step.attempts} (--inject-fault)")
         job_dir = self.store.job_dir(run.record.execution_id, node.name)
-        sandbox.kill_leftovers(job_dir)
+        job_runtime.kill_leftovers(job_dir)
         shutil.rmtree(job_dir, ignore_errors=True)
         job_dir.mkdir(parents=True)
         step_run = StepRun(node.name, node.definition, arguments, run.context, run.record.execution_id,
                            run.record.pipeline_name, self.store, job_dir, self.registry,
-                           lambda line: self.log(node.name, line), self.options.image_programs, run.job_environment)
+                           lambda line: self.log(node.name, line), self.options.image_programs, run.job_environment,
+                           self.options.runtime)
         return EXECUTORS[node.definition["Type"]](step_run)
 
     def _read_object(self, uri: str) -> bytes | None:

@@ -13,16 +13,15 @@ from pathlib import Path
 import boto3
 import numpy as np
 import pytest
+from tests.sandboxing import needs_container_paths
 
-from pipelines.local import sandbox
 
 REPO = Path(__file__).resolve().parents[2]
 OWN_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/lead-scoring-xgboost:3f2a9c1d0b7e"
 # more page views and a demo request never lower a score; more days since the last visit never raise it
 MONOTONE = "(1,0,0,0,0,0,1,0,0,0,-1,0,0,0,0,0,0,0,0,0)"
 
-pytestmark = pytest.mark.skipif(not sandbox.mount_namespace_available(),
-                                reason="no private mount namespace here: the pipeline's scripts use /opt/ml paths")
+pytestmark = needs_container_paths
 
 
 def cli(module: str, *argv: str) -> subprocess.CompletedProcess:

@@ -196,7 +196,7 @@ LOCAL = local_config(full_config(kms_key_arn=None, subnets=(), security_group_id
     pytest.param(lambda: build(CONFIG).definition_dict, RULES, id="lead-scoring, every security option"),
     pytest.param(lambda: build(LOCAL).definition_dict, SecurityRules.for_config(LOCAL), id="lead-scoring, local"),
     pytest.param(lambda: batch_scoring.build(CONFIG).definition_dict, RULES, id="batch-scoring"),
-    pytest.param(lambda: definition(script_step("A", stamp(Path("/tmp/m"), "A") * 3, cache=True),
+    pytest.param(lambda: definition(script_step("A", stamp("A") * 3, cache=True),
                                     script_step("B", "print(1)", depends_on=("A",))), None, id="test helpers"),
     pytest.param(lambda: definition(register_step(), script_step("After", "print(1)", depends_on=("Register",))),
                  None, id="fault-safety registration"),

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import string
-import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from pipelines.local import sandbox
+from pipelines.local import job_runtime
 from pipelines.local.expressions import Context
 from pipelines.local.registry import LOCAL_ACCOUNT, Registry
 from pipelines.local.store import Store
@@ -40,6 +38,7 @@ class StepRun:
     log: Callable[[str], None]
     image_programs: Mapping[str, str] = field(default_factory=dict)  # image URI -> local command
     job_environment: Mapping[str, str] = field(default_factory=dict)  # the run's S3 endpoint, region, credentials
+    runtime: job_runtime.Runtime = field(default_factory=job_runtime.automatic)  # how job programs are started
 
     @property
     def max_runtime_seconds(self) -> float | None:
@@ -83,36 +82,22 @@ class StepOutcome:
 
 def platform_environment(run: StepRun) -> dict[str, str]:
     """What every job program gets besides its definition's Environment (which cannot override it): the run's
-    S3 endpoint, region and placeholder credentials, and this interpreter first on PATH (so a script's
-    ``python3`` and ``pip`` are the ones this package runs with)."""
-    return {
-        "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]),
-        **run.job_environment,
-    }
+    S3 endpoint, region and placeholder credentials."""
+    return dict(run.job_environment)
 
 
-def run_program(run: StepRun, command: list[str], job_kind: str, environment: Mapping[str, Any] | None = None,
-                container_root: Path | None = None, stopped_detail: str = "", *, work_dir: Path | None = None,
-                log: Callable[[str], None] | None = None, etc_hosts: Path | None = None,
-                container_workdir: str | None = None) -> sandbox.JobRun:
-    """Run the job's program in its job directory (or ``work_dir``, for one host of several) with its log
-    streamed; returns how it ended.
+def run_program(run: StepRun, spec: job_runtime.JobSpec, job_kind: str, stopped_detail: str = "",
+                log: Callable[[str], None] | None = None) -> job_runtime.JobRun:
+    """Run one job host's program in the run's job runtime with its log streamed; returns how it ended.
 
-    With ``container_root``, the command is a container entrypoint whose ``/opt/ml`` paths are mapped
-    there, started in ``container_workdir``, with ``etc_hosts`` as its /etc/hosts. A program still
-    running at ``StoppingCondition.MaxRuntimeInSeconds`` is stopped and the step fails as SageMaker fails it.
+    A program still running at ``StoppingCondition.MaxRuntimeInSeconds`` is stopped and the step fails
+    as SageMaker fails it.
     """
-    work_dir = work_dir or run.job_dir
-    log = log or run.log
-    if container_root is not None:
-        command, notice = sandbox.command_line(command, container_root, etc_hosts, container_workdir)
-        if notice:
-            log(notice)
     # OpenMP threads that spin while waiting steal the cores other jobs on this machine need
-    env = {"OMP_WAIT_POLICY": "PASSIVE", **{str(k): str(v) for k, v in (environment or {}).items()},
-           **platform_environment(run)}
+    environment = {"OMP_WAIT_POLICY": "PASSIVE", **{str(k): str(v) for k, v in spec.environment.items()},
+                   **platform_environment(run)}
     limit = run.max_runtime_seconds
-    job = sandbox.run_logged(command, env, work_dir, log, work_dir / "job.log", limit)
+    job = job_runtime.run(run.runtime, replace(spec, environment=environment), log or run.log, limit)
     if job.timed_out:
         raise StepFailed(f"MaxRuntimeExceeded: {job_kind} job {run.job_name} ran longer than "
                          f"StoppingCondition.MaxRuntimeInSeconds ({limit:g}) and was stopped{stopped_detail}")

@@ -1,4 +1,5 @@
-"""Processing: stage inputs, run the entrypoint as a subprocess, publish outputs, read property files."""
+"""Processing: stage inputs, run the entrypoint on every instance in the job runtime, publish outputs, read
+property files."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipelines.local import sandbox
+from pipelines.local import job_runtime
 from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun
 from pipelines.local.executors.hosts import Host, HostProgram, job_hosts, run_on_hosts
 from pipelines.s3uri import join_uri
@@ -23,9 +24,9 @@ def execute(run: StepRun) -> StepOutcome:
     input_paths = [(item.get("S3Input") or item.get("DatasetDefinition") or {}).get("LocalPath") for item in inputs]
     output_paths = [item.get("S3Output", {}).get("LocalPath") for item in outputs]
     for index, path in enumerate(input_paths):
-        sandbox.processing_path(hosts[0].root, path, f"ProcessingInputs[{index}].LocalPath")
+        job_runtime.processing_path(hosts[0].root, path, f"ProcessingInputs[{index}].LocalPath")
     for index, path in enumerate(output_paths):
-        sandbox.processing_path(hosts[0].root, path, f"ProcessingOutputConfig.Outputs[{index}].S3Output.LocalPath")
+        job_runtime.processing_path(hosts[0].root, path, f"ProcessingOutputConfig.Outputs[{index}].S3Output.LocalPath")
     for index, item in enumerate(inputs):
         stage_input(run, index, item, hosts, input_paths[index])
     app = args["AppSpecification"]
@@ -35,10 +36,11 @@ def execute(run: StepRun) -> StepOutcome:
     programs = []
     for host in hosts:
         for path in output_paths:
-            sandbox.host_path(host.root, path).mkdir(parents=True, exist_ok=True)
+            job_runtime.host_path(host.root, path).mkdir(parents=True, exist_ok=True)
         write_processing_config(host.root, args, run.job_name, host.name, [h.name for h in hosts])
         programs.append(HostProgram(host, entrypoint, args.get("Environment") or {}))
-    ended = run_on_hosts(run, programs, "processing")
+    isolated = bool(args.get("NetworkConfig", {}).get("EnableNetworkIsolation"))
+    ended = run_on_hosts(run, programs, "processing", isolated=isolated)
     if ended.first_failure is not None:
         name, job = ended.first_failure
         where = f" on {name}" if count > 1 else ""
@@ -46,7 +48,7 @@ def execute(run: StepRun) -> StepOutcome:
                          f"{job.last_line}")
     for item, path in zip(outputs, output_paths):
         for host in hosts:
-            run.store.put_tree(sandbox.host_path(host.root, path), item["S3Output"]["S3Uri"])
+            run.store.put_tree(job_runtime.host_path(host.root, path), item["S3Output"]["S3Uri"])
     properties = {**args, "ProcessingJobName": run.job_name, "ProcessingJobStatus": "Completed",
                   "ProcessingJobArn": run.job_arn("processing-job")}
     return StepOutcome(properties=properties, property_files=read_property_files(run, outputs))
@@ -61,7 +63,7 @@ def stage_input(run: StepRun, index: int, item: dict[str, Any], hosts: list[Host
         raise StepFailed(f"ProcessingInputs[{index}]: only S3Input is supported locally")
     if source.get("S3DataType", "S3Prefix") != "S3Prefix":
         raise StepFailed(f"ProcessingInputs[{index}].S3Input.S3DataType: only S3Prefix is supported locally")
-    destinations = [sandbox.host_path(host.root, local_path) for host in hosts]
+    destinations = [job_runtime.host_path(host.root, local_path) for host in hosts]
     for destination in destinations:  # there even when a host's shard is empty, as on SageMaker
         destination.mkdir(parents=True, exist_ok=True)
     staged = run.store.download_to_hosts(source["S3Uri"], destinations,

@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import platform
 import re
-import sys
 import tarfile
 from pathlib import Path
 from typing import Any
 
-from inference.hosting import image_program, is_builtin_xgboost
+from inference.hosting import is_builtin_xgboost
+from inference.image_programs import ImageProgram, image_program
+from pipelines.local import job_runtime
 from pipelines.local import training_contract as contract
 from pipelines.local.executors import script_mode
 from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun, run_program
@@ -44,7 +45,7 @@ def execute(run: StepRun) -> StepOutcome:
         return builtin_xgboost(run)
     program = image_program(image, run.image_programs)
     if program is not None:
-        return container_job(run, program + (arguments or ["train"]))
+        return container_job(run, [*program.command, *(arguments or ["train"])], image=program)
     raise StepFailed(
         f"AlgorithmSpecification.TrainingImage {image!r} is not the built-in XGBoost image, the job gives no "
         "ContainerEntrypoint and no local program is mapped to the image: set the config key local_image_programs "
@@ -76,8 +77,12 @@ def builtin_xgboost(run: StepRun) -> StepOutcome:
     spec = {"hyperparameters": args.get("HyperParameters", {}), "content_kind": kind, "image_version": version.tag, "channels_root": str(channels_root),
             "hosts_with_data": with_data, "model_dir": str(model_dir), "metrics_file": str(run.job_dir / "metrics.json")}
     (run.job_dir / "job.json").write_text(json.dumps(spec))
-    command = [sys.executable, "-m", "pipelines.local.xgboost_algorithm", "--job-dir", str(run.job_dir)]
-    job = run_program(run, command, "training", stopped_detail=STOPPED_DETAIL)
+    command = ["python3", "-m", "pipelines.local.xgboost_algorithm", "--job-dir", str(run.job_dir)]
+    with run.runtime.job_network(bool(args.get("EnableNetworkIsolation")), 1) as network:
+        # the engine's own program: it sees its job folder where the engine has it, and the engine's code
+        spec = job_runtime.JobSpec(command, run.job_dir / "root" / "opt" / "ml", run.job_dir,
+                                   engine_dirs=(run.job_dir,), engine_code=True, network=network)
+        job = run_program(run, spec, "training", stopped_detail=STOPPED_DETAIL)
     if job.exit_code != 0:
         last = job.last_line
         raise StepFailed(last if last.startswith("ClientError")
@@ -85,10 +90,12 @@ def builtin_xgboost(run: StepRun) -> StepOutcome:
     return completed(run, model_dir, json.loads((run.job_dir / "metrics.json").read_text()))
 
 
-def container_job(run: StepRun, command: list[str] | None, unenforced: list[str] | None = None) -> StepOutcome:
+def container_job(run: StepRun, command: list[str] | None, unenforced: list[str] | None = None,
+                  image: ImageProgram | None = None) -> StepOutcome:
     """A training container's contract on every instance: channels staged per host (FullyReplicated or
     ShardedByS3Key), the /opt/ml/input/config files, the platform's environment, ``command`` run on all
-    hosts at once (``None``: the framework toolkit's script mode); the model is algo-1's /opt/ml/model."""
+    hosts at once (``None``: the framework toolkit's script mode; ``image``: the files and working directory
+    of the image standing in); the model is algo-1's /opt/ml/model."""
     args = run.arguments
     count = int(args.get("ResourceConfig", {}).get("InstanceCount", 1))
     hosts = job_hosts(run, count)
@@ -108,8 +115,10 @@ def container_job(run: StepRun, command: list[str] | None, unenforced: list[str]
             programs.append(HostProgram(host, program.command, {**environment, **program.environment},
                                         program.workdir))
         else:
-            programs.append(HostProgram(host, command, environment))
-    ended = run_on_hosts(run, programs, "training", stopped_detail=STOPPED_DETAIL)
+            programs.append(HostProgram(host, command, environment, image.workdir if image else "/",
+                                        image.files if image else ()))
+    ended = run_on_hosts(run, programs, "training", stopped_detail=STOPPED_DETAIL,
+                         isolated=bool(args.get("EnableNetworkIsolation")))
     failure = ended.first_failure
     if failure is not None:
         name, job = failure

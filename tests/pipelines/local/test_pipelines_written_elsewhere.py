@@ -12,13 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines.local import sandbox
 from pipelines.local.engine import LocalEngine, RunOptions
 from pipelines.local.registry import Registry
 from pipelines.local.store import Store
+from tests.sandboxing import needs_container_paths
 
-pytestmark = pytest.mark.skipif(not sandbox.mount_namespace_available(),
-                                reason="no private mount namespace here: hardcoded /opt/ml paths cannot be mapped")
+pytestmark = needs_container_paths
 
 SCRIPTS = Path(__file__).parent / "foreign"
 BUCKET = "sagemaker-us-east-1-111122223333"

@@ -9,13 +9,12 @@ import tarfile
 
 import pytest
 
-from pipelines.local import sandbox
 from pipelines.local.engine import LocalEngine, RunOptions
 from pipelines.local.registry import Registry
 from pipelines.local.store import Store
+from tests.sandboxing import needs_container_paths
 
-pytestmark = pytest.mark.skipif(not sandbox.mount_namespace_available(),
-                                reason="no private mount namespace here: hardcoded /opt/ml paths cannot be mapped")
+pytestmark = needs_container_paths
 
 CUSTOM_IMAGE = "111122223333.dkr.ecr.eu-west-1.amazonaws.com/their-trainer:7"
 SKLEARN_IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
@@ -30,6 +29,7 @@ for key in ("current_host", "current_instance_type", "current_group_name", "host
             "network_interface_name"):
     assert key in config, key
 assert os.environ["TRAINING_JOB_NAME"] and os.environ["TRAINING_JOB_ARN"].endswith(os.environ["TRAINING_JOB_NAME"].lower())
+assert socket.gethostname() == config["current_host"], socket.gethostname()
 peers = {host: socket.gethostbyname(host) for host in config["hosts"]}
 files = sorted(p.name for p in pathlib.Path("/opt/ml/input/data/train").iterdir())
 report = {"host": config["current_host"], "files": files, "peers": peers, "argv": __import__("sys").argv[1:]}
@@ -76,10 +76,8 @@ def store(tmp_path) -> Store:
     return store
 
 
-def test_a_container_entrypoint_runs_on_every_host_with_its_shard_and_the_full_contract(store, tmp_path) -> None:
-    program = tmp_path / "entry.py"
-    program.write_text(ENTRYPOINT_PROGRAM)
-    step = training_step({"TrainingImage": CUSTOM_IMAGE, "ContainerEntrypoint": ["python3", str(program)],
+def test_a_container_entrypoint_runs_on_every_host_with_its_shard_and_the_full_contract(store) -> None:
+    step = training_step({"TrainingImage": CUSTOM_IMAGE, "ContainerEntrypoint": ["python3", "-c", ENTRYPOINT_PROGRAM],
                           "ContainerArguments": ["--epochs", "2"]}, {}, instances=2)
     record = run(store, step)
     assert record.status == "Succeeded", record.failure_reason
@@ -95,15 +93,14 @@ def test_a_container_entrypoint_runs_on_every_host_with_its_shard_and_the_full_c
     assert any(line.startswith("S3 permissions") for line in unenforced)
 
 
-def test_one_failing_host_stops_the_others_and_names_itself(store, tmp_path) -> None:
-    program = tmp_path / "entry.py"
-    program.write_text("import json, pathlib, sys, time\n"
-                       "host = json.load(open('/opt/ml/input/config/resourceconfig.json'))['current_host']\n"
-                       "if host == 'algo-2':\n"
-                       "    pathlib.Path('/opt/ml/output/failure').write_text('out of memory on the big shard')\n"
-                       "    sys.exit(3)\n"
-                       "time.sleep(60)\n")
-    step = training_step({"TrainingImage": CUSTOM_IMAGE, "ContainerEntrypoint": ["python3", str(program)]}, {},
+def test_one_failing_host_stops_the_others_and_names_itself(store) -> None:
+    program = ("import json, pathlib, sys, time\n"
+               "host = json.load(open('/opt/ml/input/config/resourceconfig.json'))['current_host']\n"
+               "if host == 'algo-2':\n"
+               "    pathlib.Path('/opt/ml/output/failure').write_text('out of memory on the big shard')\n"
+               "    sys.exit(3)\n"
+               "time.sleep(60)\n")
+    step = training_step({"TrainingImage": CUSTOM_IMAGE, "ContainerEntrypoint": ["python3", "-c", program]}, {},
                          instances=2)
     record = run(store, step)
     assert record.step("Fit").failure_reason == "AlgorithmError on algo-2: out of memory on the big shard"
@@ -196,15 +193,17 @@ out.write_text(json.dumps({"hosts": config["hosts"], "shard": names, "lookup": l
 """
 
 
-def test_multi_instance_processing_runs_one_program_per_instance_with_its_shard(store, tmp_path) -> None:
-    script = tmp_path / "process.py"
-    script.write_text(PROCESSING)
+def test_multi_instance_processing_runs_one_program_per_instance_with_its_shard(store) -> None:
+    store.put_bytes(PROCESSING.encode(), "s3://their-bucket/code/process.py")
     store.put_bytes(b"k,v\n", "s3://their-bucket/lookup/table.csv")
     step = {"Name": "Shard", "Type": "Processing", "Arguments": {
         "ProcessingResources": {"ClusterConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 3, "VolumeSizeInGB": 5}},
-        "AppSpecification": {"ImageUri": SKLEARN_IMAGE, "ContainerEntrypoint": ["python3", str(script)]},
+        "AppSpecification": {"ImageUri": SKLEARN_IMAGE,
+                             "ContainerEntrypoint": ["python3", "/opt/ml/processing/code/process.py"]},
         "RoleArn": "arn:aws:iam::111122223333:role/Theirs",
         "ProcessingInputs": [
+            {"InputName": "code", "S3Input": {"S3Uri": "s3://their-bucket/code", "LocalPath": "/opt/ml/processing/code",
+                                              "S3DataType": "S3Prefix", "S3InputMode": "File"}},
             {"InputName": "input", "S3Input": {"S3Uri": "s3://their-bucket/train", "LocalPath": "/opt/ml/processing/input",
                                                "S3DataType": "S3Prefix", "S3InputMode": "File",
                                                "S3DataDistributionType": "ShardedByS3Key"}},

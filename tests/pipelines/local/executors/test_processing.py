@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.local import sandbox
+from pipelines.local.job_runtime.unsandboxed import mount_namespace_available
 from pipelines.local.executors import processing
 from pipelines.local.executors.base import StepFailed, StepRun
 from pipelines.local.expressions import Context
 from pipelines.local.store import Store
+from tests.sandboxing import needs_container_paths
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 
@@ -35,6 +36,7 @@ def test_a_redshift_dataset_definition_says_how_to_stage_the_data(tmp_path):
     assert "run with --data-source s3 --parameter InputDataUrl=s3://lead-bucket/lead-scoring/redshift-unload/" in message
 
 
+@needs_container_paths
 def test_a_script_hardcoding_opt_ml_paths_runs_unchanged(tmp_path):
     store = Store(tmp_path / "store")
     store.put_bytes(b"hello\n", "s3://bkt/in/greeting.txt")
@@ -47,8 +49,6 @@ def test_a_script_hardcoding_opt_ml_paths_runs_unchanged(tmp_path):
         "ProcessingOutputConfig": {"Outputs": [{"OutputName": "out", "S3Output": {
             "S3Uri": "s3://bkt/out", "LocalPath": "/opt/ml/processing/output", "S3UploadMode": "EndOfJob"}}]},
     }
-    if not sandbox.mount_namespace_available():
-        pytest.skip("this OS gives no private mount namespace; the engine says so in one line instead")
     outcome = processing.execute(step_run(tmp_path, arguments))
     assert outcome.properties["ProcessingJobStatus"] == "Completed"
     assert store.path("s3://bkt/out/shout.txt").read_text() == "HELLO\n"
@@ -56,14 +56,14 @@ def test_a_script_hardcoding_opt_ml_paths_runs_unchanged(tmp_path):
 
 def test_an_unrelated_mount_under_tmp_does_not_hide_the_private_opt_ml(tmp_path):
     """The probe binds a folder of its own: a mount somewhere under /tmp (common on CI runners) is irrelevant."""
-    if not sandbox.mount_namespace_available.__wrapped__():
+    if not mount_namespace_available.__wrapped__():
         pytest.skip("this machine gives no private mount namespace at all")
     unrelated = Path(tempfile.mkdtemp(prefix="unrelated-mount-", dir="/tmp"))
     try:
         if subprocess.run(["mount", "-t", "tmpfs", "none", str(unrelated)], capture_output=True).returncode != 0:
             pytest.skip("mounting a tmpfs needs privileges this machine does not give")
         try:
-            assert sandbox.mount_namespace_available.__wrapped__()
+            assert mount_namespace_available.__wrapped__()
         finally:
             subprocess.run(["umount", str(unrelated)], capture_output=True)
     finally:

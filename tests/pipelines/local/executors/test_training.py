@@ -7,10 +7,10 @@ import tarfile
 
 import pytest
 
-from pipelines.local import sandbox
 from pipelines.local.engine import LocalEngine, RunOptions
 from pipelines.local.registry import Registry
 from pipelines.local.store import Store
+from tests.sandboxing import needs_container_paths
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/lead-scoring-trainer:1.0"
 PROGRAM = """
@@ -55,11 +55,8 @@ def run_fit(store: Store, tmp_path, programs: dict, **kwargs):
     return engine.run(training_definition(**kwargs), "p", {})
 
 
-needs_mounts = pytest.mark.skipif(not sandbox.mount_namespace_available(),
-                                  reason="no private mount namespace here: /opt/ml paths in a program cannot be mapped")
 
-
-@needs_mounts
+@needs_container_paths
 def test_a_mapped_program_trains_under_the_opt_ml_contract(store, tmp_path):
     program = tmp_path / "train.py"
     program.write_text(PROGRAM)
@@ -73,7 +70,7 @@ def test_a_mapped_program_trains_under_the_opt_ml_contract(store, tmp_path):
     assert model == {"rows": 3, "depth": "4", "channels": ["train"]}
 
 
-@needs_mounts
+@needs_container_paths
 def test_the_programs_failure_file_is_the_failure_reason(store, tmp_path):
     program = tmp_path / "train.py"
     program.write_text(PROGRAM)
