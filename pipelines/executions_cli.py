@@ -67,7 +67,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 SAGEMAKER_LISTED = 50
-LOCAL_ONLY = ("inject_fault", "no_cache", "retry_interval_scale", "local_image_programs")  # retry's engine flags
+LOCAL_ONLY = ("inject_fault", "no_cache", "retry_interval_scale", "local_image_programs", "job_sandbox")  # retry's engine flags
 
 
 def main(argv: Sequence[str]) -> int:

@@ -198,17 +198,24 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--retry-interval-scale", type=float, default=1.0, metavar="X",
                    help="multiply every retry wait (IntervalSeconds x BackoffRate^n) by X, e.g. 0 for no waiting "
                         "in a demo (local only; default 1, as SageMaker waits)")
+    g.add_argument("--job-sandbox", choices=("auto", "off"), default="auto",
+                   help="local engine: 'auto' runs every job in a bubblewrap container of its own where bubblewrap "
+                        "works (else says why not); 'off' runs jobs as you, with your files open to them")
 
 
 def engine_options(args: argparse.Namespace) -> RunOptions:
     """The local engine's RunOptions from the flags."""
+    from pipelines.local import job_runtime
     from pipelines.local.engine import RunOptions
     from pipelines.local.retries import parse_faults
 
     if not 0 <= args.retry_interval_scale <= 1000:
         raise ConfigError("--retry-interval-scale must be between 0 and 1000")
+    runtime = job_runtime.automatic() if args.job_sandbox == "auto" else job_runtime.Unsandboxed(
+        "the job sandbox is off (--job-sandbox off)")
     return RunOptions(cache=not args.no_cache, max_parallel_steps=args.max_parallel_steps,
-                      faults=parse_faults(args.inject_fault), retry_interval_scale=args.retry_interval_scale)
+                      faults=parse_faults(args.inject_fault), retry_interval_scale=args.retry_interval_scale,
+                      runtime=runtime)
 
 
 def offline_bucket(config: PipelineConfig) -> PipelineConfig:
