@@ -24,6 +24,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/invoke.py
 	$(PY) bench/validate.py
 	$(PY) bench/job_threads.py
+	$(PY) bench/job_sandbox.py
 
 clean:
 	rm -rf $(VENV) .sagemaker-local

@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 from pipelines.local.store import Store
-from tests.pipelines.local.executors.test_job_contracts import CUSTOM_IMAGE, run, store, training_step  # noqa: F401
+from tests.pipelines.local.executors.test_job_contracts import CUSTOM_IMAGE, run, training_step
 from tests.pipelines.local.helpers import definition, engine, script_step
 from tests.sandboxing import needs_bubblewrap
 
@@ -92,7 +92,10 @@ print(json.dumps(seen))
 """
 
 
-def test_two_network_isolated_hosts_reach_each_other_by_name_and_nothing_else(store) -> None:
+def test_two_network_isolated_hosts_reach_each_other_by_name_and_nothing_else(tmp_path) -> None:
+    store = Store(tmp_path / "store")
+    for index in range(4):
+        store.put_bytes(f"{index},1,2\n".encode(), f"s3://their-bucket/train/part-{index}.csv")
     step = training_step({"TrainingImage": CUSTOM_IMAGE, "ContainerEntrypoint": ["python3", "-c", PEERS]}, {},
                          instances=2)
     step["Arguments"]["EnableNetworkIsolation"] = True
