@@ -3,7 +3,8 @@
 A value is refused when it holds, anywhere (after ``=``, ``_``, ``/`` or inside a longer string),
 an AWS access key id, something shaped like an AWS secret access key (40 characters of base64
 with both cases and high variety, so that git SHAs and S3 paths are not mistaken for one) or a
-PEM private key; a setting is refused when its name says it is a credential.
+PEM private key (a PEM public key or certificate is not a secret); a setting is refused when its name
+says it is a credential.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from pipelines.errors import CredentialInConfigError
 SECRET_KEY_NAMES = re.compile(r"(access_key|secret|session_token|password|passwd|credential|private_key)", re.I)
 _ACCESS_KEY_ID = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])")
 _PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+# what may be published: a public key (SDK v3's @step puts one in REMOTE_FUNCTION_SECRET_KEY, for the job to
+# check the pickled function's signature) or a certificate; its base64 body is no secret access key
+_PUBLIC_PEM = re.compile(r"-----BEGIN (?P<kind>(?:[A-Z]+ )?PUBLIC KEY|CERTIFICATE)-----[A-Za-z0-9+/=\s]*"
+                         r"-----END (?P=kind)-----")
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{40,}")
 SECRET_LENGTH = 40
 MIN_DISTINCT = 24  # a random 40-character base64 string has fewer distinct characters about once in 700
@@ -44,7 +49,7 @@ def credential_kind(value: Any) -> str | None:
         return "an AWS access key id"
     if _PRIVATE_KEY.search(value):
         return "a private key"
-    if any(_looks_random(window) for window in _secret_key_windows(value)):
+    if any(_looks_random(window) for window in _secret_key_windows(_PUBLIC_PEM.sub(" ", value))):
         return "an AWS secret access key"
     return None
 

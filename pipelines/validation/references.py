@@ -74,8 +74,17 @@ class References:
                     self.type_of(value)
             return "string"
         if key == "Std:JsonGet":
-            if not isinstance(body, dict) or not isinstance(body.get("Path"), str) or "PropertyFile" not in body:
-                raise ReferenceProblem("Std:JsonGet needs {\"PropertyFile\": ..., \"Path\": string}")
+            if not isinstance(body, dict) or not isinstance(body.get("Path"), str) or (
+                    ("PropertyFile" in body) == ("S3Uri" in body)):
+                raise ReferenceProblem("Std:JsonGet needs {\"PropertyFile\": ..., \"Path\": string} or "
+                                       "{\"S3Uri\": ..., \"Path\": string}")
+            if "S3Uri" in body:  # a JSON object in S3, as the SDK writes a function step's return value
+                uri = body["S3Uri"]
+                if is_expression(uri):
+                    self.type_of(uri)
+                elif not isinstance(uri, str):
+                    raise ReferenceProblem(f"Std:JsonGet.S3Uri must be a string or an expression; got {uri!r}")
+                return "any"
             source = body["PropertyFile"]
             reference = source.get("Get") if isinstance(source, dict) else source
             if not isinstance(reference, str) or self._get(reference) != "property-file":

@@ -14,6 +14,9 @@ from tests.pipelines.test_run_cli import BASE_ARGS, run_cli
 KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIE..."
+# SDK v3's @step sends the job this public key (REMOTE_FUNCTION_SECRET_KEY), to check the pickled function's signature
+PUBLIC_KEY = ("-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEtRP9QHPaY7MMhSHDW29M44Ei+h69\n"
+              "Ul/xH0Wdfw4zSWW0xbOvM2BeZaNEfJb1d9fNe567FcbRGNJtXU1TdY3ayA==\n-----END PUBLIC KEY-----\n")
 
 
 @pytest.mark.parametrize("value, kind", [
@@ -27,6 +30,11 @@ PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIE..."
     (f"s3://bkt/prefix/{SECRET}", "an AWS secret access key"),
     (f"prefix/{SECRET}/more", "an AWS secret access key"),
     (PEM, "a private key"),
+    (PUBLIC_KEY, None),
+    (PUBLIC_KEY.replace("PUBLIC KEY", "CERTIFICATE"), None),
+    (PUBLIC_KEY + PEM, "a private key"),
+    (f"{PUBLIC_KEY} {SECRET}", "an AWS secret access key"),  # a public key hides nothing beside it
+    (PUBLIC_KEY.replace("-----END PUBLIC KEY-----", ""), "an AWS secret access key"),  # no block: base64 as any
     ("0123456789abcdef0123456789abcdef01234567", None),  # a git SHA: one case only
     ("s3://lead-bucket/lead-scoring/2026/11/25/redshift-unload/part_0000", None),
     ("arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", None),

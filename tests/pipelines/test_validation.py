@@ -108,6 +108,11 @@ MUTATIONS: list[tuple[str, Mutation, str]] = [
         Get="Steps.Evaluate.PropertyFiles.Nope"),
      "Step 'CheckQuality': Arguments.Conditions[0].LeftValue: Get Steps.Evaluate.PropertyFiles.Nope: step 'Evaluate' "
      "declares no property file 'Nope' (declared: EvaluationReport)"),
+    ("Std:JsonGet of both kinds", lambda d: condition(d)["LeftValue"]["Std:JsonGet"].update(S3Uri="s3://b/r.json"),
+     "Step 'CheckQuality': Arguments.Conditions[0].LeftValue: Std:JsonGet needs {\"PropertyFile\""),
+    ("Std:JsonGet S3Uri reference", lambda d: condition(d).update(LeftValue={"Std:JsonGet": {
+        "S3Uri": {"Get": "Steps.Ghost.OutputDataConfig.S3OutputPath"}, "Path": "Result"}}),
+     "Step 'CheckQuality': Arguments.Conditions[0].LeftValue: Get Steps.Ghost.OutputDataConfig.S3OutputPath: no step"),
     ("undeclared parameter", lambda d: condition(d).update(RightValue={"Get": "Parameters.Nope"}),
      "Step 'CheckQuality': Arguments.Conditions[0].RightValue: Get Parameters.Nope: no parameter 'Nope' is declared"),
     ("execution variable", lambda d: args(d, "Train")["OutputDataConfig"].update(

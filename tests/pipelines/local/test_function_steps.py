@@ -1,0 +1,100 @@
+"""A pipeline of SDK v3 function steps (``@step``), built by the real SDK, run end to end on the local engine:
+a parameter passed in, a step fed another's return value, a ConditionStep on a returned value, and a
+function that raises."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cloudpickle
+import pytest
+
+from pipelines.local import executions
+from pipelines.local.store import Store
+from tests.sandboxing import needs_container_paths
+
+pytestmark = needs_container_paths
+
+BUCKET = "sagemaker-us-east-1-111122223333"
+ROLE = "arn:aws:iam::111122223333:role/service-role/AmazonSageMaker-ExecutionRole"
+REPO = Path(__file__).resolve().parents[3]
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+
+
+def make(n):
+    return [i * i for i in range(n)]
+
+
+def total(values):
+    return sum(values)
+
+
+def explode(value):
+    raise ValueError(f"the total {value} is too big to ship")
+
+
+def build(store: Store, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """The pipeline as its team builds it (uploads go to moto), then their bucket copied into the store."""
+    from moto import mock_aws
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("SAGEMAKER_VALIDATE_ROLE", "false")
+    # a notebook's or a script's functions travel by value, as these would from the team's __main__
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    with mock_aws():
+        import boto3
+        from sagemaker.core.workflow.conditions import ConditionGreaterThan
+        from sagemaker.core.workflow.parameters import ParameterInteger
+        from sagemaker.core.workflow.pipeline_context import PipelineSession
+        from sagemaker.mlops.workflow.condition_step import ConditionStep
+        from sagemaker.mlops.workflow.function_step import step
+        from sagemaker.mlops.workflow.pipeline import Pipeline
+
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=BUCKET)
+        session = PipelineSession(default_bucket=BUCKET)
+        size = ParameterInteger(name="Size", default_value=4)
+        settings = {"role": ROLE, "instance_type": "ml.m5.large", "image_uri": IMAGE}
+        summed = step(total, name="Total", **settings)(step(make, name="Make", **settings)(size))
+        big = ConditionStep(name="IsBig", conditions=[ConditionGreaterThan(left=summed, right=50)],
+                            if_steps=[step(explode, name="Explode", **settings)(summed)], else_steps=[])
+        definition = json.loads(Pipeline(name="squares", steps=[big], parameters=[size],
+                                         sagemaker_session=session).definition())
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+            for item in page.get("Contents", []):
+                store.put_bytes(s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read(),
+                                f"s3://{BUCKET}/{item['Key']}")
+    return definition
+
+
+def run_cli(tmp_path, *arguments: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PIPELINE_"))}
+    return subprocess.run([sys.executable, "-m", "pipelines.run", "--definition", str(tmp_path / "squares.json"),
+                           "--store", str(tmp_path / "store"), *arguments], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_a_function_step_pipeline_validates_and_runs_end_to_end(tmp_path, monkeypatch) -> None:
+    store = Store(tmp_path / "store")
+    definition = build(store, monkeypatch)
+    environment = definition["Steps"][1]["Arguments"]["Environment"]
+    assert environment["REMOTE_FUNCTION_SECRET_KEY"].startswith("-----BEGIN PUBLIC KEY-----")
+    (tmp_path / "squares.json").write_text(json.dumps(definition))
+
+    small = run_cli(tmp_path, "--parameter", "Size=4")  # 0 + 1 + 4 + 9 = 14: no explosion
+    assert small.returncode == 0, small.stdout[-3000:] + small.stderr[-3000:]
+    [first] = executions.all_records(store.root, lambda message: None)
+    assert first.step("IsBig").properties["Outcome"] in (False, "False")
+    assert sorted(s.name for s in first.steps if s.status == "Succeeded") == ["IsBig", "Make", "Total"]
+
+    large = run_cli(tmp_path, "--parameter", "Size=6")  # 55
+    assert large.returncode != 0
+    second = next(r for r in executions.all_records(store.root, lambda message: None)
+                  if r.execution_id != first.execution_id)
+    assert second.step("IsBig").properties["Outcome"] in (True, "True")
+    assert "the total 55 is too big to ship" in (second.step("Explode").failure_reason or ""), large.stdout[-3000:]
