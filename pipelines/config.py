@@ -88,6 +88,7 @@ class PipelineConfig:
     cache_expire_after: str = "P30D"
     source_revision: str = "unknown"
     local_image_programs: tuple[tuple[str, str], ...] = ()  # image URI -> command the local engine runs for it
+    environments_cache: str | None = None  # local engine: where job environments are built (None: ~/.cache/...)
 
     def __post_init__(self) -> None:
         _validate(self)

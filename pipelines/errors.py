@@ -12,6 +12,7 @@
     │   └── RegistryBusyError      it stayed locked past the timeout (a step sees Step.THROTTLING)
     ├── ModelPackageError          a model version is unknown, or not in a state that allows what was asked (exit 2)
     ├── EndpointError              a local endpoint cannot be found, started, updated or stopped (exit 1)
+    ├── EnvironmentBuildError      a job's environment (its requirements) cannot be built; names the file (exit 1)
     └── DefinitionError            a pipeline definition cannot be executed as written; names step and field (exit 2)
         ├── UnsupportedStepTypeError
         ├── ExpressionError        a Get/Std:Join/Std:JsonGet/condition cannot be resolved
@@ -89,6 +90,10 @@ class ModelPackageError(PipelineError):
 
 class EndpointError(PipelineError):
     """A local endpoint cannot be found, started, updated or stopped; the message says where its log is."""
+
+
+class EnvironmentBuildError(PipelineError):
+    """A job environment could not be built (pip refused a requirement); nothing half-built is left."""
 
 
 class DefinitionError(PipelineError):

@@ -66,6 +66,10 @@ def add_local_config_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--local-image-program", dest="local_image_programs", action="append", metavar="IMAGE=COMMAND",
                        help="local engine: run COMMAND (with 'train' or 'serve' appended, as the container is "
                             "started) for jobs and models of IMAGE (repeatable)")
+    group.add_argument("--environments-cache", metavar="DIR",
+                       help="local engine: where job environments (a script's requirements.txt installed) are built "
+                            "and cached, for every store and run (default: ~/.cache/sagemaker-pipelines-local/"
+                            "environments, or under XDG_CACHE_HOME)")
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:

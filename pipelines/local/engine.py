@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping
 from pipelines.errors import ConfigError, DefinitionError, ExecutionError
 from pipelines.local import caching, executions, job_runtime, retries, unenforced
 from pipelines.local.dispatch import EXECUTORS, LAZY_ARGUMENTS
+from pipelines.local.environments import Environments
 from pipelines.local.executions import (
     ExecutionLock,
     ExecutionRecord,
@@ -71,6 +72,7 @@ class RunOptions:
     sleep: Callable[[float], None] = time.sleep
     retry_interval_scale: float = 1.0  # multiplies every retry wait (local only: quick demos and tests)
     runtime: job_runtime.Runtime = field(default_factory=job_runtime.automatic)  # starts every job program
+    environments: Environments = field(default_factory=Environments)  # job requirements' environments (cached)
 
 
 @dataclass
@@ -348,7 +350,7 @@ class LocalEngine:
         step_run = StepRun(node.name, node.definition, arguments, run.context, run.record.execution_id,
                            run.record.pipeline_name, self.store, job_dir, self.registry,
                            lambda line: self.log(node.name, line), self.options.image_programs, run.job_environment,
-                           self.options.runtime)
+                           self.options.runtime, self.options.environments)
         return EXECUTORS[node.definition["Type"]](step_run)
 
     def _read_object(self, uri: str) -> bytes | None:

@@ -19,6 +19,7 @@ from pipelines.lead_scoring import BuiltPipeline, build
 from pipelines.lead_scoring import write_sample as write_lead_sample
 from pipelines.local import executions
 from pipelines.local.engine import LocalEngine, RunOptions, parameter_values
+from pipelines.local.environments import Environments
 from pipelines.local.executions import ExecutionRecord
 from pipelines.local.graph import walk_steps
 from pipelines.local.registry import Registry
@@ -82,7 +83,9 @@ class LocalTarget:
 
     def _engine(self, store: Store, progress: Progress) -> LocalEngine:
         registry = Registry(store.root / "registry.sqlite", self.config.region)
-        options = replace(self.options, image_programs=dict(self.config.local_image_programs), region=self.config.region)
+        cache = self.config.environments_cache
+        options = replace(self.options, image_programs=dict(self.config.local_image_programs), region=self.config.region,
+                          environments=Environments(Path(cache).expanduser().resolve() if cache else None))
         return LocalEngine(store, registry, progress.log, lambda record: progress.update(_steps(record)), options)
 
     def _ensure_input(self, store: Store, input_url: str, built: BuiltPipeline, progress: Progress) -> None:

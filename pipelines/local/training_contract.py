@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import json
-import shutil
+import posixpath
+import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from pipelines.local import requirements_report
 
 GROUP = "homogeneousCluster"  # SageMaker's name for the instance group of a job without InstanceGroups
 NETWORK_INTERFACE = "lo"  # local hosts talk over loopback (eth0 on SageMaker)
@@ -57,13 +57,33 @@ def write_training_config(root: Path, arguments: dict[str, Any], current_host: s
     (config_dir / "resourceconfig.json").write_text(json.dumps(resource_config(arguments, current_host, hosts)))
 
 
-SDK_V3_INSTALLER = Path("opt/ml/input/data/sm_drivers/scripts/install_requirements.py")
+SDK_V3_DRIVERS = "opt/ml/input/data/sm_drivers"
+SDK_V3_INSTALLER = Path(SDK_V3_DRIVERS) / "scripts" / "install_requirements.py"
+SDK_V3_SCRIPT = Path(SDK_V3_DRIVERS) / "sm_train.sh"
+_INSTALL_CALL = re.compile(r"install_requirements\.py[ \t]+(\S+)")
+_WORKING_DIR = re.compile(r"^cd[ \t]+(\S+)[ \t]*$", re.M)
+INSTALLED_NOTE = "print('requirements: installed by the local engine into this job\\'s environment before it started')\n"
 
 
-def stub_requirement_installers(root: Path, log: Callable[[str], None]) -> None:
-    """SDK v3's ``sm_train.sh`` installs requirements with pip; locally its installer is replaced by one
-    that reports the requirements against what this interpreter has, and installs nothing."""
-    installer = root / SDK_V3_INSTALLER
-    if installer.is_file():
-        shutil.copyfile(requirements_report.__file__, installer)
-        log("SourceCode requirements are reported, not installed: the job runs with this interpreter's libraries")
+def sdk_v3_requirements(root: Path) -> Path | None:
+    """The requirements file SDK v3's ``sm_train.sh`` installs (where it is in ``root``), if it installs one
+    that the job was given."""
+    script = root / SDK_V3_SCRIPT
+    if not (root / SDK_V3_INSTALLER).is_file() or not script.is_file():
+        return None
+    text = script.read_text(errors="replace")
+    call, cd = _INSTALL_CALL.search(text), _WORKING_DIR.search(text)
+    if call is None:
+        return None
+    container = posixpath.normpath(posixpath.join(cd.group(1) if cd else "/", call.group(1)))
+    if not container.startswith("/opt/ml/"):
+        return None
+    found = root / container.lstrip("/")
+    return found if found.is_file() else None
+
+
+def take_over_requirement_installer(root: Path) -> None:
+    """SDK v3's ``sm_train.sh`` pip-installs its requirements in the job; locally the engine installs them into
+    the job's environment first (the job's interpreter and its libraries are read-only), so its installer
+    only says so."""
+    (root / SDK_V3_INSTALLER).write_text(INSTALLED_NOTE)

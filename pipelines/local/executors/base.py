@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from pipelines.local import job_runtime
+from pipelines.local.environments import Environments
 from pipelines.local.expressions import Context
 from pipelines.local.registry import LOCAL_ACCOUNT, Registry
 from pipelines.local.store import Store
@@ -39,6 +40,7 @@ class StepRun:
     image_programs: Mapping[str, str] = field(default_factory=dict)  # image URI -> local command
     job_environment: Mapping[str, str] = field(default_factory=dict)  # the run's S3 endpoint, region, credentials
     runtime: job_runtime.Runtime = field(default_factory=job_runtime.automatic)  # how job programs are started
+    environments: Environments = field(default_factory=Environments)  # where job requirements are installed
 
     @property
     def max_runtime_seconds(self) -> float | None:

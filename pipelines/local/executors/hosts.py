@@ -44,6 +44,7 @@ class HostProgram:
     environment: Mapping[str, Any]
     workdir: str = "/"
     image_files: Sequence[tuple[Path, str]] = ()
+    python_env: Path | None = None
 
 
 def job_hosts(run: StepRun, count: int) -> list[Host]:
@@ -79,7 +80,8 @@ def run_on_hosts(run: StepRun, programs: list[HostProgram], job_kind: str, stopp
     def one(p: HostProgram, network: job_runtime.Network) -> None:
         log = run.log if len(programs) == 1 else lambda line: run.log(f"[{p.host.name}] {line}")
         spec = job_runtime.JobSpec(p.command, p.host.opt_ml, p.host.directory, p.environment, p.host.name,
-                                   tuple(h.name for h in hosts), p.workdir, tuple(p.image_files), network=network)
+                                   tuple(h.name for h in hosts), p.workdir, tuple(p.image_files), network=network,
+                                   python_env=p.python_env)
         try:
             job = run_program(run, spec, job_kind, stopped_detail, log=log)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread

@@ -1,6 +1,7 @@
 """Script mode of the AWS framework training images (SKLearn, XGBoost framework, PyTorch, TensorFlow), as
 SDK v2 estimators start it: the ``sagemaker_submit_directory`` archive unpacked in /opt/ml/code and
-``sagemaker_program`` run there with this interpreter, the user's hyperparameters as ``--name value``
+``sagemaker_program`` run there with this interpreter (and its ``requirements.txt`` installed, in an
+environment derived from this interpreter's), the user's hyperparameters as ``--name value``
 arguments and the ``SM_*`` environment, as the SageMaker training toolkit does."""
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
-from pipelines.errors import UnsafePathError
+from pipelines.errors import EnvironmentBuildError, UnsafePathError
 from processing.archives import ArchiveError, extract
-from pipelines.local import requirements_report
 from pipelines.local import training_contract as contract
 from pipelines.local.executors.base import StepFailed, StepRun
 
@@ -30,6 +30,7 @@ class ScriptProgram:
     command: list[str]
     environment: dict[str, str]
     workdir: str
+    python_env: Path | None = None  # the environment its requirements.txt was installed into
 
 
 def is_script_mode(hyperparameters: dict[str, Any]) -> bool:
@@ -88,9 +89,12 @@ def program(run: StepRun, root: Path, raw_hyperparameters: dict[str, Any], chann
         raise UnsafePathError(f"{entry!r} must name a file of the submitted code", field=f"HyperParameters.{PROGRAM}")
     if not (code_dir / entry).is_file():
         raise StepFailed(f"ClientError: HyperParameters.{PROGRAM}: {entry} is not in the submitted code")
-    if (code_dir / "requirements.txt").is_file():
-        for line in requirements_report.report(code_dir / "requirements.txt"):
-            log(line)
+    python_env = None
+    if (code_dir / "requirements.txt").is_file():  # the toolkit pip-installs it before the entry point runs
+        try:
+            python_env = run.environments.with_requirements(code_dir / "requirements.txt", log).root
+        except EnvironmentBuildError as exc:
+            raise StepFailed(f"ClientError: {exc}") from None
     user = {k: v for k, v in values.items() if not k.startswith("sagemaker_")}
     arguments = command_arguments(user)
     if entry.endswith(".sh"):
@@ -119,4 +123,4 @@ def program(run: StepRun, root: Path, raw_hyperparameters: dict[str, Any], chann
         "current_host": current_host, "hosts": hosts, "hyperparameters": user, "job_name": run.job_name,
         "model_dir": f"{opt_ml}/model", "module_name": environment["SM_MODULE_NAME"], "user_entry_point": entry,
         "num_cpus": os.cpu_count() or 1, "num_gpus": 0, "output_data_dir": f"{opt_ml}/output/data"})
-    return ScriptProgram(command, environment, CODE_DIR)
+    return ScriptProgram(command, environment, CODE_DIR, python_env)

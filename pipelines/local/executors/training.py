@@ -13,6 +13,7 @@ from typing import Any
 
 from inference.hosting import is_builtin_xgboost
 from inference.image_programs import ImageProgram, image_program
+from pipelines.errors import EnvironmentBuildError
 from pipelines.local import job_runtime
 from pipelines.local import training_contract as contract
 from pipelines.local.executors import script_mode
@@ -108,15 +109,22 @@ def container_job(run: StepRun, command: list[str] | None, unenforced: list[str]
     for host in hosts:
         contract.write_training_config(host.root, args, host.name, [h.name for h in hosts])
         log = run.log if host is hosts[0] else lambda _: None  # what every host would say, said once
-        contract.stub_requirement_installers(host.root, log)
+        python_env = None
+        requirements = contract.sdk_v3_requirements(host.root)
+        if requirements is not None:  # as sm_train.sh would pip-install them, before the program starts
+            contract.take_over_requirement_installer(host.root)
+            try:
+                python_env = run.environments.with_requirements(requirements, log).root
+            except EnvironmentBuildError as exc:
+                raise StepFailed(f"ClientError: SourceCode.requirements: {exc}") from None
         if command is None:
             program = script_mode.program(run, host.root, args.get("HyperParameters", {}), channels, host.name,
                                           [h.name for h in hosts], log)
             programs.append(HostProgram(host, program.command, {**environment, **program.environment},
-                                        program.workdir))
+                                        program.workdir, python_env=program.python_env))
         else:
             programs.append(HostProgram(host, command, environment, image.workdir if image else "/",
-                                        image.files if image else ()))
+                                        image.files if image else (), python_env))
     ended = run_on_hosts(run, programs, "training", stopped_detail=STOPPED_DETAIL,
                          isolated=bool(args.get("EnableNetworkIsolation")))
     failure = ended.first_failure

@@ -90,6 +90,8 @@ class Bubblewrap:
         # after the tmpfs on /tmp: a virtualenv or store under /tmp would be hidden otherwise
         for path in interpreter_paths() + (engine_code_paths() if spec.engine_code else []):
             args += ["--ro-bind", path, path]
+        if spec.python_env is not None:
+            args += ["--ro-bind", str(spec.python_env), str(spec.python_env)]
         for host, container in spec.image_files:
             args += ["--ro-bind", str(host), container]
         for folder in spec.engine_dirs:
@@ -100,8 +102,8 @@ class Bubblewrap:
         if spec.network.isolated and spec.network.namespace_pid is None:
             args.append("--unshare-net")
         environment = {"HOME": "/root", "LANG": "C.UTF-8", "HOSTNAME": spec.hostname, **spec.environment,
-                       "PATH": f"{os.path.dirname(interpreter())}:{CONTAINER_PATH}"}
-        argv = [*launcher(), *_join(spec.network), self.bwrap, *args, "--", *interpreter_command(spec.command)]
+                       "PATH": f"{os.path.dirname(interpreter(spec))}:{CONTAINER_PATH}"}
+        argv = [*launcher(), *_join(spec.network), self.bwrap, *args, "--", *interpreter_command(spec)]
         return Launch(argv, environment, spec.work_dir)
 
     @contextlib.contextmanager

@@ -37,7 +37,8 @@ class JobSpec:
     interpreter). ``image_files`` are the image's own programs: host path -> container path, read-only.
     ``engine_dirs`` are folders of the engine visible read-write at their own path, and
     ``engine_code`` makes the engine's packages importable: both only for the engine's own job
-    programs (the built-in algorithm's emulation), never for a definition's.
+    programs (the built-in algorithm's emulation), never for a definition's. ``python_env`` is a
+    virtualenv (visible read-only) whose interpreter replaces the engine's.
     """
 
     command: Sequence[str]
@@ -51,6 +52,7 @@ class JobSpec:
     engine_dirs: Sequence[Path] = ()
     engine_code: bool = False
     network: Network = HOST_NETWORK
+    python_env: Path | None = None  # a virtualenv whose interpreter the job runs with (None: the engine's)
 
 
 def host_path(job_root: Path, container_path: str) -> Path:

@@ -63,11 +63,11 @@ class Unsandboxed:
 
     def launch(self, spec: JobSpec) -> Launch:
         """The command, environment and folder for ``spec``."""
-        program = [rewrite(part, spec) for part in interpreter_command(spec.command)]
+        program = [rewrite(part, spec) for part in interpreter_command(spec)]
         # no AWS setting of this process (a profile, real credentials, an endpoint) reaches a job program
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         environment = {**inherited, **{k: rewrite(v, spec) for k, v in spec.environment.items()}}
-        environment["PATH"] = os.pathsep.join([os.path.dirname(interpreter()), inherited.get("PATH", os.defpath)])
+        environment["PATH"] = os.pathsep.join([os.path.dirname(interpreter(spec)), inherited.get("PATH", os.defpath)])
         in_opt_ml = spec.workdir == CONTAINER_ROOT or spec.workdir.startswith(CONTAINER_ROOT + "/")
         if not mount_namespace_available():
             if in_opt_ml:

@@ -3,9 +3,14 @@ platform variable, several instances with sharded inputs, script mode, and S3 re
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
+import os
 import tarfile
+import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -107,11 +112,28 @@ def test_one_failing_host_stops_the_others_and_names_itself(store) -> None:
     assert record.end_time is not None
 
 
-def source_archive(files: dict[str, str]) -> bytes:
+def wheel(name: str, version: str, code: str) -> bytes:
+    """A pure-Python wheel of one module, made here: a requirement that installs without any index."""
+    files = {f"{name}/__init__.py": code.encode(),
+             f"{name}-{version}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+             f"{name}-{version}.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    record = "".join(f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},"
+                     f"{len(data)}\n" for path, data in files.items()) + f"{name}-{version}.dist-info/RECORD,,\n"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path, data in {**files, f"{name}-{version}.dist-info/RECORD": record.encode()}.items():
+            archive.writestr(path, data)
+    return buffer.getvalue()
+
+
+TINYLIB = "tinylib-1.0-py3-none-any.whl"
+
+
+def source_archive(files: dict[str, str | bytes]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         for name, text in files.items():
-            data = text.encode()
+            data = text.encode() if isinstance(text, str) else text
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
@@ -127,15 +149,18 @@ parser.add_argument("--model-dir", default=os.environ["SM_MODEL_DIR"])
 args = parser.parse_args()
 rows = sum(len(p.read_text().splitlines()) for p in pathlib.Path(os.environ["SM_CHANNEL_TRAIN"]).glob("*.csv"))
 env = {k: os.environ[k] for k in ("SM_CURRENT_HOST", "SM_HOSTS", "SM_CHANNELS", "SM_HP_OBJECTIVE")}
+import tinylib  # installed from requirements.txt, as the toolkit installs it
 pathlib.Path(args.model_dir, "model.json").write_text(json.dumps(
-    {"rows": rows, "depth": args.max_depth, "objective": args.objective, "cwd": os.getcwd(), "env": env}))
+    {"rows": rows, "depth": args.max_depth, "objective": args.objective, "cwd": os.getcwd(), "env": env,
+     "tinylib": tinylib.VALUE}))
 print("train-rmse=0.25")
 """
 
 
 @pytest.mark.parametrize("image", [SKLEARN_IMAGE, XGBOOST_FRAMEWORK_IMAGE])
 def test_sdk_v2_script_mode_runs_the_entry_point_as_the_training_toolkit_does(store, image) -> None:
-    store.put_bytes(source_archive({"train.py": SCRIPT, "requirements.txt": "scikit-learn>=1.0\nnot-a-package-here==1.0\n"}),
+    store.put_bytes(source_archive({"train.py": SCRIPT, "requirements.txt": f"scikit-learn>=1.0\n./wheels/{TINYLIB}\n",
+                                    f"wheels/{TINYLIB}": wheel("tinylib", "1.0", "VALUE = 'from its wheel'\n")}),
                     "s3://their-bucket/code/sourcedir.tar.gz")
     hyperparameters = {"max-depth": "5", "objective": '"reg:squarederror"',
                        "sagemaker_program": '"train.py"', "sagemaker_submit_directory": '"s3://their-bucket/code/sourcedir.tar.gz"',
@@ -149,10 +174,28 @@ def test_sdk_v2_script_mode_runs_the_entry_point_as_the_training_toolkit_does(st
     model = json.loads(model_files(store, record)["model.json"])
     assert model == {"rows": 4, "depth": 5, "objective": "reg:squarederror", "cwd": "/opt/ml/code",
                      "env": {"SM_CURRENT_HOST": "algo-1", "SM_HOSTS": '["algo-1"]', "SM_CHANNELS": '["train"]',
-                             "SM_HP_OBJECTIVE": "reg:squarederror"}}
+                             "SM_HP_OBJECTIVE": "reg:squarederror"}, "tinylib": "from its wheel"}
     assert record.step("Fit").properties["FinalMetricDataList"] == [{"MetricName": "train:rmse", "Value": 0.25}]
-    assert any("not-a-package-here==1.0: NOT INSTALLED here" in line for line in lines)
+    assert any(line.startswith("requirements.txt: installing into a new environment") for line in lines)
+    assert any("Successfully installed tinylib-1.0" in line for line in lines)  # scikit-learn was there already
+    again: list[str] = []
+    assert run(store, step, lines=again).status == "Succeeded"
+    assert any(line.startswith("requirements.txt: installed in the cached environment") for line in again)
+    assert not any(line.startswith("pip: ") for line in again)
     assert any("not the image's framework versions" in line for line in record.step("Fit").unenforced)
+
+
+def test_script_mode_requirements_that_cannot_be_installed_fail_the_step_and_leave_no_environment(store) -> None:
+    store.put_bytes(source_archive({"train.py": "print(1)", "requirements.txt": "./wheels/missing-1.0-py3-none-any.whl\n"}),
+                    "s3://their-bucket/code/sourcedir.tar.gz")
+    step = training_step({"TrainingImage": SKLEARN_IMAGE}, {
+        "sagemaker_program": '"train.py"', "sagemaker_submit_directory": '"s3://their-bucket/code/sourcedir.tar.gz"'})
+    record = run(store, step)
+    reason = record.step("Fit").failure_reason
+    assert reason.startswith("ClientError: requirements.txt: pip could not install it (") and "missing" in reason
+    assert record.step("Fit").attempts == 1  # a client error: never retried
+    cache = Path(os.environ["XDG_CACHE_HOME"]) / "sagemaker-pipelines-local" / "environments"
+    assert [p.name for p in cache.iterdir() if not p.name.endswith(".lock")] == []
 
 
 def test_script_mode_code_that_escapes_its_folder_is_refused(store) -> None:
