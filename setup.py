@@ -18,6 +18,7 @@ setup(
         "waitress>=3,<4",
         "scikit-learn>=1.3",
         "PyYAML>=6",
+        "packaging>=23",
         "tomli>=2; python_version < '3.11'",
     ],
     extras_require={

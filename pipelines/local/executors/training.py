@@ -14,7 +14,7 @@ from typing import Any
 from inference.hosting import is_builtin_xgboost
 from inference.image_programs import ImageProgram, image_program
 from pipelines.errors import EnvironmentBuildError
-from pipelines.local import job_runtime
+from pipelines.local import image_libraries, job_runtime
 from pipelines.local import training_contract as contract
 from pipelines.local.executors import script_mode
 from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun, run_program
@@ -37,11 +37,11 @@ def execute(run: StepRun) -> StepOutcome:
     if entrypoint:
         return container_job(run, entrypoint + arguments, unenforced=[
             f"AlgorithmSpecification.TrainingImage = {image}: the ContainerEntrypoint runs with this machine's programs "
-            "and libraries, not the image's"])
+            "and libraries, not the image's" + _differences(image)])
     if script_mode.is_script_mode(run.arguments.get("HyperParameters", {})):
         return container_job(run, None, unenforced=[
             f"AlgorithmSpecification.TrainingImage = {image}: the script runs with this interpreter ({platform.python_version()}) "
-            "and its installed libraries, not the image's framework versions"])
+            "and its installed libraries, not the image's framework versions" + _differences(image)])
     if is_builtin_xgboost(image):
         return builtin_xgboost(run)
     program = image_program(image, run.image_programs)
@@ -52,6 +52,11 @@ def execute(run: StepRun) -> StepOutcome:
         "ContainerEntrypoint and no local program is mapped to the image: set the config key local_image_programs "
         f"(flag --local-image-program '{image}=COMMAND'), COMMAND being what the image runs as `train`"
     )
+
+
+def _differences(image: str) -> str:
+    found = image_libraries.differences(image)
+    return f"; {found}" if found else ""
 
 
 def builtin_xgboost(run: StepRun) -> StepOutcome:
