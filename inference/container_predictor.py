@@ -24,6 +24,7 @@ from typing import Any
 from inference.image_programs import ImageProgram
 from inference.xgboost_csv import InvocationError
 from pipelines.local import job_runtime
+from pipelines.local.environments import Environments
 from processing.archives import extract
 
 STARTUP_SECONDS = 120
@@ -43,7 +44,7 @@ class ContainerPredictor:
     """One model, served by its image's ``serve`` program, in the job runtime, until ``close()``."""
 
     def __init__(self, program: ImageProgram, model_archive: Path, runtime: job_runtime.Runtime,
-                 startup_seconds: float = STARTUP_SECONDS):
+                 environments: Environments, startup_seconds: float = STARTUP_SECONDS):
         self.base = Path(tempfile.mkdtemp(prefix="serve-"))
         self.process: subprocess.Popen | None = None
         try:
@@ -52,10 +53,15 @@ class ContainerPredictor:
             self.port = _free_port()
             environment = {"SAGEMAKER_BASE_DIR": job_runtime.CONTAINER_ROOT, "SAGEMAKER_BIND_TO_PORT": str(self.port),
                            "SERVE_BIND_HOST": "127.0.0.1", "SAGEMAKER_MODEL_SERVER_WORKERS": "1"}
-            spec = job_runtime.JobSpec([*program.command, "serve"], opt_ml, self.base, environment,
-                                       workdir=program.workdir, image_files=program.files)
             self.log = self.base / "serve.log"
-            with open(self.log, "wb") as sink:
+            python_env = None
+            if program.requirements is not None:
+                with open(self.log, "a", encoding="utf-8") as building:
+                    python_env = environments.with_requirements(
+                        program.requirements, lambda line: building.write(line + "\n")).root
+            spec = job_runtime.JobSpec([*program.command, "serve"], opt_ml, self.base, environment,
+                                       workdir=program.workdir, image_files=program.files, python_env=python_env)
+            with open(self.log, "ab") as sink:
                 self.process = job_runtime.start(runtime, spec, sink)
             self._wait_until_up(startup_seconds)
             self.execution_parameters = self._execution_parameters()

@@ -17,7 +17,9 @@ from typing import Any, Mapping, Protocol
 
 from inference.image_programs import OWN_IMAGE_REPOSITORY, image_program
 from inference.xgboost_csv import MAX_PAYLOAD_BYTES, InvocationError, invoke, load_model
+from pipelines.errors import EnvironmentBuildError
 from pipelines.local import job_runtime
+from pipelines.local.environments import Environments
 from processing.archives import ArchiveError
 
 # the SageMaker-provided XGBoost algorithm image, any registry account, region and version
@@ -72,7 +74,7 @@ def is_builtin_xgboost(image: str) -> bool:
 
 
 def predictor_for(image: str, model_archive: Path, programs: Mapping[str, str] | None = None,
-                  runtime: job_runtime.Runtime | None = None) -> Predictor:
+                  runtime: job_runtime.Runtime | None = None, environments: Environments | None = None) -> Predictor:
     """A loaded predictor for a container ``image`` and its ``model.tar.gz``; close it when done.
 
     UnservableImageError for an image served by nothing here; ModelLoadError, with the loader's first
@@ -88,8 +90,9 @@ def predictor_for(image: str, model_archive: Path, programs: Mapping[str, str] |
         from inference.container_predictor import ContainerPredictor, ContainerStartError
 
         try:
-            return ContainerPredictor(program, model_archive, runtime or job_runtime.automatic())
-        except (ContainerStartError, OSError, ArchiveError) as exc:
+            return ContainerPredictor(program, model_archive, runtime or job_runtime.automatic(),
+                                      environments or Environments())
+        except (ContainerStartError, OSError, ArchiveError, EnvironmentBuildError) as exc:
             raise ModelLoadError(f"the model could not be served by {program.describe()} serve: {exc}") from None
     try:
         return XGBoostPredictor(model_archive)

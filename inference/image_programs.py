@@ -2,7 +2,8 @@
 
 An image runs ``IMAGE train`` or ``IMAGE serve``. Locally, our own image is its ``container``
 package, visible read-only at ``/opt/program/container`` with ``/opt/program`` as the working
-directory, as its Dockerfile lays it out. An image mapped to a command (config
+directory, as its Dockerfile lays it out, with its pinned ``container/requirements.txt`` installed (in
+an environment derived from the engine's, see ``pipelines.local.environments``). An image mapped to a command (config
 ``local_image_programs``) sees, read-only at their own paths, the files and folders that command
 names (a file's whole folder, so that its modules import; for ``-m MODULE``, that module in the
 current directory), and starts in the current directory; nothing else of this machine.
@@ -33,6 +34,7 @@ class ImageProgram:
     command: tuple[str, ...]
     files: tuple[tuple[Path, str], ...] = ()
     workdir: str = "/"
+    requirements: Path | None = None  # what the image pip-installs (its programs run with exactly these)
 
     def describe(self) -> str:
         """The command, as a user would type it."""
@@ -44,7 +46,8 @@ def own_image_program() -> ImageProgram:
     spec = importlib.util.find_spec("container")
     assert spec is not None and spec.origin is not None
     package = Path(spec.origin).parent
-    return ImageProgram(("python3", "-m", "container"), ((package, f"{OWN_IMAGE_HOME}/container"),), OWN_IMAGE_HOME)
+    return ImageProgram(("python3", "-m", "container"), ((package, f"{OWN_IMAGE_HOME}/container"),), OWN_IMAGE_HOME,
+                        package / "requirements.txt")
 
 
 def mapped_program(command: str, cwd: Path | None = None) -> ImageProgram:

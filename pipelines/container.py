@@ -14,6 +14,7 @@ from pathlib import Path
 from inference.image_programs import own_image_program
 from pipelines.errors import ConfigError, exit_code_of
 from pipelines.local import job_runtime
+from pipelines.local.environments import Environments
 
 
 def parser() -> argparse.ArgumentParser:
@@ -46,8 +47,10 @@ def job(args: argparse.Namespace, work_dir: Path) -> job_runtime.JobSpec:
         environment.update({"SAGEMAKER_BIND_TO_PORT": str(args.port), "SERVE_BIND_HOST": "127.0.0.1",
                             "SAGEMAKER_MODEL_SERVER_WORKERS": str(args.workers)})
     image = own_image_program()
+    assert image.requirements is not None
+    built = Environments().with_requirements(image.requirements, lambda line: print(line, file=sys.stderr))
     return job_runtime.JobSpec([*image.command, args.program], ml_dir, work_dir, environment,
-                               workdir=image.workdir, image_files=image.files)
+                               workdir=image.workdir, image_files=image.files, python_env=built.root)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,12 +27,17 @@ def _loopback_only(self: socket.socket, address: object) -> object:
     return _real_connect(self, address)
 
 
+@pytest.fixture(scope="session")
+def cache_home(tmp_path_factory: pytest.TempPathFactory):
+    """The suite's own cache folder: job environments are built there once, never in the user's ~/.cache."""
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Fail any test that opens a connection beyond loopback; give it fake AWS settings and a cache folder of
-    its own (job environments are built there, never in the user's ~/.cache)."""
+def no_network(monkeypatch: pytest.MonkeyPatch, cache_home) -> None:
+    """Fail any test that opens a connection beyond loopback; give it fake AWS settings and the suite's cache."""
     monkeypatch.setattr(socket.socket, "connect", _loopback_only)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)

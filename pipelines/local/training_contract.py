@@ -87,3 +87,25 @@ def take_over_requirement_installer(root: Path) -> None:
     the job's environment first (the job's interpreter and its libraries are read-only), so its installer
     only says so."""
     (root / SDK_V3_INSTALLER).write_text(INSTALLED_NOTE)
+
+
+FUNCTION_STEP_DEPENDENCIES = "opt/ml/input/data/pre_exec_script_and_dependencies"
+DEPENDENCY_SETTINGS = "--dependency_settings"
+
+
+def function_step_dependencies(root: Path, command: list[str]) -> tuple[Path | None, list[str]]:
+    """A function step's (``@step``) dependency file, where the job was given it in ``root``, and its command
+    with the bootstrap told to install nothing (the engine installs the file into the job's environment
+    first: the job's interpreter and libraries are read-only). (None, command) for any other job."""
+    if DEPENDENCY_SETTINGS not in command[:-1]:
+        return None, command
+    index = command.index(DEPENDENCY_SETTINGS) + 1
+    try:
+        settings = json.loads(command[index])
+    except (TypeError, ValueError):
+        return None, command
+    name = settings.get("dependency_file") if isinstance(settings, dict) else None
+    found = root / FUNCTION_STEP_DEPENDENCIES / name if isinstance(name, str) and "/" not in name else None
+    if found is None or not found.is_file():
+        return None, command
+    return found, [*command[:index], json.dumps({**settings, "dependency_file": None}), *command[index + 1:]]

@@ -54,6 +54,16 @@ def execute(run: StepRun) -> StepOutcome:
     )
 
 
+def _image_environment(run: StepRun, image: ImageProgram | None) -> Path | None:
+    """The environment of an image that pins its requirements (ours), built or found in the cache."""
+    if image is None or image.requirements is None:
+        return None
+    try:
+        return run.environments.with_requirements(image.requirements, run.log).root
+    except EnvironmentBuildError as exc:
+        raise StepFailed(f"ClientError: the image's {exc}") from None
+
+
 def _differences(image: str) -> str:
     found = image_libraries.differences(image)
     return f"; {found}" if found else ""
@@ -111,10 +121,11 @@ def container_job(run: StepRun, command: list[str] | None, unenforced: list[str]
     programs = []
     environment = {**(args.get("Environment") or {}), **contract.training_environment(run.job_name,
                                                                                       run.job_arn("training-job"))}
+    image_env = _image_environment(run, image)
     for host in hosts:
         contract.write_training_config(host.root, args, host.name, [h.name for h in hosts])
         log = run.log if host is hosts[0] else lambda _: None  # what every host would say, said once
-        python_env = None
+        python_env = image_env
         requirements = contract.sdk_v3_requirements(host.root)
         if requirements is not None:  # as sm_train.sh would pip-install them, before the program starts
             contract.take_over_requirement_installer(host.root)
@@ -128,7 +139,13 @@ def container_job(run: StepRun, command: list[str] | None, unenforced: list[str]
             programs.append(HostProgram(host, program.command, {**environment, **program.environment},
                                         program.workdir, python_env=program.python_env))
         else:
-            programs.append(HostProgram(host, command, environment, image.workdir if image else "/",
+            dependencies, host_command = contract.function_step_dependencies(host.root, command)
+            if dependencies is not None:  # as the function step's bootstrap would pip-install them
+                try:
+                    python_env = run.environments.with_requirements(dependencies, log).root
+                except EnvironmentBuildError as exc:
+                    raise StepFailed(f"ClientError: the function step's dependencies: {exc}") from None
+            programs.append(HostProgram(host, host_command, environment, image.workdir if image else "/",
                                         image.files if image else (), python_env))
     ended = run_on_hosts(run, programs, "training", stopped_detail=STOPPED_DETAIL,
                          isolated=bool(args.get("EnableNetworkIsolation")))

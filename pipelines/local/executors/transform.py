@@ -87,7 +87,7 @@ def load_predictor(run: StepRun, model_name: str, container: dict[str, Any]) -> 
     if not path.is_file():
         raise StepFailed(f"ClientError: ModelDataUrl {model_data_url}: no such object in the store")
     try:
-        return predictor_for(container.get("Image", ""), path, run.image_programs, run.runtime)
+        return predictor_for(container.get("Image", ""), path, run.image_programs, run.runtime, run.environments)
     except UnservableImageError as exc:
         raise StepFailed(f"ClientError: model {model_name}: {exc}") from None
     except HostingError as exc:

@@ -1,6 +1,6 @@
 """A pipeline of SDK v3 function steps (``@step``), built by the real SDK, run end to end on the local engine:
-a parameter passed in, a step fed another's return value, a ConditionStep on a returned value, and a
-function that raises."""
+a parameter passed in, a step fed another's return value and with dependencies of its own, a ConditionStep
+on a returned value, and a function that raises."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 
 from pipelines.local import executions
 from pipelines.local.store import Store
+from tests.pipelines.local.executors.test_job_contracts import TINYLIB, wheel
 from tests.sandboxing import needs_container_paths
 
 pytestmark = needs_container_paths
@@ -26,7 +27,9 @@ IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2
 
 
 def make(n):
-    return [i * i for i in range(n)]
+    import tinylib  # the step's dependencies: installed before it runs
+
+    return [i * i * tinylib.SCALE for i in range(n)]
 
 
 def total(values):
@@ -37,7 +40,7 @@ def explode(value):
     raise ValueError(f"the total {value} is too big to ship")
 
 
-def build(store: Store, monkeypatch: pytest.MonkeyPatch) -> dict:
+def build(store: Store, monkeypatch: pytest.MonkeyPatch, dependencies: Path) -> dict:
     """The pipeline as its team builds it (uploads go to moto), then their bucket copied into the store."""
     from moto import mock_aws
 
@@ -60,7 +63,8 @@ def build(store: Store, monkeypatch: pytest.MonkeyPatch) -> dict:
         session = PipelineSession(default_bucket=BUCKET)
         size = ParameterInteger(name="Size", default_value=4)
         settings = {"role": ROLE, "instance_type": "ml.m5.large", "image_uri": IMAGE}
-        summed = step(total, name="Total", **settings)(step(make, name="Make", **settings)(size))
+        made = step(make, name="Make", dependencies=str(dependencies), **settings)(size)
+        summed = step(total, name="Total", **settings)(made)
         big = ConditionStep(name="IsBig", conditions=[ConditionGreaterThan(left=summed, right=50)],
                             if_steps=[step(explode, name="Explode", **settings)(summed)], else_steps=[])
         definition = json.loads(Pipeline(name="squares", steps=[big], parameters=[size],
@@ -81,7 +85,9 @@ def run_cli(tmp_path, *arguments: str) -> subprocess.CompletedProcess:
 
 def test_a_function_step_pipeline_validates_and_runs_end_to_end(tmp_path, monkeypatch) -> None:
     store = Store(tmp_path / "store")
-    definition = build(store, monkeypatch)
+    (tmp_path / TINYLIB).write_bytes(wheel("tinylib", "1.0", "SCALE = 1\n"))
+    (tmp_path / "requirements.txt").write_text(f"{tmp_path / TINYLIB}\n")
+    definition = build(store, monkeypatch, tmp_path / "requirements.txt")
     environment = definition["Steps"][1]["Arguments"]["Environment"]
     assert environment["REMOTE_FUNCTION_SECRET_KEY"].startswith("-----BEGIN PUBLIC KEY-----")
     (tmp_path / "squares.json").write_text(json.dumps(definition))
@@ -91,6 +97,8 @@ def test_a_function_step_pipeline_validates_and_runs_end_to_end(tmp_path, monkey
     [first] = executions.all_records(store.root, lambda message: None)
     assert first.step("IsBig").properties["Outcome"] in (False, "False")
     assert sorted(s.name for s in first.steps if s.status == "Succeeded") == ["IsBig", "Make", "Total"]
+    make_log = (store.root / "jobs" / first.execution_id / "Make" / "job.log").read_text()
+    assert "Successfully installed tinylib-1.0" in small.stdout and "No dependencies to install" in make_log
 
     large = run_cli(tmp_path, "--parameter", "Size=6")  # 55
     assert large.returncode != 0
