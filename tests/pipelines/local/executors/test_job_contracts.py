@@ -159,7 +159,7 @@ print("train-rmse=0.25")
 
 @pytest.mark.parametrize("image", [SKLEARN_IMAGE, XGBOOST_FRAMEWORK_IMAGE])
 def test_sdk_v2_script_mode_runs_the_entry_point_as_the_training_toolkit_does(store, image) -> None:
-    store.put_bytes(source_archive({"train.py": SCRIPT, "requirements.txt": f"scikit-learn>=1.0\n./wheels/{TINYLIB}\n",
+    store.put_bytes(source_archive({"train.py": SCRIPT, "requirements.txt": f"# for {image}\nscikit-learn>=1.0\n./wheels/{TINYLIB}\n",
                                     f"wheels/{TINYLIB}": wheel("tinylib", "1.0", "VALUE = 'from its wheel'\n")}),
                     "s3://their-bucket/code/sourcedir.tar.gz")
     hyperparameters = {"max-depth": "5", "objective": '"reg:squarederror"',
