@@ -626,7 +626,10 @@ class S3Endpoint:
                         channel.close()
                 server.close()
 
-            server.trigger.pull_trigger(close_everything)
+            try:
+                server.trigger.pull_trigger(close_everything)
+            except OSError:  # an error on the listening socket closed the server and its trigger already
+                close_everything()
         if self._thread is not None:
             self._thread.join(timeout=5)
 
