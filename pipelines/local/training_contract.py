@@ -109,3 +109,25 @@ def function_step_dependencies(root: Path, command: list[str]) -> tuple[Path | N
     if found is None or not found.is_file():
         return None, command
     return found, [*command[:index], json.dumps({**settings, "dependency_file": None}), *command[index + 1:]]
+
+
+def _argument(command: list[str], flag: str) -> str | None:
+    return command[command.index(flag) + 1] if flag in command[:-1] else None
+
+
+def function_step_mismatch(command: list[str], python: str, sdk: str) -> str | None:
+    """Why a function step (``@step``) cannot run with this interpreter (Python ``python``, SDK ``sdk``), or None:
+    its pickles need the client's Python minor version and SDK major version."""
+    client_python = _argument(command, "--client_python_version")
+    client_sdk = _argument(command, "--client_sagemaker_pysdk_version")
+    if client_python is None and client_sdk is None:
+        return None
+    if client_python and client_python.split(".")[:2] != python.split(".")[:2]:
+        return (f"the function was pickled with Python {client_python} (--client_python_version) and the local "
+                f"engine runs it with Python {python}: build the pipeline with Python "
+                f"{'.'.join(python.split('.')[:2])}, as SageMaker also needs the image's Python to match")
+    if client_sdk and client_sdk.split(".")[0] != sdk.split(".")[0]:
+        return (f"the pipeline was built with SageMaker Python SDK {client_sdk} (--client_sagemaker_pysdk_version) and "
+                f"the local engine's jobs have SDK {sdk}: its pickles name modules of SDK {client_sdk.split('.')[0]}, "
+                f"which the engine cannot give a job yet; build it with SDK {sdk.split('.')[0]}")
+    return None

@@ -8,6 +8,7 @@ import json
 import platform
 import re
 import tarfile
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,9 @@ def container_job(run: StepRun, command: list[str] | None, unenforced: list[str]
             programs.append(HostProgram(host, program.command, {**environment, **program.environment},
                                         program.workdir, python_env=program.python_env))
         else:
+            mismatch = contract.function_step_mismatch(command, platform.python_version(), metadata.version("sagemaker"))
+            if mismatch:
+                raise StepFailed(f"ClientError: {mismatch}")
             dependencies, host_command = contract.function_step_dependencies(host.root, command)
             if dependencies is not None:  # as the function step's bootstrap would pip-install them
                 try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 
 from pipelines.local import executions
 from pipelines.local.store import Store
-from tests.pipelines.local.executors.test_job_contracts import TINYLIB, wheel
+from tests.pipelines.local.executors.test_job_contracts import TINYLIB, run, training_step, wheel
 from tests.sandboxing import needs_container_paths
 
 pytestmark = needs_container_paths
@@ -106,3 +107,21 @@ def test_a_function_step_pipeline_validates_and_runs_end_to_end(tmp_path, monkey
                   if r.execution_id != first.execution_id)
     assert second.step("IsBig").properties["Outcome"] in (True, "True")
     assert "the total 55 is too big to ship" in (second.step("Explode").failure_reason or ""), large.stdout[-3000:]
+
+
+@pytest.mark.parametrize("client, says", [
+    (["--client_python_version", "3.9", "--client_sagemaker_pysdk_version", "3.27.0"],
+     "the function was pickled with Python 3.9 (--client_python_version) and the local engine runs it with Python"),
+    (["--client_python_version", ".".join(platform.python_version_tuple()[:2]), "--client_sagemaker_pysdk_version",
+      "2.256.0"], "the pipeline was built with SageMaker Python SDK 2.256.0 (--client_sagemaker_pysdk_version)"),
+])
+def test_a_function_step_its_interpreter_cannot_unpickle_is_one_clear_line(tmp_path, client, says) -> None:
+    store = Store(tmp_path / "store")
+    store.put_bytes(b"#!/bin/bash\necho never\n", f"s3://{BUCKET}/funcs/bootstrap/job_driver.sh")
+    step = training_step({"TrainingImage": IMAGE, "ContainerEntrypoint": [
+        "/bin/bash", "/opt/ml/input/data/sagemaker_remote_function_bootstrap/job_driver.sh"],
+        "ContainerArguments": ["--s3_base_uri", f"s3://{BUCKET}/funcs", *client]}, {},
+        channels={"sagemaker_remote_function_bootstrap": (f"s3://{BUCKET}/funcs/bootstrap", "FullyReplicated")})
+    record = run(store, step)
+    reason = record.step("Fit").failure_reason
+    assert reason.startswith("ClientError: ") and says in reason and record.step("Fit").attempts == 1
