@@ -66,10 +66,15 @@ class Environments:
         if (target / COMPLETE).is_file():
             log(f"{requirements.name}: installed in the cached environment {target}")
             return Environment(target)
-        self.cache.mkdir(parents=True, exist_ok=True)
-        with _locked(self.cache / f"{target.name}.lock"):
-            if not (target / COMPLETE).is_file():  # another run may have built it while we waited
-                _build(target, requirements, log)
+        try:
+            self.cache.mkdir(parents=True, exist_ok=True)
+            with _locked(self.cache / f"{target.name}.lock"):
+                if not (target / COMPLETE).is_file():  # another run may have built it while we waited
+                    _build(target, requirements, log)
+        except OSError as exc:
+            raise EnvironmentBuildError(f"{requirements.name}: the environments cache {self.cache} cannot be "
+                                        f"written ({exc.strerror or exc}); set environments_cache "
+                                        "(--environments-cache DIR) to a folder you can write") from None
         return Environment(target)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.local.engine import LocalEngine, RunOptions
+from pipelines.local.environments import Environments
 from pipelines.local.registry import Registry
 from pipelines.local.store import Store
 from tests.sandboxing import needs_container_paths
@@ -262,3 +263,19 @@ def test_multi_instance_processing_runs_one_program_per_instance_with_its_shard(
     assert [w["shard"] for w in written.values()] == [["part-0.csv", "part-3.csv"], ["part-1.csv"], ["part-2.csv"]]
     assert all(w["lookup"] == ["table.csv"] and w["hosts"] == ["algo-1", "algo-2", "algo-3"] for w in written.values())
     assert written["algo-1"]["job"] == record.step("Shard").properties["ProcessingJobName"]
+
+
+def test_an_environments_cache_that_cannot_be_written_is_one_clear_client_error(store, tmp_path) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache should be")
+    store.put_bytes(source_archive({"train.py": "print(1)", "requirements.txt": "scikit-learn>=1.0\n"}),
+                    "s3://their-bucket/code/sourcedir.tar.gz")
+    step = training_step({"TrainingImage": SKLEARN_IMAGE}, {
+        "sagemaker_program": '"train.py"', "sagemaker_submit_directory": '"s3://their-bucket/code/sourcedir.tar.gz"'})
+    engine = LocalEngine(store, Registry(store.root / "registry.sqlite"), lambda step, line: None, lambda record: None,
+                         RunOptions(environments=Environments(blocked / "cache")))
+    record = engine.run({"Version": "2020-12-01", "Parameters": [], "Steps": [step]}, "theirs", {})
+    reason = record.step("Fit").failure_reason
+    assert reason.startswith(f"ClientError: requirements.txt: the environments cache {blocked / 'cache'} cannot be "
+                             "written") and "--environments-cache DIR" in reason
+    assert record.step("Fit").attempts == 1
