@@ -37,13 +37,9 @@ def default_cache() -> Path:
 
 @dataclass(frozen=True)
 class Environment:
-    """A built environment: its folder and its interpreter."""
+    """A built environment: its folder (a virtualenv; its interpreter is ``bin/python``)."""
 
     root: Path
-
-    @property
-    def python(self) -> Path:
-        return self.root / "bin" / "python"
 
 
 class Environments:

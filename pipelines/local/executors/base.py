@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from pipelines.errors import EnvironmentBuildError
 from pipelines.local import job_runtime
 from pipelines.local.environments import Environments
 from pipelines.local.expressions import Context
@@ -86,6 +87,15 @@ def platform_environment(run: StepRun) -> dict[str, str]:
     """What every job program gets besides its definition's Environment (which cannot override it): the run's
     S3 endpoint, region and placeholder credentials."""
     return dict(run.job_environment)
+
+
+def requirements_environment(run: StepRun, requirements: Path, log: Callable[[str], None], source: str = "") -> Path:
+    """The run's environment with ``requirements`` pip-installed (built once, cached); StepFailed, a client
+    error prefixed with ``source``, if pip cannot install them."""
+    try:
+        return run.environments.with_requirements(requirements, log).root
+    except EnvironmentBuildError as exc:
+        raise StepFailed(f"ClientError: {source}{exc}") from None
 
 
 def run_program(run: StepRun, spec: job_runtime.JobSpec, job_kind: str, stopped_detail: str = "",

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
-from pipelines.errors import EnvironmentBuildError, UnsafePathError
+from pipelines.errors import UnsafePathError
 from processing.archives import ArchiveError, extract
 from pipelines.local import training_contract as contract
-from pipelines.local.executors.base import StepFailed, StepRun
+from pipelines.local.executors.base import StepFailed, StepRun, requirements_environment
 
 PROGRAM = "sagemaker_program"
 SUBMIT_DIRECTORY = "sagemaker_submit_directory"
@@ -91,10 +91,7 @@ def program(run: StepRun, root: Path, raw_hyperparameters: dict[str, Any], chann
         raise StepFailed(f"ClientError: HyperParameters.{PROGRAM}: {entry} is not in the submitted code")
     python_env = None
     if (code_dir / "requirements.txt").is_file():  # the toolkit pip-installs it before the entry point runs
-        try:
-            python_env = run.environments.with_requirements(code_dir / "requirements.txt", log).root
-        except EnvironmentBuildError as exc:
-            raise StepFailed(f"ClientError: {exc}") from None
+        python_env = requirements_environment(run, code_dir / "requirements.txt", log)
     user = {k: v for k, v in values.items() if not k.startswith("sagemaker_")}
     arguments = command_arguments(user)
     if entry.endswith(".sh"):

@@ -14,11 +14,10 @@ from typing import Any
 
 from inference.hosting import is_builtin_xgboost
 from inference.image_programs import ImageProgram, image_program
-from pipelines.errors import EnvironmentBuildError
 from pipelines.local import image_libraries, job_runtime
 from pipelines.local import training_contract as contract
 from pipelines.local.executors import script_mode
-from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun, run_program
+from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun, requirements_environment, run_program
 from pipelines.local.executors.hosts import HostProgram, job_hosts, run_on_hosts
 from pipelines.local.xgboost_algorithm import AlgorithmError, check_channels, content_kind
 from pipelines.local.xgboost_versions import UnknownImageVersionError, version_of
@@ -59,10 +58,7 @@ def _image_environment(run: StepRun, image: ImageProgram | None) -> Path | None:
     """The environment of an image that pins its requirements (ours), built or found in the cache."""
     if image is None or image.requirements is None:
         return None
-    try:
-        return run.environments.with_requirements(image.requirements, run.log).root
-    except EnvironmentBuildError as exc:
-        raise StepFailed(f"ClientError: the image's {exc}") from None
+    return requirements_environment(run, image.requirements, run.log, "the image's ")
 
 
 def _differences(image: str) -> str:
@@ -114,6 +110,10 @@ def container_job(run: StepRun, command: list[str] | None, unenforced: list[str]
     hosts at once (``None``: the framework toolkit's script mode; ``image``: the files and working directory
     of the image standing in); the model is algo-1's /opt/ml/model."""
     args = run.arguments
+    mismatch = command and contract.function_step_mismatch(command, platform.python_version(),
+                                                            metadata.version("sagemaker"))
+    if mismatch:  # before any data is staged: the job could not unpickle its function
+        raise StepFailed(f"ClientError: {mismatch}")
     count = int(args.get("ResourceConfig", {}).get("InstanceCount", 1))
     hosts = job_hosts(run, count)
     channels = {c["ChannelName"]: c for c in args.get("InputDataConfig", [])}
@@ -130,25 +130,16 @@ def container_job(run: StepRun, command: list[str] | None, unenforced: list[str]
         requirements = contract.sdk_v3_requirements(host.root)
         if requirements is not None:  # as sm_train.sh would pip-install them, before the program starts
             contract.take_over_requirement_installer(host.root)
-            try:
-                python_env = run.environments.with_requirements(requirements, log).root
-            except EnvironmentBuildError as exc:
-                raise StepFailed(f"ClientError: SourceCode.requirements: {exc}") from None
+            python_env = requirements_environment(run, requirements, log, "SourceCode.requirements: ")
         if command is None:
             program = script_mode.program(run, host.root, args.get("HyperParameters", {}), channels, host.name,
                                           [h.name for h in hosts], log)
             programs.append(HostProgram(host, program.command, {**environment, **program.environment},
                                         program.workdir, python_env=program.python_env))
         else:
-            mismatch = contract.function_step_mismatch(command, platform.python_version(), metadata.version("sagemaker"))
-            if mismatch:
-                raise StepFailed(f"ClientError: {mismatch}")
             dependencies, host_command = contract.function_step_dependencies(host.root, command)
             if dependencies is not None:  # as the function step's bootstrap would pip-install them
-                try:
-                    python_env = run.environments.with_requirements(dependencies, log).root
-                except EnvironmentBuildError as exc:
-                    raise StepFailed(f"ClientError: the function step's dependencies: {exc}") from None
+                python_env = requirements_environment(run, dependencies, log, "the function step's dependencies: ")
             programs.append(HostProgram(host, host_command, environment, image.workdir if image else "/",
                                         image.files if image else (), python_env))
     ended = run_on_hosts(run, programs, "training", stopped_detail=STOPPED_DETAIL,

@@ -27,8 +27,8 @@ from pipelines.local.job_runtime.spec import (CONTAINER_ROOT, HOST_NETWORK, JobS
 from pipelines.local.job_runtime.unsandboxed import Unsandboxed
 
 __all__ = ["CONTAINER_ROOT", "HOST_NETWORK", "JOB_DIR_VARIABLE", "PID_FILE", "Bubblewrap", "JobRun", "JobSpec",
-           "Network", "Runtime", "Unsandboxed", "automatic", "host_path", "kill_group", "kill_leftovers", "processing_path",
-           "run", "start"]
+           "Network", "Runtime", "Unsandboxed", "automatic", "host_path", "kill_group", "kill_leftovers",
+           "processing_path", "run", "start"]
 
 
 class Runtime(Protocol):

@@ -11,6 +11,7 @@ private network namespace, shared only with the other hosts of its job.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -36,18 +37,21 @@ ETC_ENTRIES = ("alternatives", "ca-certificates", "ca-certificates.conf", "debia
 ENGINE_PACKAGES = ("pipelines", "processing")  # what the engine's own job programs import
 
 
-def interpreter_paths() -> list[str]:
-    """The job interpreter's folders outside /usr: its installation and its virtualenv."""
+@functools.lru_cache(maxsize=1)
+def interpreter_paths() -> tuple[str, ...]:
+    """The job interpreter's folders outside /usr: its installation and its virtualenv (the same for every
+    job of this process)."""
     found = []
     for prefix in (sys.base_prefix, sys.base_exec_prefix, sys.prefix, sys.exec_prefix,
                    str(Path(interpreter()).resolve().parent.parent)):
         real = os.path.realpath(prefix)
         if not real.startswith("/usr/") and real != "/usr" and real not in found:
             found.append(real)
-    return found
+    return tuple(found)
 
 
-def engine_code_paths() -> list[str]:
+@functools.lru_cache(maxsize=1)
+def engine_code_paths() -> tuple[str, ...]:
     """Where the engine's packages live, when they are not inside the interpreter's folders (an editable install)."""
     inside = interpreter_paths()
     found = []
@@ -56,7 +60,7 @@ def engine_code_paths() -> list[str]:
         folder = os.path.realpath(os.path.dirname(module.__file__ or ""))
         if not any(folder == p or folder.startswith(p + "/") for p in inside):
             found.append(folder)
-    return found
+    return tuple(found)
 
 
 class Bubblewrap:
@@ -86,9 +90,10 @@ class Bubblewrap:
                  "--dir", "/var/tmp", "--dir", "/run", "--dir", "/root"]
         for name in ETC_ENTRIES:
             args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-        args += ["--ro-bind", str(system / "hosts"), "/etc/hosts", "--ro-bind", str(system / "hostname"), "/etc/hostname"]
+        args += ["--ro-bind", str(system / "hosts"), "/etc/hosts",
+                 "--ro-bind", str(system / "hostname"), "/etc/hostname"]
         # after the tmpfs on /tmp: a virtualenv or store under /tmp would be hidden otherwise
-        for path in interpreter_paths() + (engine_code_paths() if spec.engine_code else []):
+        for path in interpreter_paths() + (engine_code_paths() if spec.engine_code else ()):
             args += ["--ro-bind", path, path]
         if spec.python_env is not None:
             args += ["--ro-bind", str(spec.python_env), str(spec.python_env)]
@@ -149,7 +154,8 @@ def _namespace_holder(bwrap: str) -> tuple[subprocess.Popen, int]:
     except (ValueError, KeyError, TypeError):
         holder.kill()
         _, errors = holder.communicate()
-        raise OSError(f"bubblewrap could not create the job's network: {errors.decode(errors='replace').strip()}") from None
+        reason = errors.decode(errors="replace").strip()
+        raise OSError(f"bubblewrap could not create the job's network: {reason}") from None
 
 
 def unusable_reason(bwrap: str | None) -> str | None:

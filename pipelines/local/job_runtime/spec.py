@@ -1,7 +1,8 @@
 """What one job host runs, and the container paths it sees.
 
-Each job host has a host folder that is its container's ``/opt/ml``. Executors lay out that folder and describe the program with a ``JobSpec``; a runtime
-backend decides how the program is started (see ``pipelines.local.job_runtime``).
+Each job host has a host folder that is its container's ``/opt/ml``. Executors lay out that folder and
+describe the program with a ``JobSpec``; a runtime backend decides how the program is started (see
+``pipelines.local.job_runtime``).
 """
 
 from __future__ import annotations

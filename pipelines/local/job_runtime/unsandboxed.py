@@ -24,9 +24,13 @@ from pipelines.local.job_runtime.spec import CONTAINER_ROOT, HOST_NETWORK, JobSp
 NOT_ISOLATED = "jobs are not isolated"
 
 
+def _in_opt_ml(path: str) -> bool:
+    return path == CONTAINER_ROOT or path.startswith(CONTAINER_ROOT + "/")
+
+
 def rewrite(value: str, spec: JobSpec) -> str:
     """A value with a leading /opt/ml path mapped into the job folder."""
-    if value == CONTAINER_ROOT or value.startswith(CONTAINER_ROOT + "/"):
+    if _in_opt_ml(value):
         return str(spec.opt_ml / value[len(CONTAINER_ROOT):].lstrip("/"))
     return value
 
@@ -68,7 +72,7 @@ class Unsandboxed:
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         environment = {**inherited, **{k: rewrite(v, spec) for k, v in spec.environment.items()}}
         environment["PATH"] = os.pathsep.join([os.path.dirname(interpreter(spec)), inherited.get("PATH", os.defpath)])
-        in_opt_ml = spec.workdir == CONTAINER_ROOT or spec.workdir.startswith(CONTAINER_ROOT + "/")
+        in_opt_ml = _in_opt_ml(spec.workdir)
         if not mount_namespace_available():
             if in_opt_ml:
                 program = ["sh", "-c", f"cd {shlex.quote(rewrite(spec.workdir, spec))} && exec {shlex.join(program)}"]
