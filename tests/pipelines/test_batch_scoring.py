@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -99,7 +100,8 @@ def test_a_version_that_is_not_approved_is_refused_by_the_model_step(scoring_sto
     assert result.returncode == 1
     reason = (f"ClientError: model package {pending} is PendingManualApproval; a model is created only from an "
               "Approved version")
-    assert f"CreateScoringModel: Failed in 0.0s - {reason}" in result.stdout and result.stdout.count(reason) == 1
+    assert re.search(rf"^CreateScoringModel: Failed in \d+\.\ds - {re.escape(reason)}$", result.stdout, re.MULTILINE)
+    assert result.stdout.count(reason) == 1
     assert "Failed step: CreateScoringModel (its reason is above)" in result.stdout
 
 
