@@ -25,6 +25,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/validate.py
 	$(PY) bench/job_threads.py
 	$(PY) bench/job_sandbox.py
+	$(PY) bench/image_environments.py
 
 clean:
 	rm -rf $(VENV) .sagemaker-local

@@ -19,6 +19,7 @@ setup(
         "scikit-learn>=1.3",
         "PyYAML>=6",
         "packaging>=23",
+        "uv>=0.5",
         "tomli>=2; python_version < '3.11'",
     ],
     extras_require={

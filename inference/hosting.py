@@ -3,7 +3,8 @@
 A ``Predictor`` answers one ``/invocations`` request of a model container: body, content type and
 accept in, response body out, or ``InvocationError`` carrying the HTTP status the container
 answers. ``predictor_for`` picks the implementation for a container image: the built-in XGBoost
-container is served in-process with its CSV rules (``inference.xgboost_csv``); an image with a local
+container is served in-process with its CSV rules (``inference.xgboost_csv``; a model file in an older
+image's format is read through that image's environment, ``inference.model_formats``); an image with a local
 program (our own image, or one mapped with ``local_image_programs``) by that program's ``serve`` on a
 loopback port (``inference.container_predictor``).
 """
@@ -13,9 +14,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 from inference.image_programs import OWN_IMAGE_REPOSITORY, image_program
+from inference.model_formats import converter
 from inference.xgboost_csv import MAX_PAYLOAD_BYTES, InvocationError, invoke, load_model
 from pipelines.errors import EnvironmentBuildError
 from pipelines.local import job_runtime
@@ -56,8 +58,8 @@ class Predictor(Protocol):
 class XGBoostPredictor:
     """The built-in XGBoost container's ``text/csv`` serving, in-process."""
 
-    def __init__(self, model_archive: Path):
-        self.boosters: list[Any] = load_model(model_archive)
+    def __init__(self, model_archive: Path, convert: Callable[[Path], Path] | None = None):
+        self.boosters: list[Any] = load_model(model_archive, convert)
         self.execution_parameters = {"MaxConcurrentTransforms": os.cpu_count() or 1, "BatchStrategy": "MULTI_RECORD",
                                      "MaxPayloadInMB": MAX_PAYLOAD_BYTES // (1024 * 1024)}
 
@@ -95,7 +97,9 @@ def predictor_for(image: str, model_archive: Path, programs: Mapping[str, str] |
         except (ContainerStartError, OSError, ArchiveError, EnvironmentBuildError) as exc:
             raise ModelLoadError(f"the model could not be served by {program.describe()} serve: {exc}") from None
     try:
-        return XGBoostPredictor(model_archive)
+        # a model file of an older image's format is read through that image's environment
+        return XGBoostPredictor(model_archive, converter(image, runtime or job_runtime.automatic(),
+                                                         environments or Environments()))
     except InvocationError as exc:
         raise ModelLoadError(f"the model could not be loaded: {str(exc).split(': ', 1)[-1]}") from None
     except Exception as exc:  # noqa: BLE001 - tarfile, zlib and xgboost each raise their own kind

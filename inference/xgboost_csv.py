@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from processing.archives import ArchiveError, extract
 from processing.evaluate import import_xgboost, load_booster_file
@@ -26,8 +26,9 @@ class InvocationError(Exception):
         self.status = status
 
 
-def load_model(archive: Path) -> Any:
-    """The Booster(s) inside a model.tar.gz; several model files are averaged as an ensemble."""
+def load_model(archive: Path, convert: Callable[[Path], Path] | None = None) -> Any:
+    """The Booster(s) inside a model.tar.gz; several model files are averaged as an ensemble. A file this
+    XGBoost cannot read (an older image's binary format) is read from what ``convert`` makes of it."""
     boosters = []
     with tempfile.TemporaryDirectory() as tmp:
         try:
@@ -36,10 +37,25 @@ def load_model(archive: Path) -> Any:
             raise InvocationError(500, str(exc)) from None
         for name in sorted(files):
             if not Path(name).name.startswith("."):
-                boosters.append(load_booster_file(str(Path(tmp) / name)))
+                boosters.append(_load(Path(tmp) / name, convert))
     if not boosters:
         raise InvocationError(500, f"no model file in {archive.name}")
     return boosters
+
+
+def _load(path: Path, convert: Callable[[Path], Path] | None) -> Any:
+    try:
+        return load_booster_file(str(path))
+    except Exception as exc:  # noqa: BLE001 - XGBoost's own error type exists only once xgboost is imported
+        if type(exc).__name__ != "XGBoostError":
+            raise
+        if convert is None:
+            if "binary format" not in str(exc):
+                raise
+            raise InvocationError(500, f"{path.name} is in XGBoost's old binary format, which the XGBoost here "
+                                       f"({import_xgboost().__version__}) no longer reads; its image's environment "
+                                       "reads it (image libraries 'image', the default)") from None
+    return load_booster_file(str(convert(path)))
 
 
 def parse_csv(body: bytes) -> Any:

@@ -89,6 +89,7 @@ class PipelineConfig:
     source_revision: str = "unknown"
     local_image_programs: tuple[tuple[str, str], ...] = ()  # image URI -> command the local engine runs for it
     environments_cache: str | None = None  # local engine: where job environments are built (None: ~/.cache/...)
+    image_libraries: str = "image"  # local engine: a framework image's jobs run on its libraries, or "engine": ours
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -165,6 +166,8 @@ def _validate(cfg: PipelineConfig) -> None:
         (1 <= cfg.scoring_id_columns <= 20, "scoring_id_columns must be between 1 and 20"),
         (cfg.input_header in ("absent", "present"), f"input_header {cfg.input_header!r} must be 'absent' or 'present'"),
         (cfg.bad_rows in ("fail", "skip"), f"bad_rows {cfg.bad_rows!r} must be 'fail' or 'skip'"),
+        (cfg.image_libraries in ("image", "engine"),
+         f"image_libraries {cfg.image_libraries!r} must be 'image' or 'engine'"),
         (cfg.max_bad_rows >= 0, f"max_bad_rows must not be negative (got {cfg.max_bad_rows})"),
         (0 <= cfg.max_bad_percent <= 100, f"max_bad_percent must be between 0 and 100 (got {cfg.max_bad_percent})"),
         (all(_BUCKET.fullmatch(b) for b in cfg.allowed_buckets),

@@ -67,9 +67,13 @@ def add_local_config_arguments(group: argparse._ArgumentGroup) -> None:
                        help="local engine: run COMMAND (with 'train' or 'serve' appended, as the container is "
                             "started) for jobs and models of IMAGE (repeatable)")
     group.add_argument("--environments-cache", metavar="DIR",
-                       help="local engine: where job environments (a script's requirements.txt installed) are built "
-                            "and cached, for every store and run (default: ~/.cache/sagemaker-pipelines-local/"
-                            "environments, or under XDG_CACHE_HOME)")
+                       help="local engine: where job environments (an image's libraries, a script's requirements.txt "
+                            "installed) are built and cached, for every store and run (default: "
+                            "~/.cache/sagemaker-pipelines-local/environments, or under XDG_CACHE_HOME)")
+    group.add_argument("--image-libraries", choices=("image", "engine"),
+                       help="local engine: 'image' (default) runs the jobs of a SageMaker framework image (SKLearn, "
+                            "XGBoost) on that image's libraries, built once per image version; 'engine' runs them "
+                            "with this interpreter's (the report names every difference)")
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -155,7 +159,7 @@ def parser() -> argparse.ArgumentParser:
         description="Build the lead-scoring pipeline and run it on the local engine (default) or on SageMaker.",
         epilog="subcommands: `executions`, `describe ID`, `logs ID STEP`, `retry ID` (local executions, or SageMaker "
                "ones with --target sagemaker), `validate` (check a "
-               "definition); see `python -m pipelines.run SUBCOMMAND --help`. Related commands: model-registry, "
+               "definition), `images` (list or prepare the image environments local jobs run on); see `python -m pipelines.run SUBCOMMAND --help`. Related commands: model-registry, "
                "deploy-model, invoke-endpoint, get-pipeline-definition.",
     )
     p.add_argument("--target", choices=("local", "sagemaker"), default="local",
@@ -256,6 +260,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pipelines import validate_cli
 
         return validate_cli.main(argv[1:])
+    if argv and argv[0] == "images":
+        from pipelines import images_cli
+
+        return images_cli.main(argv[1:])
     args = parser().parse_args(argv)
     return exit_code_of(lambda: _run(args))
 

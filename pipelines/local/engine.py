@@ -281,7 +281,6 @@ class LocalEngine:
         """Record a step's outcome; True if it failed."""
         step.status, step.failure_reason, step.end_time = outcome.status, outcome.failure_reason, now()
         step.properties, step.property_files = outcome.properties, outcome.property_files
-        step.unenforced = step.unenforced + [line for line in outcome.unenforced if line not in step.unenforced]
         run.outcomes[node.name] = outcome.status
         run.properties[node.name] = outcome.properties
         run.files[node.name] = outcome.property_files
@@ -350,7 +349,8 @@ class LocalEngine:
         step_run = StepRun(node.name, node.definition, arguments, run.context, run.record.execution_id,
                            run.record.pipeline_name, self.store, job_dir, self.registry,
                            lambda line: self.log(node.name, line), self.options.image_programs, run.job_environment,
-                           self.options.runtime, self.options.environments)
+                           self.options.runtime, self.options.environments,
+                           lambda line: None if line in step.unenforced else step.unenforced.append(line))
         return EXECUTORS[node.definition["Type"]](step_run)
 
     def _read_object(self, uri: str) -> bytes | None:

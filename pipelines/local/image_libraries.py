@@ -10,9 +10,12 @@ import platform
 import re
 from dataclasses import dataclass
 from importlib import metadata
+from typing import Any
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion
+
+from pipelines.local.graph import steps_by_name
 
 # the repository part of an image URI and the version at the start of its tag ("1.2-1-cpu-py3" -> "1.2-1")
 _IMAGE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/(?P<repository>[a-z0-9-]+):"
@@ -28,6 +31,16 @@ class ImageLibraries:
     python: str
     pins: tuple[tuple[str, str], ...]  # (distribution, version or specifier) in the image's requirements
     source: str  # where the pins were read
+
+    @property
+    def name(self) -> str:
+        """``repository:version``, as ``images prepare`` takes it."""
+        return f"{self.repository}:{self.version}"
+
+    def satisfied(self, distribution: str, used: str) -> bool:
+        """True if version ``used`` of ``distribution`` is what the image pins (or within its pinned range)."""
+        pinned = dict(self.pins).get(distribution)
+        return pinned is None or _satisfies(pinned, used)
 
 
 SKLEARN, XGBOOST = "sagemaker-scikit-learn", "sagemaker-xgboost"
@@ -53,21 +66,21 @@ IMAGES: dict[tuple[str, str], ImageLibraries] = {(i.repository, i.version): i fo
     _entry(SKLEARN, "1.4-2", "3.10", "v1.4.2", scikit_learn="1.4.2", numpy="2.1.0", pandas=">=2.0.0", scipy=">=1.9.0",
            boto3="1.28.57"),
     _entry(XGBOOST, "0.90-2", "3.6.13", "0.90-2", xgboost="0.90", numpy="1.18.4", pandas="1.0.4", scikit_learn="0.23.1",
-           scipy="1.2.2", matplotlib="3.2.1"),
+           scipy="1.2.2", matplotlib="3.2.1", boto3="1.13.21"),
     _entry(XGBOOST, "1.0-1", "3.6.13", "v1.0-1", xgboost="1.0", numpy="1.19.2", pandas="1.1.3", scikit_learn="0.23.2",
-           scipy="1.2.2", matplotlib="3.3.2"),
+           scipy="1.2.2", matplotlib="3.3.2", boto3="1.10.14"),
     _entry(XGBOOST, "1.2-1", "3.7.10", "v1.2-1", xgboost="1.2.0", numpy="1.19.2", pandas="1.1.3", scikit_learn="0.23.2",
-           scipy="1.5.3", matplotlib="3.3.2"),
+           scipy="1.5.3", matplotlib="3.3.2", boto3="1.17.52"),
     _entry(XGBOOST, "1.2-2", "3.7.10", "v1.2-2", xgboost="1.2.0", numpy="1.20.3", pandas="1.1.3", scikit_learn="0.23.2",
-           scipy="1.5.3", matplotlib="3.3.2"),
+           scipy="1.5.3", matplotlib="3.3.2", boto3="1.17.52"),
     _entry(XGBOOST, "1.3-1", "3.7.10", "v1.3-1", xgboost="1.3.3", numpy="1.21.6", pandas="1.2.4", scikit_learn="0.24.1",
-           scipy="1.6.2", matplotlib="3.4.1"),
+           scipy="1.6.2", matplotlib="3.4.1", boto3="1.17.52"),
     _entry(XGBOOST, "1.5-1", "3.8.13", "v1.5-1", xgboost="1.5.2", numpy="1.19.2", pandas="1.2.4", scikit_learn="0.24.1",
-           scipy="1.6.2", matplotlib="3.4.1"),
+           scipy="1.6.2", matplotlib="3.4.1", boto3="1.17.52"),
     _entry(XGBOOST, "1.7-1", "3.8.13", "v1.7-1", xgboost="1.7.4", numpy="1.19.2", pandas="1.2.4", scikit_learn="0.24.1",
-           scipy="1.6.2", matplotlib="3.4.1"),
+           scipy="1.6.2", matplotlib="3.4.1", boto3="1.17.52"),
     _entry(XGBOOST, "3.0-5", "3.10", "v3.0-5", xgboost="3.0.5", numpy="2.1.0", pandas="2.2.3", scikit_learn="1.5.2",
-           scipy="1.15.0", matplotlib="3.9.2"),
+           scipy="1.15.0", matplotlib="3.9.2", boto3="1.17.52"),
 )}
 
 
@@ -75,6 +88,28 @@ def libraries_of(image_uri: str) -> ImageLibraries | None:
     """The table's entry for a SageMaker framework image URI, or None for any other image."""
     found = _IMAGE.match(image_uri or "")
     return IMAGES.get((found.group("repository"), found.group("version"))) if found else None
+
+
+def images_in(definition: dict[str, Any]) -> list[ImageLibraries]:
+    """The table's images that a definition's processing and training steps name (once each, in order)."""
+    found: list[ImageLibraries] = []
+    for step in steps_by_name(definition).values():
+        arguments = step.get("Arguments") if isinstance(step.get("Arguments"), dict) else {}
+        for uri in (arguments.get("AppSpecification", {}).get("ImageUri"),
+                    arguments.get("AlgorithmSpecification", {}).get("TrainingImage")):
+            image = libraries_of(uri) if isinstance(uri, str) else None
+            if image is not None and image not in found:
+                found.append(image)
+    return found
+
+
+def named(text: str) -> ImageLibraries:
+    """The entry for ``REPOSITORY:VERSION`` (``sagemaker-xgboost:1.7-1``) or an image URI; ValueError
+    listing the table's names for anything else."""
+    found = libraries_of(text) or IMAGES.get(tuple(text.split(":", 1)) if ":" in text else ("", ""))
+    if found is None:
+        raise ValueError(f"{text!r} is not an image of the table; one of: {', '.join(i.name for i in IMAGES.values())}")
+    return found
 
 
 def _installed(distribution: str) -> str:
@@ -94,17 +129,28 @@ def _satisfies(pinned: str, used: str) -> bool:
         return False
 
 
-def differences(image_uri: str) -> str | None:
-    """How the libraries a job gets here differ from its image's, in one line; None for an unknown image."""
+def _python_difference(image: ImageLibraries, here: str) -> list[str]:
+    minor = lambda version: version.split(".")[:2]  # noqa: E731
+    return [f"Python {image.python} (here {here})"] if minor(image.python) != minor(here) else []
+
+
+def engine_differences(image_uri: str) -> str | None:
+    """How this interpreter's libraries, which a job runs with when image environments are off, differ from
+    its image's, in one line; None for an image not in the table."""
     image = libraries_of(image_uri)
     if image is None:
         return None
-    here = platform.python_version()
-    minor = lambda version: version.split(".")[:2]  # noqa: E731
-    parts = [f"Python {image.python} (here {here})"] if minor(image.python) != minor(here) else []
-    for name, pinned in image.pins:
-        used = _installed(name)
-        if not _satisfies(pinned, used):
-            parts.append(f"{name} {pinned} (here {used})")
-    return (f"the {image.repository}:{image.version} image's libraries ({image.source}) differ from this "
-            f"interpreter's, which the job runs with: {', '.join(parts)}" if parts else None)
+    parts = _python_difference(image, platform.python_version()) + [
+        f"{name} {pinned} (here {_installed(name)})" for name, pinned in image.pins
+        if not image.satisfied(name, _installed(name))]
+    return (f"the {image.name} image's libraries ({image.source}) differ from this interpreter's, which the "
+            f"job runs with: {', '.join(parts)}" if parts else None)
+
+
+def environment_differences(image: ImageLibraries, manifest: dict[str, Any]) -> str:
+    """How the image's environment built here (its build ``manifest``) differs from the image, in one line."""
+    parts = _python_difference(image, manifest["python"]) + [
+        f"{name} {pinned} -> {used} ({why})" for name, pinned, used, why in manifest["differences"]]
+    installed = ", ".join(f"{name} {version}" for name, version in manifest["installed"].items())
+    return (f"the job runs on the {image.name} image's libraries ({installed})"
+            + (f"; not as in the image: {'; '.join(parts)}" if parts else ""))

@@ -85,7 +85,8 @@ class LocalTarget:
         registry = Registry(store.root / "registry.sqlite", self.config.region)
         cache = self.config.environments_cache
         options = replace(self.options, image_programs=dict(self.config.local_image_programs), region=self.config.region,
-                          environments=Environments(Path(cache).expanduser().resolve() if cache else None))
+                          environments=Environments(Path(cache).expanduser().resolve() if cache else None,
+                                                    self.config.image_libraries))
         return LocalEngine(store, registry, progress.log, lambda record: progress.update(_steps(record)), options)
 
     def _ensure_input(self, store: Store, input_url: str, built: BuiltPipeline, progress: Progress) -> None:

@@ -115,19 +115,31 @@ def _argument(command: list[str], flag: str) -> str | None:
     return command[command.index(flag) + 1] if flag in command[:-1] else None
 
 
-def function_step_mismatch(command: list[str], python: str, sdk: str) -> str | None:
-    """Why a function step (``@step``) cannot run with this interpreter (Python ``python``, SDK ``sdk``), or None:
-    its pickles need the client's Python minor version and SDK major version."""
+def is_function_step(command: list[str]) -> bool:
+    """True for a function step's (``@step``) job: its bootstrap is told the client's Python or SDK version."""
+    return any(_argument(command, flag) is not None
+               for flag in ("--client_python_version", "--client_sagemaker_pysdk_version"))
+
+
+def function_step_python_mismatch(command: list[str], python: str) -> str | None:
+    """Why a function step (``@step``) cannot run with Python ``python``, or None: its pickles need the
+    client's Python minor version."""
     client_python = _argument(command, "--client_python_version")
-    client_sdk = _argument(command, "--client_sagemaker_pysdk_version")
-    if client_python is None and client_sdk is None:
-        return None
     if client_python and client_python.split(".")[:2] != python.split(".")[:2]:
         return (f"the function was pickled with Python {client_python} (--client_python_version) and the local "
                 f"engine runs it with Python {python}: build the pipeline with Python "
                 f"{'.'.join(python.split('.')[:2])}, as SageMaker also needs the image's Python to match")
+    return None
+
+
+def function_step_sdk_mismatch(command: list[str], sdk: str) -> str | None:
+    """Why a function step cannot run in a job environment whose SageMaker Python SDK is ``sdk``, or None: its
+    pickles name modules of the client's SDK major version."""
+    client_sdk = _argument(command, "--client_sagemaker_pysdk_version")
     if client_sdk and client_sdk.split(".")[0] != sdk.split(".")[0]:
-        return (f"the pipeline was built with SageMaker Python SDK {client_sdk} (--client_sagemaker_pysdk_version) and "
-                f"the local engine's jobs have SDK {sdk}: its pickles name modules of SDK {client_sdk.split('.')[0]}, "
-                f"which the engine cannot give a job yet; build it with SDK {sdk.split('.')[0]}")
+        major = client_sdk.split(".")[0]
+        return (f"the pipeline was built with SageMaker Python SDK {client_sdk} (--client_sagemaker_pysdk_version) "
+                f"and the job's environment has SDK {sdk}: its pickles name modules of SDK {major}; list "
+                f"sagemaker=={client_sdk} in the step's dependencies (SDK v2 from 2.256 adds sagemaker>=2.256,<3 "
+                "itself), or build the pipeline with this SDK")
     return None

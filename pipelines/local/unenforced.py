@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from pipelines.local import image_libraries
 
 # argument key -> why it is not enforced locally
 SETTINGS: dict[str, str] = {
@@ -65,11 +64,6 @@ def settings(arguments: dict[str, Any], step_type: str = "", not_isolated: str |
     found = [JOB_PROGRAMS] if step_type in RUNS_PROGRAMS else []
     if not_isolated and step_type in STARTS_PROGRAMS:
         found.append(not_isolated)
-    if step_type == "Processing":
-        image = arguments.get("AppSpecification", {}).get("ImageUri", "")
-        found.append(f"AppSpecification.ImageUri = {image}: " + (
-            image_libraries.differences(image) or "the image's programs and libraries: the job runs with this "
-                                                   "machine's and this interpreter's"))
     for key, path, value in _walk(arguments, ""):
         if value in _NOT_WORTH_REPORTING:
             continue

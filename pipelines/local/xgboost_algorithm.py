@@ -218,21 +218,28 @@ def load_matrix(files: list[Path], kind: str, csv_weights: bool, channel: str) -
 
 
 class MetricLog:
-    """An XGBoost callback printing the container's log lines and remembering the last metrics."""
+    """An XGBoost callback printing the container's log lines and remembering the last metrics (a callback
+    object from XGBoost 1.3 on, a function of the training state before)."""
 
     def __init__(self) -> None:
         xgb = import_xgboost()
+        self.last: dict[str, float] = {}
+        base = getattr(xgb.callback, "TrainingCallback", None)
+        if base is None:
+            self.callback: Any = lambda env: self._log(env.iteration, [(n, v) for n, v in env.evaluation_result_list])
+            return
 
-        class _Callback(xgb.callback.TrainingCallback):
+        class _Callback(base):
             def after_iteration(inner, model: Any, epoch: int, evals_log: dict) -> bool:  # noqa: N805
-                values = [(f"{data}-{metric}", history[-1]) for data, metrics in evals_log.items()
-                          for metric, history in metrics.items()]
-                self.last = {name.replace("-", ":", 1): float(v) for name, v in values}
-                print(f"[{epoch}]" + "".join(f"#011{name}:{v:.5f}" for name, v in values), flush=True)
+                self._log(epoch, [(f"{data}-{metric}", history[-1]) for data, metrics in evals_log.items()
+                                  for metric, history in metrics.items()])
                 return False
 
         self.callback = _Callback()
-        self.last: dict[str, float] = {}
+
+    def _log(self, epoch: int, values: list[tuple[str, float]]) -> None:
+        self.last = {name.replace("-", ":", 1): float(v) for name, v in values}
+        print(f"[{epoch}]" + "".join(f"#011{name}:{v:.5f}" for name, v in values), flush=True)
 
 
 def train_host(job_dir: Path, tracker_args: dict[str, Any] | None) -> None:
@@ -266,7 +273,9 @@ def train_host(job_dir: Path, tracker_args: dict[str, Any] | None) -> None:
         with xgb.collective.CommunicatorContext(**tracker_args):
             booster = fit()
             rank = xgb.collective.get_rank()
-    if early is not None and booster.best_iteration is not None and booster.best_iteration + 1 < booster.num_boosted_rounds():
+    # XGBoost before 1.4 can neither count nor slice a Booster's rounds: its model keeps them all, as the image's did
+    if (early is not None and hasattr(booster, "num_boosted_rounds") and getattr(booster, "best_iteration", None)
+            is not None and booster.best_iteration + 1 < booster.num_boosted_rounds()):
         print(f"Stopping. Best iteration: [{booster.best_iteration}]", flush=True)
         booster = booster[: booster.best_iteration + 1]
     if rank == 0:
@@ -278,8 +287,9 @@ def train_host(job_dir: Path, tracker_args: dict[str, Any] | None) -> None:
 
 def xgboost_params(hyper: dict[str, Any], version: ImageVersion, distributed: bool) -> dict[str, Any]:
     """The parameters given to XGBoost, with the defaults of the image's own XGBoost where 2.0 changed them."""
-    params = {k: v for k, v in hyper.items() if k not in CONTAINER_ONLY and k not in NOT_IN_INSTALLED_XGBOOST}
-    dropped = sorted(set(hyper) & NOT_IN_INSTALLED_XGBOOST)
+    unknown = NOT_IN_INSTALLED_XGBOOST if _installed_major() >= 2 else set()  # the image's own XGBoost knows them
+    params = {k: v for k, v in hyper.items() if k not in CONTAINER_ONLY and k not in unknown}
+    dropped = sorted(set(hyper) & unknown)
     if dropped:
         print(f"{', '.join(dropped)}: accepted by image version {version.tag} (XGBoost {version.xgboost}), unknown to "
               "the XGBoost installed here; not applied", flush=True)
@@ -294,6 +304,10 @@ def xgboost_params(hyper: dict[str, Any], version: ImageVersion, distributed: bo
     elif str(params.get("objective", "")).startswith("binary:"):
         params["eval_metric"] = [version.binary_default_metric]
     return params
+
+
+def _installed_major() -> int:
+    return int(import_xgboost().__version__.split(".")[0])
 
 
 def save_model(booster: Any, path: Path, version: ImageVersion) -> None:

@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 PARSERS = ["pipelines.run", "pipelines.executions_cli", "pipelines.registry", "pipelines.deploy", "inference.invoke",
-           "pipelines.get_definition", "pipelines.validate_cli", "pipelines.container"]
+           "pipelines.get_definition", "pipelines.validate_cli", "pipelines.container", "pipelines.images_cli"]
 
 
 def undocumented(parser: argparse.ArgumentParser, name: str) -> list[str]:
@@ -31,5 +31,5 @@ def test_run_help_names_the_subcommands(capsys):
     from pipelines.run import parser
 
     text = parser().format_help()
-    for subcommand in ("executions", "describe ID", "logs ID STEP", "retry ID", "validate"):
+    for subcommand in ("executions", "describe ID", "logs ID STEP", "retry ID", "validate", "images"):
         assert f"`{subcommand}`" in text

@@ -11,7 +11,8 @@ from typing import Any, Callable, Mapping
 
 from pipelines.errors import EnvironmentBuildError
 from pipelines.local import job_runtime
-from pipelines.local.environments import Environments
+from pipelines.local import image_libraries
+from pipelines.local.environments import Environment, Environments
 from pipelines.local.expressions import Context
 from pipelines.local.registry import LOCAL_ACCOUNT, Registry
 from pipelines.local.store import Store
@@ -42,6 +43,8 @@ class StepRun:
     job_environment: Mapping[str, str] = field(default_factory=dict)  # the run's S3 endpoint, region, credentials
     runtime: job_runtime.Runtime = field(default_factory=job_runtime.automatic)  # how job programs are started
     environments: Environments = field(default_factory=Environments)  # where job requirements are installed
+    # says what the step does not enforce as soon as the executor knows it (kept when the step fails)
+    report: Callable[[str], None] = lambda line: None
 
     @property
     def max_runtime_seconds(self) -> float | None:
@@ -76,7 +79,6 @@ class StepOutcome:
     property_files: dict[str, Any] = field(default_factory=dict)
     failure_reason: str | None = None
     branch: bool | None = None  # for Condition steps: which branch runs
-    unenforced: list[str] = field(default_factory=list)  # what the executor found it could not honour
 
     @property
     def status(self) -> str:
@@ -89,13 +91,32 @@ def platform_environment(run: StepRun) -> dict[str, str]:
     return dict(run.job_environment)
 
 
-def requirements_environment(run: StepRun, requirements: Path, log: Callable[[str], None], source: str = "") -> Path:
-    """The run's environment with ``requirements`` pip-installed (built once, cached); StepFailed, a client
-    error prefixed with ``source``, if pip cannot install them."""
+def requirements_environment(run: StepRun, requirements: Path, log: Callable[[str], None], source: str = "",
+                             base: Environment | None = None) -> Environment:
+    """``base`` (the job's image environment; None: this interpreter's libraries) with ``requirements``
+    pip-installed (built once, cached); StepFailed, a client error prefixed with ``source``, if pip cannot
+    install them."""
     try:
-        return run.environments.with_requirements(requirements, log).root
+        return run.environments.with_requirements(requirements, log, base)
     except EnvironmentBuildError as exc:
         raise StepFailed(f"ClientError: {source}{exc}") from None
+
+
+def image_environment(run: StepRun, image_uri: str, field_name: str) -> Environment | None:
+    """The environment a job of ``image_uri`` runs with (None: this interpreter's libraries), reporting how it
+    differs from the image (``field_name = image_uri: ...``); StepFailed if it cannot be built."""
+    try:
+        environment = run.environments.for_image(image_uri, run.log)
+    except EnvironmentBuildError as exc:
+        raise StepFailed(f"ClientError: {field_name}: {exc}") from None
+    image = image_libraries.libraries_of(image_uri)
+    if environment is not None and image is not None:
+        said = image_libraries.environment_differences(image, environment.manifest)
+    else:
+        said = image_libraries.engine_differences(image_uri) or (
+            "the image's programs and libraries: the job runs with this machine's and this interpreter's")
+    run.report(f"{field_name} = {image_uri}: {said}")
+    return environment
 
 
 def run_program(run: StepRun, spec: job_runtime.JobSpec, job_kind: str, stopped_detail: str = "",

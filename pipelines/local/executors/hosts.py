@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from pipelines.local import job_runtime
+from pipelines.local.environments import Environment
 from pipelines.local.executors.base import StepRun, run_program
 
 
@@ -44,7 +45,7 @@ class HostProgram:
     environment: Mapping[str, Any]
     workdir: str = "/"
     image_files: Sequence[tuple[Path, str]] = ()
-    python_env: Path | None = None
+    python_env: Environment | None = None  # the environment its interpreter is (None: the engine's)
 
 
 def job_hosts(run: StepRun, count: int) -> list[Host]:
@@ -81,7 +82,8 @@ def run_on_hosts(run: StepRun, programs: list[HostProgram], job_kind: str, stopp
         log = run.log if len(programs) == 1 else lambda line: run.log(f"[{p.host.name}] {line}")
         spec = job_runtime.JobSpec(p.command, p.host.opt_ml, p.host.directory, p.environment, p.host.name,
                                    tuple(h.name for h in hosts), p.workdir, tuple(p.image_files), network=network,
-                                   python_env=p.python_env)
+                                   python_env=p.python_env.root if p.python_env else None,
+                                   python_layers=p.python_env.layers[1:] if p.python_env else ())
         try:
             job = run_program(run, spec, job_kind, stopped_detail, log=log)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread

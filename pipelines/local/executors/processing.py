@@ -1,5 +1,5 @@
-"""Processing: stage inputs, run the entrypoint on every instance in the job runtime, publish outputs, read
-property files."""
+"""Processing: stage inputs, run the entrypoint on every instance in the job runtime (on its image's
+environment), publish outputs, read property files."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.local import job_runtime
-from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun
+from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun, image_environment
 from pipelines.local.executors.hosts import Host, HostProgram, job_hosts, run_on_hosts
 from pipelines.s3uri import join_uri
 
@@ -33,12 +33,13 @@ def execute(run: StepRun) -> StepOutcome:
     entrypoint = list(app.get("ContainerEntrypoint", [])) + list(app.get("ContainerArguments", []))
     if not entrypoint:
         raise StepFailed("AppSpecification: no ContainerEntrypoint; the local engine runs entrypoints, not images")
+    environment = image_environment(run, app.get("ImageUri", ""), "AppSpecification.ImageUri")
     programs = []
     for host in hosts:
         for path in output_paths:
             job_runtime.host_path(host.root, path).mkdir(parents=True, exist_ok=True)
         write_processing_config(host.root, args, run.job_name, host.name, [h.name for h in hosts])
-        programs.append(HostProgram(host, entrypoint, args.get("Environment") or {}))
+        programs.append(HostProgram(host, entrypoint, args.get("Environment") or {}, python_env=environment))
     isolated = bool(args.get("NetworkConfig", {}).get("EnableNetworkIsolation"))
     ended = run_on_hosts(run, programs, "processing", isolated=isolated)
     if ended.first_failure is not None:

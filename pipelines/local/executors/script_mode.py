@@ -16,6 +16,7 @@ from typing import Any, Callable
 from pipelines.errors import UnsafePathError
 from processing.archives import ArchiveError, extract
 from pipelines.local import training_contract as contract
+from pipelines.local.environments import Environment
 from pipelines.local.executors.base import StepFailed, StepRun, requirements_environment
 
 PROGRAM = "sagemaker_program"
@@ -30,7 +31,7 @@ class ScriptProgram:
     command: list[str]
     environment: dict[str, str]
     workdir: str
-    python_env: Path | None = None  # the environment its requirements.txt was installed into
+    python_env: Environment | None = None  # its image's environment, with its requirements.txt installed
 
 
 def is_script_mode(hyperparameters: dict[str, Any]) -> bool:
@@ -67,8 +68,10 @@ def _env_value(value: Any) -> str:
 
 
 def program(run: StepRun, root: Path, raw_hyperparameters: dict[str, Any], channels: dict[str, Any],
-            current_host: str, hosts: list[str], log: Callable[[str], None]) -> ScriptProgram:
-    """Unpack the submitted code into this host's /opt/ml/code and say how to start the entry point."""
+            current_host: str, hosts: list[str], log: Callable[[str], None],
+            base: Environment | None = None) -> ScriptProgram:
+    """Unpack the submitted code into this host's /opt/ml/code and say how to start the entry point (with
+    ``base``, the image's environment, or this interpreter's libraries; plus its requirements.txt)."""
     values = decoded(raw_hyperparameters)
     entry = str(values.get(PROGRAM, ""))
     code_dir = root / CODE_DIR.lstrip("/")
@@ -89,9 +92,9 @@ def program(run: StepRun, root: Path, raw_hyperparameters: dict[str, Any], chann
         raise UnsafePathError(f"{entry!r} must name a file of the submitted code", field=f"HyperParameters.{PROGRAM}")
     if not (code_dir / entry).is_file():
         raise StepFailed(f"ClientError: HyperParameters.{PROGRAM}: {entry} is not in the submitted code")
-    python_env = None
+    python_env = base
     if (code_dir / "requirements.txt").is_file():  # the toolkit pip-installs it before the entry point runs
-        python_env = requirements_environment(run, code_dir / "requirements.txt", log)
+        python_env = requirements_environment(run, code_dir / "requirements.txt", log, base=base)
     user = {k: v for k, v in values.items() if not k.startswith("sagemaker_")}
     arguments = command_arguments(user)
     if entry.endswith(".sh"):

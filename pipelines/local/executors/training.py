@@ -17,10 +17,12 @@ from inference.image_programs import ImageProgram, image_program
 from pipelines.local import image_libraries, job_runtime
 from pipelines.local import training_contract as contract
 from pipelines.local.executors import script_mode
-from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun, requirements_environment, run_program
+from pipelines.local.environments import Environment
+from pipelines.local.executors.base import (StepFailed, StepOutcome, StepRun, image_environment,
+                                             requirements_environment, run_program)
 from pipelines.local.executors.hosts import HostProgram, job_hosts, run_on_hosts
 from pipelines.local.xgboost_algorithm import AlgorithmError, check_channels, content_kind
-from pipelines.local.xgboost_versions import UnknownImageVersionError, version_of
+from pipelines.local.xgboost_versions import ImageVersion, UnknownImageVersionError, version_of
 from pipelines.s3uri import join_uri
 
 # how DescribeTrainingJob reports a job stopped at its MaxRuntimeInSeconds
@@ -35,13 +37,9 @@ def execute(run: StepRun) -> StepOutcome:
     entrypoint = list(spec.get("ContainerEntrypoint") or [])
     arguments = list(spec.get("ContainerArguments") or [])
     if entrypoint:
-        return container_job(run, entrypoint + arguments, unenforced=[
-            f"AlgorithmSpecification.TrainingImage = {image}: the ContainerEntrypoint runs with this machine's programs "
-            "and libraries, not the image's" + _differences(image)])
+        return container_job(run, entrypoint + arguments)
     if script_mode.is_script_mode(run.arguments.get("HyperParameters", {})):
-        return container_job(run, None, unenforced=[
-            f"AlgorithmSpecification.TrainingImage = {image}: the script runs with this interpreter ({platform.python_version()}) "
-            "and its installed libraries, not the image's framework versions" + _differences(image)])
+        return container_job(run, None)
     if is_builtin_xgboost(image):
         return builtin_xgboost(run)
     program = image_program(image, run.image_programs)
@@ -54,16 +52,41 @@ def execute(run: StepRun) -> StepOutcome:
     )
 
 
-def _image_environment(run: StepRun, image: ImageProgram | None) -> Path | None:
-    """The environment of an image that pins its requirements (ours), built or found in the cache."""
-    if image is None or image.requirements is None:
+def job_environment(run: StepRun, command: list[str] | None, image: ImageProgram | None) -> Environment | None:
+    """The environment a training job's programs start from: the environment of the image standing in (ours
+    pins its requirements); this interpreter's for a function step, whose pickles need an SDK; else the
+    framework image's environment (each reported as it differs from the image)."""
+    if image is not None:
+        return (requirements_environment(run, image.requirements, run.log, "the image's ")
+                if image.requirements is not None else None)
+    uri = run.arguments.get("AlgorithmSpecification", {}).get("TrainingImage", "")
+    field_name = "AlgorithmSpecification.TrainingImage"
+    if command is not None and contract.is_function_step(command):
+        differs = image_libraries.engine_differences(uri)
+        run.report(f"{field_name} = {uri}: the function step runs with this interpreter (Python "
+                   f"{platform.python_version()}) and its libraries, its dependencies installed on top (its "
+                   "pickles need its client's SageMaker Python SDK)" + (f"; {differs}" if differs else ""))
         return None
-    return requirements_environment(run, image.requirements, run.log, "the image's ")
+    return image_environment(run, uri, field_name)
 
 
-def _differences(image: str) -> str:
-    found = image_libraries.differences(image)
-    return f"; {found}" if found else ""
+ALGORITHM_MODULE = "pipelines.local.xgboost_algorithm"
+
+
+def algorithm_environment(run: StepRun, version: ImageVersion, hosts: int) -> Environment | None:
+    """The environment the built-in algorithm trains in: its image's, so that the model file is what that
+    image's XGBoost writes (and what a script on the image loads); this interpreter's XGBoost for a job on
+    several hosts (the emulation's collective needs XGBoost 2) and for 0.90-2 (its XGBoost predates the JSON
+    model format a model is served from here)."""
+    uri = run.arguments.get("AlgorithmSpecification", {}).get("TrainingImage", "")
+    field_name = "AlgorithmSpecification.TrainingImage"
+    if hosts == 1 and not version.xgboost.startswith("0."):
+        return image_environment(run, uri, field_name)
+    why = f"training on {hosts} hosts" if hosts > 1 else f"XGBoost {version.xgboost}"
+    run.report(f"{field_name} = {uri}: {why} runs on this interpreter's XGBoost {metadata.version('xgboost')}, "
+               f"with the defaults of the image's XGBoost {version.xgboost}; a script on the image that loads its "
+               "model file may not read it")
+    return None
 
 
 def builtin_xgboost(run: StepRun) -> StepOutcome:
@@ -90,11 +113,14 @@ def builtin_xgboost(run: StepRun) -> StepOutcome:
     spec = {"hyperparameters": args.get("HyperParameters", {}), "content_kind": kind, "image_version": version.tag, "channels_root": str(channels_root),
             "hosts_with_data": with_data, "model_dir": str(model_dir), "metrics_file": str(run.job_dir / "metrics.json")}
     (run.job_dir / "job.json").write_text(json.dumps(spec))
-    command = ["python3", "-m", "pipelines.local.xgboost_algorithm", "--job-dir", str(run.job_dir)]
+    environment = algorithm_environment(run, version, len(with_data))
+    command = (job_runtime.engine_module_command(ALGORITHM_MODULE, "--job-dir", str(run.job_dir)) if environment
+               else ["python3", "-m", ALGORITHM_MODULE, "--job-dir", str(run.job_dir)])
     with run.runtime.job_network(bool(args.get("EnableNetworkIsolation")), 1) as network:
         # the engine's own program: it sees its job folder where the engine has it, and the engine's code
         spec = job_runtime.JobSpec(command, run.job_dir / "root" / "opt" / "ml", run.job_dir,
-                                   engine_dirs=(run.job_dir,), engine_code=True, network=network)
+                                   engine_dirs=(run.job_dir,), engine_code=True, network=network,
+                                   python_env=environment.root if environment else None)
         job = run_program(run, spec, "training", stopped_detail=STOPPED_DETAIL)
     if job.exit_code != 0:
         last = job.last_line
@@ -103,15 +129,13 @@ def builtin_xgboost(run: StepRun) -> StepOutcome:
     return completed(run, model_dir, json.loads((run.job_dir / "metrics.json").read_text()))
 
 
-def container_job(run: StepRun, command: list[str] | None, unenforced: list[str] | None = None,
-                  image: ImageProgram | None = None) -> StepOutcome:
+def container_job(run: StepRun, command: list[str] | None, image: ImageProgram | None = None) -> StepOutcome:
     """A training container's contract on every instance: channels staged per host (FullyReplicated or
     ShardedByS3Key), the /opt/ml/input/config files, the platform's environment, ``command`` run on all
     hosts at once (``None``: the framework toolkit's script mode; ``image``: the files and working directory
     of the image standing in); the model is algo-1's /opt/ml/model."""
     args = run.arguments
-    mismatch = command and contract.function_step_mismatch(command, platform.python_version(),
-                                                            metadata.version("sagemaker"))
+    mismatch = command and contract.function_step_python_mismatch(command, platform.python_version())
     if mismatch:  # before any data is staged: the job could not unpickle its function
         raise StepFailed(f"ClientError: {mismatch}")
     count = int(args.get("ResourceConfig", {}).get("InstanceCount", 1))
@@ -122,7 +146,7 @@ def container_job(run: StepRun, command: list[str] | None, unenforced: list[str]
     programs = []
     environment = {**(args.get("Environment") or {}), **contract.training_environment(run.job_name,
                                                                                       run.job_arn("training-job"))}
-    image_env = _image_environment(run, image)
+    image_env = job_environment(run, command, image)
     for host in hosts:
         contract.write_training_config(host.root, args, host.name, [h.name for h in hosts])
         log = run.log if host is hosts[0] else lambda _: None  # what every host would say, said once
@@ -130,16 +154,21 @@ def container_job(run: StepRun, command: list[str] | None, unenforced: list[str]
         requirements = contract.sdk_v3_requirements(host.root)
         if requirements is not None:  # as sm_train.sh would pip-install them, before the program starts
             contract.take_over_requirement_installer(host.root)
-            python_env = requirements_environment(run, requirements, log, "SourceCode.requirements: ")
+            python_env = requirements_environment(run, requirements, log, "SourceCode.requirements: ", image_env)
         if command is None:
             program = script_mode.program(run, host.root, args.get("HyperParameters", {}), channels, host.name,
-                                          [h.name for h in hosts], log)
+                                          [h.name for h in hosts], log, image_env)
             programs.append(HostProgram(host, program.command, {**environment, **program.environment},
                                         program.workdir, python_env=program.python_env))
         else:
             dependencies, host_command = contract.function_step_dependencies(host.root, command)
             if dependencies is not None:  # as the function step's bootstrap would pip-install them
-                python_env = requirements_environment(run, dependencies, log, "the function step's dependencies: ")
+                python_env = requirements_environment(run, dependencies, log, "the function step's dependencies: ",
+                                                      image_env)
+            sdk = (python_env.own_version("sagemaker") if python_env else None) or metadata.version("sagemaker")
+            mismatch = contract.is_function_step(command) and contract.function_step_sdk_mismatch(command, sdk)
+            if mismatch:
+                raise StepFailed(f"ClientError: {mismatch}")
             programs.append(HostProgram(host, host_command, environment, image.workdir if image else "/",
                                         image.files if image else (), python_env))
     ended = run_on_hosts(run, programs, "training", stopped_detail=STOPPED_DETAIL,
@@ -153,9 +182,7 @@ def container_job(run: StepRun, command: list[str] | None, unenforced: list[str]
         raise StepFailed(f"AlgorithmError{where}: {reason or f'the training program exited with code {job.exit_code}'}")
     metrics = metric_values(args.get("AlgorithmSpecification", {}).get("MetricDefinitions", []),
                             (hosts[0].directory / "job.log").read_text(errors="replace"))
-    outcome = completed(run, hosts[0].root / "opt" / "ml" / "model", metrics)
-    outcome.unenforced = list(unenforced or [])
-    return outcome
+    return completed(run, hosts[0].root / "opt" / "ml" / "model", metrics)
 
 
 def metric_values(definitions: list[dict[str, str]], log: str) -> dict[str, float]:

@@ -20,6 +20,7 @@ import subprocess
 from typing import IO, Callable, ContextManager, Protocol
 
 from pipelines.local.job_runtime.bubblewrap import Bubblewrap, unusable_reason
+from pipelines.local.job_runtime.common import engine_code_command, engine_module_command
 from pipelines.local.job_runtime.processes import (JOB_DIR_VARIABLE, PID_FILE, JobRun, Launch, kill_group,
                                                    kill_leftovers, popen, run_logged)
 from pipelines.local.job_runtime.spec import (CONTAINER_ROOT, HOST_NETWORK, JobSpec, Network, host_path,
@@ -27,7 +28,7 @@ from pipelines.local.job_runtime.spec import (CONTAINER_ROOT, HOST_NETWORK, JobS
 from pipelines.local.job_runtime.unsandboxed import Unsandboxed
 
 __all__ = ["CONTAINER_ROOT", "HOST_NETWORK", "JOB_DIR_VARIABLE", "PID_FILE", "Bubblewrap", "JobRun", "JobSpec",
-           "Network", "Runtime", "Unsandboxed", "automatic", "host_path", "kill_group", "kill_leftovers",
+           "Network", "Runtime", "Unsandboxed", "automatic", "engine_code_command", "engine_module_command", "host_path", "kill_group", "kill_leftovers",
            "processing_path", "run", "start"]
 
 

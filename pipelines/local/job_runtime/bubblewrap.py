@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from pipelines.local.job_runtime.common import interpreter, interpreter_command, launcher
+from pipelines.local.job_runtime.common import ENGINE_PACKAGES, interpreter, interpreter_command, launcher
 from pipelines.local.job_runtime.processes import JOB_DIR_VARIABLE, Launch
 from pipelines.local.job_runtime.spec import CONTAINER_ROOT, JobSpec, Network, etc_hosts
 
@@ -31,10 +31,9 @@ INSTALL_HINT = ("install it with `sudo apt-get install bubblewrap` (Debian, Ubun
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 TOP_LEVEL = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")  # symbolic links into /usr on merged-/usr systems
 # what a program needs of /etc: users, libraries, name service, certificates, time zone; not the rest
-ETC_ENTRIES = ("alternatives", "ca-certificates", "ca-certificates.conf", "debian_version", "gai.conf", "group",
+ETC_ENTRIES = ("alternatives", "ca-certificates", "ca-certificates.conf", "debian_version", "fonts", "gai.conf", "group",
                "host.conf", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "mime.types",
                "nsswitch.conf", "os-release", "passwd", "protocols", "resolv.conf", "services", "ssl", "timezone")
-ENGINE_PACKAGES = ("pipelines", "processing")  # what the engine's own job programs import
 
 
 @functools.lru_cache(maxsize=1)
@@ -95,8 +94,8 @@ class Bubblewrap:
         # after the tmpfs on /tmp: a virtualenv or store under /tmp would be hidden otherwise
         for path in interpreter_paths() + (engine_code_paths() if spec.engine_code else ()):
             args += ["--ro-bind", path, path]
-        if spec.python_env is not None:
-            args += ["--ro-bind", str(spec.python_env), str(spec.python_env)]
+        for environment in ([spec.python_env] if spec.python_env is not None else []) + list(spec.python_layers):
+            args += ["--ro-bind", str(environment), str(environment)]
         for host, container in spec.image_files:
             args += ["--ro-bind", str(host), container]
         for folder in spec.engine_dirs:

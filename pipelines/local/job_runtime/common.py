@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import sys
 
@@ -28,3 +29,30 @@ def launcher() -> list[str]:
     engine leaves no job running); empty where util-linux's ``setpriv`` is missing."""
     setpriv = shutil.which("setpriv")
     return [setpriv, "--pdeathsig", "KILL"] if setpriv else []
+
+
+ENGINE_PACKAGES = ("pipelines", "processing")  # what the engine's own job programs import
+
+
+@functools.lru_cache(maxsize=1)
+def engine_package_roots() -> tuple[str, ...]:
+    """The folders that hold the engine's packages (the repository, for an editable install)."""
+    roots: list[str] = []
+    for name in ENGINE_PACKAGES:
+        module = sys.modules.get(name) or __import__(name)
+        root = os.path.dirname(os.path.dirname(os.path.realpath(module.__file__ or "")))
+        if root not in roots:
+            roots.append(root)
+    return tuple(roots)
+
+
+def engine_code_command(code: str, *arguments: str) -> list[str]:
+    """``python3 -c code arguments`` for an interpreter that is not the engine's (an image's environment), with
+    the engine's packages importable after that environment's libraries, never before them."""
+    return ["python3", "-c", f"import sys; sys.path.extend({list(engine_package_roots())!r}); {code}", *arguments]
+
+
+def engine_module_command(module: str, *arguments: str) -> list[str]:
+    """``python3 -m module arguments`` for an interpreter that is not the engine's (see ``engine_code_command``)."""
+    return engine_code_command(f"import runpy; runpy.run_module({module!r}, run_name='__main__', alter_sys=True)",
+                               *arguments)

@@ -39,7 +39,8 @@ class JobSpec:
     ``engine_dirs`` are folders of the engine visible read-write at their own path, and
     ``engine_code`` makes the engine's packages importable: both only for the engine's own job
     programs (the built-in algorithm's emulation), never for a definition's. ``python_env`` is a
-    virtualenv (visible read-only) whose interpreter replaces the engine's.
+    virtualenv (visible read-only) whose interpreter replaces the engine's; ``python_layers`` are the
+    environments whose libraries it sees after its own (visible read-only too).
     """
 
     command: Sequence[str]
@@ -54,6 +55,7 @@ class JobSpec:
     engine_code: bool = False
     network: Network = HOST_NETWORK
     python_env: Path | None = None  # a virtualenv whose interpreter the job runs with (None: the engine's)
+    python_layers: Sequence[Path] = ()
 
 
 def host_path(job_root: Path, container_path: str) -> Path:

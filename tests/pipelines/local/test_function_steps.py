@@ -125,3 +125,86 @@ def test_a_function_step_its_interpreter_cannot_unpickle_is_one_clear_line(tmp_p
     record = run(store, step)
     reason = record.step("Fit").failure_reason
     assert reason.startswith("ClientError: ") and says in reason and record.step("Fit").attempts == 1
+
+
+SDK_V2_BUILD = '''
+import json, os, sys
+from pathlib import Path
+
+import boto3
+from moto import mock_aws
+
+BUCKET, ROLE, IMAGE = sys.argv[2:5]
+
+
+def make(n):
+    return [i * i for i in range(n)]
+
+
+def total(values):
+    return sum(values)
+
+
+def explode(value):
+    raise ValueError(f"the total {value} is too big to ship")
+
+
+out = Path(sys.argv[1])
+with mock_aws():
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket=BUCKET)
+    import sagemaker
+    from sagemaker.workflow.condition_step import ConditionStep
+    from sagemaker.workflow.conditions import ConditionGreaterThan
+    from sagemaker.workflow.function_step import step
+    from sagemaker.workflow.parameters import ParameterInteger
+    from sagemaker.workflow.pipeline import Pipeline
+    from sagemaker.workflow.pipeline_context import PipelineSession
+
+    session = PipelineSession(boto_session=boto3.Session(region_name="us-east-1"), default_bucket=BUCKET)
+    size = ParameterInteger(name="Size", default_value=4)
+    settings = {"role": ROLE, "instance_type": "ml.m5.large", "image_uri": IMAGE}
+    summed = step(total, name="Total", **settings)(step(make, name="Make", **settings)(size))
+    big = ConditionStep(name="IsBig", conditions=[ConditionGreaterThan(left=summed, right=50)],
+                        if_steps=[step(explode, name="Explode", **settings)(summed)], else_steps=[])
+    pipeline = Pipeline(name="squares", steps=[big], parameters=[size], sagemaker_session=session)
+    (out / "squares.json").write_text(pipeline.definition())
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+        for item in page.get("Contents", []):
+            target = out / "objects" / item["Key"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read())
+    print("built with SageMaker Python SDK", sagemaker.__version__)
+'''
+
+
+def test_an_sdk_v2_function_step_pipeline_runs_on_an_sdk_v2_environment(tmp_path) -> None:
+    from pipelines.local.environments import Environments
+
+    (tmp_path / "client").mkdir()
+    (tmp_path / "client" / "requirements.txt").write_text("sagemaker>=2.256.0,<3.0.0\n")
+    client = Environments().with_requirements(tmp_path / "client" / "requirements.txt", lambda line: None)
+    (tmp_path / "build.py").write_text(SDK_V2_BUILD)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
+           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    built = subprocess.run([str(client.root / "bin" / "python"), str(tmp_path / "build.py"), str(tmp_path), BUCKET,
+                            ROLE, IMAGE], capture_output=True, text=True, env=env, timeout=300)
+    assert built.returncode == 0, built.stderr[-3000:]
+    assert "built with SageMaker Python SDK 2." in built.stdout
+    store = Store(tmp_path / "store")
+    for path in (tmp_path / "objects").rglob("*"):
+        if path.is_file():
+            store.put_file(path, f"s3://{BUCKET}/{path.relative_to(tmp_path / 'objects').as_posix()}")
+
+    small = run_cli(tmp_path, "--parameter", "Size=4")
+    assert small.returncode == 0, small.stdout[-3000:] + small.stderr[-3000:]
+    [first] = executions.all_records(store.root, lambda message: None)
+    assert sorted(s.name for s in first.steps if s.status == "Succeeded") == ["IsBig", "Make", "Total"]
+    make_log = (store.root / "jobs" / first.execution_id / "Make" / "job.log").read_text()
+    assert "Inconsistent sagemaker versions" not in make_log  # the job's SDK is the client's
+
+    large = run_cli(tmp_path, "--parameter", "Size=6")
+    assert large.returncode != 0
+    second = next(r for r in executions.all_records(store.root, lambda message: None)
+                  if r.execution_id != first.execution_id)
+    assert "the total 55 is too big to ship" in (second.step("Explode").failure_reason or ""), large.stdout[-3000:]

@@ -145,7 +145,11 @@ def test_the_project_templates_pipeline_runs_unchanged(tmp_path) -> None:
     package = record.step("RegisterAbaloneModel-RegisterModel").properties
     assert (package["ModelPackageGroupName"], package["ModelPackageVersion"], package["ModelApprovalStatus"]) == (
         "AbaloneModelPackageGroupName", 1, "PendingManualApproval")
-    assert any("silent: accepted by image version 1.0-1" in line for line in lines)
+    # trained by the image's own XGBoost (1.0, which knows `silent`): evaluate.py's pickle.load reads its model
+    [trained_on] = [line for line in record.step("TrainAbaloneModel").unenforced
+                    if line.startswith("AlgorithmSpecification.TrainingImage = ")]
+    assert ": the job runs on the sagemaker-xgboost:1.0-1 image's libraries (" in trained_on
+    assert ", xgboost 1.0" in trained_on and not any("silent: accepted by image version" in line for line in lines)
 
     failing = local_engine(store, lines).run(template_definition(), "AbalonePipeline", {"MseThreshold": 0.0})
     assert failing.step("AbaloneMSEFail").failure_reason == "Execution failed due to MSE > 0.0"
@@ -208,6 +212,7 @@ def test_an_sdk_v3_model_trainer_with_source_code_runs_on_a_framework_image(tmp_
     assert model["alpha"] == 0.5
     assert np.allclose(model["weights"], [2.0, -1.0, 0.5, 3.0], atol=0.05)
     assert any("requirements.txt: installing into a new environment" in line for line in lines)
-    assert any("Requirement already satisfied: numpy>=1.26" in line for line in lines)  # the engine's numpy
+    # the image (SKLearn 1.2-1) has numpy 1.24.1: pip installs a newer one over it, as in the job on SageMaker
+    assert any("Successfully installed numpy-" in line for line in lines)
     assert any("installed by the local engine into this job's environment" in line for line in lines)
     assert any("Training Container Execution Completed" in line for line in lines)

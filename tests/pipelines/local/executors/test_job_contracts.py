@@ -16,6 +16,7 @@ import pytest
 
 from pipelines.local.engine import LocalEngine, RunOptions
 from pipelines.local.environments import Environments
+from pipelines.local.image_libraries import libraries_of
 from pipelines.local.registry import Registry
 from pipelines.local.store import Store
 from tests.sandboxing import needs_container_paths
@@ -150,10 +151,10 @@ parser.add_argument("--model-dir", default=os.environ["SM_MODEL_DIR"])
 args = parser.parse_args()
 rows = sum(len(p.read_text().splitlines()) for p in pathlib.Path(os.environ["SM_CHANNEL_TRAIN"]).glob("*.csv"))
 env = {k: os.environ[k] for k in ("SM_CURRENT_HOST", "SM_HOSTS", "SM_CHANNELS", "SM_HP_OBJECTIVE")}
-import tinylib  # installed from requirements.txt, as the toolkit installs it
+import sklearn, tinylib  # tinylib installed from requirements.txt, as the toolkit installs it
 pathlib.Path(args.model_dir, "model.json").write_text(json.dumps(
     {"rows": rows, "depth": args.max_depth, "objective": args.objective, "cwd": os.getcwd(), "env": env,
-     "tinylib": tinylib.VALUE}))
+     "tinylib": tinylib.VALUE, "sklearn": sklearn.__version__}))
 print("train-rmse=0.25")
 """
 
@@ -173,9 +174,12 @@ def test_sdk_v2_script_mode_runs_the_entry_point_as_the_training_toolkit_does(st
     record = run(store, step, lines=lines)
     assert record.status == "Succeeded", record.failure_reason
     model = json.loads(model_files(store, record)["model.json"])
+    # the requirements are installed on top of the image's environment: the script sees the image's scikit-learn
+    image_environment = Environments().cached_image(libraries_of(image))
     assert model == {"rows": 4, "depth": 5, "objective": "reg:squarederror", "cwd": "/opt/ml/code",
                      "env": {"SM_CURRENT_HOST": "algo-1", "SM_HOSTS": '["algo-1"]', "SM_CHANNELS": '["train"]',
-                             "SM_HP_OBJECTIVE": "reg:squarederror"}, "tinylib": "from its wheel"}
+                             "SM_HP_OBJECTIVE": "reg:squarederror"}, "tinylib": "from its wheel",
+                     "sklearn": image_environment.manifest["installed"]["scikit-learn"]}
     assert record.step("Fit").properties["FinalMetricDataList"] == [{"MetricName": "train:rmse", "Value": 0.25}]
     assert any(line.startswith("requirements.txt: installing into a new environment") for line in lines)
     assert any("Successfully installed tinylib-1.0" in line for line in lines)  # scikit-learn was there already
@@ -183,7 +187,8 @@ def test_sdk_v2_script_mode_runs_the_entry_point_as_the_training_toolkit_does(st
     assert run(store, step, lines=again).status == "Succeeded"
     assert any(line.startswith("requirements.txt: installed in the cached environment") for line in again)
     assert not any(line.startswith("pip: ") for line in again)
-    assert any("not the image's framework versions" in line for line in record.step("Fit").unenforced)
+    assert any(line.startswith(f"AlgorithmSpecification.TrainingImage = {image}: the job runs on the ")
+               for line in record.step("Fit").unenforced)
 
 
 def test_script_mode_requirements_that_cannot_be_installed_fail_the_step_and_leave_no_environment(store) -> None:
@@ -196,7 +201,7 @@ def test_script_mode_requirements_that_cannot_be_installed_fail_the_step_and_lea
     assert reason.startswith("ClientError: requirements.txt: pip could not install it (") and "missing" in reason
     assert record.step("Fit").attempts == 1  # a client error: never retried
     cache = Path(os.environ["XDG_CACHE_HOME"]) / "sagemaker-pipelines-local" / "environments"
-    assert all((p / ".complete").is_file() for p in cache.iterdir() if p.is_dir())  # only finished ones
+    assert all((p / ".complete").is_file() for p in cache.glob("requirements-*") if p.is_dir())  # only finished ones
 
 
 def test_script_mode_code_that_escapes_its_folder_is_refused(store) -> None:
@@ -265,7 +270,12 @@ def test_multi_instance_processing_runs_one_program_per_instance_with_its_shard(
     assert written["algo-1"]["job"] == record.step("Shard").properties["ProcessingJobName"]
 
 
-def test_an_environments_cache_that_cannot_be_written_is_one_clear_client_error(store, tmp_path) -> None:
+@pytest.mark.parametrize("image_libraries, first_built", [
+    ("image", "AlgorithmSpecification.TrainingImage: sagemaker-scikit-learn:1.2-1"),  # the image's environment
+    ("engine", "requirements.txt"),  # no image environment: the requirements' is the first to build
+])
+def test_an_environments_cache_that_cannot_be_written_is_one_clear_client_error(store, tmp_path, image_libraries,
+                                                                                 first_built) -> None:
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where the cache should be")
     store.put_bytes(source_archive({"train.py": "print(1)", "requirements.txt": "scikit-learn>=1.0\n"}),
@@ -273,9 +283,9 @@ def test_an_environments_cache_that_cannot_be_written_is_one_clear_client_error(
     step = training_step({"TrainingImage": SKLEARN_IMAGE}, {
         "sagemaker_program": '"train.py"', "sagemaker_submit_directory": '"s3://their-bucket/code/sourcedir.tar.gz"'})
     engine = LocalEngine(store, Registry(store.root / "registry.sqlite"), lambda step, line: None, lambda record: None,
-                         RunOptions(environments=Environments(blocked / "cache")))
+                         RunOptions(environments=Environments(blocked / "cache", image_libraries)))
     record = engine.run({"Version": "2020-12-01", "Parameters": [], "Steps": [step]}, "theirs", {})
     reason = record.step("Fit").failure_reason
-    assert reason.startswith(f"ClientError: requirements.txt: the environments cache {blocked / 'cache'} cannot be "
+    assert reason.startswith(f"ClientError: {first_built}: the environments cache {blocked / 'cache'} cannot be "
                              "written") and "--environments-cache DIR" in reason
     assert record.step("Fit").attempts == 1

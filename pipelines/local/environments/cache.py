@@ -1,0 +1,115 @@
+"""The cache that holds job environments: where it is, what a built environment is, and how one is built
+safely (one build at a time across processes, used only once finished, removed if it fails)."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from pipelines.errors import EnvironmentBuildError
+
+COMPLETE = ".complete"  # written last: what it holds describes the finished environment
+BUILD_VERSION = "3"  # bump when the layout of an environment changes
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def default_cache() -> Path:
+    """Where environments are cached when no setting says: under ``XDG_CACHE_HOME`` (else ``~/.cache``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "sagemaker-pipelines-local" / "environments"
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A built environment: a virtualenv (its interpreter is ``bin/python``), the environment whose
+    libraries it sees after its own (``base``), and what its build recorded (``manifest``)."""
+
+    root: Path
+    base: "Environment | None" = None
+    manifest: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def layers(self) -> tuple[Path, ...]:
+        """Every folder the interpreter reads: this environment's and those it derives from."""
+        return (self.root, *(self.base.layers if self.base else ()))
+
+    @property
+    def site_packages(self) -> Path:
+        return self.root / "lib" / f"python{PYTHON}" / "site-packages"
+
+    def own_version(self, distribution: str) -> str | None:
+        """The version of ``distribution`` installed in this environment itself (not in its base), or None."""
+        wanted = distribution.lower().replace("_", "-")
+        for found in metadata.distributions(path=[str(self.site_packages)]):
+            if (found.metadata["Name"] or "").lower().replace("_", "-") == wanted:
+                return found.version
+        return None
+
+
+def finished(target: Path) -> dict[str, Any] | None:
+    """The manifest of a finished environment at ``target``; None if there is none (or it is unfinished)."""
+    try:
+        return json.loads((target / COMPLETE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def building(cache: Path, target: Path, what: str) -> Iterator[bool]:
+    """Hold the lock of ``target``'s build; yields True if it still has to be built (another process may
+    have finished it while this one waited). EnvironmentBuildError if the cache cannot be written."""
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        handle = open(cache / f"{target.name}.lock", "w")
+    except OSError as exc:
+        raise EnvironmentBuildError(f"{what}: the environments cache {cache} cannot be written "
+                                    f"({exc.strerror or exc}); set environments_cache (--environments-cache DIR) "
+                                    "to a folder you can write") from None
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield finished(target) is None
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def create(target: Path, build: Callable[[Environment], dict[str, Any]], base: Environment | None = None) -> Environment:
+    """A new virtualenv at ``target`` (what an interrupted build left there is removed first), filled by
+    ``build``, which returns its manifest; removed again if ``build`` fails."""
+    shutil.rmtree(target, ignore_errors=True)
+    try:
+        venv.EnvBuilder(with_pip=False, symlinks=True).create(target)
+        environment = Environment(target, base)
+        if not environment.site_packages.is_dir():  # a layout this module does not know: say so, never guess
+            raise EnvironmentBuildError(f"{target}: the new virtualenv has no {environment.site_packages}")
+        manifest = build(environment)
+        (target / COMPLETE).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        return Environment(target, base, manifest)
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+
+
+def stream(command: list[str], log: Callable[[str], None], prefix: str, cwd: Path | None = None,
+           environment: dict[str, str] | None = None) -> tuple[int, list[str]]:
+    """Run an installer, each output line logged with ``prefix``; its exit code and its last lines."""
+    process = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, errors="replace", env=environment)
+    assert process.stdout is not None
+    tail: list[str] = []
+    for line in process.stdout:
+        line = line.rstrip()
+        log(f"{prefix}{line}")
+        if line.strip():
+            tail = (tail + [line.strip()])[-12:]
+    return process.wait(), tail
