@@ -3,8 +3,8 @@
     python -m pipelines.run images list
     python -m pipelines.run images prepare [IMAGE ...] [--definition FILE]
 
-``prepare`` builds (once) the environment of each IMAGE (``sagemaker-xgboost:1.7-1``, or an image URI); with
-none, those of the images a definition file's steps use, else those of our lead-scoring pipeline. Run it where
+``prepare`` builds (once) the environment of each IMAGE (``sagemaker-xgboost:1.7-1``, or an image URI) and of
+the images a definition file's steps use; with neither, those of our lead-scoring pipeline. Run it where
 the package index is reachable, then local runs work offline. Exit codes: 0 done; 2 a usage error or an
 environment that could not be built.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from pipelines.errors import ConfigError, exit_code_of
 
@@ -59,28 +59,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def wanted(args: argparse.Namespace, config) -> list:
-    """The images to prepare: those named, else those of --definition, else our pipeline's."""
+def wanted(args: argparse.Namespace, config: Any) -> list[Any]:
+    """The images to prepare: those named and those --definition's steps use; with neither, our pipeline's."""
     from pipelines.local import image_libraries
 
-    if args.images:
-        try:
-            return [image_libraries.named(text) for text in args.images]
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+    try:
+        found = [image_libraries.named(text) for text in args.images]
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     if args.definition is not None:
         from pipelines.local.target import read_definition_file
 
-        document = read_definition_file(args.definition)[1]
-    else:
+        used = image_libraries.images_in(read_definition_file(args.definition)[1])
+        if not used:
+            raise ConfigError(f"{args.definition} uses no image of the table; name one: "
+                              f"{', '.join(i.name for i in image_libraries.IMAGES.values())}")
+        found += [image for image in used if image not in found]
+    if not found:
         from pipelines.lead_scoring import build
         from pipelines.run import local_config
 
-        document = build(local_config(config)).definition_dict
-    found = image_libraries.images_in(document)
-    if not found:
-        raise ConfigError(f"{args.definition or 'the pipeline'} uses no image of the table; name one: "
-                          f"{', '.join(i.name for i in image_libraries.IMAGES.values())}")
+        found = image_libraries.images_in(build(local_config(config)).definition_dict)
     return found
 
 

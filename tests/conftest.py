@@ -27,10 +27,14 @@ def _loopback_only(self: socket.socket, address: object) -> object:
     return _real_connect(self, address)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def cache_home(tmp_path_factory: pytest.TempPathFactory):
-    """The suite's own cache folder: job environments are built there once, never in the user's ~/.cache."""
-    return tmp_path_factory.mktemp("cache")
+    """The suite's own cache folder, from the first fixture on (module fixtures run pipelines too): job
+    environments are built there once per session, never in the user's ~/.cache."""
+    folder = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as session:
+        session.setenv("XDG_CACHE_HOME", str(folder))
+        yield folder
 
 
 @pytest.fixture(autouse=True)

@@ -29,7 +29,7 @@ print(",".join(f"{p:.6f}" for p in booster.predict(xgb.DMatrix(rows))))
 @pytest.fixture(scope="module")
 def old_model(tmp_path_factory) -> tuple[Path, list[float]]:
     folder = tmp_path_factory.mktemp("old-model")
-    environment = Environments().for_image(IMAGE, lambda line: None)
+    environment = Environments().for_image(IMAGE, print)
     done = subprocess.run([str(environment.root / "bin" / "python"), "-c", TRAIN, str(folder / "xgboost-model")],
                           capture_output=True, text=True, check=True)
     assert (folder / "xgboost-model").read_bytes()[:4] == b"binf"  # the format XGBoost 3.1 removed

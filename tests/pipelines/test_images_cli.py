@@ -26,14 +26,15 @@ def test_prepare_builds_a_named_image_and_list_shows_it_built():
     assert any("sagemaker-xgboost:0.90-2" in line and line.endswith("not built") for line in listed.stdout.splitlines())
 
 
-def test_prepare_takes_the_images_a_definition_file_uses(tmp_path):
+def test_prepare_takes_the_images_named_and_those_a_definition_file_uses(tmp_path):
     from tests.pipelines.local.helpers import definition, script_step
 
     path = tmp_path / "definition.json"
-    path.write_text(json.dumps(definition(script_step("A", "print(1)"))))
-    prepared = images("prepare", "--definition", str(path))
+    path.write_text(json.dumps(definition(script_step("A", "print(1)"), script_step("B", "print(2)"))))
+    prepared = images("prepare", "sagemaker-xgboost:1.7-1", "--definition", str(path))
     assert prepared.returncode == 0, prepared.stderr
-    assert prepared.stdout.splitlines()[-1].startswith("sagemaker-scikit-learn:1.2-1: ready in ")
+    ready = [line.split(": ready in ")[0] for line in prepared.stdout.splitlines() if ": ready in " in line]
+    assert ready == ["sagemaker-xgboost:1.7-1", "sagemaker-scikit-learn:1.2-1"]
 
 
 def test_an_image_not_in_the_table_is_one_line_and_exit_2():
