@@ -13,7 +13,7 @@ from importlib import metadata
 from typing import Any
 
 from packaging.specifiers import SpecifierSet
-from packaging.version import InvalidVersion
+from packaging.version import InvalidVersion, Version
 
 from pipelines.local.graph import steps_by_name
 
@@ -121,11 +121,9 @@ def _installed(distribution: str) -> str:
 
 def _satisfies(pinned: str, used: str) -> bool:
     """True if ``used`` is the pinned version, or within a pinned range (``>=2.0.0``)."""
-    if pinned[:1].isdigit():
-        return pinned == used
     try:
-        return SpecifierSet(pinned).contains(used)
-    except InvalidVersion:
+        return Version(pinned) == Version(used) if pinned[:1].isdigit() else SpecifierSet(pinned).contains(used)
+    except InvalidVersion:  # "not installed"
         return False
 
 

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 from pipelines.errors import EnvironmentBuildError
 
 COMPLETE = ".complete"  # written last: what it holds describes the finished environment
-BUILD_VERSION = "3"  # bump when the layout of an environment changes
+BUILD_VERSION = "4"  # bump when the layout of an environment changes
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
