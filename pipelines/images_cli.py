@@ -83,19 +83,26 @@ def wanted(args: argparse.Namespace, config: Any) -> list[Any]:
     return found
 
 
-def listing(environments) -> str:
-    """One line per image of the table: its Python, and its environment here (folder, size) if built."""
+def listing(environments: Any) -> str:
+    """One line per SKLearn and XGBoost image, and per PyTorch or TensorFlow image that is built: its Python,
+    and its environment here (folder, size) if built; then how many PyTorch and TensorFlow images there are."""
     from pipelines.local import image_libraries
 
     lines = [f"Image environments in {environments.cache}:"]
-    for image in image_libraries.IMAGES.values():
+    frameworks = image_libraries.framework_images()
+    for image in [*image_libraries.IMAGES.values(), *frameworks.values()]:
         built = environments.cached_image(image)
         if built is None:
-            lines.append(f"  {image.name:<30} Python {image.python:<8} not built")
+            if image.repository not in (image_libraries.PYTORCH, image_libraries.TENSORFLOW):
+                lines.append(f"  {image.name:<36} Python {image.python:<8} not built")
             continue
         installed = ", ".join(f"{n} {v}" for n, v in built.manifest["installed"].items())
-        lines.append(f"  {image.name:<30} Python {image.python:<8} built: {installed} "
+        lines.append(f"  {image.name:<36} Python {image.python:<8} built: {installed} "
                      f"({_megabytes(built.root)} MB, {built.root})")
+    for repository in (image_libraries.PYTORCH, image_libraries.TENSORFLOW):
+        tags = [tag for name, tag in frameworks if name == repository]
+        if tags:
+            lines.append(f"  {repository}: {len(tags)} images, {tags[0]} to {tags[-1]} (REPOSITORY:VERSION-pyXY)")
     return "\n".join(lines)
 
 

@@ -1,15 +1,20 @@
 """What the SageMaker framework images ship, per version: their Python and main library pins, read from the
 containers' public sources at each version's tag (``aws/sagemaker-scikit-learn-container``: the
 ``requirements.txt`` and ``docker/<version>/base/Dockerfile.cpu``; ``aws/sagemaker-xgboost-container``: the
-same files), so that a local run says exactly how the libraries a job gets differ from its image's.
+same files), and for the PyTorch and TensorFlow training images from the SDK's image configuration (each
+framework version and its Pythons), so that a local run says exactly how the libraries a job gets differ
+from its image's.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import platform
 import re
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from packaging.specifiers import SpecifierSet
@@ -84,10 +89,52 @@ IMAGES: dict[tuple[str, str], ImageLibraries] = {(i.repository, i.version): i fo
 )}
 
 
+PYTORCH, TENSORFLOW = "pytorch-training", "tensorflow-training"
+_FRAMEWORKS = {PYTORCH: ("pytorch", "torch"), TENSORFLOW: ("tensorflow", "tensorflow")}  # SDK config, distribution
+# a deep learning container's tag: "<framework version>-<cpu|gpu>-py<major><minor>[-cuXYZ]-<os>-sagemaker"
+_FRAMEWORK_IMAGE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/(?P<repository>[a-z0-9-]+):"
+                            r"(?P<version>\d+\.\d+(?:\.\d+)?)-(?:cpu|gpu)-py(?P<python>3\d+)(?:-|$)")
+
+
+@functools.lru_cache(maxsize=1)
+def framework_images() -> dict[tuple[str, str], ImageLibraries]:
+    """The PyTorch and TensorFlow training images, one entry per (framework version, Python), read from the
+    SDK's image configuration (sagemaker-core's ``image_uri_config``): their main pin is the framework."""
+    found: dict[tuple[str, str], ImageLibraries] = {}
+    try:
+        distribution = metadata.distribution("sagemaker-core")
+    except metadata.PackageNotFoundError:
+        return found
+    for repository, (config_name, library) in _FRAMEWORKS.items():
+        path = f"sagemaker/core/image_uri_config/{config_name}.json"
+        try:
+            config = json.loads(Path(str(distribution.locate_file(path))).read_text())
+        except (OSError, ValueError):
+            continue
+        for version, entry in config.get("training", config).get("versions", {}).items():
+            for python in entry.get("py_versions", []):
+                if not re.fullmatch(r"py3\d+", python):  # the oldest images name no minor version (py3)
+                    continue
+                tag = f"{version}-{python}"
+                found[(repository, tag)] = ImageLibraries(
+                    repository, tag, f"{python[2]}.{python[3:]}", ((library, version),),
+                    f"sagemaker-core {distribution.version}: image_uri_config/{config_name}.json")
+    return found
+
+
+def all_images() -> dict[tuple[str, str], ImageLibraries]:
+    """Every image of the table: the SKLearn and XGBoost images, then the PyTorch and TensorFlow ones."""
+    return {**IMAGES, **framework_images()}
+
+
 def libraries_of(image_uri: str) -> ImageLibraries | None:
     """The table's entry for a SageMaker framework image URI, or None for any other image."""
     found = _IMAGE.match(image_uri or "")
-    return IMAGES.get((found.group("repository"), found.group("version"))) if found else None
+    if found:
+        return IMAGES.get((found.group("repository"), found.group("version")))
+    framework = _FRAMEWORK_IMAGE.match(image_uri or "")
+    return framework_images().get((framework.group("repository"), f"{framework.group('version')}-py"
+                                                                  f"{framework.group('python')}")) if framework else None
 
 
 def images_in(definition: dict[str, Any]) -> list[ImageLibraries]:
@@ -106,9 +153,10 @@ def images_in(definition: dict[str, Any]) -> list[ImageLibraries]:
 def named(text: str) -> ImageLibraries:
     """The entry for ``REPOSITORY:VERSION`` (``sagemaker-xgboost:1.7-1``) or an image URI; ValueError
     listing the table's names for anything else."""
-    found = libraries_of(text) or IMAGES.get(tuple(text.split(":", 1)) if ":" in text else ("", ""))
+    found = libraries_of(text) or all_images().get(tuple(text.split(":", 1)) if ":" in text else ("", ""))
     if found is None:
-        raise ValueError(f"{text!r} is not an image of the table; one of: {', '.join(i.name for i in IMAGES.values())}")
+        raise ValueError(f"{text!r} is not an image of the table; one of: {', '.join(i.name for i in IMAGES.values())}, "
+                         f"or {PYTORCH}:VERSION-pyXY / {TENSORFLOW}:VERSION-pyXY (`images list` names them)")
     return found
 
 

@@ -77,3 +77,22 @@ def test_the_images_a_definition_uses_are_found_once_each():
         "AlgorithmSpecification": {"TrainingImage": XGBOOST.format("1.7-1")}}},
         {"Name": "P", "Type": "Training", "Arguments": {"AlgorithmSpecification": {"TrainingImage": {"Get": "Parameters.I"}}}}]
     assert [i.name for i in images_in(definition(*steps))] == ["sagemaker-scikit-learn:1.2-1", "sagemaker-xgboost:1.7-1"]
+
+
+PYTORCH_URI = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.1.0-cpu-py310-ubuntu20.04-sagemaker"
+TENSORFLOW_URI = "763104351884.dkr.ecr.eu-west-1.amazonaws.com/tensorflow-training:2.13.0-gpu-py310-cu118-ubuntu20.04-sagemaker"
+
+
+@pytest.mark.parametrize("uri, name, python, pin", [
+    (PYTORCH_URI, "pytorch-training:2.1.0-py310", "3.10", ("torch", "2.1.0")),
+    (TENSORFLOW_URI, "tensorflow-training:2.13.0-py310", "3.10", ("tensorflow", "2.13.0")),
+])
+def test_a_pytorch_or_tensorflow_training_image_has_its_framework_and_python(uri, name, python, pin):
+    image = libraries_of(uri)
+    assert (image.name, image.python, image.pins) == (name, python, (pin,))
+    assert image.source.startswith("sagemaker-core ") and named(name) is image
+    assert f"{pin[0]} {pin[1]} (here " in engine_differences(uri)
+
+
+def test_a_framework_version_the_sdk_does_not_know_is_not_in_the_table():
+    assert libraries_of(PYTORCH_URI.replace("2.1.0", "9.9.9")) is None
