@@ -111,6 +111,14 @@ def function_step_dependencies(root: Path, command: list[str]) -> tuple[Path | N
     return found, [*command[:index], json.dumps({**settings, "dependency_file": None}), *command[index + 1:]]
 
 
+def function_step_pre_execution(root: Path) -> Path | None:
+    """A function step's ``pre_exec.sh`` (its ``pre_execution_commands`` or script), where the job was given it
+    in ``root``; the engine runs it into the job's environment first, and takes it from the job (the bootstrap
+    then finds nothing to run, as for a step without one)."""
+    found = root / FUNCTION_STEP_DEPENDENCIES / "pre_exec.sh"
+    return found if found.is_file() else None
+
+
 def _argument(command: list[str], flag: str) -> str | None:
     return command[command.index(flag) + 1] if flag in command[:-1] else None
 

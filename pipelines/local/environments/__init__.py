@@ -2,7 +2,8 @@
 unless ``XDG_CACHE_HOME`` or the ``environments_cache`` setting says otherwise), shared by every store and run:
 
 - an image's environment: the libraries a SageMaker framework image pins, for this Python (``images``);
-- a job's ``requirements.txt`` on top of its image's environment or of this interpreter's (``requirements``).
+- a job's ``requirements.txt`` on top of its image's environment or of this interpreter's (``requirements``);
+- a function step's pre-execution commands, run once on top of either (``commands``).
 
 An environment is used only once its build finished, and a failed build leaves nothing behind.
 """
@@ -13,7 +14,8 @@ from pathlib import Path
 from typing import Callable
 
 from pipelines.local import image_libraries
-from pipelines.local.environments import images, requirements
+from pipelines.local import job_runtime
+from pipelines.local.environments import commands, images, requirements
 from pipelines.local.environments.cache import Environment, default_cache
 
 __all__ = ["Environment", "Environments", "IMAGE_LIBRARIES", "default_cache"]
@@ -42,6 +44,11 @@ class Environments:
                           base: Environment | None = None) -> Environment:
         """``base`` (None: this interpreter's libraries) plus ``requirements_file``, pip-installed."""
         return requirements.with_requirements(self.cache, requirements_file, base, log)
+
+    def with_commands(self, script: Path, runtime: job_runtime.Runtime, log: Callable[[str], None],
+                      base: Environment | None = None) -> Environment:
+        """``base`` (None: this interpreter's libraries) after the pre-execution ``script`` ran in it."""
+        return commands.with_commands(self.cache, script, base, runtime, log)
 
     def for_image(self, image_uri: str, log: Callable[[str], None]) -> Environment | None:
         """The environment a job of ``image_uri`` runs with: its image's (built if missing), or None for

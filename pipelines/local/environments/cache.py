@@ -47,12 +47,14 @@ class Environment:
     def site_packages(self) -> Path:
         return self.root / "lib" / f"python{PYTHON}" / "site-packages"
 
-    def own_version(self, distribution: str) -> str | None:
-        """The version of ``distribution`` installed in this environment itself (not in its base), or None."""
+    def installed_version(self, distribution: str) -> str | None:
+        """The version of ``distribution`` its interpreter imports: the first of its layers that has it, or None."""
         wanted = distribution.lower().replace("_", "-")
-        for found in metadata.distributions(path=[str(self.site_packages)]):
-            if (found.metadata["Name"] or "").lower().replace("_", "-") == wanted:
-                return found.version
+        for layer in self.layers:
+            site = layer / "lib" / f"python{PYTHON}" / "site-packages"
+            for found in metadata.distributions(path=[str(site)]):
+                if (found.metadata["Name"] or "").lower().replace("_", "-") == wanted:
+                    return found.version
         return None
 
 

@@ -102,6 +102,16 @@ def requirements_environment(run: StepRun, requirements: Path, log: Callable[[st
         raise StepFailed(f"ClientError: {source}{exc}") from None
 
 
+def commands_environment(run: StepRun, script: Path, log: Callable[[str], None],
+                         base: Environment | None = None) -> Environment:
+    """``base`` after a function step's pre-execution ``script`` ran in it (once, cached); StepFailed, a client
+    error, if the commands fail."""
+    try:
+        return run.environments.with_commands(script, run.runtime, log, base)
+    except EnvironmentBuildError as exc:
+        raise StepFailed(f"ClientError: {exc}") from None
+
+
 def image_environment(run: StepRun, image_uri: str, field_name: str) -> Environment | None:
     """The environment a job of ``image_uri`` runs with (None: this interpreter's libraries), reporting how it
     differs from the image (``field_name = image_uri: ...``); StepFailed if it cannot be built."""

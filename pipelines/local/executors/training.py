@@ -18,8 +18,8 @@ from pipelines.local import image_libraries, job_runtime
 from pipelines.local import training_contract as contract
 from pipelines.local.executors import script_mode
 from pipelines.local.environments import Environment
-from pipelines.local.executors.base import (StepFailed, StepOutcome, StepRun, image_environment,
-                                             requirements_environment, run_program)
+from pipelines.local.executors.base import (StepFailed, StepOutcome, StepRun, commands_environment,
+                                             image_environment, requirements_environment, run_program)
 from pipelines.local.executors.hosts import HostProgram, job_hosts, run_on_hosts
 from pipelines.local.xgboost_algorithm import AlgorithmError, check_channels, content_kind
 from pipelines.local.xgboost_versions import ImageVersion, UnknownImageVersionError, version_of
@@ -162,10 +162,14 @@ def container_job(run: StepRun, command: list[str] | None, image: ImageProgram |
                                         program.workdir, python_env=program.python_env))
         else:
             dependencies, host_command = contract.function_step_dependencies(host.root, command)
+            pre_execution = contract.function_step_pre_execution(host.root)
+            if pre_execution is not None:  # the bootstrap runs them first, before it installs the dependencies
+                python_env = commands_environment(run, pre_execution, log, python_env)
+                pre_execution.unlink()
             if dependencies is not None:  # as the function step's bootstrap would pip-install them
                 python_env = requirements_environment(run, dependencies, log, "the function step's dependencies: ",
-                                                      image_env)
-            sdk = (python_env.own_version("sagemaker") if python_env else None) or metadata.version("sagemaker")
+                                                      python_env)
+            sdk = (python_env.installed_version("sagemaker") if python_env else None) or metadata.version("sagemaker")
             mismatch = contract.is_function_step(command) and contract.function_step_sdk_mismatch(command, sdk)
             if mismatch:
                 raise StepFailed(f"ClientError: {mismatch}")

@@ -41,7 +41,8 @@ def explode(value):
     raise ValueError(f"the total {value} is too big to ship")
 
 
-def build(store: Store, monkeypatch: pytest.MonkeyPatch, dependencies: Path) -> dict:
+def build(store: Store, monkeypatch: pytest.MonkeyPatch, dependencies: Path,
+          pre_execution_commands: list[str] | None = None) -> dict:
     """The pipeline as its team builds it (uploads go to moto), then their bucket copied into the store."""
     from moto import mock_aws
 
@@ -64,7 +65,8 @@ def build(store: Store, monkeypatch: pytest.MonkeyPatch, dependencies: Path) -> 
         session = PipelineSession(default_bucket=BUCKET)
         size = ParameterInteger(name="Size", default_value=4)
         settings = {"role": ROLE, "instance_type": "ml.m5.large", "image_uri": IMAGE}
-        made = step(make, name="Make", dependencies=str(dependencies), **settings)(size)
+        made = step(make, name="Make", dependencies=str(dependencies), pre_execution_commands=pre_execution_commands,
+                    **settings)(size)
         summed = step(total, name="Total", **settings)(made)
         big = ConditionStep(name="IsBig", conditions=[ConditionGreaterThan(left=summed, right=50)],
                             if_steps=[step(explode, name="Explode", **settings)(summed)], else_steps=[])
@@ -208,3 +210,40 @@ def test_an_sdk_v2_function_step_pipeline_runs_on_an_sdk_v2_environment(tmp_path
     second = next(r for r in executions.all_records(store.root, lambda message: None)
                   if r.execution_id != first.execution_id)
     assert "the total 55 is too big to ship" in (second.step("Explode").failure_reason or ""), large.stdout[-3000:]
+
+
+def test_pre_execution_commands_run_once_into_the_steps_environment(tmp_path, monkeypatch) -> None:
+    store = Store(tmp_path / "store")
+    (tmp_path / TINYLIB).write_bytes(wheel("tinylib", "1.0", "SCALE = 1\n"))
+    (tmp_path / "requirements.txt").write_text(f"{tmp_path / TINYLIB}\n")
+    definition = build(store, monkeypatch, tmp_path / "requirements.txt",
+                       pre_execution_commands=["pip install --no-deps six==1.16.0", "echo commands ran"])
+    (tmp_path / "squares.json").write_text(json.dumps(definition))
+
+    first = run_cli(tmp_path, "--parameter", "Size=4")
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "pre_exec.sh: running the pre-execution commands into a new environment" in first.stdout
+    assert "Successfully installed six-1.16.0" in first.stdout and "pre_exec.sh: commands ran" in first.stdout
+    [record] = executions.all_records(store.root, lambda message: None)
+    make_log = (store.root / "jobs" / record.execution_id / "Make" / "job.log").read_text()
+    assert "commands ran" not in make_log and "No dependencies to install" in make_log  # all done before the job
+
+    again = run_cli(tmp_path, "--parameter", "Size=3", "--no-cache")
+    assert again.returncode == 0 and "pre_exec.sh: its commands ran in the cached environment" in again.stdout
+    assert "Successfully installed six" not in again.stdout
+
+
+def test_pre_execution_commands_that_fail_are_one_client_error(tmp_path) -> None:
+    store = Store(tmp_path / "store")
+    store.put_bytes(b"#!/bin/bash\necho never\n", f"s3://{BUCKET}/funcs/bootstrap/job_driver.sh")
+    store.put_bytes(b"echo about to fail\nexit 3\n", f"s3://{BUCKET}/funcs/deps/pre_exec.sh")
+    here = ".".join(platform.python_version_tuple()[:2])
+    step = training_step({"TrainingImage": IMAGE, "ContainerEntrypoint": [
+        "/bin/bash", "/opt/ml/input/data/sagemaker_remote_function_bootstrap/job_driver.sh"],
+        "ContainerArguments": ["--s3_base_uri", f"s3://{BUCKET}/funcs", "--client_python_version", here]}, {},
+        channels={"sagemaker_remote_function_bootstrap": (f"s3://{BUCKET}/funcs/bootstrap", "FullyReplicated"),
+                  "pre_exec_script_and_dependencies": (f"s3://{BUCKET}/funcs/deps", "FullyReplicated")})
+    record = run(store, step)
+    reason = record.step("Fit").failure_reason
+    assert reason == ("ClientError: pre_exec.sh: the pre-execution commands failed with exit code 3 (about to fail); "
+                      "fix them and run again") and record.step("Fit").attempts == 1
