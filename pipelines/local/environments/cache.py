@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import venv
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -100,6 +102,33 @@ def create(target: Path, build: Callable[[Environment], dict[str, Any]], base: E
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
         raise
+
+
+def derived(cache: Path, kind: str, content: bytes, base: Environment | None, name: str,
+            said: tuple[str, str], build: Callable[[Environment], dict[str, Any]],
+            log: Callable[[str], None]) -> Environment:
+    """An environment derived from ``base`` (None: this interpreter's libraries), built once per (``kind``,
+    ``content``, base, Python) in ``cache/<kind>-<key>``: it sees the base's libraries after its own (a
+    ``.pth`` line), then ``build`` fills it. ``said``: what the log says while building it and once it is
+    there (``"installing into"``, ``"installed in"``)."""
+    below = str(base.root) if base else sys.prefix
+    digest = hashlib.sha256(b"\0".join([BUILD_VERSION.encode(), sys.version.encode(), below.encode(),
+                                        kind.encode(), content]))
+    target = cache / f"{kind}-{digest.hexdigest()[:20]}"
+    if finished(target) is None:
+        with building(cache, target, name) as needed:
+            if needed:
+                log(f"{name}: {said[0]} a new environment {target} (once; later runs reuse it)")
+                create(target, lambda environment: build(_sees_base(environment)), base)
+    log(f"{name}: {said[1]} the cached environment {target}")
+    return Environment(target, base, finished(target) or {})
+
+
+def _sees_base(environment: Environment) -> Environment:
+    below = environment.base.site_packages if environment.base else Path(sysconfig.get_paths()["purelib"])
+    # after the environment's own packages, the base's (and what its .pth files add)
+    (environment.site_packages / "zz-base-libraries.pth").write_text(f"import site; site.addsitedir({str(below)!r})\n")
+    return environment
 
 
 def stream(command: list[str], log: Callable[[str], None], prefix: str, cwd: Path | None = None,

@@ -8,16 +8,14 @@ by the script's content and its base, as requirements environments are.
 
 from __future__ import annotations
 
-import hashlib
 import sys
-import sysconfig
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 from pipelines.errors import EnvironmentBuildError
 from pipelines.local import job_runtime
-from pipelines.local.environments.cache import BUILD_VERSION, Environment, building, create, finished
+from pipelines.local.environments.cache import Environment, derived
 
 SCRIPT = "/opt/ml/pre_exec.sh"
 
@@ -27,24 +25,13 @@ def with_commands(cache: Path, script: Path, base: Environment | None, runtime: 
     """``base`` (None: this interpreter's libraries) after ``script`` ran in it; EnvironmentBuildError with the
     script's last line if it fails (nothing half-built is left)."""
     content = script.read_bytes()
-    below = str(base.root) if base else sys.prefix
-    key = hashlib.sha256(b"\0".join([BUILD_VERSION.encode(), sys.version.encode(), below.encode(), b"pre-exec",
-                                     content])).hexdigest()[:20]
-    target = cache / f"commands-{key}"
-    if finished(target) is None:
-        with building(cache, target, script.name) as needed:
-            if needed:
-                log(f"{script.name}: running the pre-execution commands into a new environment {target} (once; "
-                    "later runs reuse it)")
-                create(target, lambda environment: _run(environment, content, runtime, log), base)
-    log(f"{script.name}: its commands ran in the cached environment {target}")
-    return Environment(target, base, finished(target) or {})
+    return derived(cache, "commands", content, base, script.name,
+                   ("running the pre-execution commands into", "its commands ran in"),
+                   lambda environment: _run(environment, content, runtime, log), log)
 
 
 def _run(environment: Environment, content: bytes, runtime: job_runtime.Runtime,
          log: Callable[[str], None]) -> dict[str, Any]:
-    below = environment.base.site_packages if environment.base else Path(sysconfig.get_paths()["purelib"])
-    (environment.site_packages / "zz-base-libraries.pth").write_text(f"import site; site.addsitedir({str(below)!r})\n")
     pip = environment.root / "bin" / "pip"  # the engine's pip, installing into this environment
     pip.write_text(f'#!/bin/sh\nexec {sys.executable} -m pip --python {environment.root / "bin" / "python"} "$@"\n')
     pip.chmod(0o755)
