@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from pipelines.local.job_runtime.common import ENGINE_PACKAGES, interpreter, interpreter_command, launcher
+from pipelines.local.job_runtime.common import engine_package_folders, interpreter, interpreter_command, launcher
 from pipelines.local.job_runtime.processes import JOB_DIR_VARIABLE, Launch
 from pipelines.local.job_runtime.spec import CONTAINER_ROOT, JobSpec, Network, etc_hosts
 
@@ -53,13 +53,8 @@ def interpreter_paths() -> tuple[str, ...]:
 def engine_code_paths() -> tuple[str, ...]:
     """Where the engine's packages live, when they are not inside the interpreter's folders (an editable install)."""
     inside = interpreter_paths()
-    found = []
-    for name in ENGINE_PACKAGES:
-        module = sys.modules.get(name) or __import__(name)
-        folder = os.path.realpath(os.path.dirname(module.__file__ or ""))
-        if not any(folder == p or folder.startswith(p + "/") for p in inside):
-            found.append(folder)
-    return tuple(found)
+    return tuple(folder for folder in engine_package_folders()
+                 if not any(folder == p or folder.startswith(p + "/") for p in inside))
 
 
 class Bubblewrap:

@@ -35,15 +35,15 @@ ENGINE_PACKAGES = ("pipelines", "processing")  # what the engine's own job progr
 
 
 @functools.lru_cache(maxsize=1)
+def engine_package_folders() -> tuple[str, ...]:
+    """Where the engine's packages (``ENGINE_PACKAGES``) are, resolved."""
+    return tuple(os.path.realpath(os.path.dirname((sys.modules.get(name) or __import__(name)).__file__ or ""))
+                 for name in ENGINE_PACKAGES)
+
+
 def engine_package_roots() -> tuple[str, ...]:
     """The folders that hold the engine's packages (the repository, for an editable install)."""
-    roots: list[str] = []
-    for name in ENGINE_PACKAGES:
-        module = sys.modules.get(name) or __import__(name)
-        root = os.path.dirname(os.path.dirname(os.path.realpath(module.__file__ or "")))
-        if root not in roots:
-            roots.append(root)
-    return tuple(roots)
+    return tuple(dict.fromkeys(os.path.dirname(folder) for folder in engine_package_folders()))
 
 
 def engine_code_command(code: str, *arguments: str) -> list[str]:
