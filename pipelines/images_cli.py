@@ -5,8 +5,8 @@
 
 ``prepare`` builds (once) the environment of each IMAGE (``sagemaker-xgboost:1.7-1``, or an image URI) and of
 the images a definition file's steps use; with neither, those of our lead-scoring pipeline. Run it where
-the package index is reachable, then local runs work offline. Exit codes: 0 done; 2 a usage error or an
-environment that could not be built.
+the package index is reachable, then local runs work offline. Exit codes: 0 done; 1 an environment that
+could not be built; 2 a usage or configuration error.
 """
 
 from __future__ import annotations

@@ -186,9 +186,9 @@ def engine_differences(image_uri: str) -> str | None:
     image = libraries_of(image_uri)
     if image is None:
         return None
+    here = {name: _installed(name) for name, _ in image.pins}
     parts = _python_difference(image, platform.python_version()) + [
-        f"{name} {pinned} (here {_installed(name)})" for name, pinned in image.pins
-        if not image.satisfied(name, _installed(name))]
+        f"{name} {pinned} (here {here[name]})" for name, pinned in image.pins if not image.satisfied(name, here[name])]
     return (f"the {image.name} image's libraries ({image.source}) differ from this interpreter's, which the "
             f"job runs with: {', '.join(parts)}" if parts else None)
 
