@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import string
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from pipelines.errors import EnvironmentBuildError
 from pipelines.local import job_runtime
@@ -91,34 +92,37 @@ def platform_environment(run: StepRun) -> dict[str, str]:
     return dict(run.job_environment)
 
 
+@contextlib.contextmanager
+def client_errors(prefix: str = "") -> Iterator[None]:
+    """An environment that cannot be built fails the step as a client error (``prefix`` + its reason)."""
+    try:
+        yield
+    except EnvironmentBuildError as exc:
+        raise StepFailed(f"ClientError: {prefix}{exc}") from None
+
+
 def requirements_environment(run: StepRun, requirements: Path, log: Callable[[str], None], source: str = "",
                              base: Environment | None = None) -> Environment:
     """``base`` (the job's image environment; None: this interpreter's libraries) with ``requirements``
     pip-installed (built once, cached); StepFailed, a client error prefixed with ``source``, if pip cannot
     install them."""
-    try:
+    with client_errors(source):
         return run.environments.with_requirements(requirements, log, base)
-    except EnvironmentBuildError as exc:
-        raise StepFailed(f"ClientError: {source}{exc}") from None
 
 
 def commands_environment(run: StepRun, script: Path, log: Callable[[str], None],
                          base: Environment | None = None) -> Environment:
     """``base`` after a function step's pre-execution ``script`` ran in it (once, cached); StepFailed, a client
     error, if the commands fail."""
-    try:
+    with client_errors():
         return run.environments.with_commands(script, run.runtime, log, base)
-    except EnvironmentBuildError as exc:
-        raise StepFailed(f"ClientError: {exc}") from None
 
 
 def image_environment(run: StepRun, image_uri: str, field_name: str) -> Environment | None:
     """The environment a job of ``image_uri`` runs with (None: this interpreter's libraries), reporting how it
     differs from the image (``field_name = image_uri: ...``); StepFailed if it cannot be built."""
-    try:
+    with client_errors(f"{field_name}: "):
         environment = run.environments.for_image(image_uri, run.log)
-    except EnvironmentBuildError as exc:
-        raise StepFailed(f"ClientError: {field_name}: {exc}") from None
     image = image_libraries.libraries_of(image_uri)
     if environment is not None and image is not None:
         said = image_libraries.environment_differences(image, environment.manifest)
