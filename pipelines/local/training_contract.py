@@ -140,14 +140,27 @@ def function_step_python_mismatch(command: list[str], python: str) -> str | None
     return None
 
 
-def function_step_sdk_mismatch(command: list[str], sdk: str) -> str | None:
-    """Why a function step cannot run in a job environment whose SageMaker Python SDK is ``sdk``, or None: its
-    pickles name modules of the client's SDK major version."""
+def function_step_sdk_mismatch(command: list[str], sdk: str | None, core: str | None, environment: str) -> str | None:
+    """Why a function step cannot run in its job's ``environment`` (what it is, for the message), whose SageMaker
+    Python SDK is ``sdk`` and ``sagemaker-core`` is ``core`` (None: not installed), or None. The job runs the
+    SDK's ``invoke_function`` and its pickles name modules of the client's SDK major version; SDK v3's job
+    needs only its core (``sagemaker.core``, in ``sagemaker-core`` 2 and later)."""
     client_sdk = _argument(command, "--client_sagemaker_pysdk_version")
-    if client_sdk and client_sdk.split(".")[0] != sdk.split(".")[0]:
-        major = client_sdk.split(".")[0]
+    if not client_sdk:
+        return None
+    major = client_sdk.split(".")[0]
+    add = (f"list sagemaker=={client_sdk} in the step's dependencies (SDK v2 from 2.256 adds sagemaker>=2.256,<3 "
+           "itself)")
+    if sdk is not None:
+        found_major, found = sdk.split(".")[0], f"SDK {sdk}"
+    elif core is not None and core.split(".")[0].isdigit() and int(core.split(".")[0]) >= 2:
+        found_major, found = "3", f"sagemaker-core {core}, SDK v3's core"
+    else:
         return (f"the pipeline was built with SageMaker Python SDK {client_sdk} (--client_sagemaker_pysdk_version) "
-                f"and the job's environment has SDK {sdk}: its pickles name modules of SDK {major}; list "
-                f"sagemaker=={client_sdk} in the step's dependencies (SDK v2 from 2.256 adds sagemaker>=2.256,<3 "
-                "itself), or build the pipeline with this SDK")
+                f"and the job's environment ({environment}) has no SageMaker Python SDK, which runs the function "
+                f"in the job, so on SageMaker the job fails too: {add}, or use an image that ships SDK {major}")
+    if found_major != major:
+        return (f"the pipeline was built with SageMaker Python SDK {client_sdk} (--client_sagemaker_pysdk_version) "
+                f"and the job's environment ({environment}) has {found}: its pickles name modules of SDK {major}; "
+                f"{add}, or build the pipeline with that SDK")
     return None

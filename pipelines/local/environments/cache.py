@@ -49,6 +49,15 @@ class Environment:
     def site_packages(self) -> Path:
         return self.root / "lib" / f"python{PYTHON}" / "site-packages"
 
+    @property
+    def image(self) -> str | None:
+        """The image (``repository:version``) whose libraries this environment's chain starts from; None if it
+        derives from this interpreter's."""
+        bottom = self
+        while bottom.base is not None:
+            bottom = bottom.base
+        return bottom.manifest.get("image")
+
     def installed_version(self, distribution: str) -> str | None:
         """The version of ``distribution`` its interpreter imports: the first of its layers that has it, or None."""
         wanted = distribution.lower().replace("_", "-")

@@ -14,7 +14,7 @@ from typing import Any
 
 from inference.hosting import is_builtin_xgboost
 from inference.image_programs import ImageProgram, image_program
-from pipelines.local import image_libraries, job_runtime
+from pipelines.local import job_runtime
 from pipelines.local import training_contract as contract
 from pipelines.local.executors import script_mode
 from pipelines.local.environments import Environment
@@ -52,22 +52,29 @@ def execute(run: StepRun) -> StepOutcome:
     )
 
 
-def job_environment(run: StepRun, command: list[str] | None, image: ImageProgram | None) -> Environment | None:
+def job_environment(run: StepRun, image: ImageProgram | None) -> Environment | None:
     """The environment a training job's programs start from: the environment of the image standing in (ours
-    pins its requirements); this interpreter's for a function step, whose pickles need an SDK; else the
-    framework image's environment (each reported as it differs from the image)."""
+    pins its requirements), else the framework image's environment (reported as it differs from the image;
+    None: this interpreter's libraries)."""
     if image is not None:
         return (requirements_environment(run, image.requirements, run.log, "the image's ")
                 if image.requirements is not None else None)
     uri = run.arguments.get("AlgorithmSpecification", {}).get("TrainingImage", "")
-    field_name = "AlgorithmSpecification.TrainingImage"
-    if command is not None and contract.is_function_step(command):
-        differs = image_libraries.engine_differences(uri)
-        run.report(f"{field_name} = {uri}: the function step runs with this interpreter (Python "
-                   f"{platform.python_version()}) and its libraries, its dependencies installed on top (its "
-                   "pickles need its client's SageMaker Python SDK)" + (f"; {differs}" if differs else ""))
-        return None
-    return image_environment(run, uri, field_name)
+    return image_environment(run, uri, "AlgorithmSpecification.TrainingImage")
+
+
+def function_step_sdk(command: list[str], environment: Environment | None) -> None:
+    """StepFailed if a function step's job ``environment`` (None: this interpreter's) cannot run its pickles:
+    no SageMaker Python SDK, or another major version than its client's."""
+    if environment is None or environment.image is None:  # this interpreter's libraries, or derived from them
+        sdk = (environment.installed_version("sagemaker") if environment else None) or metadata.version("sagemaker")
+        core, said = None, "this interpreter's libraries and the step's own"
+    else:
+        sdk, core = environment.installed_version("sagemaker"), environment.installed_version("sagemaker-core")
+        said = f"the image {environment.image}'s libraries and the step's own"
+    mismatch = contract.function_step_sdk_mismatch(command, sdk, core, said)
+    if mismatch:
+        raise StepFailed(f"ClientError: {mismatch}")
 
 
 ALGORITHM_MODULE = "pipelines.local.xgboost_algorithm"
@@ -146,7 +153,7 @@ def container_job(run: StepRun, command: list[str] | None, image: ImageProgram |
     programs = []
     environment = {**(args.get("Environment") or {}), **contract.training_environment(run.job_name,
                                                                                       run.job_arn("training-job"))}
-    image_env = job_environment(run, command, image)
+    image_env = job_environment(run, image)
     for host in hosts:
         contract.write_training_config(host.root, args, host.name, [h.name for h in hosts])
         log = run.log if host is hosts[0] else lambda _: None  # what every host would say, said once
@@ -169,10 +176,8 @@ def container_job(run: StepRun, command: list[str] | None, image: ImageProgram |
             if dependencies is not None:  # as the function step's bootstrap would pip-install them
                 python_env = requirements_environment(run, dependencies, log, "the function step's dependencies: ",
                                                       python_env)
-            sdk = (python_env.installed_version("sagemaker") if python_env else None) or metadata.version("sagemaker")
-            mismatch = contract.is_function_step(command) and contract.function_step_sdk_mismatch(command, sdk)
-            if mismatch:
-                raise StepFailed(f"ClientError: {mismatch}")
+            if contract.is_function_step(command):
+                function_step_sdk(command, python_env)
             programs.append(HostProgram(host, host_command, environment, image.workdir if image else "/",
                                         image.files if image else (), python_env))
     ended = run_on_hosts(run, programs, "training", stopped_detail=STOPPED_DETAIL,
