@@ -3,15 +3,21 @@ has no wheel for this Python), reused by every later job, and what the report sa
 
 from __future__ import annotations
 
+import functools
 import json
+import platform
 import subprocess
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 from pipelines.errors import EnvironmentBuildError
 from pipelines.local.environments import Environments, images
-from pipelines.local.image_libraries import IMAGES, ImageLibraries
+from pipelines.local.image_libraries import IMAGES, ImageLibraries, named
+from tests.pipelines.local.executors.test_job_contracts import wheel
 from tests.pipelines.local.helpers import definition, engine, script_step
 
 SKLEARN_1_2 = IMAGES[("sagemaker-scikit-learn", "1.2-1")]
@@ -105,3 +111,55 @@ def test_with_this_interpreters_libraries_the_same_script_fails_and_the_report_s
     assert "AttributeError: 'numpy.ndarray' object has no attribute 'to_csv'" in record.step("Split").failure_reason
     [said] = [line for line in record.step("Split").unenforced if line.startswith("AppSpecification.ImageUri = ")]
     assert "image's libraries (aws/sagemaker-scikit-learn-container@0.23-1: " in said and "pandas 1.1.3 (here " in said
+
+
+@pytest.fixture
+def framework_index(tmp_path, monkeypatch) -> Iterator[str]:
+    """A package index on loopback holding stand-ins named and versioned as PyPI's torch and tensorflow (whose
+    wheels are GBs): the only index uv reads."""
+    root = tmp_path / "index"
+    for name, version in (("torch", "2.0.0"), ("torch", "2.1.0"), ("torch", "2.2.0"), ("tensorflow", "2.13.0")):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        (root / name / f"{name}-{version}-py3-none-any.whl").write_bytes(
+            wheel(name, version, f"__version__ = {version!r}\n"))
+    # a folder listing is a simple-repository page: one link per file
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    monkeypatch.setenv("UV_DEFAULT_INDEX", url)
+    yield url
+    server.shutdown()
+    server.server_close()
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 (the base class's name)
+        pass
+
+
+def test_a_framework_image_gets_its_framework_at_the_images_version_or_the_nearest_above(tmp_path, framework_index):
+    cache = Environments(tmp_path / "cache")
+    torch_2_1 = cache.prepare(named("pytorch-training:2.1.0-py310"), lambda line: None)
+    assert torch_2_1.manifest["installed"] == {"torch": "2.1.0"} and torch_2_1.manifest["differences"] == []
+    assert versions(torch_2_1.root, "torch", "tensorflow", "sklearn") == {
+        "torch": "2.1.0", "tensorflow": "ImportError", "sklearn": "ImportError"}
+    tensorflow = cache.prepare(named("tensorflow-training:2.13.0-py310"), lambda line: None)
+    assert versions(tensorflow.root, "tensorflow", "torch") == {"tensorflow": "2.13.0", "torch": "ImportError"}
+    # 1.13.1 has no wheel in this index: the nearest version above it, and the report says why
+    torch_1_13 = cache.prepare(named("pytorch-training:1.13.1-py39"), lambda line: None)
+    assert torch_1_13.manifest["differences"] == [
+        ["torch", "1.13.1", "2.0.0", f"no wheel of torch 1.13.1 installs on Python {images.PYTHON} "
+                                     f"({platform.machine()})"]]
+
+
+def test_a_job_on_a_framework_image_imports_its_images_framework(tmp_path, framework_index):
+    step = script_step("Fit", "import torch\nprint('torch', torch.__version__)\n", retry=False)
+    step["Arguments"]["AppSpecification"]["ImageUri"] = (
+        "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.2.0-cpu-py310-ubuntu20.04-sagemaker")
+    run, lines = engine(tmp_path / "store", environments=Environments(tmp_path / "cache"))
+    record = run.run(definition(step), "p", {})
+    assert record.status == "Succeeded", record.step("Fit").failure_reason
+    assert "Fit: torch 2.2.0" in lines
+    [said] = [line for line in record.step("Fit").unenforced if line.startswith("AppSpecification.ImageUri = ")]
+    assert ": the job runs on the pytorch-training:2.2.0-py310 image's libraries (torch 2.2.0); not as in the image: " \
+           "Python 3.10 (here 3." in said
