@@ -44,7 +44,7 @@ class ContainerPredictor:
     """One model, served by its image's ``serve`` program, in the job runtime, until ``close()``."""
 
     def __init__(self, program: ImageProgram, model_archive: Path, runtime: job_runtime.Runtime,
-                 environments: Environments, startup_seconds: float = STARTUP_SECONDS):
+                 environments: Environments, startup_seconds: float = STARTUP_SECONDS, log_file: Path | None = None):
         self.base = Path(tempfile.mkdtemp(prefix="serve-"))
         self.process: subprocess.Popen | None = None
         try:
@@ -53,7 +53,7 @@ class ContainerPredictor:
             self.port = _free_port()
             environment = {"SAGEMAKER_BASE_DIR": job_runtime.CONTAINER_ROOT, "SAGEMAKER_BIND_TO_PORT": str(self.port),
                            "SERVE_BIND_HOST": "127.0.0.1", "SAGEMAKER_MODEL_SERVER_WORKERS": "1"}
-            self.log = self.base / "serve.log"
+            self.log = log_file or self.base / "serve.log"  # the serve program's output, appended
             python_env = None
             if program.requirements is not None:
                 with open(self.log, "a", encoding="utf-8") as building:

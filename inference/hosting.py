@@ -76,8 +76,10 @@ def is_builtin_xgboost(image: str) -> bool:
 
 
 def predictor_for(image: str, model_archive: Path, programs: Mapping[str, str] | None = None,
-                  runtime: job_runtime.Runtime | None = None, environments: Environments | None = None) -> Predictor:
-    """A loaded predictor for a container ``image`` and its ``model.tar.gz``; close it when done.
+                  runtime: job_runtime.Runtime | None = None, environments: Environments | None = None,
+                  log_file: Path | None = None) -> Predictor:
+    """A loaded predictor for a container ``image`` and its ``model.tar.gz``; close it when done. A local
+    ``serve`` program's output is appended to ``log_file`` (None: a file of its own, removed with it).
 
     UnservableImageError for an image served by nothing here; ModelLoadError, with the loader's first
     line, when the model cannot be loaded.
@@ -93,7 +95,7 @@ def predictor_for(image: str, model_archive: Path, programs: Mapping[str, str] |
 
         try:
             return ContainerPredictor(program, model_archive, runtime or job_runtime.automatic(),
-                                      environments or Environments())
+                                      environments or Environments(), log_file=log_file)
         except (ContainerStartError, OSError, ArchiveError, EnvironmentBuildError) as exc:
             raise ModelLoadError(f"the model could not be served by {program.describe()} serve: {exc}") from None
     try:

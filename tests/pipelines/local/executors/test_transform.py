@@ -59,7 +59,7 @@ def test_label_and_score_per_input_line_with_key_dot_out(store, tmp_path):
     assert [row[0] for row in a] == ["1", "0", "1"] and all(len(row) == 2 for row in a)
     assert float(a[0][1]) > 0.8 and float(a[1][1]) < 0.2
     assert len(lines(store, "s3://bkt/out/sub/part-b.csv.out")) == 1
-    assert log == ["transformed 4 records from 2 objects"]
+    assert log[-1] == "transformed 4 records from 2 objects in 2 requests"
 
 
 def test_single_record_gives_the_same_scores_as_multi_record(store, tmp_path):
@@ -90,7 +90,115 @@ def test_missing_model_is_named(store, tmp_path):
         run_transform(store, tmp_path, [], ModelName="nope")
 
 
+def settings(**arguments) -> transform.Settings:
+    base = {"TransformInput": {"SplitType": "Line"}, "TransformOutput": {}}
+    return transform.settings_of({**base, **arguments}, {})
+
+
 def test_packing_keeps_whole_records_under_the_limit():
-    batches = list(transform.batches(["a" * 10, "b" * 10, "c" * 10], "MultiRecord", 25, "k"))
-    assert batches == [["a" * 10, "b" * 10], ["c" * 10]]
-    assert len(list(transform.batches(["x"] * 5, "SingleRecord", 1000, "k"))) == 5
+    multi = settings(BatchStrategy="MultiRecord", MaxPayloadInMB=1)
+    assert list(transform.batches([600_000, 400_000, 500_000], multi, "k")) == [[0, 1], [2]]
+    assert list(transform.batches([1] * 5, settings(BatchStrategy="SingleRecord"), "k")) == [[0], [1], [2], [3], [4]]
+    # MaxPayloadInMB 0: no limit (the container reads a request of any size)
+    assert list(transform.batches([50_000_000, 50_000_000], settings(MaxPayloadInMB=0), "k")) == [[0, 1]]
+
+
+SDK_DEFAULTS = {  # a Transformer with no split_type, strategy, assemble_with, accept or filters
+    "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://bkt/features"}},
+                       "ContentType": "text/csv"},
+    "TransformOutput": {"S3OutputPath": "s3://bkt/out"},
+    "BatchStrategy": None, "MaxPayloadInMB": None, "DataProcessing": None,
+}
+
+
+def test_the_sdks_defaults_send_each_object_whole_and_write_the_response_as_it_came(store, tmp_path):
+    store.put_bytes(b"2,0,0\n-2,0,0\n3,1,1\n-1,5,5\n", "s3://bkt/features/part-a.csv")
+    log: list[str] = []
+    run_transform(store, tmp_path, log, **SDK_DEFAULTS)
+    out = store.path("s3://bkt/out/part-a.csv.out").read_bytes()
+    scores = [float(line) for line in out.decode().splitlines()]
+    assert len(scores) == 4 and scores[0] > 0.8 and scores[1] < 0.2
+    assert "features/part-a.csv: 1 records in 1 requests -> part-a.csv.out" in " ".join(log)
+    # line by line, the same scores
+    run_transform(store, tmp_path, [], **{**SDK_DEFAULTS, "TransformInput": {
+        **SDK_DEFAULTS["TransformInput"], "SplitType": "Line"}, "TransformOutput": {
+        "S3OutputPath": "s3://bkt/lines", "AssembleWith": "Line"}})
+    assert store.path("s3://bkt/lines/part-a.csv.out").read_bytes() == out
+
+
+def test_joining_a_whole_object_to_its_many_predictions_is_refused_with_what_to_set(store, tmp_path):
+    store.put_bytes(b"2,0,0\n-2,0,0\n", "s3://bkt/features/part-a.csv")
+    with pytest.raises(StepFailed, match=r"1 records sent, 2 predictions returned: .*with SplitType None each object "
+                                         r"is one record; set SplitType Line"):
+        run_transform(store, tmp_path, [], **{**SDK_DEFAULTS, "DataProcessing": {"JoinSource": "Input"}})
+
+
+def test_assemble_with_none_concatenates_the_outputs_as_they_are(store, tmp_path):
+    run_transform(store, tmp_path, [], TransformOutput={"S3OutputPath": "s3://bkt/glued", "AssembleWith": "None"})
+    run_transform(store, tmp_path, [])
+    glued = store.path("s3://bkt/glued/part-a.csv.out").read_text()
+    joined = store.path("s3://bkt/out/part-a.csv.out").read_text()
+    assert "\n" not in glued and glued == "".join(joined.splitlines())  # records joined, nothing between
+
+
+def test_gzip_input_is_decompressed_first_and_other_bytes_are_one_client_error(store, tmp_path):
+    import gzip
+
+    run_transform(store, tmp_path, [])
+    plain = store.path("s3://bkt/out/part-a.csv.out").read_bytes()
+    store.put_bytes(gzip.compress(b"1,2,0,0\n0,-2,0,0\n1,3,1,1\n"), "s3://bkt/zipped/part-a.csv.gz")
+    zipped = {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://bkt/zipped"}},
+              "ContentType": "text/csv", "SplitType": "Line", "CompressionType": "Gzip"}
+    run_transform(store, tmp_path, [], TransformInput=zipped)
+    assert store.path("s3://bkt/out/part-a.csv.gz.out").read_bytes() == plain
+    store.put_bytes(b"1,2,0,0\n", "s3://bkt/zipped/part-b.csv.gz")
+    with pytest.raises(StepFailed, match="ClientError: zipped/part-b.csv.gz: TransformInput.CompressionType is Gzip "
+                                         "and the object is not gzip data"):
+        run_transform(store, tmp_path, [], TransformInput=zipped)
+
+
+@pytest.mark.parametrize("split_type", ["RecordIO", "TFRecord"])
+def test_binary_record_formats_are_refused_by_name(store, tmp_path, split_type):
+    given = {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://bkt/in"}},
+             "SplitType": split_type}
+    with pytest.raises(StepFailed, match=f"ClientError: TransformInput.SplitType '{split_type}': only None and Line"):
+        run_transform(store, tmp_path, [], TransformInput=given)
+
+
+def test_a_whole_object_over_max_payload_says_to_split_it(store, tmp_path):
+    store.put_bytes(b"1,2,0,0\n" * 150_000, "s3://bkt/big/part.csv")
+    given = {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://bkt/big"}}}
+    with pytest.raises(StepFailed, match=r"big/part.csv: the object of 1200000 bytes exceeds MaxPayloadInMB \(1 MB\); "
+                                         "set SplitType Line"):
+        run_transform(store, tmp_path, [], TransformInput=given, MaxPayloadInMB=1, DataProcessing={})
+
+
+class JsonLinesModel:
+    """A container answering JSON Lines: one {"score": ...} per record it is sent (the sum of its numbers)."""
+
+    execution_parameters: dict = {}
+
+    def invoke(self, body: bytes, content_type: str = "text/csv", accept: str = "text/csv") -> bytes:
+        rows = [json.loads(line) for line in body.decode().splitlines()]
+        return "".join(json.dumps({"score": sum(row["features"])}) + "\n" for row in rows).encode()
+
+    def close(self) -> None:
+        return None
+
+
+def test_json_records_are_joined_as_the_service_joins_them():
+    records = [b'{"id": "a", "features": [1, 2]}', b'{"id": "b", "features": [3, 4]}']
+    joined = settings(TransformInput={"SplitType": "Line", "ContentType": "application/jsonlines"},
+                      TransformOutput={"Accept": "application/jsonlines", "AssembleWith": "Line"},
+                      DataProcessing={"JoinSource": "Input"})
+    output, requests = transform.transform_object(JsonLinesModel(), joined, records, "k")
+    assert requests == 1 and [json.loads(line) for line in output.splitlines()] == [
+        {"id": "a", "features": [1, 2], "SageMakerOutput": {"score": 3}},
+        {"id": "b", "features": [3, 4], "SageMakerOutput": {"score": 7}}]
+
+
+def test_the_transform_has_a_job_log(store, tmp_path):
+    run_transform(store, tmp_path, [])
+    log = (tmp_path / "job" / "job.log").read_text()
+    assert "in/part-a.csv: 3 records in 1 requests -> part-a.csv.out" in log
+    assert "transformed 4 records from 2 objects in 2 requests" in log
