@@ -97,6 +97,18 @@ class _Execution:
         self.cache_context = Context(self.record.parameters, masked, self.properties, lookup, self.read_object)
 
 
+def runnable_graph(definition: dict[str, Any], faults: Mapping[str, Any] | None = None) -> dict[str, Node]:
+    """The definition's step graph if the engine can run it (every step of a type it has an executor for); a
+    usage error if ``faults`` (--inject-fault) name a step it does not have. Callers check this before they
+    write anything, so that a refused definition leaves the store as it was."""
+    nodes = build_graph(definition, set(EXECUTORS))
+    unknown = sorted(set(faults or {}) - set(nodes))
+    if unknown:
+        raise ConfigError(f"--inject-fault names step(s) {', '.join(unknown)} that the definition does not have; "
+                          f"its steps: {', '.join(nodes)}")
+    return nodes
+
+
 class LocalEngine:
     """Runs definitions against a store and a registry."""
 
@@ -140,13 +152,7 @@ class LocalEngine:
         return self._drive(definition, nodes, record)
 
     def _graph(self, definition: dict[str, Any]) -> dict[str, Node]:
-        """The definition's step graph; a usage error if --inject-fault names a step it does not have."""
-        nodes = build_graph(definition, set(EXECUTORS))
-        unknown = sorted(set(self.options.faults) - set(nodes))
-        if unknown:
-            raise ConfigError(f"--inject-fault names step(s) {', '.join(unknown)} that the definition does not have; "
-                              f"its steps: {', '.join(nodes)}")
-        return nodes
+        return runnable_graph(definition, self.options.faults)
 
     # -- scheduling -------------------------------------------------------------------------
 

@@ -11,6 +11,20 @@ from pipelines.errors import DefinitionError, UnsafePathError, UnsupportedStepTy
 
 STEP_REFERENCE = re.compile(r'"Get":\s*"Steps\.([A-Za-z0-9_-]+)[.\[]')
 STEP_NAME = re.compile(r"^[A-Za-z0-9\-_]{1,64}$")  # SageMaker's rule; step names also become folder names
+# the longest suffix SDK v2 adds to the name given to a step collection (RegisterModel, ModelStep)
+SDK_NAME_SUFFIX = "-RegisterModel"
+
+
+def step_name_problem(name: object) -> str | None:
+    """Why ``name`` is not a step name SageMaker takes, or None."""
+    if isinstance(name, str) and STEP_NAME.fullmatch(name):
+        return None
+    if isinstance(name, str) and len(name) > 64 and re.fullmatch(r"[A-Za-z0-9\-_]+", name):
+        return (f"step name {name[:40]!r}... is {len(name)} characters and SageMaker allows 64 at most: shorten it "
+                f"(SDK v2 names a step collection's steps NAME{SDK_NAME_SUFFIX}, NAME-CreateModel, ..., so keep a "
+                f"name given to RegisterModel or ModelStep to {64 - len(SDK_NAME_SUFFIX)} characters)")
+    return (f"step name {name!r} must match {STEP_NAME.pattern} (letters, digits, '-' and '_', 64 at most), as "
+            "SageMaker requires")
 
 
 @dataclass
@@ -69,9 +83,9 @@ def build_graph(definition: dict[str, Any], supported: set[str]) -> dict[str, No
             raise DefinitionError("IfSteps and ElseSteps must be lists of steps", step=str(name), field="Arguments")
         if not name:
             raise DefinitionError("a step has no Name")
-        if not isinstance(name, str) or not STEP_NAME.fullmatch(name):
-            raise UnsafePathError(f"step name {name!r} must match ^[A-Za-z0-9\\-_]{{1,64}}$ (letters, digits, '-' and "
-                                  "'_', 64 at most), as SageMaker requires")
+        problem = step_name_problem(name)
+        if problem:
+            raise UnsafePathError(problem)
         if name in nodes:
             raise DefinitionError("the step name is used twice (names are unique across the whole definition, "
                                   "condition branches included)", step=name)

@@ -18,7 +18,7 @@ from pipelines.errors import ConfigError
 from pipelines.lead_scoring import BuiltPipeline, build
 from pipelines.lead_scoring import write_sample as write_lead_sample
 from pipelines.local import executions
-from pipelines.local.engine import LocalEngine, RunOptions, parameter_values
+from pipelines.local.engine import LocalEngine, RunOptions, parameter_values, runnable_graph
 from pipelines.local.environments import Environments
 from pipelines.local.executions import ExecutionRecord
 from pipelines.local.graph import walk_steps
@@ -61,8 +61,9 @@ class LocalTarget:
 
     def run(self, built: BuiltPipeline, overrides: dict[str, Any], progress: Progress) -> RunResult:
         """Execute the definition; sample data is generated when our pipeline has no input."""
-        store = Store(self.store.resolve())
         definition = built.definition_dict
+        runnable_graph(definition, self.options.faults)  # a refused definition writes nothing
+        store = Store(self.store.resolve())
         values = parameter_values(definition, overrides)
         for upload in built.uploads:  # our code, where the definition expects it
             store.put_file(upload.local_path, upload.s3_uri)

@@ -50,5 +50,8 @@ def require_valid(definition: Any, security: SecurityRules | None, text: str | N
     problems = validate(definition, security, text)
     if problems:
         listing = "\n".join(f"  {p}" for p in problems)
+        # SageMaker enforces its limits itself: skipping this check would not help
+        skip = ("; --no-validate skips this check" if any(p.rule != "limit" for p in problems)
+                else "; SageMaker refuses these too")
         raise DefinitionInvalidError(f"the definition has {len(problems)} problem{'s' if len(problems) > 1 else ''} "
-                                     f"(nothing was uploaded or run; --no-validate skips this check):\n{listing}")
+                                     f"(nothing was uploaded or run{skip}):\n{listing}")

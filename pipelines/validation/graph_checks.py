@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from pipelines.errors import DefinitionError
-from pipelines.local.graph import STEP_NAME, Node, node_for, topological_order, walk_steps
+from pipelines.local.graph import Node, node_for, step_name_problem, topological_order, walk_steps
 from pipelines.validation.problems import Problem
 from pipelines.validation.references import PARAMETER_TYPES, service_model
 
@@ -27,9 +27,9 @@ def _steps(definition: dict[str, Any]) -> list[Problem]:
             problems.append(Problem(None, f"Steps[{index}]", "a step must be an object", "graph"))
             continue
         name = step.get("Name")
-        if not isinstance(name, str) or not STEP_NAME.fullmatch(name):
-            problems.append(Problem(None, f"Steps[{index}].Name", f"step name {name!r} must match "
-                                    f"{STEP_NAME.pattern} (letters, digits, '-' and '_', 64 at most)", "limit"))
+        problem = step_name_problem(name)
+        if problem:
+            problems.append(Problem(None, f"Steps[{index}].Name", problem, "limit"))
             continue
         if name in nodes:
             problems.append(Problem(name, "Name", "the step name is used twice (names are unique across the whole "

@@ -84,7 +84,7 @@ def test_a_definition_with_a_hostile_step_name_exits_2_with_one_line(tmp_path, s
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
         "  Steps[7].Name: step name '../../../victim' must match ^[A-Za-z0-9\\-_]{1,64}$ (letters, digits, '-' and "
-        "'_', 64 at most)")
+        "'_', 64 at most), as SageMaker requires")
     assert not (tmp_path / "store").exists()
 
 
@@ -201,3 +201,28 @@ def test_store_refuses_unsafe_keys_directly(tmp_path):
         with pytest.raises(UnsafePathError):
             store.path(uri)
     assert store.path("s3://bkt/prefix/") == tmp_path / "store" / "s3" / "bkt" / "prefix"
+
+
+def test_a_step_name_over_64_characters_says_the_limit_and_how_to_shorten_it(tmp_path, ours):
+    document = copy.deepcopy(ours)
+    step_of(document, "QualityGateFailed")["Name"] = "Lead-scoring-model-for-the-emea-region-quality-gate-RegisterModel"
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps(document))
+    result = subprocess.run([sys.executable, "-m", "pipelines.run", "--store", str(tmp_path / "store"), "--definition",
+                             str(path)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "(nothing was uploaded or run; SageMaker refuses these too)" in result.stderr
+    assert "--no-validate" not in result.stderr  # skipping the check would not help: SageMaker has the same limit
+    assert ("is 65 characters and SageMaker allows 64 at most: shorten it (SDK v2 names a step collection's steps "
+            "NAME-RegisterModel") in result.stderr
+    assert not (tmp_path / "store").exists()
+
+
+def test_a_definition_refused_for_a_step_type_writes_nothing(tmp_path):
+    path = tmp_path / "lambda.json"
+    path.write_text(json.dumps({"Version": "2020-12-01", "Steps": [{
+        "Name": "Notify", "Type": "EMR", "Arguments": {}}]}))
+    result = subprocess.run([sys.executable, "-m", "pipelines.run", "--store", str(tmp_path / "store"), "--definition",
+                             str(path)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Type 'EMR' is not supported by the local engine" in result.stderr
+    assert not (tmp_path / "store").exists()  # not even the registry's database
