@@ -88,6 +88,8 @@ class PipelineConfig:
     cache_expire_after: str = "P30D"
     source_revision: str = "unknown"
     local_image_programs: tuple[tuple[str, str], ...] = ()  # image URI -> command the local engine runs for it
+    local_lambdas: tuple[tuple[str, str], ...] = ()  # Lambda function ARN (or name) -> local MODULE:FUNCTION
+    callback_timeout_seconds: int | None = None  # local engine: how long a Callback step waits (None: no limit)
     environments_cache: str | None = None  # local engine: where job environments are built (None: ~/.cache/...)
     image_libraries: str = "image"  # local engine: a framework image's jobs run on its libraries, or "engine": ours
 
@@ -166,6 +168,8 @@ def _validate(cfg: PipelineConfig) -> None:
         (1 <= cfg.scoring_id_columns <= 20, "scoring_id_columns must be between 1 and 20"),
         (cfg.input_header in ("absent", "present"), f"input_header {cfg.input_header!r} must be 'absent' or 'present'"),
         (cfg.bad_rows in ("fail", "skip"), f"bad_rows {cfg.bad_rows!r} must be 'fail' or 'skip'"),
+        (cfg.callback_timeout_seconds is None or cfg.callback_timeout_seconds > 0,
+         f"callback_timeout_seconds must be at least 1, got {cfg.callback_timeout_seconds}"),
         (cfg.image_libraries in ("image", "engine"),
          f"image_libraries {cfg.image_libraries!r} must be 'image' or 'engine'"),
         (cfg.max_bad_rows >= 0, f"max_bad_rows must not be negative (got {cfg.max_bad_rows})"),
@@ -252,8 +256,13 @@ def _parse_json(text: str, flag: str) -> Any:
         raise ConfigError(f"{flag} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
 
 
-def _image_programs(value: Any, source: str) -> tuple[tuple[str, str], ...]:
-    """``{image: command}``, a list of ``IMAGE=COMMAND`` strings, or one such string."""
+_PAIRS = {"local_image_programs": ("image URIs to commands", "IMAGE=COMMAND", "image and command"),
+          "local_lambdas": ("Lambda function ARNs to local handlers", "ARN=MODULE:FUNCTION", "ARN and handler")}
+
+
+def _pairs(key: str, value: Any, source: str) -> tuple[tuple[str, str], ...]:
+    """``{name: value}``, a list of ``NAME=VALUE`` strings, or one such string, for the mapping ``key``."""
+    what, form, parts = _PAIRS[key]
     if isinstance(value, str):
         value = [value]
     if isinstance(value, Mapping):
@@ -261,11 +270,10 @@ def _image_programs(value: Any, source: str) -> tuple[tuple[str, str], ...]:
     elif isinstance(value, (list, tuple)) and all(isinstance(v, str) and "=" in v for v in value):
         pairs = [tuple(v.split("=", 1)) for v in value]  # type: ignore[misc]
     else:
-        raise ConfigError(f"{source}: 'local_image_programs' must map image URIs to commands "
-                          "(a table, or IMAGE=COMMAND strings)")
-    if not all(image.strip() and command.strip() for image, command in pairs):
-        raise ConfigError(f"{source}: 'local_image_programs' needs a non-empty image and command in each entry")
-    return tuple((image.strip(), command.strip()) for image, command in pairs)
+        raise ConfigError(f"{source}: '{key}' must map {what} (a table, or {form} strings)")
+    if not all(name.strip() and mapped.strip() for name, mapped in pairs):
+        raise ConfigError(f"{source}: '{key}' needs a non-empty {parts} in each entry")
+    return tuple((name.strip(), mapped.strip()) for name, mapped in pairs)
 
 
 def build_config(*layers: tuple[str, Mapping[str, Any]]) -> PipelineConfig:
@@ -303,9 +311,9 @@ def _coerce(key: str, value: Any, source: str) -> Any:
                     raise ConfigError(f"{source}: each tag must be {{Key, Value}}; got {tag!r}")
             return tuple(pairs)
         raise ConfigError(f"{source}: 'tags' must be a table, a list of {{Key, Value}} or JSON")
-    if key == "local_image_programs":
-        return _image_programs(value, source)
-    if key in ("max_runtime_seconds", "scoring_id_columns", "max_bad_rows"):
+    if key in _PAIRS:
+        return _pairs(key, value, source)
+    if key in ("max_runtime_seconds", "scoring_id_columns", "max_bad_rows", "callback_timeout_seconds"):
         try:
             return int(value)
         except (TypeError, ValueError):

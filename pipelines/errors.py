@@ -92,6 +92,12 @@ class EndpointError(PipelineError):
     """A local endpoint cannot be found, started, updated or stopped; the message says where its log is."""
 
 
+class CallbackError(PipelineError):
+    """A Callback step's token is unknown, already answered, or the answer breaks the API's limits."""
+
+    exit_code = 2
+
+
 class EnvironmentBuildError(PipelineError):
     """A job environment could not be built (pip refused a requirement); nothing half-built is left."""
 

@@ -67,7 +67,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 SAGEMAKER_LISTED = 50
-LOCAL_ONLY = ("inject_fault", "no_cache", "retry_interval_scale", "local_image_programs", "job_sandbox")  # retry's engine flags
+LOCAL_ONLY = ("inject_fault", "no_cache", "retry_interval_scale", "local_image_programs", "local_lambdas",
+              "callback_timeout_seconds", "job_sandbox")  # retry's engine flags
 
 
 def main(argv: Sequence[str]) -> int:

@@ -66,6 +66,12 @@ def add_local_config_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--local-image-program", dest="local_image_programs", action="append", metavar="IMAGE=COMMAND",
                        help="local engine: run COMMAND (with 'train' or 'serve' appended, as the container is "
                             "started) for jobs and models of IMAGE (repeatable)")
+    group.add_argument("--local-lambda", dest="local_lambdas", action="append", metavar="ARN=MODULE:FUNCTION",
+                       help="local engine: run the Python handler MODULE:FUNCTION (a module of the current directory, or "
+                            "path/to/file.py:FUNCTION) for Lambda steps of the function ARN (or name) (repeatable)")
+    group.add_argument("--callback-timeout", dest="callback_timeout_seconds", type=positive_int, metavar="SECONDS",
+                       help="local engine: fail a Callback step whose token is not answered within SECONDS (default: "
+                            "wait until it is)")
     group.add_argument("--environments-cache", metavar="DIR",
                        help="local engine: where job environments (an image's libraries, a script's requirements.txt "
                             "installed) are built and cached, for every store and run (default: "
@@ -159,7 +165,8 @@ def parser() -> argparse.ArgumentParser:
         description="Build the lead-scoring pipeline and run it on the local engine (default) or on SageMaker.",
         epilog="subcommands: `executions`, `describe ID`, `logs ID STEP`, `retry ID` (local executions, or SageMaker "
                "ones with --target sagemaker), `validate` (check a "
-               "definition), `images` (list or prepare the image environments local jobs run on); see `python -m pipelines.run SUBCOMMAND --help`. Related commands: model-registry, "
+               "definition), `images` (list or prepare the image environments local jobs run on), `callbacks` (list and "
+               "answer the tokens of waiting Callback steps); see `python -m pipelines.run SUBCOMMAND --help`. Related commands: model-registry, "
                "deploy-model, invoke-endpoint, get-pipeline-definition.",
     )
     p.add_argument("--target", choices=("local", "sagemaker"), default="local",
@@ -264,6 +271,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pipelines import images_cli
 
         return images_cli.main(argv[1:])
+    if argv and argv[0] == "callbacks":
+        from pipelines import callbacks_cli
+
+        return callbacks_cli.main(argv[1:])
     args = parser().parse_args(argv)
     return exit_code_of(lambda: _run(args))
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from pipelines.local.executors import condition, fail, model, processing, register_model, training, transform
+from pipelines.local.executors import (callback, condition, fail, lambda_step, model, processing, register_model,
+                                       training, transform)
 from pipelines.local.executors.base import StepOutcome, StepRun
 
 EXECUTORS: dict[str, Callable[[StepRun], StepOutcome]] = {
@@ -15,6 +16,8 @@ EXECUTORS: dict[str, Callable[[StepRun], StepOutcome]] = {
     "RegisterModel": register_model.execute,
     "Condition": condition.execute,
     "Fail": fail.execute,
+    "Lambda": lambda_step.execute,
+    "Callback": callback.execute,
 }
 # Types whose Arguments are evaluated by the executor itself (branches must not be resolved early).
 LAZY_ARGUMENTS = {"Condition"}

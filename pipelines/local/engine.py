@@ -29,6 +29,7 @@ from pipelines.local.executions import (
     new_execution_id,
     now,
 )
+from pipelines.local.executors import lambda_step
 from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun
 from pipelines.local.expressions import Context, resolve
 from pipelines.local.graph import Node, build_graph, topological_order
@@ -68,6 +69,8 @@ class RunOptions:
     max_parallel_steps: int | None = None
     faults: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     image_programs: Mapping[str, str] = field(default_factory=dict)
+    lambdas: Mapping[str, str] = field(default_factory=dict)  # Lambda function ARN or name -> MODULE:FUNCTION
+    callback_timeout: float | None = None  # how long a Callback step waits for its token (None: no limit)
     region: str = "us-east-1"  # what job programs get as AWS_REGION
     sleep: Callable[[float], None] = time.sleep
     retry_interval_scale: float = 1.0  # multiplies every retry wait (local only: quick demos and tests)
@@ -88,6 +91,7 @@ class _Execution:
     branches: dict[str, bool] = field(default_factory=dict)
     job_environment: dict[str, str] = field(default_factory=dict)
     read_object: Callable[[str], bytes | None] = lambda uri: None
+    stopping: threading.Event = field(default_factory=threading.Event)  # set when the engine stops its steps
 
     def __post_init__(self) -> None:
         lookup = lambda step, name: self.files.get(step, {}).get(name)  # noqa: E731
@@ -97,15 +101,20 @@ class _Execution:
         self.cache_context = Context(self.record.parameters, masked, self.properties, lookup, self.read_object)
 
 
-def runnable_graph(definition: dict[str, Any], faults: Mapping[str, Any] | None = None) -> dict[str, Node]:
-    """The definition's step graph if the engine can run it (every step of a type it has an executor for); a
-    usage error if ``faults`` (--inject-fault) name a step it does not have. Callers check this before they
-    write anything, so that a refused definition leaves the store as it was."""
+def runnable_graph(definition: dict[str, Any], options: "RunOptions | None" = None) -> dict[str, Node]:
+    """The definition's step graph if the engine can run it with ``options``: every step of a type it has an
+    executor for, every Lambda step's function mapped to a local handler; a usage error if --inject-fault
+    names a step it does not have. Callers check this before they write anything, so that a refused
+    definition leaves the store as it was."""
+    options = options or RunOptions()
     nodes = build_graph(definition, set(EXECUTORS))
-    unknown = sorted(set(faults or {}) - set(nodes))
+    unknown = sorted(set(options.faults) - set(nodes))
     if unknown:
         raise ConfigError(f"--inject-fault names step(s) {', '.join(unknown)} that the definition does not have; "
                           f"its steps: {', '.join(nodes)}")
+    unmapped = lambda_step.unmapped(nodes.values(), options.lambdas)
+    if unmapped:
+        raise ConfigError(unmapped)
     return nodes
 
 
@@ -152,7 +161,7 @@ class LocalEngine:
         return self._drive(definition, nodes, record)
 
     def _graph(self, definition: dict[str, Any]) -> dict[str, Node]:
-        return runnable_graph(definition, self.options.faults)
+        return runnable_graph(definition, self.options)
 
     # -- scheduling -------------------------------------------------------------------------
 
@@ -251,8 +260,10 @@ class LocalEngine:
         """Kill the programs of the steps still executing until their threads have returned.
 
         Job programs run in their own process groups, so they do not see the engine's Ctrl-C, and
-        the thread pool would wait for them; a program may also be starting while this runs.
+        the thread pool would wait for them; a program may also be starting while this runs. Steps that
+        wait for something else than a program (a Callback's token) see ``run.stopping``.
         """
+        run.stopping.set()
         while True:
             for step in run.record.steps:
                 if step.status == "Executing":
@@ -356,7 +367,9 @@ class LocalEngine:
                            run.record.pipeline_name, self.store, job_dir, self.registry,
                            lambda line: self.log(node.name, line), self.options.image_programs, run.job_environment,
                            self.options.runtime, self.options.environments,
-                           lambda line: None if line in step.unenforced else step.unenforced.append(line))
+                           lambda line: None if line in step.unenforced else step.unenforced.append(line),
+                           lambdas=self.options.lambdas, callback_timeout=self.options.callback_timeout,
+                           stopping=run.stopping)
         return EXECUTORS[node.definition["Type"]](step_run)
 
     def _read_object(self, uri: str) -> bytes | None:

@@ -103,19 +103,38 @@ def build_graph(definition: dict[str, Any], supported: set[str]) -> dict[str, No
     return nodes
 
 
+# what to do instead, for the step types SageMaker runs and the local engine does not
+INSTEAD = {
+    "EMR": "its cluster runs on SageMaker only; to run the work locally, write it as a Processing step (a "
+           "PySparkProcessor) or run the pipeline with --target sagemaker",
+    "ClarifyCheck": "the Clarify container has no local stand-in; run the check on SageMaker, or compute it in a "
+                    "Processing step of your own locally",
+    "QualityCheck": "the Model Monitor container has no local stand-in; run the check on SageMaker, or compute it in "
+                    "a Processing step of your own locally",
+    "AutoML": "Autopilot runs on SageMaker only; train locally with a Training step",
+    "NotebookJob": "a notebook job runs on SageMaker only; run the notebook's code as a Processing step locally",
+    "Tuning": "hyperparameter tuning is not run locally yet; run one Training step with chosen hyperparameters",
+    "EMRServerless": "EMR Serverless runs on SageMaker only; write the work as a Processing step to run it locally",
+}
+
+
 def _unsupported(found: list[tuple[str, Any, tuple[str, bool] | None]], supported: set[str]) -> UnsupportedStepTypeError:
-    """One error naming every step of a type the engine cannot run (all of them, branches included)."""
+    """One error naming every step of a type the engine cannot run (all of them, branches included), and what
+    to do instead."""
     def where(branch: tuple[str, bool] | None) -> str:
         return f" (in the {'if' if branch[1] else 'else'} branch of {branch[0]})" if branch else ""
 
-    listed = "; ".join(f"step {name!r}: Type {kind!r}{where(branch)}" for name, kind, branch in found)
+    def instead(kind: Any) -> str:
+        return f" ({INSTEAD[kind]})" if kind in INSTEAD else ""
+
+    listed = "; ".join(f"step {name!r}: Type {kind!r}{where(branch)}{instead(kind)}" for name, kind, branch in found)
     in_branch = any(branch for _, _, branch in found)
     note = (" A definition is refused whole, even when such a step sits in a branch that may never be taken."
             if in_branch else "")
     first = found[0]
     if len(found) == 1 and not in_branch:
-        return UnsupportedStepTypeError(f"Type {first[1]!r} is not supported by the local engine; supported types: "
-                                        f"{', '.join(sorted(supported))}", step=str(first[0]))
+        return UnsupportedStepTypeError(f"Type {first[1]!r} is not supported by the local engine{instead(first[1])}; "
+                                        f"supported types: {', '.join(sorted(supported))}", step=str(first[0]))
     return UnsupportedStepTypeError(f"the local engine does not support {listed}.{note} Supported types: "
                                     f"{', '.join(sorted(supported))}")
 

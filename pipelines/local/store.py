@@ -167,6 +167,14 @@ class Store:
         """Where generated sample data is kept for reuse, by its key."""
         return self.root / "cache" / "sample-data" / plain_name(key, "sample data key")
 
+    def callback_path(self, token: str) -> Path:
+        """The record of one Callback step's token: what it waits for, and how it was answered."""
+        return self.root / "callbacks" / f"{plain_name(token, 'callback token')}.json"
+
+    def queue_dir(self, queue_name: str) -> Path:
+        """Where the messages sent to a local SQS queue are kept, one file each, oldest first by name."""
+        return self.root / "queues" / plain_name(queue_name.removesuffix(".fifo"), "queue name")
+
     def upload_dir(self, upload_id: str) -> Path:
         """Where the parts of one multipart upload wait for completion (outside the objects)."""
         return self.root / "s3-uploads" / plain_name(upload_id, "upload id")

@@ -62,7 +62,7 @@ class LocalTarget:
     def run(self, built: BuiltPipeline, overrides: dict[str, Any], progress: Progress) -> RunResult:
         """Execute the definition; sample data is generated when our pipeline has no input."""
         definition = built.definition_dict
-        runnable_graph(definition, self.options.faults)  # a refused definition writes nothing
+        runnable_graph(definition, self._options())  # a refused definition writes nothing
         store = Store(self.store.resolve())
         values = parameter_values(definition, overrides)
         for upload in built.uploads:  # our code, where the definition expects it
@@ -82,13 +82,19 @@ class LocalTarget:
         store = Store(self.store.resolve())
         return _result(self._engine(store, progress).retry(execution_id), store)
 
+    def _options(self) -> RunOptions:
+        """The engine's options: this target's, with what the configuration says of local stand-ins."""
+        cache = self.config.environments_cache
+        return replace(self.options, image_programs=dict(self.config.local_image_programs),
+                       lambdas=dict(self.config.local_lambdas), callback_timeout=self.config.callback_timeout_seconds,
+                       region=self.config.region,
+                       environments=Environments(Path(cache).expanduser().resolve() if cache else None,
+                                                 self.config.image_libraries))
+
     def _engine(self, store: Store, progress: Progress) -> LocalEngine:
         registry = Registry(store.root / "registry.sqlite", self.config.region)
-        cache = self.config.environments_cache
-        options = replace(self.options, image_programs=dict(self.config.local_image_programs), region=self.config.region,
-                          environments=Environments(Path(cache).expanduser().resolve() if cache else None,
-                                                    self.config.image_libraries))
-        return LocalEngine(store, registry, progress.log, lambda record: progress.update(_steps(record)), options)
+        return LocalEngine(store, registry, progress.log, lambda record: progress.update(_steps(record)),
+                           self._options())
 
     def _ensure_input(self, store: Store, input_url: str, built: BuiltPipeline, progress: Progress) -> None:
         """Sample data at an empty input that is our pipeline's default (or a --definition's input, with

@@ -8,7 +8,8 @@ import importlib
 import pytest
 
 PARSERS = ["pipelines.run", "pipelines.executions_cli", "pipelines.registry", "pipelines.deploy", "inference.invoke",
-           "pipelines.get_definition", "pipelines.validate_cli", "pipelines.container", "pipelines.images_cli"]
+           "pipelines.get_definition", "pipelines.validate_cli", "pipelines.container", "pipelines.images_cli",
+           "pipelines.callbacks_cli"]
 
 
 def undocumented(parser: argparse.ArgumentParser, name: str) -> list[str]:
@@ -31,5 +32,5 @@ def test_run_help_names_the_subcommands(capsys):
     from pipelines.run import parser
 
     text = parser().format_help()
-    for subcommand in ("executions", "describe ID", "logs ID STEP", "retry ID", "validate", "images"):
+    for subcommand in ("executions", "describe ID", "logs ID STEP", "retry ID", "validate", "images", "callbacks"):
         assert f"`{subcommand}`" in text

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import re
 import string
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -46,6 +47,9 @@ class StepRun:
     environments: Environments = field(default_factory=Environments)  # where job requirements are installed
     # says what the step does not enforce as soon as the executor knows it (kept when the step fails)
     report: Callable[[str], None] = lambda line: None
+    lambdas: Mapping[str, str] = field(default_factory=dict)  # Lambda function ARN or name -> MODULE:FUNCTION
+    callback_timeout: float | None = None  # how long a Callback step waits for its token (None: no limit)
+    stopping: threading.Event = field(default_factory=threading.Event)  # set when the engine stops (Ctrl-C)
 
     @property
     def max_runtime_seconds(self) -> float | None:

@@ -71,13 +71,14 @@ def test_job_names_have_sagemakers_shape_and_stay_the_same_across_attempts(tmp_p
 
 def test_unsupported_types_are_refused_even_in_a_branch_never_taken_and_all_are_named(tmp_path) -> None:
     gate = condition("Gate", 1, 0, [script_step("Go", "print(1)")],
-                     [{"Name": "Notify", "Type": "Lambda", "Arguments": {}},
+                     [{"Name": "Notify", "Type": "NotebookJob", "Arguments": {}},
                       {"Name": "Cluster", "Type": "EMR", "Arguments": {}}])
     local, _ = engine(tmp_path / "store")
     with pytest.raises(UnsupportedStepTypeError) as refused:
         local.run(definition(gate), "p", {})
     message = str(refused.value)
-    assert "step 'Notify': Type 'Lambda' (in the else branch of Gate)" in message
-    assert "step 'Cluster': Type 'EMR' (in the else branch of Gate)" in message
+    assert ("step 'Notify': Type 'NotebookJob' (in the else branch of Gate) (a notebook job runs on SageMaker only; "
+            "run the notebook's code as a Processing step locally)") in message
+    assert "step 'Cluster': Type 'EMR' (in the else branch of Gate) (its cluster runs on SageMaker only" in message
     assert "even when such a step sits in a branch that may never be taken" in message
     assert not Store(tmp_path / "store").root.joinpath("jobs").exists()
