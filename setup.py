@@ -20,6 +20,7 @@ setup(
         "PyYAML>=6",
         "packaging>=23",
         "uv>=0.5",
+        "optuna>=4",
         "tomli>=2; python_version < '3.11'",
     ],
     extras_require={

@@ -98,6 +98,8 @@ def print_logs(store: Path, execution_id: str, step_name: str) -> int:
     job_dir = Store(store).job_dir(execution_id, step_name)
     hosts = sorted(job_dir.glob("hosts/*/job.log")) + sorted(job_dir.glob("hosts/*/worker.log"))
     logs = [("algo-1", job_dir / "job.log")] + [(f"{path.parent.name}: {path.name}", path) for path in hosts]
+    # a tuning job's training jobs, one section each
+    logs += [(f"training job {path.parent.name}", path) for path in sorted(job_dir.glob("trials/*/job.log"))]
     found = [(label, path) for label, path in logs if path.is_file()]
     return _print_log_sections(step, [(label, _file_lines(path)) for label, path in found])
 

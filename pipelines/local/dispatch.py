@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from pipelines.local.executors import (callback, condition, fail, lambda_step, model, processing, register_model,
-                                       training, transform)
+                                       training, transform, tuning)
 from pipelines.local.executors.base import StepOutcome, StepRun
 
 EXECUTORS: dict[str, Callable[[StepRun], StepOutcome]] = {
@@ -18,6 +18,7 @@ EXECUTORS: dict[str, Callable[[StepRun], StepOutcome]] = {
     "Fail": fail.execute,
     "Lambda": lambda_step.execute,
     "Callback": callback.execute,
+    "Tuning": tuning.execute,
 }
 # Types whose Arguments are evaluated by the executor itself (branches must not be resolved early).
 LAZY_ARGUMENTS = {"Condition"}

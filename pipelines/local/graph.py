@@ -113,7 +113,6 @@ INSTEAD = {
                     "a Processing step of your own locally",
     "AutoML": "Autopilot runs on SageMaker only; train locally with a Training step",
     "NotebookJob": "a notebook job runs on SageMaker only; run the notebook's code as a Processing step locally",
-    "Tuning": "hyperparameter tuning is not run locally yet; run one Training step with chosen hyperparameters",
     "EMRServerless": "EMR Serverless runs on SageMaker only; write the work as a Processing step to run it locally",
 }
 

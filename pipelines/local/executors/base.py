@@ -50,6 +50,7 @@ class StepRun:
     lambdas: Mapping[str, str] = field(default_factory=dict)  # Lambda function ARN or name -> MODULE:FUNCTION
     callback_timeout: float | None = None  # how long a Callback step waits for its token (None: no limit)
     stopping: threading.Event = field(default_factory=threading.Event)  # set when the engine stops (Ctrl-C)
+    given_job_name: str | None = None  # a job's name chosen by its step (a tuning job's training jobs)
 
     @property
     def max_runtime_seconds(self) -> float | None:
@@ -61,7 +62,10 @@ class StepRun:
     def job_name(self) -> str:
         """The job's name as SageMaker shapes it: ``pipelines-<execution id>-<step name>-<10 characters>``,
         63 at most, letters, digits and '-' only (the step name is shortened and loses '_'); the suffix is
-        derived from the execution and step, so it is the same on every attempt."""
+        derived from the execution and step, so it is the same on every attempt. A name the step chose
+        (``given_job_name``) instead, if it has one."""
+        if self.given_job_name:
+            return self.given_job_name
         digest = int.from_bytes(hashlib.sha256(f"{self.execution_id}/{self.name}".encode()).digest()[:8], "big")
         suffix = ""
         for _ in range(10):

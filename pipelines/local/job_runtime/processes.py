@@ -100,7 +100,9 @@ def kill_leftovers(job_dir: Path) -> bool:
     targeted, so a recycled process id is never hit. Returns True if something was stopped.
     """
     stopped = False
-    for pid_file in [job_dir / PID_FILE, *sorted(job_dir.glob(f"hosts/*/{PID_FILE}"))]:  # one per local host
+    # one per local host, and per host of a tuning job's training jobs
+    for pid_file in [job_dir / PID_FILE, *sorted(job_dir.glob(f"hosts/*/{PID_FILE}")),
+                     *sorted(job_dir.glob(f"trials/*/{PID_FILE}")), *sorted(job_dir.glob(f"trials/*/hosts/*/{PID_FILE}"))]:
         try:
             pgid = int(pid_file.read_text())
         except (OSError, ValueError):
