@@ -214,11 +214,16 @@ def _print_record(record: ExecutionRecord, status: str, definition: dict[str, An
     console.print(f"Started {record.start_time}; ended {record.end_time or '-'}; retries {_count(record.retries)}; "
                   f"step retries {record.step_retries}", markup=False)
     console.print(f"Parameters: {json.dumps(record.parameters)}", markup=False)
+    if record.selected_steps is not None:
+        console.print(f"Selective execution of {', '.join(record.selected_steps)}"
+                      + (f", the other steps' outputs from {record.reference_execution}" if record.reference_execution
+                         else ""), markup=False)
     if record.failure_reason:
         console.print(f"Failure: {record.failure_reason}", markup=False)
     for step in record.steps:
         timing = f" in {step.duration_seconds:.1f}s" if step.duration_seconds is not None else ""
-        extras = [f"attempt {step.attempts}"] + ([f"cache hit from {step.cache_hit_from}"] if step.cache_hit_from else [])
+        extras = [f"attempt {step.attempts}"] + ([f"cache hit from {step.cache_hit_from}"] if step.cache_hit_from else []) \
+            + ([f"not selected: reused from {step.reused_from}"] if step.reused_from else [])
         console.print(f"\n{step.name} ({step.type}): {step.status}{timing} [{', '.join(extras)}]", markup=False)
         if step.failure_reason:
             console.print(f"  reason: {step.failure_reason}", markup=False)

@@ -34,6 +34,8 @@ def _line(step: StepStatus) -> str:
         parts.append(f"in {step.duration_seconds:.1f}s")
     if step.cache_hit_from:
         parts.append(f"(cache hit from execution {step.cache_hit_from})")
+    if step.reused_from:
+        parts.append(f"(not selected: reused from execution {step.reused_from})")
     if step.attempts > 1:
         parts.append(f"(attempt {step.attempts})")
     if step.failure_reason:

@@ -22,6 +22,7 @@ class StepStatus:
     attempts: int = 1
     cache_hit_from: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    reused_from: str | None = None  # selective execution: the reference execution whose result this is
 
     @property
     def duration_seconds(self) -> float | None:

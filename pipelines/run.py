@@ -178,6 +178,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE",
                    help="override a pipeline parameter (repeatable; checked against its type)")
     p.add_argument("--summary-json", type=Path, metavar="FILE", help="write a machine-readable run summary")
+    p.add_argument("--selective-steps", metavar="STEP,STEP", help="run only these steps (selective execution, both "
+                   "targets); the steps they depend on are not run, their outputs come from the reference execution")
+    p.add_argument("--reference-execution", metavar="ID", help="with --selective-steps: the execution (id, or ARN on "
+                   "SageMaker) whose step outputs are reused (default: the pipeline's latest that ended)")
     add_validation_arguments(p)
     add_watch_arguments(p)
     loc = p.add_argument_group("local target")
@@ -300,6 +304,9 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("--definition runs a definition file on the local target only")
     from pipelines.local.graph import steps_by_name
 
+    from pipelines.selection import parse as parse_selection
+
+    selection = parse_selection(args.selective_steps, args.reference_execution)
     # the display starts before the definition exists: what happens before the first step is shown too
     with Progress(f"{args.pipeline} on {args.target}") as progress:
         from pipelines.definition_cache import cached
@@ -313,13 +320,14 @@ def _run(args: argparse.Namespace) -> int:
 
             target: Target = SageMakerTarget(config, wait=not args.no_wait, poll_seconds=args.poll_seconds,
                                              timeout_seconds=args.timeout, max_parallel_steps=args.max_parallel_steps,
-                                             builder=build)
+                                             builder=build, selection=selection)
         else:
             from pipelines.local.target import LocalTarget
 
             config = local_config(config)
             target = LocalTarget(config, store=args.store, definition_file=args.definition,
-                                 sample_rows=args.sample_rows, options=engine_options(args), builder=build)
+                                 sample_rows=args.sample_rows, options=engine_options(args), builder=build,
+                                 selection=selection)
         built = target.prepare()
         progress.title = f"{built.name} on {target.name}"
         if not args.no_validate:

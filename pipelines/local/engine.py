@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 
 from pipelines.errors import ConfigError, DefinitionError, ExecutionError
-from pipelines.local import caching, executions, job_runtime, retries, unenforced
+from pipelines.local import caching, executions, job_runtime, retries, selective, unenforced
 from pipelines.local.dispatch import EXECUTORS, LAZY_ARGUMENTS
 from pipelines.local.environments import Environments
 from pipelines.local.executions import (
@@ -37,6 +37,7 @@ from pipelines.local.registry import Registry
 from pipelines.local.s3_endpoint import S3Endpoint
 from pipelines.local.store import Store
 from pipelines.overrides import declared_parameters
+from pipelines.selection import Selection
 from pipelines.s3uri import check_uris
 
 LOCAL_ARN = "arn:aws:sagemaker:local:000000000000:pipeline"
@@ -132,11 +133,20 @@ class LocalEngine:
         self._warned: set[str] = set()
         self._save_error: OSError | None = None
 
-    def run(self, definition: dict[str, Any], pipeline_name: str, overrides: dict[str, Any]) -> ExecutionRecord:
-        """Start a new execution of ``definition`` and run it to the end."""
+    def run(self, definition: dict[str, Any], pipeline_name: str, overrides: dict[str, Any],
+            selection: Selection | None = None) -> ExecutionRecord:
+        """Start a new execution of ``definition`` and run it to the end (only the selected steps, with a
+        ``selection``: the steps they depend on are taken from the reference execution)."""
         nodes = self._graph(definition)
         record = ExecutionRecord(new_execution_id(), pipeline_name, "Executing",
                                  parameter_values(definition, overrides), now())
+        if selection is not None:
+            reference, reused = selective.reused_steps(nodes, selection, self.store.root, pipeline_name)
+            record.selected_steps = list(selection.steps)
+            record.reference_execution = reference.execution_id if reference else None
+            record.steps = reused
+            for step in reused:
+                self.log(step.name, f"reused from execution {step.reused_from} (not selected)")
         try:
             executions.save_definition(self.store.root, record.execution_id, definition)
         except OSError as exc:
@@ -211,6 +221,9 @@ class LocalEngine:
             run.files[step.name] = step.property_files
             if step.type == "Condition":
                 run.branches[step.name] = step.properties.get("Outcome") in ("True", True)
+        for name in nodes if record.selected_steps is not None else ():  # selective: the others do not run
+            if name not in record.selected_steps and name not in run.outcomes:
+                run.outcomes[name] = "NotRun"
         return run
 
     def _parallelism(self, definition: dict[str, Any]) -> int:

@@ -56,6 +56,7 @@ class StepRecord:
     cache_key: str | None = None
     cache_hit_from: str | None = None
     unenforced: list[str] = field(default_factory=list)
+    reused_from: str | None = None  # selective execution: the reference execution whose result this is
 
     @property
     def duration_seconds(self) -> float | None:
@@ -76,6 +77,8 @@ class ExecutionRecord:
     failure_reason: str | None = None
     steps: list[StepRecord] = field(default_factory=list)
     retries: int | None = 0  # executions retried with `retry`; None where not known (SageMaker's API does not say)
+    selected_steps: list[str] | None = None  # selective execution: the only steps it runs
+    reference_execution: str | None = None  # selective execution: where the other steps' results come from
 
     def step(self, name: str) -> StepRecord | None:
         """The record of step ``name``, if it has run."""
@@ -113,12 +116,12 @@ _TIME = "time"
 _STEP_SHAPE: dict[str, tuple[Any, ...]] = {
     "name": (str,), "type": (str,), "status": (str,), "start_time": (_TIME, None), "end_time": (_TIME, None),
     "failure_reason": (str, None), "properties": (dict,), "property_files": (dict,), "attempts": (int,),
-    "cache_key": (str, None), "cache_hit_from": (str, None), "unenforced": (list,),
+    "cache_key": (str, None), "cache_hit_from": (str, None), "unenforced": (list,), "reused_from": (str, None),
 }
 _RECORD_SHAPE: dict[str, tuple[Any, ...]] = {
     "execution_id": (str,), "pipeline_name": (str,), "status": (str,), "parameters": (dict,),
     "start_time": (_TIME,), "end_time": (_TIME, None), "failure_reason": (str, None), "steps": (list,),
-    "retries": (int,),
+    "retries": (int,), "selected_steps": (list, None), "reference_execution": (str, None),
 }
 
 

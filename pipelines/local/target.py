@@ -19,6 +19,7 @@ from pipelines.lead_scoring import BuiltPipeline, build
 from pipelines.lead_scoring import write_sample as write_lead_sample
 from pipelines.local import executions
 from pipelines.local.engine import LocalEngine, RunOptions, parameter_values, runnable_graph
+from pipelines.selection import Selection
 from pipelines.local.environments import Environments
 from pipelines.local.executions import ExecutionRecord
 from pipelines.local.graph import walk_steps
@@ -48,6 +49,7 @@ class LocalTarget:
     options: RunOptions = field(default_factory=RunOptions)
     name: str = "local"
     builder: Callable[[PipelineConfig], BuiltPipeline] = build
+    selection: Selection | None = None  # selective execution: the steps to run, and the reference execution
 
     def prepare(self) -> BuiltPipeline:
         """Our definition, or the --definition file as given (checked for credentials); nothing is written yet."""
@@ -70,7 +72,7 @@ class LocalTarget:
         check_uris(values, path="Parameters")
         if "InputDataUrl" in values:
             self._ensure_input(store, values["InputDataUrl"], built, progress)
-        record = self._engine(store, progress).run(definition, built.name, overrides)
+        record = self._engine(store, progress).run(definition, built.name, overrides, self.selection)
         result = _result(record, store)
         if self.config.tags:
             result.unenforced["(pipeline)"] = [f"tags {', '.join(f'{k}={v}' for k, v in self.config.tags)}: resource "
@@ -160,7 +162,7 @@ def _parse(ts: str | None) -> datetime | None:
 
 def _steps(record: ExecutionRecord) -> list[StepStatus]:
     return [StepStatus(s.name, s.status, _parse(s.start_time), _parse(s.end_time), s.failure_reason, s.attempts,
-                       s.cache_hit_from) for s in record.steps]
+                       s.cache_hit_from, reused_from=s.reused_from) for s in record.steps]
 
 
 def _result(record: ExecutionRecord, store: Store) -> RunResult:

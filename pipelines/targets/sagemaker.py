@@ -16,6 +16,7 @@ from pipelines.overrides import as_strings
 from pipelines.progress import Progress
 from pipelines.results import RunResult
 from pipelines.s3uri import split_uri
+from pipelines.selection import Selection
 from pipelines.target_clients import aws_session
 from pipelines.targets.sagemaker_executions import SageMakerExecutions
 
@@ -78,6 +79,7 @@ class SageMakerTarget:
     sleep: Callable[[float], None] = time.sleep
     name: str = "sagemaker"
     builder: Callable[[PipelineConfig], BuiltPipeline] = build
+    selection: Selection | None = None  # selective execution: the steps to run, and the reference execution
 
     def __post_init__(self) -> None:
         if not self.config.role_arn:
@@ -157,6 +159,8 @@ class SageMakerTarget:
         extra: dict[str, Any] = {}
         if self.max_parallel_steps is not None:
             extra["ParallelismConfiguration"] = {"MaxParallelExecutionSteps": self.max_parallel_steps}
+        if self.selection is not None:
+            extra["SelectiveExecutionConfig"] = self.selective_config(pipeline_name)
         with aws_call("sagemaker:StartPipelineExecution"):
             response = self.sagemaker.start_pipeline_execution(
                 PipelineName=pipeline_name,
@@ -165,6 +169,27 @@ class SageMakerTarget:
                 **extra,
             )
         return response["PipelineExecutionArn"]
+
+    def selective_config(self, pipeline_name: str) -> dict[str, Any]:
+        """``SelectiveExecutionConfig`` of the selection: its steps, and the reference execution's ARN (an id is
+        completed with the pipeline's ARN; none given: the latest execution that ended, as the SDK chooses)."""
+        assert self.selection is not None
+        config: dict[str, Any] = {"SelectedSteps": [{"StepName": name} for name in self.selection.steps]}
+        reference = self.selection.reference
+        if reference and not reference.startswith("arn:"):
+            with aws_call("sagemaker:DescribePipeline"):
+                pipeline_arn = self.sagemaker.describe_pipeline(PipelineName=pipeline_name)["PipelineArn"]
+            reference = f"{pipeline_arn}/execution/{reference}"
+        if not reference:
+            with aws_call("sagemaker:ListPipelineExecutions"):
+                listed = self.sagemaker.list_pipeline_executions(PipelineName=pipeline_name, SortBy="CreationTime",
+                                                                 SortOrder="Descending", MaxResults=50)
+            ended = [e for e in listed.get("PipelineExecutionSummaries", [])
+                     if e.get("PipelineExecutionStatus") in ("Succeeded", "Failed")]
+            reference = ended[0]["PipelineExecutionArn"] if ended else None
+        if reference:
+            config["SourcePipelineExecutionArn"] = reference
+        return config
 
     def watch(self, result: RunResult, progress: Progress) -> None:
         """Poll the execution until it ends or the timeout passes."""
