@@ -194,3 +194,17 @@ def test_definition_only_takes_the_default_buckets_account_from_the_role(tmp_pat
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "s3://sagemaker-eu-west-1-111122223333/lead-scoring/" in out.read_text()
+
+
+def test_selective_steps_are_sent_as_the_executions_selective_execution_config(moto, built):
+    from pipelines.selection import Selection
+
+    first = SageMakerTarget(full_config(), wait=False).run(built, {}, quiet_progress())
+    target = SageMakerTarget(full_config(), wait=False, selection=Selection(("Train", "Evaluate"), first.execution_id))
+    sent: list[dict] = []
+    target.sagemaker.meta.events.register("provide-client-params.sagemaker.StartPipelineExecution",
+                                          lambda params, **kwargs: sent.append(dict(params)))
+    target.run(built, {}, quiet_progress())
+    assert sent[0]["SelectiveExecutionConfig"] == {
+        "SelectedSteps": [{"StepName": "Train"}, {"StepName": "Evaluate"}],
+        "SourcePipelineExecutionArn": first.execution_arn}
