@@ -417,10 +417,11 @@ def print_result(result: RunResult, reasons_shown: bool = False) -> None:
     for note in result.notes:
         print(f"note: {note}")
     if result.unenforced:
+        from pipelines.local.unenforced import grouped
+
         print("Accepted but not enforced by the local engine:")
-        for step, lines in result.unenforced.items():
-            for line in lines:
-                print(f"  {step}: {line}")
+        for steps, line in grouped(result.unenforced):
+            print(f"  {', '.join(steps)}: {line}")
 
 
 def cli() -> None:

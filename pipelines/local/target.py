@@ -17,7 +17,7 @@ from pipelines.credentials import refuse_credentials
 from pipelines.errors import ConfigError
 from pipelines.lead_scoring import BuiltPipeline, build
 from pipelines.lead_scoring import write_sample as write_lead_sample
-from pipelines.local import executions
+from pipelines.local import executions, unenforced
 from pipelines.local.engine import LocalEngine, RunOptions, parameter_values, runnable_graph
 from pipelines.selection import Selection
 from pipelines.local.environments import Environments
@@ -74,9 +74,12 @@ class LocalTarget:
             self._ensure_input(store, values["InputDataUrl"], built, progress)
         record = self._engine(store, progress).run(definition, built.name, overrides, self.selection)
         result = _result(record, store)
+        pipeline_level = unenforced.pipeline_settings(definition)
         if self.config.tags:
-            result.unenforced["(pipeline)"] = [f"tags {', '.join(f'{k}={v}' for k, v in self.config.tags)}: resource "
-                                               "tags are applied on SageMaker only"]
+            pipeline_level.append(f"tags {', '.join(f'{k}={v}' for k, v in self.config.tags)}: resource tags are "
+                                  "applied on SageMaker only")
+        if pipeline_level:
+            result.unenforced["(pipeline)"] = pipeline_level
         return result
 
     def retry(self, execution_id: str, progress: Progress) -> RunResult:

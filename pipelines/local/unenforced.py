@@ -8,28 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from pipelines.local import request_fields
 
-# argument key -> why it is not enforced locally
-SETTINGS: dict[str, str] = {
-    "RoleArn": "IAM role: jobs run as the local user",
-    "ExecutionRoleArn": "IAM role: jobs run as the local user",
-    "KmsKeyId": "KMS encryption of outputs: the store is plain files",
-    "VolumeKmsKeyId": "KMS encryption of the job volume: job directories are plain files",
-    "VpcConfig": "VPC subnets and security groups: jobs use this machine's network",
-    "EnableNetworkIsolation": "network isolation: without the job sandbox, jobs can reach this machine's network",
-    "EnableInterContainerTrafficEncryption": "inter-container traffic encryption: workers talk over plain loopback",
-    "InstanceType": "instance type: jobs use this machine's CPUs and memory",
-    "VolumeSizeInGB": "volume size: jobs use this machine's disk",
-    "EnableManagedSpotTraining": "managed spot training",
-    "MaxWaitTimeInSeconds": "spot wait time",
-    "CheckpointConfig": "checkpoint upload to S3",
-    "Tags": "resource tags",
-    "ExperimentConfig": "SageMaker Experiments tracking",
-    "ProfilerConfig": "SageMaker Profiler",
-    "DebugHookConfig": "SageMaker Debugger",
-    "ModelClientConfig": "invocation timeouts and retries of batch transform",
-    "MaxConcurrentTransforms": "concurrent transform requests: records are sent one request at a time",
-}
+
 _NOT_WORTH_REPORTING = (None, "", False, [], {})
 # what every job program of a local run may do that SageMaker would check
 JOB_PROGRAMS = ("S3 permissions: job programs reach the store through a local S3 endpoint that checks no signature, "
@@ -44,34 +25,72 @@ SERVING_NETWORK = ("network isolation of serving containers: an image's local se
                    "(the built-in XGBoost image's models are served by the engine itself)")
 
 
-def _walk(value: Any, path: str) -> Iterator[tuple[str, str, Any]]:
+def _walk(value: Any, step_type: str, shape_path: str, shown: str, not_isolated: str | None) -> Iterator[str]:
+    """The report's lines for the field at ``shown`` (``shape_path``: the same without list indexes)."""
+    if shape_path:
+        rules = request_fields.RULES[step_type]
+        found, rule = request_fields.rule_for(step_type, shape_path)
+        if not found and not request_fields.has_narrower_rules(step_type, shape_path):
+            yield f"{shown} = {_shown(value)}: not read by the local engine (a field it does not know)"
+            return
+        if shape_path in rules and rule is not request_fields.HONOURED:
+            yield from _reported(value, shown, step_type, rule, not_isolated)
+            return
+        if found and not request_fields.has_narrower_rules(step_type, shape_path):
+            return  # honoured, all of it
     if isinstance(value, dict):
         for key, item in value.items():
-            here = f"{path}.{key}" if path else key
-            if key in SETTINGS:
-                yield key, here, item
-            else:
-                yield from _walk(item, here)
+            yield from _walk(item, step_type, f"{shape_path}.{key}" if shape_path else key,
+                             f"{shown}.{key}" if shown else key, not_isolated)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _walk(item, f"{path}[{index}]")
+            yield from _walk(item, step_type, shape_path, f"{shown}[{index}]", not_isolated)
+
+
+def _reported(value: Any, shown: str, step_type: str, rule: Any, not_isolated: str | None) -> Iterator[str]:
+    if value in _NOT_WORTH_REPORTING:
+        return
+    if rule == request_fields.NETWORK_ISOLATION:
+        if not_isolated:
+            yield f"{shown} = {_shown(value)}: network isolation: without the job sandbox, jobs can reach this " \
+                  "machine's network"
+        elif step_type not in ISOLATED_STEPS:
+            yield f"{shown} = {_shown(value)}: {SERVING_NETWORK}"
+        return
+    reason, quiet = rule if isinstance(rule, tuple) else (rule, frozenset())
+    if isinstance(value, (dict, list)) or value not in quiet:
+        yield f"{shown} = {_shown(value)}: {reason}"
+
+
+def _shown(value: Any) -> str:
+    return str(value) if isinstance(value, (str, int, float, bool)) else "set"
 
 
 def settings(arguments: dict[str, Any], step_type: str = "", not_isolated: str | None = None) -> list[str]:
-    """One line per setting in ``arguments`` that a local run does not enforce (and, for steps that run
-    programs, the permissions their S3 calls skip). ``not_isolated`` is the job runtime's reason when jobs
-    run without the sandbox (None: they run in it, and their network isolation is enforced)."""
+    """One line per field of a step's ``arguments`` that a local run accepts without enforcing it (its request's
+    fields as ``pipelines.local.request_fields`` classifies them), and, for steps that run programs, the
+    permissions their S3 calls skip. ``not_isolated`` is the job runtime's reason when jobs run without the
+    sandbox (None: they run in it, and their network isolation is enforced)."""
     found = [JOB_PROGRAMS] if step_type in RUNS_PROGRAMS else []
     if not_isolated and step_type in STARTS_PROGRAMS:
         found.append(not_isolated)
-    for key, path, value in _walk(arguments, ""):
-        if value in _NOT_WORTH_REPORTING:
-            continue
-        if key == "EnableNetworkIsolation" and not not_isolated:
-            if step_type in ISOLATED_STEPS:
-                continue
-            found.append(f"{path} = {value}: {SERVING_NETWORK}")
-            continue
-        shown = value if isinstance(value, (str, int, float, bool)) else "set"
-        found.append(f"{path} = {shown}: {SETTINGS[key]}")
+    if step_type in request_fields.RULES and isinstance(arguments, dict):
+        found += list(_walk(arguments, step_type, "", "", not_isolated))
     return found
+
+
+def pipeline_settings(definition: dict[str, Any]) -> list[str]:
+    """The definition-level settings a local run does not enforce."""
+    found = []
+    if definition.get("PipelineExperimentConfig"):
+        found.append("PipelineExperimentConfig = set: SageMaker Experiments tracking of the pipeline's executions")
+    return found
+
+
+def grouped(report: dict[str, list[str]]) -> list[tuple[list[str], str]]:
+    """The report as (steps, line) pairs: each distinct line once, with every step it concerns, in order."""
+    steps_of: dict[str, list[str]] = {}
+    for step, lines in report.items():
+        for line in lines:
+            steps_of.setdefault(line, []).append(step)
+    return [(steps, line) for line, steps in steps_of.items()]

@@ -100,7 +100,7 @@ def test_unenforced_settings_are_listed_with_their_path():
         "NetworkConfig": {"EnableNetworkIsolation": False, "VpcConfig": {"Subnets": ["s"], "SecurityGroupIds": ["g"]}},
         "Environment": {"A": "1"},
     }
-    lines = unenforced.settings(arguments)
+    lines = unenforced.settings(arguments, "Processing")
     assert any(line.startswith("RoleArn = arn:aws:iam::1:role/R: IAM role") for line in lines)
     assert any(line.startswith("ProcessingResources.ClusterConfig.VolumeKmsKeyId = key-1: KMS") for line in lines)
     assert any(line.startswith("ProcessingOutputConfig.KmsKeyId = key-2") for line in lines)
