@@ -74,13 +74,18 @@ def test_a_step_name_used_in_two_branches_is_refused(tmp_path, sentinel, ours):
         run_engine(tmp_path, document)
 
 
-def test_a_definition_with_a_hostile_step_name_exits_2_with_one_line(tmp_path, sentinel, ours):
+def run_renamed(tmp_path, ours, name: str) -> subprocess.CompletedProcess:
+    """A run of our definition with its Fail step renamed ``name``."""
     document = copy.deepcopy(ours)
-    step_of(document, "QualityGateFailed")["Name"] = "../../../victim"
-    path = tmp_path / "hostile.json"
+    step_of(document, "QualityGateFailed")["Name"] = name
+    path = tmp_path / "renamed.json"
     path.write_text(json.dumps(document))
-    result = subprocess.run([sys.executable, "-m", "pipelines.run", "--store", str(tmp_path / "store"), "--definition",
-                             str(path)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "pipelines.run", "--store", str(tmp_path / "store"), "--definition",
+                           str(path)], cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+def test_a_definition_with_a_hostile_step_name_exits_2_with_one_line(tmp_path, sentinel, ours):
+    result = run_renamed(tmp_path, ours, "../../../victim")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
         "  Steps[7].Name: step name '../../../victim' must match ^[A-Za-z0-9\\-_]{1,64}$ (letters, digits, '-' and "
@@ -204,12 +209,7 @@ def test_store_refuses_unsafe_keys_directly(tmp_path):
 
 
 def test_a_step_name_over_64_characters_says_the_limit_and_how_to_shorten_it(tmp_path, ours):
-    document = copy.deepcopy(ours)
-    step_of(document, "QualityGateFailed")["Name"] = "Lead-scoring-model-for-the-emea-region-quality-gate-RegisterModel"
-    path = tmp_path / "long.json"
-    path.write_text(json.dumps(document))
-    result = subprocess.run([sys.executable, "-m", "pipelines.run", "--store", str(tmp_path / "store"), "--definition",
-                             str(path)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    result = run_renamed(tmp_path, ours, "Lead-scoring-model-for-the-emea-region-quality-gate-RegisterModel")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "(nothing was uploaded or run; SageMaker refuses these too)" in result.stderr
     assert "--no-validate" not in result.stderr  # skipping the check would not help: SageMaker has the same limit
