@@ -72,8 +72,8 @@ def execute(run: StepRun) -> StepOutcome:
     run.log(f"invoking {arn} with the local handler {handler}")
     environment = {"AWS_LAMBDA_FUNCTION_NAME": function_name(arn), "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
                    "LAMBDA_TASK_ROOT": str(folder)}
-    command = ["python3", "-m", RUNTIME_MODULE, "--arn", arn, "--folder", str(folder), "--module", module,
-               "--function", function, "--timeout", str(TIMEOUT_SECONDS)]
+    command = job_runtime.engine_module_command(RUNTIME_MODULE, "--arn", arn, "--folder", str(folder), "--module",
+                                                module, "--function", function, "--timeout", str(TIMEOUT_SECONDS))
     spec = job_runtime.JobSpec(command, opt_ml, run.job_dir, environment, workdir=str(folder),
                                image_files=((folder, str(folder)),), engine_code=True)
     job = run_program(_bounded(run), spec, "Lambda")
