@@ -12,6 +12,7 @@ from pipelines.local.executors.base import StepFailed, StepRun
 from pipelines.local.expressions import Context
 from pipelines.local.store import Store
 from tests.inference.test_xgboost_csv import model_archive
+from tests.sandboxing import needs_container_paths
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 
@@ -202,3 +203,52 @@ def test_the_transform_has_a_job_log(store, tmp_path):
     log = (tmp_path / "job" / "job.log").read_text()
     assert "in/part-a.csv: 3 records in 1 requests -> part-a.csv.out" in log
     assert "transformed 4 records from 2 objects in 2 requests" in log
+
+
+TINY_SERVE = '''
+import http.server, os, sys
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def _answer(self, status, body=b""):
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        self._answer(200 if self.path == "/ping" else 404)
+
+    def do_POST(self):
+        rows = self.rfile.read(int(self.headers["Content-Length"])).decode().splitlines()
+        print(f"tiny serve: scoring {len(rows)} rows", flush=True)
+        self._answer(200, "".join(f"{len(row)}\\n" for row in rows).encode())
+
+    def log_message(self, *args):
+        pass
+
+assert sys.argv[1:] == ["serve"]
+port = int(os.environ["SAGEMAKER_BIND_TO_PORT"])
+print(f"tiny serve: listening on {port}", flush=True)
+http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+'''
+
+
+@needs_container_paths
+def test_a_serve_programs_output_is_in_the_transform_job_log(store, tmp_path):
+    program = tmp_path / "tiny_serve.py"
+    program.write_text(TINY_SERVE)
+    image = "111122223333.dkr.ecr.us-east-1.amazonaws.com/tiny:1"
+    (store.root / "models" / "m2.json").write_text(json.dumps(
+        {"ModelName": "m2", "PrimaryContainer": {"Image": image, "ModelDataUrl": "s3://bkt/model/model.tar.gz"}}))
+    arguments = {**SDK_DEFAULTS, "ModelName": "m2", "TransformInput": {
+        **SDK_DEFAULTS["TransformInput"], "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
+                                                                          "S3Uri": "s3://bkt/in"}}}}
+    job_dir = tmp_path / "job"
+    job_dir.mkdir()
+    run = StepRun("Score", {"Name": "Score", "Type": "Transform"}, arguments, Context({}, {}, {}), "exec1", "p",
+                  store, job_dir, None, lambda line: None, image_programs={image: f"python3 {program}"})
+    transform.execute(run)
+    log = (job_dir / "job.log").read_text()
+    assert "tiny serve: listening on" in log and "tiny serve: scoring 3 rows" in log  # part-a.csv, sent whole
+    assert "transformed 2 records from 2 objects in 2 requests" in log  # SplitType None: an object is a record
+    assert store.path("s3://bkt/out/part-a.csv.out").read_text() == "7\n8\n7\n"
