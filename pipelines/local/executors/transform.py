@@ -62,6 +62,10 @@ def settings_of(args: dict[str, Any], served: dict[str, Any]) -> Settings:
     if split not in ("None", "Line"):
         raise StepFailed(f"ClientError: TransformInput.SplitType {split!r}: only None and Line are supported locally "
                          "(RecordIO and TFRecord records are not split here)")
+    data_type = given.get("DataSource", {}).get("S3DataSource", {}).get("S3DataType") or "S3Prefix"
+    if data_type != "S3Prefix":
+        raise StepFailed(f"ClientError: TransformInput.DataSource.S3DataSource.S3DataType {data_type!r}: only S3Prefix "
+                         "is supported locally (list the objects under a prefix instead of a manifest)")
     compression = given.get("CompressionType") or "None"
     if compression not in ("None", "Gzip"):
         raise StepFailed(f"ClientError: TransformInput.CompressionType {compression!r}: one of None, Gzip")

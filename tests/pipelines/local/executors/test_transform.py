@@ -158,6 +158,12 @@ def test_gzip_input_is_decompressed_first_and_other_bytes_are_one_client_error(s
         run_transform(store, tmp_path, [], TransformInput=zipped)
 
 
+def test_a_manifest_data_source_is_refused_by_name(store, tmp_path):
+    given = {"DataSource": {"S3DataSource": {"S3DataType": "ManifestFile", "S3Uri": "s3://bkt/in/manifest"}}}
+    with pytest.raises(StepFailed, match="S3DataType 'ManifestFile': only S3Prefix is supported locally"):
+        run_transform(store, tmp_path, [], TransformInput=given)
+
+
 @pytest.mark.parametrize("split_type", ["RecordIO", "TFRecord"])
 def test_binary_record_formats_are_refused_by_name(store, tmp_path, split_type):
     given = {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://bkt/in"}},
