@@ -26,6 +26,8 @@ A step that fails while running is not an exception: it is a result with a statu
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
 from typing import Callable
 
@@ -146,6 +148,11 @@ def exit_code_of(command: Callable[[], int]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return command()
+    except BrokenPipeError:
+        # the reader of our output went away (`| head`): say nothing, as a program killed by SIGPIPE says nothing,
+        # and point stdout at /dev/null so that the interpreter's last flush does not complain either
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

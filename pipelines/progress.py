@@ -19,7 +19,9 @@ from rich.text import Text
 from pipelines.results import StepStatus
 
 _STYLES = {"Succeeded": "green", "Failed": "red", "Stopped": "yellow", "Executing": "cyan", "Starting": "cyan",
-           "Pending": "dim"}
+           "Pending": "dim", "Not taken": "dim", "Not run": "dim"}
+# the statuses of a step that has not started: waiting, in a condition branch not taken, or after a failure
+NOT_STARTED = ("Pending", "Not taken", "Not run")
 LATEST_WIDTH = 60
 
 
@@ -86,7 +88,7 @@ class Progress:
             self._message = message
             print(message, file=self.stream, flush=True)
         for step in steps:
-            if step.status == "Pending":
+            if step.status in NOT_STARTED:
                 continue
             key = (step.status, step.attempts)
             if self._seen.get(step.name) != key:
@@ -110,6 +112,6 @@ class Progress:
             style = _STYLES.get(step.status, "")
             latest = step.failure_reason or self._latest.get(step.name, "")
             table.add_row(step.name, f"[{style}]{step.status}[/]" if style else step.status, _elapsed(step),
-                          "" if step.status == "Pending" else str(step.attempts), step.cache_hit_from or "",
+                          "" if step.status in NOT_STARTED else str(step.attempts), step.cache_hit_from or "",
                           Text(latest, style="dim"))
         return table

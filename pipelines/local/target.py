@@ -73,6 +73,7 @@ class LocalTarget:
         if "InputDataUrl" in values:
             self._ensure_input(store, values["InputDataUrl"], built, progress)
         record = self._engine(store, progress).run(definition, built.name, overrides, self.selection)
+        progress.update(never_ran(definition, record))
         result = _result(record, store)
         pipeline_level = unenforced.pipeline_settings(definition)
         if self.config.tags:
@@ -161,6 +162,23 @@ def read_definition_file(path: Path) -> tuple[str, dict[str, Any]]:
 
 def _parse(ts: str | None) -> datetime | None:
     return datetime.fromisoformat(ts) if ts else None
+
+
+def never_ran(definition: dict[str, Any], record: ExecutionRecord) -> list[StepStatus]:
+    """The definition's steps an ended execution did not run: ``Not taken`` in the branch its condition did
+    not choose, ``Not run`` otherwise (after a failure, or not selected)."""
+    outcomes = {step.name: step for step in record.steps}
+    found = []
+    for step, branch in walk_steps(definition.get("Steps", [])):
+        name = step.get("Name") if isinstance(step, dict) else None
+        if not isinstance(name, str) or name in outcomes:
+            continue
+        condition = outcomes.get(branch[0]) if branch else None
+        taken = condition is not None and condition.status == "Succeeded" and \
+            (condition.properties.get("Outcome") in ("True", True)) is branch[1]
+        found.append(StepStatus(name, "Not taken" if condition is not None and condition.status == "Succeeded"
+                                and not taken else "Not run"))
+    return found
 
 
 def _steps(record: ExecutionRecord) -> list[StepStatus]:

@@ -74,3 +74,18 @@ def test_plain_mode_does_not_print_pending_steps():
         progress.declare(["PrepareData", "Train"])
         progress.update([StepStatus("PrepareData", "Executing", START)])
     assert stream.getvalue().splitlines() == ["PrepareData: Executing"]
+
+
+def test_steps_that_never_started_are_shown_as_such_and_not_printed(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")
+    stream = io.StringIO()
+    with Progress("p", stream=stream, live=True) as progress:
+        progress.declare(["Gate", "QualityGateFailed", "Register"])
+        progress.update([StepStatus("Gate", "Succeeded", START, START), StepStatus("QualityGateFailed", "Not taken"),
+                         StepStatus("Register", "Not run")])
+    last_table = stream.getvalue()[stream.getvalue().rindex("Latest"):]
+    assert "Not taken" in last_table and "Not run" in last_table and "Pending" not in last_table
+    plain = io.StringIO()
+    with Progress("p", stream=plain, live=False) as progress:
+        progress.update([StepStatus("QualityGateFailed", "Not taken"), StepStatus("Register", "Not run")])
+    assert plain.getvalue() == ""
