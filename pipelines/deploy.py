@@ -22,7 +22,7 @@ from typing import Any, Sequence
 from rich.console import Console
 
 from pipelines.config import PipelineConfig
-from pipelines.errors import ModelPackageError, exit_code_of
+from pipelines.errors import ConfigError, ModelPackageError, exit_code_of
 from pipelines.local.endpoints import check_endpoint_name
 from pipelines.model_registry import latest_approved
 from pipelines.registry import open_registry
@@ -89,8 +89,21 @@ def approved_version(args: argparse.Namespace, config: PipelineConfig) -> dict[s
     return package
 
 
+def check_instance_type(instance_type: str | None) -> None:
+    """ConfigError unless ``instance_type`` is None or an endpoint instance type SageMaker has (botocore's
+    ``ProductionVariantInstanceType``), as a run's instance types are checked."""
+    from pipelines.validation.references import service_model
+
+    known = service_model().shape_for("ProductionVariantInstanceType").enum
+    if instance_type is not None and instance_type not in known:
+        near = [t for t in known if t.endswith(f".{instance_type}") or t == f"ml.{instance_type}"]
+        raise ConfigError(f"--instance-type {instance_type!r} is not a SageMaker endpoint instance type"
+                          + (f"; did you mean {near[0]}?" if near else " (for example ml.m5.large)"))
+
+
 def deploy(args: argparse.Namespace) -> int:
     check_endpoint_name(args.endpoint_name)
+    check_instance_type(args.instance_type)
     if args.data_capture_percent is not None and not 0 < args.data_capture_percent <= 100:
         raise ModelPackageError("--data-capture-percent must be between 1 and 100")
     config = config_for(args)

@@ -146,24 +146,41 @@ def list_executions(store: Path, as_json: bool, limit: int | None = None) -> int
     records = list(executions.all_records(store, lambda message: print(f"warning: {message}", file=sys.stderr)))
     rows = [{"execution_id": r.execution_id, "pipeline_name": r.pipeline_name, "status": status_of(store, r),
              "start_time": r.start_time, "duration_seconds": r.duration_seconds, "retries": r.retries,
-             "step_retries": r.step_retries, "failure_reason": r.failure_reason} for r in records]
+             "step_retries": r.step_retries, "failure_reason": r.failure_reason, "failure": failure_of(r)}
+            for r in records]
     return _print_executions(rows[:limit], f"Executions in {store}", as_json)
+
+
+def failure_of(record: ExecutionRecord) -> str | None:
+    """Why an execution failed: its first failed step's reason (SageMaker's own reason for an execution only
+    says "Step failure: One or multiple steps failed.")."""
+    failed = next((step for step in record.steps if step.status == "Failed" and step.failure_reason), None)
+    return f"{failed.name}: {failed.failure_reason}" if failed else record.failure_reason
 
 
 def _print_executions(rows: list[dict[str, Any]], title: str, as_json: bool) -> int:
     if as_json:
         print(json.dumps(rows, indent=2, default=str))
         return 0
-    table = Table(title=title)
-    for column in ("Execution", "Pipeline", "Status", "Start", "Duration", "Retries", "Step retries", "Failure"):
-        table.add_column(column, overflow="fold")
+    pipelines = {row["pipeline_name"] for row in rows}
+    one_pipeline = len(pipelines) == 1  # then it is named in the title, and its column left out
+    table = Table(title=f"{title}: {next(iter(pipelines))}" if one_pipeline else title)
+    table.add_column("Execution", no_wrap=True)
+    if not one_pipeline:
+        table.add_column("Pipeline", overflow="fold")
+    for column in ("Status", "Started", "Took"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("Retries", no_wrap=True, justify="right")  # of the execution / of its steps
+    table.add_column("Failure", overflow="fold", ratio=1)
     for row in rows:
         duration = row["duration_seconds"]
-        start = str(row["start_time"])[:19].replace("T", " ")
-        table.add_row(row["execution_id"], row["pipeline_name"], row["status"], start,
-                      "" if duration is None else f"{duration:.1f}s", _count(row["retries"]), _count(row["step_retries"]),
-                      row["failure_reason"] or "")
-    Console(width=160).print(table)
+        started = str(row["start_time"])[5:16].replace("T", " ")  # MM-DD HH:MM
+        cells = [row["execution_id"], *([] if one_pipeline else [row["pipeline_name"]]), row["status"], started,
+                 "" if duration is None else f"{duration:.1f}s",
+                 f"{_count(row['retries'])}/{_count(row['step_retries'])}",
+                 row.get("failure") or row["failure_reason"] or ""]
+        table.add_row(*cells)
+    Console().print(table)  # the terminal's width (80 when piped, or COLUMNS)
     return 0
 
 

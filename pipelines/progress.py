@@ -22,7 +22,7 @@ _STYLES = {"Succeeded": "green", "Failed": "red", "Stopped": "yellow", "Executin
            "Pending": "dim", "Not taken": "dim", "Not run": "dim"}
 # the statuses of a step that has not started: waiting, in a condition branch not taken, or after a failure
 NOT_STARTED = ("Pending", "Not taken", "Not run")
-LATEST_WIDTH = 60
+LATEST_WIDTH = 60  # the Latest column at most; on a narrow terminal it gives way to the others
 
 
 def _elapsed(step: StepStatus) -> str:
@@ -105,9 +105,14 @@ class Progress:
 
     def _table(self) -> Table:
         table = Table(title=self.title, caption=self._message)
-        for column in ("Step", "Status", "Elapsed", "Attempt", "Cache"):
-            table.add_column(column)
-        table.add_column("Latest", max_width=LATEST_WIDTH, no_wrap=True, overflow="ellipsis")
+        table.add_column("Step", no_wrap=True, overflow="ellipsis", min_width=8)
+        table.add_column("Status", no_wrap=True, min_width=9)
+        table.add_column("Elapsed", no_wrap=True, justify="right")
+        table.add_column("Attempt", no_wrap=True, justify="right", header_style="", min_width=3)
+        table.add_column("Cache", no_wrap=True, overflow="ellipsis", max_width=12)
+        # what is left of the terminal's width after the other columns (each ~a step name, a status, 7 digits)
+        room = self.console.width - (max((len(n) for n in self._steps), default=8) + 9 + 8 + 7 + 12 + 19)
+        table.add_column("Latest", width=max(8, min(LATEST_WIDTH, room)), no_wrap=True, overflow="ellipsis")
         for step in self._steps.values():
             style = _STYLES.get(step.status, "")
             latest = step.failure_reason or self._latest.get(step.name, "")

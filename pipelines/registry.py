@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 from pipelines.config import PipelineConfig
 from pipelines.credentials import refuse_credentials
-from pipelines.errors import ModelPackageError, exit_code_of
+from pipelines.errors import ConfigError, ModelPackageError, exit_code_of
 from pipelines.model_registry import (
     LocalModelRegistry,
     ModelRegistry,
@@ -83,6 +83,9 @@ def run_command(args: argparse.Namespace) -> int:
     if args.command == "describe":
         return describe(registry, args.version_ref, args.json)
     refuse_credentials({"description": args.description}, f"model-registry {args.command}", check_names=False)
+    if not args.description.strip():
+        raise ConfigError(f"model-registry {args.command}: --description must say why (it is kept in the audit "
+                          "trail); it is empty")
     status = "Approved" if args.command == "approve" else "Rejected"
     package = registry.set_approval(args.group, args.version, check_status(status), args.description)
     print(f"{package['ModelPackageGroupName']} version {package['ModelPackageVersion']}: "

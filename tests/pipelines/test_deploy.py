@@ -247,3 +247,10 @@ def test_an_existing_sagemaker_endpoint_is_updated_to_the_new_config():
         made = endpoints.deploy("leads", package, "ml.m5.large", 2)
         stub.assert_no_pending_responses()
     assert made["Action"] == "updated" and made["EndpointConfig"].startswith("leads-v3-")
+
+
+def test_an_instance_type_sagemaker_does_not_have_is_refused_with_the_nearest_name(store):
+    result = deploy_model("deploy", "--endpoint-name", "leads", "--instance-type", "m5.large", "--store", str(store))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == ("error: --instance-type 'm5.large' is not a SageMaker endpoint instance type; "
+                                     "did you mean ml.m5.large?")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from pipelines.progress import Progress
 from pipelines.results import StepStatus
 
@@ -89,3 +91,17 @@ def test_steps_that_never_started_are_shown_as_such_and_not_printed(monkeypatch)
     with Progress("p", stream=plain, live=False) as progress:
         progress.update([StepStatus("QualityGateFailed", "Not taken"), StepStatus("Register", "Not run")])
     assert plain.getvalue() == ""
+
+
+@pytest.mark.parametrize("columns", [80, 100, 200])
+def test_the_live_table_fits_the_terminal_and_keeps_every_column(monkeypatch, columns):
+    monkeypatch.setenv("COLUMNS", str(columns))
+    stream = io.StringIO()
+    with Progress("LeadScoringPipeline on local", stream=stream, live=True) as progress:
+        progress.declare(["PrepareData", "Train", "Evaluate", "CheckQuality", "QualityGateFailed", "RegisterModel"])
+        progress.update(steps())
+        progress.log("Train", "[41]#011train-auc:0.81234#011validation-auc:0.79876 and a great deal more text " * 3)
+    last_table = stream.getvalue()[stream.getvalue().rindex("Latest") - 200:]
+    assert max(len(line) for line in last_table.splitlines()) <= columns
+    for shown in ("PrepareData", "QualityGateFailed", "Succeeded", "Executing", "Failed", "Pending", "abc123"):
+        assert shown in last_table, (shown, last_table)

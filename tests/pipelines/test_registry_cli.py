@@ -220,3 +220,10 @@ def test_registering_a_specification_without_containers_is_refused(tmp_path):
         with pytest.raises(ValueError, match="InferenceSpecification has"):
             registry.register("Leads", "Approved", specification)
     assert registry.list() == []
+
+
+@pytest.mark.parametrize("command", ["approve", "reject"])
+def test_an_empty_description_is_refused(store, capsys, command):
+    code, _, err = run(capsys, command, "LeadScoringModels", "1", "--store", str(store), "--description", "  ")
+    assert code == 2 and err.strip() == (f"error: model-registry {command}: --description must say why (it is kept "
+                                         "in the audit trail); it is empty")

@@ -1,0 +1,26 @@
+"""The executions table: it fits the terminal, and a failed execution's Failure is its failed step's reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.executions_cli import list_executions
+from pipelines.local.executions import ExecutionRecord, StepRecord
+
+
+@pytest.mark.parametrize("columns", [80, 100, 200])
+def test_the_table_fits_the_terminal_and_says_why_an_execution_failed(tmp_path, capsys, monkeypatch, columns):
+    monkeypatch.setenv("COLUMNS", str(columns))
+    ExecutionRecord("k3n1rdsa0b2q", "LeadScoringPipeline", "Failed", {}, "2026-12-01T10:00:00+00:00",
+                    "2026-12-01T10:03:00+00:00", "Step failure: One or multiple steps failed.", steps=[
+                        StepRecord("Train", "Training", "Failed",
+                                   failure_reason="AlgorithmError: training exited with code 1: bad max_depth")]
+                    ).save(tmp_path)
+    ExecutionRecord("a1b2c3d4e5f6", "LeadScoringPipeline", "Succeeded", {}, "2026-12-01T11:00:00+00:00",
+                    "2026-12-01T11:01:00+00:00").save(tmp_path)
+    assert list_executions(tmp_path, as_json=False) == 0
+    printed = capsys.readouterr().out
+    assert max(len(line) for line in printed.splitlines()) <= columns
+    assert "k3n1rdsa0b2q" in printed and "a1b2c3d4e5f6" in printed  # ids are never folded
+    assert "Train: " in printed and "One or multiple" not in printed  # the failed step's reason, not SageMaker's
+    assert "Executions in " in printed and "LeadScoringPipeline" in printed
