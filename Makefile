@@ -9,6 +9,8 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
 	@echo "Installing the package into $(VENV) with uv (pip if uv cannot be installed)..."
+	@# a current pip in the virtualenv: jobs' pre-execution commands run it, and it trusts the system's certificates
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	@if $(PY) -m pip install --quiet --disable-pip-version-check uv; then \
 	    $(VENV)/bin/uv pip install --python $(PY) -e '.[test]'; \
 	else \
