@@ -104,7 +104,7 @@ class _Execution:
 
 def runnable_graph(definition: dict[str, Any], options: "RunOptions | None" = None) -> dict[str, Node]:
     """The definition's step graph if the engine can run it with ``options``: every step of a type it has an
-    executor for, every Lambda step's function mapped to a local handler; a usage error if --inject-fault
+    executor for, every Lambda step's function mapped to a local handler that exists; a usage error if --inject-fault
     names a step it does not have. Callers check this before they write anything, so that a refused
     definition leaves the store as it was."""
     options = options or RunOptions()
@@ -113,9 +113,9 @@ def runnable_graph(definition: dict[str, Any], options: "RunOptions | None" = No
     if unknown:
         raise ConfigError(f"--inject-fault names step(s) {', '.join(unknown)} that the definition does not have; "
                           f"its steps: {', '.join(nodes)}")
-    unmapped = lambda_step.unmapped(nodes.values(), options.lambdas)
-    if unmapped:
-        raise ConfigError(unmapped)
+    handlers = lambda_step.handler_problems(nodes.values(), options.lambdas)
+    if handlers:
+        raise ConfigError(handlers)
     return nodes
 
 

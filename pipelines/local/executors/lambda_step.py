@@ -38,16 +38,25 @@ def handler_for(arn: str, lambdas: Mapping[str, str]) -> str | None:
     return lambdas.get(arn) or lambdas.get(function_name(arn))
 
 
-def unmapped(nodes: Iterable[Node], lambdas: Mapping[str, str]) -> str | None:
-    """One line naming every Lambda step whose function has no local handler (and the flag that maps one)."""
-    missing = [(node.name, node.definition.get("FunctionArn")) for node in nodes
-               if node.definition.get("Type") == "Lambda"
-               and not (isinstance(node.definition.get("FunctionArn"), str)
-                        and handler_for(node.definition["FunctionArn"], lambdas))]
-    if not missing:
-        return None
-    listed = "; ".join(f"step {name!r}: FunctionArn {arn!r}" for name, arn in missing)
-    return f"no local handler is mapped to the Lambda function of {listed}: set {_FLAG}"
+def handler_problems(nodes: Iterable[Node], lambdas: Mapping[str, str]) -> str | None:
+    """One line naming every Lambda step whose function has no local handler (and the flag that maps one), or
+    whose handler names no file or module here; None if every one can be started."""
+    missing, broken = [], []
+    for node in nodes:
+        arn = node.definition.get("FunctionArn")
+        if node.definition.get("Type") != "Lambda":
+            continue
+        handler = handler_for(arn, lambdas) if isinstance(arn, str) else None
+        if handler is None:
+            missing.append(f"step {node.name!r}: FunctionArn {arn!r}")
+            continue
+        try:
+            locate(handler)
+        except StepFailed as exc:
+            broken.append(f"step {node.name!r}: {str(exc).removeprefix('ClientError: ')}")
+    if missing:
+        return f"no local handler is mapped to the Lambda function of {'; '.join(missing)}: set {_FLAG}"
+    return "; ".join(broken) or None
 
 
 def execute(run: StepRun) -> StepOutcome:

@@ -126,3 +126,11 @@ def test_outputs_that_do_not_fit_their_declaration_are_one_client_error(pipeline
     assert result.returncode == 1
     [record] = executions.all_records(Store(pipeline / "store").root, lambda message: None)
     assert says in record.step("Split").failure_reason
+
+
+def test_a_handler_that_names_no_file_is_refused_before_anything_is_written(pipeline):
+    result = run_cli(pipeline, "--local-lambda", f"split-dataset={pipeline / 'nowhere.py'}:split")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (f"error: step 'Split': local handler '{pipeline / 'nowhere.py'}:split': no file "
+                                     f"{pipeline / 'nowhere.py'}")
+    assert not (pipeline / "store").exists()
