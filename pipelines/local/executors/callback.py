@@ -7,25 +7,15 @@ from __future__ import annotations
 from pipelines.errors import CallbackError
 from pipelines.local import callbacks
 from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun
-from pipelines.local.executors.lambda_step import OUTPUT_TYPES, typed
-from pipelines.local.registry import LOCAL_ACCOUNT
+from pipelines.local.executors.lambda_step import declared_outputs, typed
 
 
 def execute(run: StepRun) -> StepOutcome:
     """Send the message and wait for its token's answer (at most ``run.callback_timeout`` seconds)."""
-    declared = run.definition.get("OutputParameters") or []
-    kinds = {}
-    for entry in declared:
-        name = entry.get("OutputName") if isinstance(entry, dict) else None
-        kind = entry.get("OutputType", "String") if isinstance(entry, dict) else None
-        if not isinstance(name, str) or kind not in OUTPUT_TYPES:
-            raise StepFailed(f"ClientError: OutputParameters: each needs an OutputName and an OutputType of "
-                             f"{', '.join(OUTPUT_TYPES)}; got {entry!r}")
-        kinds[name] = kind
+    kinds = declared_outputs(run.definition.get("OutputParameters") or [])
     token = callbacks.new_token()
     queue_url = run.definition.get("SqsQueueUrl")
-    execution_arn = (f"arn:aws:sagemaker:local:{LOCAL_ACCOUNT}:pipeline/{run.pipeline_name.lower()}/execution/"
-                     f"{run.execution_id}")
+    execution_arn = run.context.execution["PipelineExecutionArn"]
     try:
         sent = callbacks.send_message(run.store, token, queue_url, execution_arn, run.arguments,
                                       {"execution_id": run.execution_id, "step": run.name})

@@ -119,6 +119,20 @@ def locate(handler: str) -> tuple[Path, str, str]:
     return folder, module, function
 
 
+def declared_outputs(declared: list[Any]) -> dict[str, str]:
+    """A step's ``OutputParameters``: each name and its ``OutputType`` (``String`` when not given); StepFailed
+    for an entry that lacks either."""
+    kinds: dict[str, str] = {}
+    for entry in declared:
+        name, kind = (entry.get("OutputName"), entry.get("OutputType", "String")) if isinstance(entry, dict) \
+            else (None, None)
+        if not isinstance(name, str) or kind not in OUTPUT_TYPES:
+            raise StepFailed(f"ClientError: OutputParameters: each needs an OutputName and an OutputType of "
+                             f"{', '.join(OUTPUT_TYPES)}; got {entry!r}")
+        kinds[name] = kind
+    return kinds
+
+
 def output_parameters(declared: list[Any], result: Any, arn: str, run: StepRun) -> dict[str, Any]:
     """The declared outputs from the top-level keys of what the function returned, typed by ``OutputType``
     (nested values become their JSON text, as SageMaker treats them)."""
@@ -126,12 +140,7 @@ def output_parameters(declared: list[Any], result: Any, arn: str, run: StepRun) 
         raise StepFailed(f"ClientError: the Lambda function {arn} returned {type(result).__name__}, not an object "
                          "whose keys are its OutputParameters")
     outputs: dict[str, Any] = {}
-    for entry in declared:
-        name, kind = (entry.get("OutputName"), entry.get("OutputType", "String")) if isinstance(entry, dict) \
-            else (None, None)
-        if not isinstance(name, str) or kind not in OUTPUT_TYPES:
-            raise StepFailed(f"ClientError: OutputParameters: each needs an OutputName and an OutputType of "
-                             f"{', '.join(OUTPUT_TYPES)}; got {entry!r}")
+    for name, kind in declared_outputs(declared).items():
         if name not in result:
             run.log(f"the function returned no {name!r}; a reference to Steps.{run.name}.OutputParameters['{name}'] "
                     "fails")

@@ -38,9 +38,6 @@ class Objective:
     metric: str
     maximize: bool
 
-    def better(self, value: float, than: float) -> bool:
-        return value > than if self.maximize else value < than
-
 
 @dataclass
 class Trial:
