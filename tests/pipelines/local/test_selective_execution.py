@@ -88,7 +88,8 @@ def test_a_retry_of_a_selective_execution_runs_only_what_it_selected(local, tmp_
     (Selection(("B",), "nosuchexecution"), "no execution 'nosuchexecution' in the store"),
 ])
 def test_what_sagemaker_refuses_is_refused_before_anything_runs(tmp_path, selection, says):
-    run, _ = engine(tmp_path / "store", lambdas={ARN: "handlers:handle"})
+    (tmp_path / "handlers.py").write_text(HANDLER)
+    run, _ = engine(tmp_path / "store", lambdas={ARN: f"{tmp_path / 'handlers.py'}:handle"})
     with pytest.raises(Exception) as refused:
         run.run(chain(), "chain", {}, selection)
     assert says in str(refused.value)
