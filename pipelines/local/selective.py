@@ -19,21 +19,23 @@ from pipelines.local.executions import ExecutionRecord, StepRecord
 from pipelines.local.graph import Node
 from pipelines.selection import Selection
 
-def _reachable(nodes: dict[str, Node], start: str) -> set[str]:
-    """The steps that depend on ``start``, directly or not (condition branches included)."""
+def _downstream(nodes: dict[str, Node]) -> dict[str, set[str]]:
+    """For each step, the steps that depend on it, directly or not (condition branches included)."""
     dependents: dict[str, set[str]] = {name: set() for name in nodes}
     for node in nodes.values():
-        for dependency in node.depends_on | ({node.branch[0]} if node.branch else set()):
+        for dependency in _dependencies(node):
             if dependency in dependents:
                 dependents[dependency].add(node.name)
-    seen: set[str] = set()
-    frontier = [start]
-    while frontier:
-        for follower in dependents[frontier.pop()]:
-            if follower not in seen:
+    below: dict[str, set[str]] = {}
+    for start in nodes:
+        seen: set[str] = set()
+        frontier = [start]
+        while frontier:
+            for follower in dependents[frontier.pop()] - seen:
                 seen.add(follower)
                 frontier.append(follower)
-    return seen
+        below[start] = seen
+    return below
 
 
 def reused_steps(nodes: dict[str, Node], selection: Selection, store_root: Path,
@@ -45,12 +47,12 @@ def reused_steps(nodes: dict[str, Node], selection: Selection, store_root: Path,
         raise ConfigError(f"--selective-steps names step(s) {', '.join(unknown)} that the definition does not have; "
                           f"its steps: {', '.join(nodes)}")
     selected = set(selection.steps)
-    below = {name: _reachable(nodes, name) for name in selected}
-    for name, node in nodes.items():
+    below = _downstream(nodes)
+    for name in nodes:
         if name in selected:
             continue
         after = [s for s in selected if name in below[s]]
-        before = [s for s in selected if s in _reachable(nodes, name)]
+        before = [s for s in selected if s in below[name]]
         if after and before:
             raise ConfigError(f"--selective-steps: step {name} lies on a path from {after[0]} to {before[0]}; every "
                               "step on a path between two selected steps must be selected too")
