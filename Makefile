@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 
-.PHONY: run test bench clean
+.PHONY: run test test-fast bench clean
 
 # uv installs the package and its test tools in about a minute (pip takes about five); pip is the fallback
 $(VENV)/.installed: setup.py
@@ -21,8 +21,10 @@ $(VENV)/.installed: setup.py
 run: $(VENV)/.installed
 	$(PY) -m pipelines.run $(ARGS)
 
+# the suite runs on every core (pytest-xdist); a module's tests stay on one worker, as its fixtures are shared
+JOBS ?= auto
 test: $(VENV)/.installed
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q -n $(JOBS) --dist loadscope $(ARGS)
 
 bench: $(VENV)/.installed
 	$(PY) bench/local_pipeline.py

