@@ -28,11 +28,11 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "run-pipeline=pipelines.run:cli",
-            "get-pipeline-definition=pipelines.get_definition:main",
-            "model-registry=pipelines.registry:main",
-            "deploy-model=pipelines.deploy:main",
-            "invoke-endpoint=inference.invoke:main",
+            "run-pipeline=pipelines.cli.main:cli",
+            "get-pipeline-definition=pipelines.cli.commands.definition:main",
+            "model-registry=pipelines.cli.commands.registry:main",
+            "deploy-model=pipelines.cli.commands.deploy:main",
+            "invoke-endpoint=pipelines.cli.commands.invoke:main",
         ]
     },
 )

@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from inference.hosting import MAX_PAYLOAD_BYTES  # noqa: E402
-from inference.invoke import runtime_client  # noqa: E402
+from inference.scoring import runtime_client  # noqa: E402
 from pipelines import sample_data  # noqa: E402
 from pipelines.local.endpoints import LocalEndpoints  # noqa: E402
 from pipelines.local.registry import Registry  # noqa: E402

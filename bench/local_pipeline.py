@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PIPELINE_"))}
-    from pipelines.run import LOCAL_BUCKET, LOCAL_ROLE_ARN
+    from pipelines.config import LOCAL_BUCKET, LOCAL_ROLE_ARN
 
     print(f"{'rows':>9} {'pipeline':>9} {'baseline':>9} {'ratio':>6} {'cached':>8} {'cached/first':>12} "
           f"{'engine-only cached':>18} {'/first':>6}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import sys
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -32,3 +33,11 @@ def write_text(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` (UTF-8), atomically."""
     with replacing(path) as handle:
         handle.write(text.encode("utf-8"))
+
+
+def write_output(text: str, destination: str) -> None:
+    """Write ``text`` and a newline to a file (atomically), or to stdout for '-'."""
+    if destination == "-":
+        sys.stdout.write(text + "\n")
+        return
+    write_text(Path(destination), text + "\n")

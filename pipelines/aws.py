@@ -4,9 +4,25 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-from pipelines.errors import AwsError, MissingCredentialsError
+from pipelines.errors import AwsError, AwsNotFoundError, MissingCredentialsError
+
+if TYPE_CHECKING:
+    from pipelines.config import PipelineConfig
+
+
+def aws_session(config: PipelineConfig) -> Any:
+    """A boto3 session for the configured region; MissingCredentialsError when no credentials are found."""
+    import boto3
+
+    session = boto3.Session(region_name=config.region)
+    if session.get_credentials() is None:
+        raise MissingCredentialsError(
+            "no AWS credentials found; configure them the standard way (AWS_PROFILE, SSO, "
+            "instance or container role), never in this package's config"
+        )
+    return session
 
 
 @contextlib.contextmanager
@@ -24,9 +40,24 @@ def aws_call(operation: str) -> Iterator[None]:
     except NoRegionError:
         raise AwsError(f"{operation}: no AWS region; pass --region") from None
     except ClientError as exc:
-        raise AwsError(f"{operation} failed: {_one_line_reason(exc.response)}") from exc
+        error = type_of_failure(exc.response)
+        raise error(f"{operation} failed: {_one_line_reason(exc.response)}") from exc
     except BotoCoreError as exc:
         raise AwsError(f"{operation} failed: {exc}") from exc
+
+
+NOT_FOUND_CODES = {"ResourceNotFound", "ResourceNotFoundException", "NoSuchKey", "NoSuchBucket", "404"}
+
+
+def type_of_failure(response: dict) -> type[AwsError]:
+    """AwsNotFoundError for an error that says the resource does not exist (SageMaker says so with a
+    ValidationException "... does not exist" or "Could not find ..."), else AwsError."""
+    error = response.get("Error", {})
+    code, message = str(error.get("Code", "")), str(error.get("Message", ""))
+    if code in NOT_FOUND_CODES or (code == "ValidationException" and re.search(r"does not exist|[Cc]ould not find",
+                                                                               message)):
+        return AwsNotFoundError
+    return AwsError
 
 
 def _one_line_reason(response: dict) -> str:

@@ -185,6 +185,25 @@ def _validate(cfg: PipelineConfig) -> None:
             raise ConfigError(message)
 
 
+LOCAL_BUCKET = "sagemaker-local"
+LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/LocalRunRoleNotEnforced"
+
+
+def local_config(config: PipelineConfig) -> PipelineConfig:
+    """A local run needs no real bucket or role: fill placeholders (reported as not enforced)."""
+    return config.replace(bucket=config.bucket or LOCAL_BUCKET, role_arn=config.role_arn or LOCAL_ROLE_ARN)
+
+
+def offline_bucket(config: PipelineConfig) -> PipelineConfig:
+    """Without a bucket, an offline build uses the SDK's default bucket name, its account taken from the role."""
+    if config.bucket:
+        return config
+    if config.role_account is None:
+        raise ConfigError("an offline build (--definition-only, get-pipeline-definition) without --bucket needs "
+                          f"--role-arn, whose account names the SDK's default bucket sagemaker-{config.region}-ACCOUNT")
+    return config.replace(bucket=f"sagemaker-{config.region}-{config.role_account}")
+
+
 REDSHIFT_REQUIRED = ("redshift_cluster_id", "redshift_database", "redshift_db_user", "redshift_query",
                      "redshift_cluster_role_arn")
 

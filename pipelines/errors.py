@@ -5,13 +5,16 @@
     │   └── CredentialInConfigError  something that looks like a secret was given as config
     ├── ParameterError             a --parameter override names an unknown parameter or has a bad value (exit 2)
     ├── AwsError                   an AWS API call failed; names the operation (exit 1)
-    │   └── MissingCredentialsError  no AWS credentials were found (exit 2)
+    │   ├── MissingCredentialsError  no AWS credentials were found (exit 2)
+    │   └── AwsNotFoundError       what the call names does not exist (exit 2)
     ├── OfflineCallError           an AWS call was attempted while building a definition offline
     ├── ExecutionError             a local execution cannot be found, described or retried as asked (exit 2)
+    ├── ExecutionInterrupted       Ctrl-C stopped a local execution; says the command that resumes it (exit 130)
     ├── RegistryError              the local model registry cannot be read (exit 2)
     │   └── RegistryBusyError      it stayed locked past the timeout (a step sees Step.THROTTLING)
     ├── ModelPackageError          a model version is unknown, or not in a state that allows what was asked (exit 2)
-    ├── EndpointError              a local endpoint cannot be found, started, updated or stopped (exit 1)
+    ├── EndpointError              a local endpoint cannot be started, updated or stopped (exit 1)
+    │   └── EndpointNotFoundError  there is no such endpoint (exit 2)
     ├── EnvironmentBuildError      a job's environment (its requirements) cannot be built; names the file (exit 1)
     └── DefinitionError            a pipeline definition cannot be executed as written; names step and field (exit 2)
         ├── UnsupportedStepTypeError
@@ -36,6 +39,7 @@ class PipelineError(Exception):
     """Base class: the CLI catches this once, prints one line and exits with ``exit_code``."""
 
     exit_code = 1
+    label = "error"  # how its line starts
 
 
 class ConfigError(PipelineError):
@@ -64,6 +68,12 @@ class MissingCredentialsError(AwsError):
     exit_code = 2
 
 
+class AwsNotFoundError(AwsError):
+    """The resource an AWS call names does not exist (ResourceNotFound, or "does not exist")."""
+
+    exit_code = 2
+
+
 class OfflineCallError(PipelineError):
     """The SDK tried to call AWS while the definition was being built offline."""
 
@@ -72,6 +82,13 @@ class ExecutionError(PipelineError):
     """A local execution cannot be found, or cannot be retried in its current state."""
 
     exit_code = 2
+
+
+class ExecutionInterrupted(PipelineError):
+    """Ctrl-C (or SIGTERM) stopped a local execution; its record stays resumable."""
+
+    exit_code = 130
+    label = "interrupted"
 
 
 class RegistryError(PipelineError):
@@ -92,6 +109,12 @@ class ModelPackageError(PipelineError):
 
 class EndpointError(PipelineError):
     """A local endpoint cannot be found, started, updated or stopped; the message says where its log is."""
+
+
+class EndpointNotFoundError(EndpointError):
+    """There is no endpoint of that name."""
+
+    exit_code = 2
 
 
 class CallbackError(PipelineError):
@@ -154,7 +177,7 @@ def exit_code_of(command: Callable[[], int]) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE
     except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"{exc.label}: {exc}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)

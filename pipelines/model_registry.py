@@ -9,7 +9,8 @@ top-decile lift.
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pipelines.aws import aws_call
 from pipelines.errors import ModelPackageError
@@ -17,6 +18,9 @@ from pipelines.local.registry import APPROVAL_STATUSES, Registry
 from pipelines.local.store import Store
 from pipelines.results import REPORT_FILE
 from pipelines.s3uri import split_uri
+
+if TYPE_CHECKING:
+    from pipelines.config import PipelineConfig
 
 REPORT_FILES = (REPORT_FILE, "roc.png", "precision_recall.png", "lift.png")
 
@@ -185,3 +189,17 @@ def _unknown(group: str, version: int, groups: list[str] | None) -> str:
     if groups is not None and group not in groups:
         message += f" (no model package group {group}; groups: {', '.join(groups) or 'none'})"
     return message
+
+
+def open_registry(target: str, store: Path, config: PipelineConfig) -> ModelRegistry:
+    """The registry of ``target``: SageMaker's in the configured region, or the local store's, which must exist
+    (a mistyped store must not create a new, empty registry)."""
+    if target == "sagemaker":
+        from pipelines.aws import aws_session
+
+        return SageMakerModelRegistry(aws_session(config))
+    local = Store(Path(store).resolve())
+    if not (local.root / "registry.sqlite").is_file():
+        raise ModelPackageError(f"there is no local registry in {local.root} (registry.sqlite): run the pipeline "
+                                "first, or pass the --store it ran with")
+    return LocalModelRegistry(local, config.region)

@@ -102,3 +102,18 @@ def _write(directory: Path, frame: pd.DataFrame, files: int) -> list[Path]:
             handle.write(text.encode())
         paths.append(path)
     return paths
+
+
+def write_leads(path: Path, rows: int, id_columns: int = 0, seed: int = 11) -> Path:
+    """One headerless CSV file of new leads as an endpoint takes them: ``id_columns`` lead ids, then the twenty
+    features in order (see FEATURES), no label."""
+    features = _table(generate(rows, seed)[:, 1:])
+    if id_columns:
+        ids = pd.DataFrame({f"id{c}": [f"lead-{i:07d}" if c == 0 else f"acct{c}-{i % 997:03d}"
+                                       for i in range(1, rows + 1)] for c in range(id_columns)})
+        features = pd.concat([ids, features.set_axis(range(id_columns, id_columns + features.shape[1]), axis=1)],
+                             axis=1)
+    text = features.to_csv(header=False, index=False, float_format="%g", na_rep="", lineterminator="\n")
+    with replacing(path) as handle:
+        handle.write(text.encode())
+    return path

@@ -26,7 +26,7 @@ from typing import Any, Callable, Mapping
 from inference.gunicorn_worker import THREADS
 from inference.hosting import HostingError, predictor_for
 from pipelines.atomic import replacing, write_text
-from pipelines.errors import ConfigError, EndpointError
+from pipelines.errors import ConfigError, EndpointError, EndpointNotFoundError
 from pipelines.local.store import Store
 
 ENDPOINT_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")  # SageMaker's rule for endpoint names
@@ -191,7 +191,7 @@ class LocalEndpoints:
         folder = self.store.endpoint_dir(check_endpoint_name(name))
         record = self._read(folder)
         if record is None:
-            raise EndpointError(f"Could not find endpoint \"{name}\" in the local store {self.store.root}")
+            raise EndpointNotFoundError(f"Could not find endpoint \"{name}\" in the local store {self.store.root}")
         return folder, record
 
     @staticmethod

@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 
-from pipelines.errors import ConfigError, DefinitionError, ExecutionError
+from pipelines import next_steps
+from pipelines.errors import ConfigError, DefinitionError, ExecutionError, ExecutionInterrupted
 from pipelines.local import caching, executions, job_runtime, retries, selective, unenforced
 from pipelines.local.dispatch import EXECUTORS, LAZY_ARGUMENTS
 from pipelines.local.environments import Environments
@@ -165,6 +166,7 @@ class LocalEngine:
         for step in record.steps:
             if step.status != "Succeeded" and job_runtime.kill_leftovers(self.store.job_dir(execution_id, step.name)):
                 self.log(step.name, "stopped the job program left running by the interrupted engine")
+        record.history += [s for s in record.steps if s.status != "Succeeded"]  # `describe` shows every try
         record.steps = [s for s in record.steps if s.status == "Succeeded"]
         record.status, record.failure_reason, record.end_time = "Executing", None, None
         record.retries += 1
@@ -194,6 +196,11 @@ class LocalEngine:
                 self._schedule(run, self._parallelism(definition))
             record.end_time = now()
             self._save(record)
+        except KeyboardInterrupt:
+            # the record on disk still says Executing: `retry` resumes it from the steps that had not succeeded
+            raise ExecutionInterrupted(
+                f"execution {record.execution_id} stopped; its succeeded steps are kept, and "
+                f"`{next_steps.retry(record.execution_id, 'local', self.store.root)}` runs the rest") from None
         finally:
             lock.release()
         if self._save_error is not None:

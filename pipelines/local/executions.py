@@ -79,6 +79,8 @@ class ExecutionRecord:
     retries: int | None = 0  # executions retried with `retry`; None where not known (SageMaker's API does not say)
     selected_steps: list[str] | None = None  # selective execution: the only steps it runs
     reference_execution: str | None = None  # selective execution: where the other steps' results come from
+    history: list[StepRecord] = field(default_factory=list)  # the tries of steps a `retry` ran again, oldest first
+    unenforced: list[str] = field(default_factory=list)  # settings of the pipeline (not of a step) not enforced
 
     def step(self, name: str) -> StepRecord | None:
         """The record of step ``name``, if it has run."""
@@ -99,8 +101,18 @@ class ExecutionRecord:
 
     @property
     def step_retries(self) -> int:
-        """Attempts of its steps beyond each step's first: the retries its retry policies made."""
-        return sum(max(0, step.attempts - 1) for step in self.steps)
+        """Attempts of its steps beyond each step's first: the retries its retry policies made, in this try and
+        in the tries a ``retry`` ran again."""
+        return sum(max(0, step.attempts - 1) for step in [*self.history, *self.steps])
+
+    def unenforced_report(self) -> dict[str, list[str]]:
+        """What the local engine accepted but did not enforce, by step ("(pipeline)" for the pipeline's own)."""
+        report = {"(pipeline)": self.unenforced} if self.unenforced else {}
+        return {**report, **{step.name: step.unenforced for step in self.steps if step.unenforced}}
+
+    def earlier_tries(self, name: str) -> list[StepRecord]:
+        """The tries of step ``name`` before the last ``retry``, oldest first."""
+        return [step for step in self.history if step.name == name]
 
 
 class UnreadableRecordError(ExecutionError):
@@ -121,7 +133,8 @@ _STEP_SHAPE: dict[str, tuple[Any, ...]] = {
 _RECORD_SHAPE: dict[str, tuple[Any, ...]] = {
     "execution_id": (str,), "pipeline_name": (str,), "status": (str,), "parameters": (dict,),
     "start_time": (_TIME,), "end_time": (_TIME, None), "failure_reason": (str, None), "steps": (list,),
-    "retries": (int,), "selected_steps": (list, None), "reference_execution": (str, None),
+    "retries": (int,), "selected_steps": (list, None), "reference_execution": (str, None), "history": (list,),
+    "unenforced": (list,),
 }
 
 
@@ -131,7 +144,8 @@ def _shape_problem(raw: Any, shape: dict[str, tuple[Any, ...]], where: str) -> s
         return f"{where} is {type(raw).__name__}, not an object"
     for name, allowed in shape.items():
         if name not in raw:
-            if None in allowed or name in ("attempts", "retries", "unenforced", "property_files", "properties"):
+            if None in allowed or name in ("attempts", "retries", "unenforced", "property_files", "properties",
+                                           "history"):
                 continue
             return f"{where}.{name} is missing"
         value = raw[name]
@@ -158,15 +172,17 @@ def read_record(path: Path) -> ExecutionRecord:
     except json.JSONDecodeError as exc:
         raise UnreadableRecordError(f"{path} is unreadable: not JSON (line {exc.lineno}: {exc.msg})") from None
     problem = _shape_problem(raw, _RECORD_SHAPE, "record")
-    if problem is None:
-        problem = next((p for i, s in enumerate(raw["steps"]) if (p := _shape_problem(s, _STEP_SHAPE, f"steps[{i}]"))),
-                       None)
+    for where in ("steps", "history"):
+        if problem is None:
+            problem = next((p for i, s in enumerate(raw.get(where, []))
+                            if (p := _shape_problem(s, _STEP_SHAPE, f"{where}[{i}]"))), None)
     if problem is not None:
         raise UnreadableRecordError(f"{path} is unreadable: {problem}")
     step_fields = {f.name for f in fields(StepRecord)}
-    steps = [StepRecord(**{k: v for k, v in s.items() if k in step_fields}) for s in raw.pop("steps")]
+    steps, history = ([StepRecord(**{k: v for k, v in s.items() if k in step_fields}) for s in raw.pop(where, [])]
+                      for where in ("steps", "history"))
     known = {f.name for f in fields(ExecutionRecord)}
-    return ExecutionRecord(**{k: v for k, v in raw.items() if k in known}, steps=steps)
+    return ExecutionRecord(**{k: v for k, v in raw.items() if k in known}, steps=steps, history=history)
 
 
 def load(store_root: Path, execution_id: str) -> ExecutionRecord:

@@ -117,7 +117,10 @@ class Registry:
         """Create the next version in ``group`` (creating the group if needed); returns it.
 
         ``source`` is (execution id, step name): if that step already registered a version, that
-        version is returned and nothing is added.
+        version is returned and nothing is added ("Reused": "step"). Nor is anything added for a step when the
+        group's latest version is the same model package: the same inference specification, metrics, description and
+        metadata, but for the ids of the execution that registers it ("Reused": "identical"); an unchanged
+        re-run whose steps were cache hits registers no copy of its model.
         """
         if approval_status not in APPROVAL_STATUSES:
             raise ValueError(f"ModelApprovalStatus must be one of {', '.join(APPROVAL_STATUSES)}; got {approval_status!r}")
@@ -133,7 +136,12 @@ class Registry:
                     row = db.execute("SELECT group_name, version FROM model_packages WHERE source_execution = ? "
                                      "AND source_step = ?", source).fetchone()
                     if row is not None:
-                        return {**self.describe(row["group_name"], row["version"]), "Reused": True}
+                        return {**self.describe(row["group_name"], row["version"]), "Reused": "step"}
+                    latest = db.execute("SELECT * FROM model_packages WHERE group_name = ? ORDER BY version DESC "
+                                        "LIMIT 1", (group,)).fetchone()
+                    if latest is not None and _same_package(latest, inference_specification, model_metrics or {},
+                                                            customer_metadata or {}, description, source[0]):
+                        return {**self.describe(group, latest["version"]), "Reused": "identical"}
                 db.execute("INSERT OR IGNORE INTO model_package_groups (name, created) VALUES (?, ?)", (group, now))
                 version = db.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM model_packages WHERE group_name = ?",
                                      (group,)).fetchone()[0]
@@ -337,3 +345,16 @@ def _metadata_problem(value: Any) -> str | None:
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         return "is not an object of text values"
     return None
+
+
+def _same_package(row: Any, specification: dict[str, Any], metrics: dict[str, Any], metadata: dict[str, str],
+                  description: str | None, execution_id: str) -> bool:
+    """Whether a registered version is the package being registered, but for the values that name the
+    execution registering it (its id in the metadata)."""
+    def without_ids(values: dict[str, str], ids: set[str | None]) -> dict[str, str]:
+        return {key: value for key, value in values.items() if value not in ids}
+
+    return (json.loads(row["inference_specification"]) == specification and json.loads(row["model_metrics"]) == metrics
+            and row["description"] == description
+            and without_ids(json.loads(row["customer_metadata"]), {row["source_execution"]})
+            == without_ids(metadata, {execution_id}))

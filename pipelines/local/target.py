@@ -74,14 +74,13 @@ class LocalTarget:
             self._ensure_input(store, values["InputDataUrl"], built, progress)
         record = self._engine(store, progress).run(definition, built.name, overrides, self.selection)
         progress.update(never_ran(definition, record))
-        result = _result(record, store)
-        pipeline_level = unenforced.pipeline_settings(definition)
+        record.unenforced = unenforced.pipeline_settings(definition)
         if self.config.tags:
-            pipeline_level.append(f"tags {', '.join(f'{k}={v}' for k, v in self.config.tags)}: resource tags are "
-                                  "applied on SageMaker only")
-        if pipeline_level:
-            result.unenforced["(pipeline)"] = pipeline_level
-        return result
+            record.unenforced.append(f"tags {', '.join(f'{k}={v}' for k, v in self.config.tags)}: resource tags are "
+                                     "applied on SageMaker only")
+        if record.unenforced:
+            record.save(store.root)  # `describe --not-enforced` lists them with the steps' own
+        return _result(record, store)
 
     def retry(self, execution_id: str, progress: Progress) -> RunResult:
         """Re-run the failed and never-run steps of a local execution (like RetryPipelineExecution)."""
@@ -192,7 +191,7 @@ def _result(record: ExecutionRecord, store: Store) -> RunResult:
     failed = [s for s in record.steps if s.status == "Failed"]
     if failed:
         result.failed_step, result.failure_reason = failed[0].name, failed[0].failure_reason
-    result.unenforced = {s.name: s.unenforced for s in record.steps if s.unenforced}
+    result.unenforced = record.unenforced_report()
     declared = {step.get("Name"): step.get("PropertyFiles", []) for step, _ in
                 walk_steps(executions.load_definition(store.root, record.execution_id).get("Steps", []))
                 if isinstance(step, dict)}
@@ -204,6 +203,11 @@ def _result(record: ExecutionRecord, store: Store) -> RunResult:
         if step.type == "RegisterModel" and step.status == "Succeeded":
             result.registered_model = {k: step.properties[k] for k in
                                        ("ModelPackageGroupName", "ModelPackageVersion", "ModelApprovalStatus", "ModelPackageArn")}
+            registered_by = step.properties.get("CustomerMetadataProperties", {}).get("PipelineExecutionId")
+            if registered_by and registered_by != record.execution_id:
+                result.notes.append(f"{step.name}: the model package is the same as version "
+                                    f"{step.properties['ModelPackageVersion']}, registered by execution "
+                                    f"{registered_by}; no new version was registered")
         if step.type == "Transform" and step.status == "Succeeded":
             uri = step.properties["TransformOutput"]["S3OutputPath"]
             result.transform_output = Location(uri, str(store.path(uri)))

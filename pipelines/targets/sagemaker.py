@@ -17,7 +17,7 @@ from pipelines.progress import Progress
 from pipelines.results import RunResult
 from pipelines.s3uri import split_uri
 from pipelines.selection import Selection
-from pipelines.target_clients import aws_session
+from pipelines.aws import aws_session
 from pipelines.targets.sagemaker_executions import SageMakerExecutions
 
 

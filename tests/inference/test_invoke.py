@@ -16,7 +16,7 @@ import boto3
 import pytest
 
 from inference.hosting import XGBoostPredictor
-from inference.invoke import Scorer, Totals, invoker, runtime_client
+from inference.scoring import Scorer, Totals, invoker, runtime_client
 from inference.payloads import PayloadError, local_sources, pack, rows
 from pipelines.local.registry import Registry
 from pipelines.local.store import Store
@@ -226,7 +226,7 @@ def test_an_unknown_endpoint_or_input_is_one_line(tmp_path, endpoint):
 def test_s3_prefixes_are_streamed_object_by_object(aws_credentials):
     from moto import mock_aws
 
-    from inference.invoke import s3_sources
+    from inference.scoring import s3_sources
 
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")

@@ -18,7 +18,7 @@ from pipelines import batch_scoring, sample_data
 from pipelines.local.registry import Registry
 from pipelines.local.store import Store
 from pipelines.progress import Progress
-from pipelines.run import latest_approved_arn
+from pipelines.catalog import latest_approved_arn
 from pipelines.targets.sagemaker import SageMakerTarget
 from tests.conftest import KMS, ROLE, full_config
 from tests.inference.test_xgboost_csv import model_archive
@@ -127,7 +127,7 @@ def test_sagemaker_target_upserts_the_scoring_pipeline_with_the_latest_approved_
                                 InferenceSpecification=spec)
         target = SageMakerTarget(full_config(), wait=False, builder=batch_scoring.build)
         built = target.prepare()
-        arn = latest_approved_arn(target, GROUP)
+        arn = latest_approved_arn(target.registry(), GROUP)
         assert arn == approved
         result = target.run(built, {"ModelPackageArn": arn}, Progress("t", stream=io.StringIO(), live=False))
         described = sm.describe_pipeline(PipelineName="LeadScoringPipeline-batch-scoring")

@@ -8,7 +8,8 @@ import pytest
 
 from pipelines.config import build_config, env_values, parse_kwargs_json, read_config_file
 from pipelines.errors import ConfigError, CredentialInConfigError
-from pipelines.run import config_from_args, parser
+from pipelines.cli.commands.run import parser
+from pipelines.cli.options import config_from_args
 
 ROLE = "arn:aws:iam::123456789012:role/R"
 

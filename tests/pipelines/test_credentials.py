@@ -8,7 +8,8 @@ import pytest
 
 from pipelines.credentials import credential_kind, redact, refuse_credentials
 from pipelines.errors import CredentialInConfigError
-from pipelines.run import config_from_args, parser
+from pipelines.cli.commands.run import parser
+from pipelines.cli.options import config_from_args
 from tests.pipelines.test_run_cli import BASE_ARGS, run_cli
 
 KEY_ID = "AKIAIOSFODNN7EXAMPLE"

@@ -18,7 +18,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from pipelines import deploy as cli
+from pipelines.cli.commands import deploy as cli
 from pipelines.config import build_config
 from pipelines.local.registry import Registry
 from pipelines.local.store import Store
@@ -31,6 +31,12 @@ IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 GROUP = "LeadScoringModels"
 ROWS = b"2,0,0\n-2,0,0\n,1,1\n"
 
+
+
+def endpoint_row(table: str) -> list[str]:
+    """The cells of the one endpoint row of ``deploy-model endpoints``."""
+    [row] = [line.split() for line in table.splitlines() if line.split()[:1] == ["leads"]]
+    return row
 
 def spec(model_uri: str) -> dict:
     return {"Containers": [{"Image": IMAGE, "ModelDataUrl": model_uri}], "SupportedContentTypes": ["text/csv"],
@@ -118,7 +124,7 @@ def test_local_endpoint_serves_swaps_without_failures_and_undeploys(store):
         status, body, _ = post(port, "/invocations", b"1,2,3\n" * (1024 * 1024 + 1))
         assert status == 413 and b"exceeds 6291456 bytes" in body
         listing = deploy_model("endpoints", "--store", str(store))
-        assert listing.stdout.split()[:3] == ["leads", "InService", "Healthy"] and url in listing.stdout
+        assert endpoint_row(listing.stdout)[:3] == ["leads", "InService", "Healthy"] and url in listing.stdout
 
         # a version swap under continuous invocations: no request fails
         Registry(store / "registry.sqlite").set_approval(GROUP, 2, "Approved", "better")
@@ -164,7 +170,8 @@ def test_a_dead_server_shows_as_stopped_and_a_new_deploy_restarts_it_on_the_same
         deadline = time.monotonic() + 10
         while server_processes(folder) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert deploy_model("endpoints", "--store", str(store)).stdout.split()[:3] == ["leads", "InService", "Stopped"]
+        assert endpoint_row(deploy_model("endpoints", "--store", str(store)).stdout)[:3] == ["leads", "InService",
+                                                                                          "Stopped"]
         again = deploy_model("deploy", "--endpoint-name", "leads", "--instance-count", "2", "--store", str(store))
         assert again.returncode == 0, again.stderr
         second = json.loads((folder / "endpoint.json").read_text())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.executions_cli import list_executions
+from pipelines.cli.commands.executions import list_executions
 from pipelines.local.executions import ExecutionRecord, StepRecord
 
 

@@ -22,8 +22,12 @@ def test_prepare_builds_a_named_image_and_list_shows_it_built():
     listed = images("list")
     assert listed.returncode == 0
     [line] = [line for line in listed.stdout.splitlines() if "sagemaker-scikit-learn:1.2-1" in line]
-    assert "Python 3.9" in line and "built: boto3 1.28.57, numpy 1.24.1, pandas 1.5." in line
-    assert any("sagemaker-xgboost:0.90-2" in line and line.endswith("not built") for line in listed.stdout.splitlines())
+    assert line.split()[1:4] == ["3.9", line.split()[2], "MB"] and "boto3 1.28.57" in line
+    assert any("sagemaker-xgboost:0.90-2" in line and "not built" in line for line in listed.stdout.splitlines())
+    rows = {row["image"]: row for row in json.loads(images("list", "--json").stdout)}
+    built = rows["sagemaker-scikit-learn:1.2-1"]
+    assert built["built"] and built["python"] == "3.9" and built["libraries"]["numpy"] == "1.24.1"
+    assert built["libraries"]["pandas"].startswith("1.5.") and not rows["sagemaker-xgboost:0.90-2"]["built"]
 
 
 def test_prepare_takes_the_images_named_and_those_a_definition_file_uses(tmp_path):

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from pipelines import registry as cli
+from pipelines.cli.commands import registry as cli
 from pipelines.local.registry import Registry
 from pipelines.local.store import Store
 
@@ -56,9 +56,11 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 def test_list_shows_status_metrics_and_source(store, capsys):
     code, out, _ = run(capsys, "list", "--store", str(store))
     lines = out.splitlines()
-    assert code == 0 and lines[0].split()[:4] == ["GROUP", "VERSION", "STATUS", "CREATED"]
-    assert lines[2].split()[:3] == [GROUP, "2", "PendingManualApproval"]
-    assert "0.8400" in lines[2] and "3.40x" in lines[2] and "rev2" in lines[2] and "exec2" in lines[2]
+    assert code == 0 and lines[0].strip() == f"Model versions of {GROUP}" and max(map(len, lines)) <= 80
+    assert next(line for line in lines if line.strip()).split() and [line.split()[:3] for line in lines if "Version" in line] == [["Version", "Status", "Created"]]
+    version_2 = next(line for line in lines if line.split()[:1] == ["2"])
+    assert version_2.split()[1] == "Pending"
+    assert "0.8400" in version_2 and "3.40x" in version_2 and "rev2" in version_2 and "exec2" in version_2
     code, out, _ = run(capsys, "list", "--store", str(store), "--status", "Approved", "--json")
     assert code == 0 and json.loads(out) == []
 
@@ -204,7 +206,7 @@ def _hostile_registry(tmp_path):
     (["list"], "Leads version 2: the inference_specification column is not JSON"),
 ])
 def test_hostile_references_and_edited_rows_are_one_line(tmp_path, capsys, argv, message):
-    from pipelines import registry as registry_cli
+    from pipelines.cli.commands import registry as registry_cli
 
     store = _hostile_registry(tmp_path)
     code = registry_cli.main([*argv, "--store", str(store)])

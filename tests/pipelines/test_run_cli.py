@@ -118,7 +118,8 @@ def test_engine_flag_errors_exit_2_with_one_line(tmp_path):
 ])
 def test_out_of_range_numbers_are_usage_errors_not_tracebacks(tmp_path, flags, message):
     result = run_cli(*flags, "--store", str(tmp_path))
-    assert result.returncode == 2 and result.stderr.splitlines()[-1].endswith(message), result.stderr
+    lines = result.stderr.splitlines()
+    assert result.returncode == 2 and lines[0].endswith(message) and lines[1].startswith("usage: "), result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -146,7 +147,7 @@ def test_scoring_parameters_are_checked_too(tmp_path):
 
 
 def test_every_flag_has_help_and_the_subcommands_are_listed():
-    from pipelines.run import parser
+    from pipelines.cli.commands.run import parser
 
     p = parser()
     assert [a.option_strings for a in p._actions if a.option_strings and not a.help] == []

@@ -14,7 +14,7 @@ import pytest
 from pipelines import batch_scoring
 from pipelines.lead_scoring import build
 from pipelines.local.graph import walk_steps
-from pipelines.run import local_config
+from pipelines.config import local_config
 from pipelines.validation import SecurityRules, validate
 from tests.conftest import full_config
 from tests.pipelines.local.helpers import definition, script_step, stamp

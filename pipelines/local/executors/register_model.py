@@ -26,8 +26,12 @@ def execute(run: StepRun) -> StepOutcome:
         raise  # transient: Step.THROTTLING, retried as the step's policies allow
     except (ValueError, RegistryError, ModelPackageError) as exc:
         raise StepFailed(f"ClientError: {exc}") from None
-    reused = package.pop("Reused", False)
-    run.log(f"{'found the version this step registered before: ' if reused else 'registered '}"
-            f"{package['ModelPackageGroupName']} version {package['ModelPackageVersion']} "
-            f"({package['ModelApprovalStatus']})")
+    reused = package.pop("Reused", None)
+    what = f"{package['ModelPackageGroupName']} version {package['ModelPackageVersion']} " \
+           f"({package['ModelApprovalStatus']})"
+    if reused == "identical":
+        run.log(f"the model package is the same as {what}: no new version registered (a changed model, metrics, "
+                "description or metadata registers one)")
+    else:
+        run.log(f"{'found the version this step registered before: ' if reused else 'registered '}{what}")
     return StepOutcome(properties=package)

@@ -99,10 +99,32 @@ def test_failing_gate_ends_in_fail_step_with_exit_1(good_run):
 
 
 def test_every_unenforced_setting_is_reported(good_run):
-    _, result, summary = good_run
-    assert "Accepted but not enforced by the local engine:" in result.stdout
+    store, result, summary = good_run
+    [counted] = [line for line in result.stdout.splitlines() if line.startswith("Accepted but not enforced")]
+    command = f"-m pipelines.run describe {summary['execution_id']} --not-enforced --store {store}"
+    assert re.fullmatch(r"Accepted but not enforced by the local engine: \d+ settings \(\S+ " + re.escape(command)
+                        + r" lists them\)", counted)
     assert any(line.startswith("RoleArn = ") for line in summary["unenforced"]["Train"])
     assert any("EnableNetworkIsolation = True" in line for line in summary["unenforced"]["CreateModel"])
+    listed = subprocess.run([sys.executable, *command.split()], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0 and int(counted.split(": ")[1].split()[0]) == len(listed.stdout.splitlines())
+    assert re.search(r"^(\w+, )*Train(, \w+)*: RoleArn = ", listed.stdout, re.MULTILINE), listed.stdout
+
+
+def test_the_run_ends_with_the_command_that_approves_what_it_registered(good_run):
+    store, result, summary = good_run
+    version = summary["registered_model"]["ModelPackageVersion"]
+    assert result.stdout.splitlines()[-1].endswith(
+        f"-m pipelines.registry approve LeadScoringModels {version} --description 'Reviewed: ...' --store {store}")
+
+
+def test_an_unchanged_rerun_registers_no_copy_of_its_model(good_run):
+    store, _, first = good_run
+    result = run_local(store)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (f"note: RegisterModel: the model package is the same as version 1, registered by execution "
+            f"{first['execution_id']}; no new version was registered") in result.stdout
+    assert [p["ModelPackageVersion"] for p in Registry(store / "registry.sqlite").list("LeadScoringModels")] == [1]
 
 
 def test_distributed_training_matches_one_instance(good_run):

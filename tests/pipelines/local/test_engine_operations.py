@@ -75,7 +75,7 @@ def test_a_retry_policy_recovers_from_an_injected_transient_fault(tmp_path):
 
 
 def test_executions_and_describe_count_retries_and_step_attempts_alike(tmp_path, capsys):
-    from pipelines.executions_cli import main
+    from pipelines.cli.commands.executions import main
 
     eng, _ = engine(tmp_path / "store", faults={"A": ("SageMaker.JOB_INTERNAL_ERROR", 2)}, sleep=lambda s: None)
     record = eng.run(definition(script_step("A", "print(1)"), script_step("B", "print(2)")), "p", {})
@@ -104,6 +104,24 @@ def test_retries_stop_at_max_attempts(tmp_path):
     step = record.step("A")
     assert record.status == "Failed" and step.attempts == 4  # the first attempt and MaxAttempts=3 retries
     assert step.failure_reason.startswith("InsufficientCapacityError: fault injected") and "after 4 attempts" in step.failure_reason
+
+
+def test_a_retry_keeps_the_attempts_of_the_tries_before_it(tmp_path, capsys):
+    from pipelines.cli.commands.executions import main
+
+    store = tmp_path / "store"
+    failing, _ = engine(store, faults={"A": ("SageMaker.CAPACITY_ERROR", 10)}, sleep=lambda s: None)
+    failed = failing.run(definition(script_step("A", stamp("A"))), "p", {})
+    assert failed.status == "Failed" and failed.step_retries == 3
+    record = engine(store, sleep=lambda s: None)[0].retry(failed.execution_id)
+    assert record.status == "Succeeded" and record.step("A").attempts == 1
+    assert [(s.name, s.status, s.attempts) for s in record.history] == [("A", "Failed", 4)]
+    assert load(store, failed.execution_id).step_retries == 3  # kept in the record, as `executions` counts them
+    assert main(["describe", failed.execution_id, "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "A (Processing): Succeeded" in out and "[attempt 1, before a retry: failed after 4 attempts]" in out
+    assert "retries 1; step retries 3" in out
+    assert "reason before the retry: InsufficientCapacityError: fault injected" in out
 
 
 def test_a_script_that_exits_non_zero_is_not_retried(tmp_path):
@@ -233,7 +251,9 @@ def test_ctrl_c_stops_running_job_programs_and_leaves_a_retryable_execution(tmp_
     program = int((store / "jobs" / execution_id / "A" / "job.pid").read_text())
     deliver(engine_process)
     assert engine_process.wait(timeout=30) == 130
-    assert "interrupted" in engine_process.stderr.read()
+    said = engine_process.stderr.read()
+    assert f"interrupted: execution {execution_id} stopped; its succeeded steps are kept, and `" in said, said
+    assert f"-m pipelines.run retry {execution_id} --store {store}` runs the rest" in said
     assert not running(program)
     assert "Executing (interrupted" in cli(store, "executions").stdout
 

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from pipelines.executions_cli import main
+from pipelines.cli.commands.executions import main
 from pipelines.lead_scoring import build
 from tests.conftest import full_config
 from tests.pipelines.targets.missing_apis import MissingSageMakerApis, epoch

@@ -129,7 +129,7 @@ def test_what_cannot_be_tuned_here_is_one_client_error(tmp_path, change, says):
 
 
 def test_logs_show_each_training_job_of_the_tuning_job(tmp_path, capsys):
-    from pipelines.executions_cli import print_logs
+    from pipelines.cli.commands.executions import print_logs
 
     store = Store(tmp_path / "store")
     stage_data(store)

@@ -7,9 +7,9 @@ import importlib
 
 import pytest
 
-PARSERS = ["pipelines.run", "pipelines.executions_cli", "pipelines.registry", "pipelines.deploy", "inference.invoke",
-           "pipelines.get_definition", "pipelines.validate_cli", "pipelines.container", "pipelines.images_cli",
-           "pipelines.callbacks_cli"]
+COMMANDS = ["run", "executions", "registry", "deploy", "invoke", "definition", "validate", "container", "images",
+            "callbacks", "sample_data"]
+PARSERS = [f"pipelines.cli.commands.{name}" for name in COMMANDS]
 
 
 def undocumented(parser: argparse.ArgumentParser, name: str) -> list[str]:
@@ -29,7 +29,7 @@ def test_every_flag_and_argument_has_help(module):
 
 
 def test_run_help_names_the_subcommands(capsys):
-    from pipelines.run import parser
+    from pipelines.cli.commands.run import parser
 
     text = parser().format_help()
     for subcommand in ("executions", "describe ID", "logs ID STEP", "retry ID", "validate", "images", "callbacks"):

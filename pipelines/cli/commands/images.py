@@ -16,14 +16,16 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+from pipelines.cli import options
+from pipelines.cli.parsing import CommandParser
+from pipelines.cli.tables import print_rows, print_table
+from pipelines.config import local_config
 from pipelines.errors import ConfigError, exit_code_of
 
 
 def parser() -> argparse.ArgumentParser:
     """The ``images`` argument parser."""
-    from pipelines.run import CONFIG_GROUP, add_local_config_arguments
-
-    p = argparse.ArgumentParser(prog="python -m pipelines.run images",
+    p = CommandParser(prog="python -m pipelines.run images",
                                 description="List or build the environments of SageMaker framework images.")
     commands = p.add_subparsers(dest="command", required=True, metavar="{list,prepare}")
     listing = commands.add_parser("list", help="every image of the table, and which environments are built here")
@@ -31,9 +33,9 @@ def parser() -> argparse.ArgumentParser:
     prepare.add_argument("images", nargs="*", metavar="IMAGE",
                          help="REPOSITORY:VERSION (sagemaker-scikit-learn:1.2-1) or an image URI")
     prepare.add_argument("--definition", type=Path, metavar="FILE", help="the images this definition's steps use")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     for command in (listing, prepare):
-        add_local_config_arguments(command.add_argument_group(CONFIG_GROUP))
-        command.set_defaults(kwargs=None)
+        options.add_settings(command, ("config", "region", "environments_cache"))
     return p
 
 
@@ -45,13 +47,11 @@ def main(argv: Sequence[str]) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from pipelines.local.environments import Environments
-    from pipelines.run import config_from_args
-
-    config = config_from_args(args, os.environ)
+    config = options.config_from_args(args, os.environ)
     cache = config.environments_cache
     environments = Environments(Path(cache).expanduser().resolve() if cache else None)
     if args.command == "list":
-        print(listing(environments))
+        print_listing(environments, args.json)
         return 0
     for image in wanted(args, config):
         environment = environments.prepare(image, lambda line: print(f"  {line}", flush=True))
@@ -77,33 +77,45 @@ def wanted(args: argparse.Namespace, config: Any) -> list[Any]:
         found += [image for image in used if image not in found]
     if not found:
         from pipelines.lead_scoring import build
-        from pipelines.run import local_config
 
         found = image_libraries.images_in(build(local_config(config)).definition_dict)
     return found
 
 
-def listing(environments: Any) -> str:
-    """One line per SKLearn and XGBoost image, and per PyTorch or TensorFlow image that is built: its Python,
-    and its environment here (folder, size) if built; then how many PyTorch and TensorFlow images there are."""
+def listing(environments: Any) -> list[dict[str, Any]]:
+    """A row per SKLearn and XGBoost image, and per PyTorch or TensorFlow image that is built: its Python, and its
+    environment here (libraries, size, folder) if built."""
     from pipelines.local import image_libraries
 
-    lines = [f"Image environments in {environments.cache}:"]
-    frameworks = image_libraries.framework_images()
-    for image in [*image_libraries.IMAGES.values(), *frameworks.values()]:
+    rows = []
+    for image in [*image_libraries.IMAGES.values(), *image_libraries.framework_images().values()]:
         built = environments.cached_image(image)
-        if built is None:
-            if image.repository not in (image_libraries.PYTORCH, image_libraries.TENSORFLOW):
-                lines.append(f"  {image.name:<36} Python {image.python:<8} not built")
+        if built is None and image.repository in (image_libraries.PYTORCH, image_libraries.TENSORFLOW):
             continue
-        installed = ", ".join(f"{n} {v}" for n, v in built.manifest["installed"].items())
-        lines.append(f"  {image.name:<36} Python {image.python:<8} built: {installed} "
-                     f"({_megabytes(built.root)} MB, {built.root})")
+        rows.append({"image": image.name, "python": image.python, "built": built is not None,
+                     "libraries": dict(built.manifest["installed"]) if built else {},
+                     "megabytes": _megabytes(built.root) if built else None,
+                     "folder": str(built.root) if built else None})
+    return rows
+
+
+def print_listing(environments: Any, as_json: bool) -> None:
+    """The rows of ``listing``, then how many PyTorch and TensorFlow images there are to prepare by name."""
+    from pipelines.local import image_libraries
+
+    rows = listing(environments)
+    if as_json:
+        print_rows(rows)
+        return
+    cells = [[row["image"], row["python"], f"{row['megabytes']} MB" if row["built"] else "not built",
+              ", ".join(f"{n} {v}" for n, v in row["libraries"].items())] for row in rows]
+    print_table(f"Image environments in {environments.cache}", ["Image", "Python", "Built", "Libraries"], cells,
+                wide="Libraries")
+    frameworks = image_libraries.framework_images()
     for repository in (image_libraries.PYTORCH, image_libraries.TENSORFLOW):
         tags = [tag for name, tag in frameworks if name == repository]
         if tags:
-            lines.append(f"  {repository}: {len(tags)} images, {tags[0]} to {tags[-1]} (REPOSITORY:VERSION-pyXY)")
-    return "\n".join(lines)
+            print(f"{repository}: {len(tags)} images, {tags[0]} to {tags[-1]} (prepare one as REPOSITORY:VERSION-pyXY)")
 
 
 def _megabytes(folder: Path) -> int:

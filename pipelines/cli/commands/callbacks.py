@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Sequence
 
+from pipelines.cli import options
+from pipelines.cli.parsing import CommandParser
+from pipelines.cli.tables import print_rows, print_table
 from pipelines.errors import CallbackError, exit_code_of
 
 
 def parser() -> argparse.ArgumentParser:
     """The ``callbacks`` argument parser."""
-    p = argparse.ArgumentParser(prog="python -m pipelines.run callbacks",
+    p = CommandParser(prog="python -m pipelines.run callbacks",
                                 description="List and answer the tokens of waiting Callback steps.")
     commands = p.add_subparsers(dest="command", required=True, metavar="{list,succeed,fail}")
     listing = commands.add_parser("list", help="the tokens that wait for an answer, with their step and message")
@@ -34,7 +36,7 @@ def parser() -> argparse.ArgumentParser:
     fail.add_argument("token", metavar="TOKEN", help="the token of the step's queue message")
     fail.add_argument("--reason", help="the step's failure reason (256 characters at most)")
     for command in (listing, succeed, fail):
-        command.add_argument("--store", type=Path, default=Path(".sagemaker-local"), help="the local store")
+        options.add_store_argument(command)
     return p
 
 
@@ -52,12 +54,11 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "list":
         waiting = callbacks.waiting(store)
         if args.json:
-            print(json.dumps([entry["message"] for entry in waiting], indent=2))
-        elif not waiting:
-            print("no Callback step waits for a token")
-        for entry in [] if args.json else waiting:
-            print(f"{entry['token']}  execution {entry['execution_id']}  step {entry['step']}  queue "
-                  f"{entry['queue_url']}  arguments {json.dumps(entry['message']['arguments'])}")
+            print_rows([entry["message"] for entry in waiting])
+            return 0
+        print_table("Callback steps waiting for their token", ["Token", "Execution", "Step", "Arguments"],
+                    [[entry["token"], entry["execution_id"], entry["step"], json.dumps(entry["message"]["arguments"])]
+                     for entry in waiting], wide="Arguments", empty="no Callback step waits for a token")
         return 0
     if args.command == "succeed":
         outputs = []

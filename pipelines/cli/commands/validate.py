@@ -15,23 +15,25 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from pipelines.catalog import pipeline_module, security_rules
+from pipelines.cli import options
+from pipelines.cli.parsing import CommandParser
+from pipelines.config import local_config
 from pipelines.errors import exit_code_of
 
 
 def parser() -> argparse.ArgumentParser:
     """The validate argument parser."""
-    from pipelines.run import PIPELINES, add_config_arguments, add_validation_arguments
-
-    p = argparse.ArgumentParser(prog="python -m pipelines.run validate",
+    p = CommandParser(prog="python -m pipelines.run validate",
                                 usage="python -m pipelines.run validate [--pipeline P | --definition FILE] "
                                       "[--security-lint] [--json] [config flags]",
                                 description="Validate a pipeline definition: API shapes, graph, service limits, security.")
-    p.add_argument("--pipeline", choices=PIPELINES, default="lead-scoring",
-                   help="which of our pipelines to build and check (default lead-scoring), unless --definition")
+    options.add_pipeline_choice(p, "which of our pipelines to build and check (default lead-scoring), unless "
+                                   "--definition")
     p.add_argument("--definition", type=Path, metavar="FILE", help="validate this definition JSON instead of ours")
     p.add_argument("--json", action="store_true", help="print the problems as JSON (for CI)")
-    add_validation_arguments(p)
-    add_config_arguments(p)
+    options.add_validation_arguments(p)
+    options.add_settings(p, options.PIPELINE_SETTINGS)
     return p
 
 
@@ -43,17 +45,16 @@ def main(argv: Sequence[str]) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from pipelines.local.target import read_definition_file
-    from pipelines.run import config_from_args, local_config, pipeline_module, security_rules
     from pipelines.validation import problems_json, validate
 
-    config = local_config(config_from_args(args, os.environ))
+    config = local_config(options.config_from_args(args, os.environ))
     if args.definition is not None:
         text, document = read_definition_file(args.definition)
         name = str(args.definition)
     else:
         built = pipeline_module(args.pipeline).build(config)
         text, document, name = built.definition, built.definition_dict, f"the {args.pipeline} pipeline"
-    rules = security_rules(args, config)
+    rules = security_rules(config, args.definition is not None, args.security_lint)
     problems = validate(document, rules, text)
     if args.json:
         print(problems_json(problems))

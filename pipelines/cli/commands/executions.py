@@ -1,5 +1,5 @@
-"""``python -m pipelines.run executions | describe ID | logs ID STEP | retry ID``: local executions as
-first-class objects."""
+"""``python -m pipelines.run executions | describe ID | logs ID STEP | retry ID``: executions, local or on
+SageMaker, as first-class objects."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from rich.console import Console
-from rich.table import Table
 
+from pipelines.cli import options
+from pipelines.cli.parsing import CommandParser
+from pipelines.cli.tables import print_rows, print_table
+from pipelines.config import local_config
 from pipelines.errors import ConfigError, ExecutionError, exit_code_of
 from pipelines.local import executions
 from pipelines.local.executions import ExecutionLock, ExecutionRecord
@@ -25,42 +28,44 @@ COMMANDS = ("executions", "describe", "logs", "retry")
 
 def parser() -> argparse.ArgumentParser:
     """The parser of the execution subcommands."""
-    from pipelines.run import (
-        CONFIG_GROUP,
-        add_engine_arguments,
-        add_local_config_arguments,
-        add_watch_arguments,
-        positive_int,
-    )
-
-    p = argparse.ArgumentParser(prog="python -m pipelines.run",
-                                description="Executions, local or on SageMaker: list, describe, logs, retry.")
+    p = CommandParser(prog="python -m pipelines.run",
+                      description="Executions, local or on SageMaker: list, describe, logs, retry.")
     sub = p.add_subparsers(dest="command", required=True)
-    listing = sub.add_parser("executions", help="list the executions, newest first")
-    listing.add_argument("--limit", type=positive_int, metavar="N", help="show the newest N (default: all local ones; the "
+    listing = sub.add_parser("executions", help="list the executions, newest first",
+                             usage="python -m pipelines.run executions [--limit N] [--json] [--target T] [--store DIR]")
+    listing.add_argument("--limit", type=options.positive_int, metavar="N", help="show the newest N (default: all local ones; the "
                          f"newest {SAGEMAKER_LISTED} on SageMaker)")
-    describe = sub.add_parser("describe", help="one execution: its steps, reasons, outputs, properties, unenforced settings")
+    describe = sub.add_parser("describe", help="one execution: its steps, reasons, outputs, properties, unenforced "
+                              "settings", usage="python -m pipelines.run describe ID [--not-enforced] [--full] "
+                                               "[--json] [--target T] [--store DIR]")
     describe.add_argument("execution_id", help="the execution's id (or, on SageMaker, its ARN)")
+    describe.add_argument("--not-enforced", action="store_true",
+                          help="only the settings the local engine accepted but did not enforce, by step")
+    describe.add_argument("--full", action="store_true",
+                          help="print long property values (curves, lists) whole instead of their first items")
     logs = sub.add_parser("logs", help="a step's whole job log (every host's, for a job on several instances; "
-                          "CloudWatch Logs on SageMaker)")
+                          "CloudWatch Logs on SageMaker)", usage="python -m pipelines.run logs ID STEP [--target T] "
+                                                                "[--store DIR]")
     logs.add_argument("execution_id", help="the execution's id (or, on SageMaker, its ARN)")
     logs.add_argument("step", help="the step's name")
-    retry = sub.add_parser("retry", help="re-run the failed and never-run steps of an execution, reusing the others")
+    retry = sub.add_parser("retry", help="re-run the failed and never-run steps of an execution, reusing the others",
+                           usage="python -m pipelines.run retry ID [--summary-json FILE] [engine flags] [--target T] "
+                                 "[--store DIR]")
     retry.add_argument("execution_id", help="the execution's id (or, on SageMaker, its ARN)")
     retry.add_argument("--summary-json", type=Path, metavar="FILE", help="write a machine-readable run summary")
-    add_engine_arguments(retry)
-    add_watch_arguments(retry)
-    add_local_config_arguments(retry.add_argument_group(CONFIG_GROUP))
+    retry.add_argument("--not-enforced", action="store_true",
+                       help="list every setting the local engine accepted but did not enforce (default: their count)")
+    options.add_engine_arguments(retry)
+    options.add_watch_arguments(retry)
+    # the definition is the execution's own: only the settings of a local execution apply
+    options.add_settings(retry, (*options.LOCAL_SETTINGS, "pipeline_name"))
+    for command in (listing, describe, logs):
+        options.add_settings(command, ("config", "region", "pipeline_name"))
     for command in (listing, describe, logs, retry):
-        command.set_defaults(kwargs=None)  # the definition is the execution's own: only these settings apply
         command.add_argument("--target", choices=("local", "sagemaker"), default="local",
                              help="executions of the local engine (default) or of SageMaker (the configured "
                                   "--pipeline-name in --region)")
-        command.add_argument("--store", type=Path, default=Path(".sagemaker-local"), help="the local store")
-        command.add_argument("--pipeline-name", help="SageMaker: the pipeline (default LeadScoringPipeline)")
-    for command in (listing, describe, logs):
-        command.add_argument("--config", type=Path, help="TOML or YAML file of settings (its region and pipeline name)")
-        command.add_argument("--region", help="SageMaker: AWS region (default: AWS_REGION / AWS_DEFAULT_REGION)")
+        options.add_store_argument(command)
     for command in (listing, describe):
         command.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return p
@@ -84,7 +89,7 @@ def run_command(args: argparse.Namespace) -> int:
     if args.command == "executions":
         return list_executions(args.store, args.json, args.limit)
     if args.command == "describe":
-        return describe(args.store, args.execution_id, args.json)
+        return describe(args.store, args.execution_id, args.json, args.not_enforced, args.full)
     if args.command == "logs":
         return print_logs(args.store, args.execution_id, args.step)
     return retry(args)
@@ -160,27 +165,21 @@ def failure_of(record: ExecutionRecord) -> str | None:
 
 def _print_executions(rows: list[dict[str, Any]], title: str, as_json: bool) -> int:
     if as_json:
-        print(json.dumps(rows, indent=2, default=str))
+        print_rows(rows)
         return 0
     pipelines = {row["pipeline_name"] for row in rows}
     one_pipeline = len(pipelines) == 1  # then it is named in the title, and its column left out
-    table = Table(title=f"{title}: {next(iter(pipelines))}" if one_pipeline else title)
-    table.add_column("Execution", no_wrap=True)
-    if not one_pipeline:
-        table.add_column("Pipeline", overflow="fold")
-    for column in ("Status", "Started", "Took"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("Retries", no_wrap=True, justify="right")  # of the execution / of its steps
-    table.add_column("Failure", overflow="fold", ratio=1)
+    columns = ["Execution", *([] if one_pipeline else ["Pipeline"]), "Status", "Started", "Took", "Retries", "Failure"]
+    cells = []
     for row in rows:
         duration = row["duration_seconds"]
         started = str(row["start_time"])[5:16].replace("T", " ")  # MM-DD HH:MM
-        cells = [row["execution_id"], *([] if one_pipeline else [row["pipeline_name"]]), row["status"], started,
-                 "" if duration is None else f"{duration:.1f}s",
-                 f"{_count(row['retries'])}/{_count(row['step_retries'])}",
-                 row.get("failure") or row["failure_reason"] or ""]
-        table.add_row(*cells)
-    Console().print(table)  # the terminal's width (80 when piped, or COLUMNS)
+        cells.append([row["execution_id"], *([] if one_pipeline else [row["pipeline_name"]]), row["status"], started,
+                      "" if duration is None else f"{duration:.1f}s",
+                      f"{_count(row['retries'])}/{_count(row['step_retries'])}",  # of the execution / of its steps
+                      row.get("failure") or row["failure_reason"] or ""])
+    print_table(f"{title}: {next(iter(pipelines))}" if one_pipeline else title, columns, cells, wide="Failure",
+                empty="no executions")
     return 0
 
 
@@ -206,7 +205,7 @@ def output_locations(step: executions.StepRecord) -> list[tuple[str, str]]:
     return [(what, uri) for what, uri in found if isinstance(uri, str)]
 
 
-def describe(store: Path, execution_id: str, as_json: bool) -> int:
+def describe(store: Path, execution_id: str, as_json: bool, only_unenforced: bool = False, full: bool = False) -> int:
     """Print one local execution with each step's status, timing, attempts, cache hit, reason and properties."""
     store = store.resolve()
     record = executions.load(store, execution_id)
@@ -216,15 +215,43 @@ def describe(store: Path, execution_id: str, as_json: bool) -> int:
         definition = {}  # every property is shown, arguments included
     local_store = Store(store)
     return _print_record(record, status_of(store, record), definition, as_json,
-                         locate=lambda uri: f"{uri} ({local_store.path(uri)})")
+                         locate=lambda uri: f"{uri} ({local_store.path(uri)})", only_unenforced=only_unenforced,
+                         full=full)
+
+
+LONG_LIST = 8  # items of a list shown before "..." (an ROC curve has hundreds)
+
+
+def brief(value: Any) -> Any:
+    """``value`` with every list longer than LONG_LIST cut to its first items and a count of the rest."""
+    if isinstance(value, dict):
+        return {key: brief(item) for key, item in value.items()}
+    if isinstance(value, list):
+        shown = [brief(item) for item in value[:LONG_LIST]]
+        return shown + ([f"... {len(value) - LONG_LIST} more (--full shows them)"] if len(value) > LONG_LIST else [])
+    return value
+
+
+def _print_unenforced(record: ExecutionRecord) -> int:
+    from pipelines.local.unenforced import grouped
+
+    lines = grouped(record.unenforced_report())
+    if not lines:
+        print(f"execution {record.execution_id}: the local engine enforced every setting it was given")
+    for steps, line in lines:
+        print(f"{', '.join(steps)}: {line}")
+    return 0
 
 
 def _print_record(record: ExecutionRecord, status: str, definition: dict[str, Any], as_json: bool,
-                  locate: Callable[[str], str]) -> int:
+                  locate: Callable[[str], str], only_unenforced: bool = False, full: bool = False) -> int:
     """One execution, whichever target ran it: ``locate`` says where an S3 URI is for this target."""
     if as_json:
         print(json.dumps({**asdict(record), "status": status, "step_retries": record.step_retries}, indent=2, default=str))
         return 0
+    if only_unenforced:
+        return _print_unenforced(record)
+    shown = (lambda value: value) if full else brief
     definition_steps = steps_by_name(definition)
     console = Console(highlight=False, soft_wrap=True)  # long lines stay whole when piped
     console.print(f"Execution {record.execution_id} of {record.pipeline_name}: {status}", markup=False)
@@ -240,16 +267,21 @@ def _print_record(record: ExecutionRecord, status: str, definition: dict[str, An
     for step in record.steps:
         timing = f" in {step.duration_seconds:.1f}s" if step.duration_seconds is not None else ""
         extras = [f"attempt {step.attempts}"] + ([f"cache hit from {step.cache_hit_from}"] if step.cache_hit_from else []) \
-            + ([f"not selected: reused from {step.reused_from}"] if step.reused_from else [])
+            + ([f"not selected: reused from {step.reused_from}"] if step.reused_from else []) \
+            + [f"before a retry: {earlier.status.lower()} after {earlier.attempts} attempt"
+               f"{'s' if earlier.attempts > 1 else ''}" for earlier in record.earlier_tries(step.name)]
         console.print(f"\n{step.name} ({step.type}): {step.status}{timing} [{', '.join(extras)}]", markup=False)
         if step.failure_reason:
             console.print(f"  reason: {step.failure_reason}", markup=False)
+        for earlier in record.earlier_tries(step.name):
+            if earlier.failure_reason:
+                console.print(f"  reason before the retry: {earlier.failure_reason}", markup=False)
         for what, uri in output_locations(step):
             console.print(f"  {what}: {locate(uri)}", markup=False)
         for key, value in produced_properties(step, definition_steps).items():
-            console.print(f"  {key}: {json.dumps(value, default=str)}", markup=False)
+            console.print(f"  {key}: {json.dumps(shown(value), default=str)}", markup=False)
         for name, document in step.property_files.items():
-            console.print(f"  property file {name}: {json.dumps(document)}", markup=False)
+            console.print(f"  property file {name}: {json.dumps(shown(document))}", markup=False)
         for line in step.unenforced:
             console.print(f"  not enforced locally: {line}", markup=False)
     return 0
@@ -272,30 +304,30 @@ def retry(args: argparse.Namespace) -> int:
     """Resume a failed or interrupted local execution and report it like a run."""
     from pipelines.local.target import LocalTarget
     from pipelines.progress import Progress
-    from pipelines.run import config_from_args, engine_options, finish_run, local_config
+    from pipelines.reporting import finish_run
 
-    config = local_config(config_from_args(args, os.environ))
+    config = local_config(options.config_from_args(args, os.environ))
     record = executions.load(args.store.resolve(), args.execution_id)
     _fail_step_note(record)
-    target = LocalTarget(config, store=args.store, options=engine_options(args))
+    target = LocalTarget(config, store=args.store, options=options.engine_options(args))
     with Progress(f"retry of {args.execution_id} on local") as progress:
         definition = executions.load_definition(args.store.resolve(), args.execution_id)
         progress.declare(list(steps_by_name(definition)))
         result = target.retry(args.execution_id, progress)
-    return finish_run(result, args.summary_json, reasons_shown=not progress.live_mode)
+    return finish_run(result, args.summary_json, reasons_shown=not progress.live_mode, store=args.store,
+                      all_unenforced=args.not_enforced)
 
 
 def sagemaker_command(args: argparse.Namespace) -> int:
     """The subcommand for executions of the configured pipeline on SageMaker."""
-    from pipelines.run import config_from_args
-    from pipelines.target_clients import aws_session
+    from pipelines.aws import aws_session
     from pipelines.targets.sagemaker_executions import SageMakerExecutions
 
     defaults = parser().parse_args(["retry", "-"]) if args.command == "retry" else args
     given = [name for name in LOCAL_ONLY if getattr(args, name, None) != getattr(defaults, name, None)]
     if given:
         raise ConfigError(f"--{given[0].replace('_', '-')} applies to local executions only (not with --target sagemaker)")
-    config = config_from_args(args, os.environ)
+    config = options.config_from_args(args, os.environ)
     service = SageMakerExecutions(aws_session(config), poll_seconds=getattr(args, "poll_seconds", 30.0),
                                   timeout_seconds=getattr(args, "timeout", None))
     if args.command == "executions":
@@ -310,7 +342,8 @@ def sagemaker_command(args: argparse.Namespace) -> int:
         return sagemaker_retry(service, arn, args)
     record, definition = service.record(arn, note=_note)
     if args.command == "describe":
-        return _print_record(record, record.status, definition, args.json, locate=lambda uri: uri)
+        return _print_record(record, record.status, definition, args.json, locate=lambda uri: uri,
+                             only_unenforced=args.not_enforced, full=args.full)
     return print_sagemaker_logs(service, _recorded_step(record, args.step))
 
 
@@ -334,8 +367,8 @@ def print_sagemaker_logs(service: Any, step: executions.StepRecord) -> int:
 def sagemaker_retry(service: Any, arn: str, args: argparse.Namespace) -> int:
     """RetryPipelineExecution, then watch the execution and report it like a run."""
     from pipelines.progress import Progress
+    from pipelines.reporting import finish_run
     from pipelines.results import RunResult
-    from pipelines.run import finish_run
 
     record, definition = service.record(arn, note=_note, outputs=False)  # what ran and how it ended suffices
     _fail_step_note(record)

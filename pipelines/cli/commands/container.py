@@ -1,0 +1,72 @@
+"""``python -m pipelines.container train|serve --ml-dir DIR``: our image's programs (``container/``)
+against a folder laid out as ``/opt/ml``, without Docker: the local test that
+``docker run -v $(pwd)/ml:/opt/ml IMAGE train`` (or ``serve``) would be, before the image is pushed. The
+program runs in the job runtime, as the engine's jobs do: DIR is its /opt/ml, and it sees nothing else
+of this machine but its interpreter."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from inference.image_programs import own_image_program
+from pipelines.cli.parsing import CommandParser
+from pipelines.errors import ConfigError, exit_code_of
+from pipelines.local import job_runtime
+from pipelines.local.environments import Environments
+
+
+def parser() -> argparse.ArgumentParser:
+    p = CommandParser(
+        prog="python -m pipelines.container",
+        description="Run the image's train or serve program with DIR as its /opt/ml.",
+        epilog="Lay DIR out as SageMaker does: DIR/input/config/{hyperparameters,inputdataconfig,resourceconfig}.json "
+               "and DIR/input/data/{train,validation}/*.csv for train; DIR/model (what train wrote) for serve.")
+    sub = p.add_subparsers(dest="program", required=True)
+    train = sub.add_parser("train", help="train from DIR/input, write DIR/model (DIR/output/failure on error)")
+    train.add_argument("--ml-dir", type=Path, required=True, help="the folder standing in for /opt/ml")
+    serve = sub.add_parser("serve", help="serve DIR/model on 127.0.0.1:PORT until stopped (Ctrl-C)")
+    serve.add_argument("--ml-dir", type=Path, required=True, help="the folder standing in for /opt/ml")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (SAGEMAKER_BIND_TO_PORT; default 8080)")
+    serve.add_argument("--workers", type=int, default=1, help="gunicorn workers (SAGEMAKER_MODEL_SERVER_WORKERS)")
+    return p
+
+
+def job(args: argparse.Namespace, work_dir: Path) -> job_runtime.JobSpec:
+    """The program to run, with DIR as its /opt/ml; ConfigError for a folder that cannot be /opt/ml."""
+    ml_dir = args.ml_dir.resolve()
+    if args.program == "train" and not (ml_dir / "input" / "config").is_dir():
+        raise ConfigError(f"--ml-dir {args.ml_dir}: no input/config folder; lay it out as /opt/ml (see --help)")
+    if args.program == "serve" and not (ml_dir / "model").is_dir():
+        raise ConfigError(f"--ml-dir {args.ml_dir}: no model folder; run train first")
+    environment = {"SAGEMAKER_BASE_DIR": job_runtime.CONTAINER_ROOT}
+    if args.program == "serve":
+        if not 1 <= args.port <= 65535 or args.workers < 1:
+            raise ConfigError("--port must be 1-65535 and --workers at least 1")
+        environment.update({"SAGEMAKER_BIND_TO_PORT": str(args.port), "SERVE_BIND_HOST": "127.0.0.1",
+                            "SAGEMAKER_MODEL_SERVER_WORKERS": str(args.workers)})
+    image = own_image_program()
+    assert image.requirements is not None
+    built = Environments().with_requirements(image.requirements, lambda line: print(line, file=sys.stderr))
+    return job_runtime.JobSpec([*image.command, args.program], ml_dir, work_dir, environment,
+                               workdir=image.workdir, image_files=image.files, python_env=built.root)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+
+    def run() -> int:
+        runtime = job_runtime.automatic()
+        if runtime.notice:
+            print(f"note: {runtime.notice}", file=sys.stderr)
+        with tempfile.TemporaryDirectory(prefix="container-") as work_dir:
+            process = job_runtime.start(runtime, job(args, Path(work_dir)))
+            try:
+                return process.wait()  # the program's exit code is ours
+            finally:
+                job_runtime.kill_group(process.pid)
+
+    return exit_code_of(run)
+
