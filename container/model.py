@@ -23,6 +23,14 @@ CALIBRATION_FILE = "calibration.json"
 METADATA_FILE = "model.json"
 
 
+def width_problem(row: int, got: int, expected: int) -> str:
+    """What is wrong with a request row of ``got`` fields for a model of ``expected`` features (every serving
+    path says it alike): one more is most often the label column left in."""
+    hint = " (is the label column still in? send the features only)" if got == expected + 1 else \
+        " (send the features only, in the order the model was trained on)"
+    return f"row {row}: expected {expected} features, got {got}{hint}"
+
+
 @dataclass
 class CalibratedModel:
     """A trained booster and the calibration that turns its scores into conversion probabilities."""

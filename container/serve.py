@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from container import paths
-from container.model import CalibratedModel, check, load
+from container.model import CalibratedModel, check, load, width_problem
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 Headers = list[tuple[str, str]]
@@ -41,8 +41,7 @@ def parse_rows(body: bytes, features: int) -> np.ndarray:
     lines = [line for line in body.splitlines() if line.strip()]
     for number, line in enumerate(lines, start=1):
         if line.count(b",") + 1 != features:
-            raise Refusal("400 Bad Request", f"row {number} has {line.count(b',') + 1} columns; each row needs "
-                                             f"{features} features")
+            raise Refusal("400 Bad Request", width_problem(number, line.count(b",") + 1, features))
     try:
         frame = pd.read_csv(io.BytesIO(body), header=None, dtype=np.float32, skip_blank_lines=True)
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+from container.model import width_problem
 from processing.archives import ArchiveError, extract
 from processing.evaluate import import_xgboost, load_booster_file
 
@@ -113,12 +114,14 @@ def invoke(boosters: list[Any], body: bytes, content_type: str = "text/csv", acc
     widest = boosters[0].num_features()
     first_row = body.lstrip(b"\r\n").split(b"\n", 1)[0]
     if first_row.count(b",") + 1 > widest:  # checked before parsing: a row of a million columns parses for seconds
-        raise InvocationError(400, f"row 1 has {first_row.count(b',') + 1} columns; the model takes {widest} "
-                                   "features")
+        raise InvocationError(400, width_problem(1, first_row.count(b",") + 1, widest))
     try:
         features = parse_csv(body)
     except UnicodeDecodeError:
         raise InvocationError(415, "request body is not UTF-8 text") from None
+    if features.shape[1] != widest:
+        # XGBoost would score a narrower row with the missing features as NaN: a silent wrong answer
+        raise InvocationError(400, width_problem(1, features.shape[1], widest))
     try:
         matrix = xgb.DMatrix(features, missing=np.nan)
         scores = np.mean([b.predict(matrix) for b in boosters], axis=0)

@@ -359,6 +359,8 @@ class LocalEngine:
                 return StepOutcome({}, failure_reason=str(exc))
             except DefinitionError as exc:
                 return StepOutcome({}, failure_reason=f"ClientError: {exc}")
+            except UnicodeError as exc:  # data that is not text is the input's fault: never retried
+                return StepOutcome({}, failure_reason=f"ClientError: the step's input is not UTF-8 text ({exc})")
             except Exception as exc:  # noqa: BLE001 - every other failure is classified, retried or reported
                 transient = retries.classify(step.type, exc)
                 delay = retries.retry_delay(policies, transient.exception_type, step.attempts - 1,

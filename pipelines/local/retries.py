@@ -7,7 +7,8 @@ Local failures map onto SageMaker's exception types like this:
   unexpected error inside the engine -> ``SageMaker.JOB_INTERNAL_ERROR``;
 - the same inside a non-job step (Model, RegisterModel, ...) -> ``Step.SERVICE_FAULT``;
 - the local registry busy beyond its lock timeout -> ``Step.THROTTLING``;
-- the job's own program failing (non-zero exit), bad arguments or data, a step over its
+- the job's own program failing (non-zero exit), bad arguments or data (input that is not UTF-8 text
+  included), a step over its
   MaxRuntimeInSeconds, an expression that cannot be resolved -> a client error: never retried,
   as on SageMaker.
 

@@ -91,8 +91,11 @@ def test_refusals_are_the_built_in_containers(served) -> None:
     assert request(port, "POST", "/invocations", b"a,b,c,d\n", Content_Type="text/csv")[0] == 415
     assert request(port, "POST", "/invocations", row, Content_Type="text/csv", Accept="application/json")[0] == 406
     status, body = request(port, "POST", "/invocations", b"0.1,0.2\n", Content_Type="text/csv")
-    assert (status, body) == (400, b"row 1 has 2 columns; each row needs 4 features")
+    assert (status, body) == (400, b"row 1: expected 4 features, got 2 (send the features only, in the order the "
+                                   b"model was trained on)")
     assert request(port, "POST", "/invocations", b"", Content_Type="text/csv")[0] == 204
+    status, body = request(port, "POST", "/invocations", b"1,0.1,0.2,0.3,0.4\n", Content_Type="text/csv")
+    assert status == 400 and b"expected 4 features, got 5 (is the label column still in?" in body
 
 
 def test_the_same_rules_as_the_built_in_path_for_odd_bodies(served) -> None:
@@ -107,12 +110,12 @@ def test_the_same_rules_as_the_built_in_path_for_odd_bodies(served) -> None:
     assert (response.status, response.read()) == plain  # a chunked body used to be answered 204, unscored
     connection.close()
     status, body = request(port, "POST", "/invocations", b"0.1,0.2,0.3,0.4\n0.1,0.2,0.3\n", Content_Type="text/csv")
-    assert (status, body) == (400, b"row 2 has 3 columns; each row needs 4 features")  # used to be padded with NaN
+    assert status == 400 and body.startswith(b"row 2: expected 4 features, got 3 (")  # used to be padded with NaN
     for value in (b"inf", b"1e400", b"-inf"):
         status, body = request(port, "POST", "/invocations", b"0.1,0.2,0.3,%s\n" % value, Content_Type="text/csv")
         assert (status, body) == (400, b"row 1 has a value that is infinite or beyond the float32 range")
     status, body = request(port, "POST", "/invocations", b",".join([b"1"] * 1_000_000) + b"\n", Content_Type="text/csv")
-    assert (status, body) == (400, b"row 1 has 1000000 columns; each row needs 4 features")
+    assert status == 400 and body.startswith(b"row 1: expected 4 features, got 1000000 (")
 
 
 @pytest.mark.parametrize("damage, message", [

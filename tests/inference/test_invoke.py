@@ -220,7 +220,7 @@ def test_an_unknown_endpoint_or_input_is_one_line(tmp_path, endpoint):
     (tmp_path / "a.csv").write_bytes(lead_rows(3))
     unknown = invoke_endpoint("--endpoint-name", "other", "--input", str(tmp_path / "a.csv"), "--output",
                               str(tmp_path / "o.csv"), "--store", str(endpoint[0]))
-    assert unknown.returncode == 1 and 'Could not find endpoint "other"' in unknown.stderr
+    assert unknown.returncode == 2 and 'Could not find endpoint "other"' in unknown.stderr  # not found: exit 2
 
 
 def test_s3_prefixes_are_streamed_object_by_object(aws_credentials):

@@ -129,10 +129,16 @@ def transform(run: StepRun, predictor: Predictor, say: Callable[[str], None]) ->
     return StepOutcome(properties=properties)
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
 def read_object(path: Path, compression: str, key: str) -> bytes:
     """An input object's bytes, decompressed if its CompressionType says so."""
     data = path.read_bytes()
     if compression != "Gzip":
+        if data.startswith(GZIP_MAGIC):  # the service would send these bytes as they are, and the model refuse them
+            raise StepFailed(f"ClientError: {key} is gzip data: set TransformInput.CompressionType to Gzip (the "
+                             "SDK's Transformer.transform(compression_type='Gzip')), or give uncompressed input")
         return data
     try:
         return gzip.decompress(data)

@@ -62,10 +62,20 @@ def test_a_chunked_body_is_scored_like_one_with_a_length(endpoint):
     assert status == 413 and b"exceeds 6291456 bytes" in body
 
 
+def test_rows_of_the_wrong_width_say_how_many_features_the_model_takes(endpoint):
+    _, port = endpoint
+    status, body = post(port, "/invocations", b"1,2\n")  # XGBoost itself would score it, the third feature missing
+    assert status == 400 and body.startswith(b"row 1: expected 3 features, got 2 (send the features only")
+    status, body = post(port, "/invocations", b"1,0.5,2,3\n")  # the label left in front of the features
+    assert status == 400 and body == b"row 1: expected 3 features, got 4 (is the label column still in? send the " \
+                                     b"features only)"
+
+
 def test_a_row_wider_than_the_model_is_refused_before_it_is_parsed(endpoint):
     _, port = endpoint
     status, body = post(port, "/invocations", b",".join([b"1"] * 1_000_000) + b"\n")
-    assert status == 400 and body == b"row 1 has 1000000 columns; the model takes 3 features"
+    assert status == 400 and body == (b"row 1: expected 3 features, got 1000000 (send the features only, in the order "
+                                      b"the model was trained on)")
     status, body = post(port, "/invocations", b"1,2,3\n1,2\n")  # a short row is not padded with missing values
     assert status == 415 and b"row 2 has 2 columns, expected 3" in body
     for value in (b"inf", b"1e400"):

@@ -258,3 +258,15 @@ def test_a_serve_programs_output_is_in_the_transform_job_log(store, tmp_path):
     assert "tiny serve: listening on" in log and "tiny serve: scoring 3 rows" in log  # part-a.csv, sent whole
     assert "transformed 2 records from 2 objects in 2 requests" in log  # SplitType None: an object is a record
     assert store.path("s3://bkt/out/part-a.csv.out").read_text() == "7\n8\n7\n"
+
+
+@pytest.mark.parametrize("split_type", ["Line", "None"])
+def test_gzip_data_without_compression_type_is_one_client_error_saying_so(store, tmp_path, split_type):
+    import gzip
+
+    store.put_bytes(gzip.compress(b"1,2,0,0\n0,-2,0,0\n"), "s3://bkt/zipped/part-a.csv.gz")
+    zipped = {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://bkt/zipped"}},
+              "ContentType": "text/csv", "SplitType": split_type}
+    with pytest.raises(StepFailed, match=r"^ClientError: zipped/part-a.csv.gz is gzip data: set "
+                                         r"TransformInput.CompressionType to Gzip"):
+        run_transform(store, tmp_path, [], TransformInput=zipped)
