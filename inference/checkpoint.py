@@ -30,6 +30,8 @@ _DEFERRED_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 _CHUNK = 1 << 20
 
 
+FLAGS = {"input": "--input", "id_columns": "--id-columns", "endpoint": "--endpoint-name"}  # what the identity holds
+
 class Checkpoint:
     """The partial output and its progress record."""
 
@@ -90,9 +92,11 @@ class Checkpoint:
         if (not all(type(n) is int and n >= 0 for n in counts) or len(digests) != 3
                 or not all(isinstance(d, str) and _HEX_DIGEST.fullmatch(d) for d in digests)):
             raise unreadable
-        if {k: state.get(k) for k in self.identity} != self.identity:
-            raise ConfigError(f"--resume: the input, --id-columns or endpoint differ from the interrupted run "
-                              f"({self.progress}); start again without --resume")
+        differing = [f"{FLAGS.get(k, k)} {state.get(k)!r} then, {value!r} now" for k, value in self.identity.items()
+                     if state.get(k) != value]
+        if differing:
+            raise ConfigError(f"--resume: the interrupted run ({self.progress}) had other settings: "
+                              f"{'; '.join(differing)}; resume with its settings, or start again without --resume")
         return state
 
     def _hash_partial(self, size: int) -> int:

@@ -23,6 +23,7 @@ import contextlib
 import io
 import os
 import random
+import re
 import signal
 import sys
 import threading
@@ -146,8 +147,13 @@ def score_file(args: argparse.Namespace, config: PipelineConfig) -> int:
     finally:
         checkpoint.close()
     if scorer.failure is not None:
-        raise ScoringError(f"{scorer.failure}; {checkpoint.rows} rows scored, the rest left unscored: fix the cause, "
-                           f"then rerun with --resume to continue from row {checkpoint.rows + 1}")
+        hint = ""
+        if args.id_columns == 0 and re.search(r"not numeric|expected \d+ features, got", scorer.failure):
+            hint = " (if the rows start with lead ids, --id-columns N keeps them back from the model)"
+        if checkpoint.rows == 0:
+            raise ScoringError(f"{scorer.failure}{hint}; no row was scored: fix the cause and run again")
+        raise ScoringError(f"{scorer.failure}{hint}; {checkpoint.rows} rows scored, the rest left unscored: fix the "
+                           f"cause, then rerun with --resume to continue from row {checkpoint.rows + 1}")
     checkpoint.finish()
     elapsed = time.monotonic() - totals.started
     fill = totals.bytes_sent / max(totals.requests * args.max_payload_bytes, 1)

@@ -50,3 +50,23 @@ def latest_approved_arn(registry: Any, group: str) -> str:
     print(f"ModelPackageArn not given: scoring with {group} version {package['ModelPackageVersion']}, the latest "
           f"Approved ({package['ModelPackageArn']})")
     return package["ModelPackageArn"]
+
+
+def ignored_settings(pipeline: str, config: PipelineConfig, given: set[str]) -> list[str]:
+    """A note for each setting in ``given`` (the flags a user passed) that this run's other settings make do
+    nothing, so that nobody waits on a flag that has no effect."""
+    custom, redshift = config.training_mode == "custom", config.data_source == "redshift"
+    rules = [
+        ("calibration", not custom, "it applies to --training-mode custom with our image"),
+        ("monotone_constraints", not custom, "it applies to --training-mode custom with our image"),
+        ("xgboost_version", custom, "it picks the built-in XGBoost image, and --training-mode custom uses yours"),
+        ("max_bad_rows", config.bad_rows == "fail", "it caps skipped rows, and --bad-rows is fail"),
+        ("max_bad_percent", config.bad_rows == "fail", "it caps skipped rows, and --bad-rows is fail"),
+        ("input_data_url", redshift, "PrepareData reads the Redshift query (--data-source redshift)"),
+        ("scoring_id_columns", pipeline != "batch-scoring", "it applies to --pipeline batch-scoring"),
+        *((name, not redshift, "it applies to --data-source redshift")
+          for name in ("redshift_cluster_id", "redshift_database", "redshift_db_user", "redshift_query",
+                       "redshift_cluster_role_arn", "redshift_output_s3_uri")),
+    ]
+    return [f"--{name.replace('_', '-')} does nothing in this run: {why}" for name, idle, why in rules
+            if idle and name in given]

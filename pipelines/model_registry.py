@@ -43,6 +43,9 @@ class ModelRegistry(Protocol):
     def history(self, group: str, version: int) -> list[dict[str, Any]]:
         """Approval changes of one version, oldest first (where the target keeps them)."""
 
+    def groups(self) -> list[str]:
+        """The names of the model package groups, sorted."""
+
     def read_text(self, uri: str) -> str | None:
         """An S3 object's text, or None if it cannot be read."""
 
@@ -79,6 +82,9 @@ class LocalModelRegistry:
     def history(self, group: str, version: int) -> list[dict[str, Any]]:
         return self.registry.history(group, version)
 
+    def groups(self) -> list[str]:
+        return self.registry.groups()
+
     def read_text(self, uri: str) -> str | None:
         try:
             return self.store.path(uri).read_text(encoding="utf-8")
@@ -93,7 +99,7 @@ class SageMakerModelRegistry:
         self.sagemaker = session.client("sagemaker")
         self.s3 = session.client("s3")
 
-    def _groups(self) -> list[str]:
+    def groups(self) -> list[str]:
         with aws_call("ListModelPackageGroups"):
             pages = self.sagemaker.get_paginator("list_model_package_groups").paginate()
             return sorted(g["ModelPackageGroupName"] for page in pages for g in page["ModelPackageGroupSummaryList"])
@@ -108,7 +114,7 @@ class SageMakerModelRegistry:
         return sorted(summaries, key=lambda s: s.get("ModelPackageVersion", 0))
 
     def list(self, group: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
-        groups = [group] if group else self._groups()
+        groups = [group] if group else self.groups()
         return [self.describe_arn(s["ModelPackageArn"]) for g in groups for s in self._summaries(g, status)]
 
     def describe(self, group: str, version: int) -> dict[str, Any]:
@@ -178,6 +184,9 @@ def summary(registry: ModelRegistry, package: dict[str, Any]) -> dict[str, Any]:
 def latest_approved(registry: ModelRegistry, group: str) -> dict[str, Any]:
     """The newest Approved version of ``group``; ModelPackageError if there is none."""
     approved = registry.list(group, "Approved")
+    if not approved and group not in (groups := registry.groups()):
+        raise ModelPackageError(f"there is no model package group {group} (groups: {', '.join(groups) or 'none'}); "
+                                "pass --group, or run the pipeline that registers it first")
     if not approved:
         raise ModelPackageError(f"model package group {group} has no Approved version; approve one with "
                                 f"`model-registry approve {group} VERSION --description ...`")

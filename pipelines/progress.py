@@ -9,6 +9,7 @@ each change and each log line is one line, as a log collector wants them.
 from __future__ import annotations
 
 import sys
+import threading
 from typing import IO
 
 from rich.console import Console
@@ -58,6 +59,13 @@ class Progress:
         self._steps: dict[str, StepStatus] = {}
         self._latest: dict[str, str] = {}
         self._message: str | None = None
+        self._writing = threading.Lock()
+
+    def _print(self, line: str) -> None:
+        """One whole line in one write: parallel steps' lines never interleave mid-line (plain output)."""
+        with self._writing:
+            self.stream.write(line + "\n")
+            self.stream.flush()
 
     def __enter__(self) -> "Progress":
         if self.live_mode:  # redrawn 4 times a second, so running steps' elapsed times tick
@@ -86,14 +94,14 @@ class Progress:
             return
         if message and message != self._message:
             self._message = message
-            print(message, file=self.stream, flush=True)
+            self._print(message)
         for step in steps:
             if step.status in NOT_STARTED:
                 continue
             key = (step.status, step.attempts)
             if self._seen.get(step.name) != key:
                 self._seen[step.name] = key
-                print(_line(step), file=self.stream, flush=True)
+                self._print(_line(step))
 
     def log(self, step: str, line: str) -> None:
         """One line of a step's job log: the latest shown in the step's row (live), or printed (plain)."""
@@ -101,7 +109,7 @@ class Progress:
             if line.strip():
                 self._latest[step] = line.strip()
         else:
-            print(f"  [{step}] {line}", file=self.stream, flush=True)
+            self._print(f"  [{step}] {line}")
 
     def _table(self) -> Table:
         table = Table(title=self.title, caption=self._message)

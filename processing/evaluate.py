@@ -39,6 +39,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--output-dir", default="/opt/ml/processing/evaluation")
     p.add_argument("--threshold", type=float, default=0.5, help="score above which a lead is predicted positive")
     p.add_argument("--seed", type=int, default=42, help="seed of the bootstrap for standard deviations")
+    p.add_argument("--model-uri", default="", help="where the model evaluated is (named in the report)")
+    p.add_argument("--training-job", default="", help="the training job that made it (named in the report)")
+    p.add_argument("--test-uri", default="", help="where the test split is (named in the report)")
+    p.add_argument("--source-revision", default="", help="the code's revision (named in the report)")
     return p.parse_args(argv)
 
 
@@ -416,8 +420,16 @@ def write_text(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
-def html_report(report: dict, charts: List[str]) -> str:
-    """A one-page HTML report of the metrics and charts."""
+def provenance_rows(provenance: dict) -> str:
+    """The report's table of what it covers: the model, its training job, the test data, the code revision."""
+    labels = (("model_uri", "Model artifact"), ("training_job", "Training job"), ("test_uri", "Test data"),
+              ("source_revision", "Source revision"))
+    return "".join("<tr><th>%s</th><td>%s</td></tr>" % (label, html.escape(provenance[key]))
+                   for key, label in labels if provenance.get(key))
+
+
+def html_report(report: dict, charts: List[str], provenance: Optional[dict] = None) -> str:
+    """A one-page HTML report of the metrics and charts, and of what they cover (``provenance``)."""
     m = report["binary_classification_metrics"]
     lead = report["lead_scoring_metrics"]
     rows = "".join("<tr><td>%s</td><td>%.4f</td><td>%.4f</td></tr>" % (html.escape(k), m[k]["value"], m[k]["standard_deviation"])
@@ -431,6 +443,9 @@ def html_report(report: dict, charts: List[str]) -> str:
 <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}img{max-width:32%%;margin-right:1%%}</style></head>
 <body><h1>Lead scoring model evaluation</h1>
+<table class="provenance">%s</table>
+<p>The model is registered as a new version of its model package group if it passes the quality gate;
+<code>model-registry describe</code> links each version to this report.</p>
 <p>%d test leads, %.2f%% converted. Calling the top-scored 10%% of leads reaches %.1f%% of all conversions
 (lift %.2fx over calling at random).</p>
 <h2>Metrics (threshold %.2f; standard deviation from %d bootstrap resamples)</h2>
@@ -440,7 +455,7 @@ td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}img{max-width:32%%;
 <table><tr><th>decile</th><th>leads</th><th>conversion</th><th>lift</th><th>cumulative capture</th></tr>%s</table>
 <h2>Charts</h2>%s
 </body></html>
-""" % (lead["test_rows"], 100 * lead["positive_rate"], 100 * lead["top_decile"]["capture_rate"], lead["top_decile"]["lift"],
+""" % (provenance_rows(provenance or {}), lead["test_rows"], 100 * lead["positive_rate"], 100 * lead["top_decile"]["capture_rate"], lead["top_decile"]["lift"],
        lead["threshold"], BOOTSTRAP_SAMPLES, rows, best["threshold"], best["precision"], best["recall"], best["f1"],
        decile_rows, images)
 
@@ -460,7 +475,8 @@ def run(args: argparse.Namespace) -> dict:
     report = evaluate(labels, scores.astype(np.float64), args.threshold, args.seed)
     os.makedirs(args.output_dir, exist_ok=True)
     charts = save_charts(report, args.output_dir)
-    write_text(os.path.join(args.output_dir, "report.html"), html_report(report, charts))
+    provenance = {key: getattr(args, key) for key in ("model_uri", "training_job", "test_uri", "source_revision")}
+    write_text(os.path.join(args.output_dir, "report.html"), html_report(report, charts, provenance))
     write_text(os.path.join(args.output_dir, "evaluation.json"), json.dumps(report, indent=2) + "\n")
     return report
 

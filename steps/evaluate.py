@@ -35,6 +35,11 @@ def build(ctx: StepContext, prepare: Any, train: Any) -> tuple[Any, Any]:
             "--model-dir", "/opt/ml/processing/model",
             "--test-dir", "/opt/ml/processing/test",
             "--output-dir", "/opt/ml/processing/evaluation",
+            # what the report says it covers; none of them changes while the step's inputs do not (its cache key)
+            "--model-uri", train.properties.ModelArtifacts.S3ModelArtifacts,
+            "--training-job", train.properties.TrainingJobName,
+            "--test-uri", prepare_data.split_uri(prepare, "test"),
+            "--source-revision", ctx.config.source_revision,
         ],
     )
     step = ProcessingStep(

@@ -346,6 +346,9 @@ class LocalEngine:
             return None
         step.cache_hit_from = source
         self.log(step.name, f"cache hit: reusing the outputs of execution {source}")
+        if step.name in self.options.faults:
+            self.log(step.name, f"note: --inject-fault {step.name}=... does nothing here: the step is a cache hit, so "
+                                "no attempt runs (--no-cache runs it)")
         return StepOutcome(cached["properties"], cached["property_files"])
 
     def _attempts(self, run: _Execution, node: Node, step: StepRecord, arguments: dict[str, Any],

@@ -172,6 +172,22 @@ def test_scores_every_row_in_order_with_its_id(tmp_path, endpoint):
     assert not list(output.parent.glob("*.partial")) and not list(output.parent.glob("*.progress.json"))
 
 
+def test_forgetting_id_columns_says_so_and_a_resume_with_other_settings_names_them(tmp_path, endpoint):
+    store, _ = endpoint
+    source = tmp_path / "leads.csv"
+    source.write_bytes(lead_rows(50))  # each row starts with its lead id
+    output = tmp_path / "scores.csv"
+    argv = ("--endpoint-name", "leads", "--input", str(source), "--output", str(output), "--store", str(store))
+    failed = invoke_endpoint(*argv)
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert "(if the rows start with lead ids, --id-columns N keeps them back from the model)" in failed.stderr
+    assert failed.stderr.rstrip().endswith("no row was scored: fix the cause and run again")
+    assert "--resume" not in failed.stderr  # nothing to resume
+    refused = invoke_endpoint(*argv, "--id-columns", "1", "--resume")
+    assert refused.returncode == 2 and "--id-columns 0 then, 1 now" in refused.stderr
+    assert invoke_endpoint(*argv, "--id-columns", "1").returncode == 0 and len(output.read_text().splitlines()) == 50
+
+
 def test_a_model_error_stops_the_run_and_resume_finishes_it_without_rescoring(tmp_path, endpoint):
     store, predictor = endpoint
     lines = lead_rows(3000).splitlines()

@@ -97,6 +97,14 @@ def test_a_version_that_is_not_approved_is_refused(store):
     assert bad.returncode == 2 and "endpoint name 'no_underscores' must match" in bad.stderr
 
 
+def test_a_group_that_does_not_exist_is_named_as_such(store):
+    result = deploy_model("deploy", "--group", "NoSuchGroup", "--endpoint-name", "leads", "--store", str(store))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"error: there is no model package group NoSuchGroup (groups: {GROUP}); pass "
+                                     "--group, or run the pipeline that registers it first")
+    assert not (store / "endpoints").exists()
+
+
 def test_local_endpoint_serves_swaps_without_failures_and_undeploys(store):
     deployed = deploy_model("deploy", "--endpoint-name", "leads", "--store", str(store))
     assert deployed.returncode == 0, deployed.stderr

@@ -105,3 +105,36 @@ def test_the_live_table_fits_the_terminal_and_keeps_every_column(monkeypatch, co
     assert max(len(line) for line in last_table.splitlines()) <= columns
     for shown in ("PrepareData", "QualityGateFailed", "Succeeded", "Executing", "Failed", "Pending", "abc123"):
         assert shown in last_table, (shown, last_table)
+
+
+class SlowPipe(io.StringIO):
+    """A stream whose every write yields to other threads halfway, as a pipe to a slow reader lets them in."""
+
+    def write(self, text: str) -> int:
+        import time
+
+        half = len(text) // 2
+        super().write(text[:half])
+        time.sleep(0.0005)
+        return half + super().write(text[half:])
+
+
+def test_lines_of_parallel_steps_never_interleave_without_a_terminal():
+    import threading
+
+    stream = SlowPipe()
+    with Progress("run", stream=stream, live=False) as progress:
+        def chatter(step: str) -> None:
+            for number in range(40):
+                progress.log(step, f"line {number} of {step}")
+
+        threads = [threading.Thread(target=chatter, args=(f"Step{i}",)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 160
+    for line in lines:
+        step = line.split("]")[0].removeprefix("  [")
+        assert line.startswith(f"  [{step}] line ") and line.endswith(f" of {step}"), line

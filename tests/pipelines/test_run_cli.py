@@ -152,3 +152,17 @@ def test_every_flag_has_help_and_the_subcommands_are_listed():
     p = parser()
     assert [a.option_strings for a in p._actions if a.option_strings and not a.help] == []
     assert "`validate`" in p.epilog and "`retry ID`" in p.epilog
+
+
+def test_flags_the_other_settings_make_idle_are_said_to_do_nothing(tmp_path):
+    built = run_cli("--definition-only", str(tmp_path / "d.json"), *BASE_ARGS, "--calibration", "platt",
+                    "--max-bad-rows", "5", "--redshift-query", "SELECT 1")
+    assert built.returncode == 0, built.stderr
+    assert "note: --calibration does nothing in this run: it applies to --training-mode custom with our image" \
+        in built.stderr
+    assert "note: --max-bad-rows does nothing in this run: it caps skipped rows, and --bad-rows is fail" in built.stderr
+    assert "note: --redshift-query does nothing in this run: it applies to --data-source redshift" in built.stderr
+    quiet = run_cli("--definition-only", str(tmp_path / "d.json"), *BASE_ARGS, "--training-mode", "custom",
+                    "--training-image", "123456789012.dkr.ecr.us-east-1.amazonaws.com/lead-scoring-xgboost:1",
+                    "--calibration", "platt")
+    assert quiet.returncode == 0 and "does nothing" not in quiet.stderr

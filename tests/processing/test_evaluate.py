@@ -62,6 +62,20 @@ def test_report_files(tmp_path):
     assert html.startswith("<!DOCTYPE html>") and 'src="roc.png"' in html and "</html>" in html
 
 
+def test_the_report_says_which_model_training_job_data_and_revision_it_covers(tmp_path):
+    model_dir, test_dir = make_model(tmp_path, 3)
+    out = tmp_path / "out"
+    given = {"--model-uri": "s3://b/p/exec1/Train/output/model.tar.gz", "--training-job": "pipelines-exec1-Train-x",
+             "--test-uri": "s3://b/p/exec1/PrepareData/test", "--source-revision": "<rev&1>"}
+    argv = ["--model-dir", str(model_dir), "--test-dir", str(test_dir), "--output-dir", str(out)]
+    assert evaluate.main(argv + [word for pair in given.items() for word in pair]) == 0
+    html = (out / "report.html").read_text()
+    for label, value in (("Model artifact", "s3://b/p/exec1/Train/output/model.tar.gz"),
+                         ("Training job", "pipelines-exec1-Train-x"), ("Test data", "s3://b/p/exec1/PrepareData/test"),
+                         ("Source revision", "&lt;rev&amp;1&gt;")):
+        assert f"<tr><th>{label}</th><td>{value}</td></tr>" in html
+
+
 def test_one_class_and_bad_model_are_clear_errors(tmp_path, capsys):
     model_dir, test_dir = make_model(tmp_path, 3)
     (test_dir / "test.csv").write_text("1,0.1,0.2,0.3\n1,0.2,0.1,0.0\n")

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 from pipelines.atomic import write_output
-from pipelines.catalog import check_parameters, latest_approved_arn, pipeline_module, security_rules
+from pipelines.catalog import check_parameters, ignored_settings, latest_approved_arn, pipeline_module, security_rules
 from pipelines.cli import options
 from pipelines.cli.parsing import CommandParser
 from pipelines.config import PipelineConfig, local_config, offline_bucket
@@ -81,6 +82,9 @@ def run(args: argparse.Namespace) -> int:
     if args.definition is None:
         check_parameters(args.pipeline, config, args.parameter)
     module = pipeline_module(args.pipeline)
+    given = {name for name in options.PIPELINE_SETTINGS if getattr(args, name, None) is not None}
+    for note in [] if args.definition is not None else ignored_settings(args.pipeline, config, given):
+        print(f"note: {note}", file=sys.stderr)
     if args.definition_only is not None:
         built = module.build(offline_bucket(config))
         resolve(built.definition_dict, args.parameter)

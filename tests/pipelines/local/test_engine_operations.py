@@ -297,3 +297,13 @@ def test_describe_shows_where_each_step_wrote_and_keeps_long_json_whole(tmp_path
     assert f"  output out: {uri} ({tmp_path / 'store' / 's3' / 'bkt' / 'runs' / record.execution_id / 'Report'})" \
         in shown.stdout.splitlines()
     assert '  property file R: {"text": "' + "x" * 500 + '"}' in shown.stdout.splitlines()
+
+
+def test_a_fault_injected_into_a_cache_hit_is_said_to_do_nothing(tmp_path):
+    doc = definition(script_step("A", stamp("A"), cache=True))
+    assert engine(tmp_path / "store")[0].run(doc, "p", {}).status == "Succeeded"
+    eng, lines = engine(tmp_path / "store", faults={"A": ("SageMaker.JOB_INTERNAL_ERROR", 1)}, sleep=lambda s: None)
+    record = eng.run(doc, "p", {})
+    assert record.status == "Succeeded" and record.step("A").cache_hit_from and record.step("A").attempts == 1
+    assert "A: note: --inject-fault A=... does nothing here: the step is a cache hit, so no attempt runs " \
+           "(--no-cache runs it)" in lines
