@@ -26,6 +26,14 @@ JOBS ?= auto
 test: $(VENV)/.installed
 	$(PY) -m pytest -q -n $(JOBS) --dist loadscope $(ARGS)
 
+# a smoke test in seconds: configuration, expressions, the registry, the command line's parsers and tables,
+# the import rules; no job, no server, no environment build (`make test` runs everything)
+FAST_TESTS := tests/test_imports.py tests/pipelines/cli/test_help.py tests/pipelines/test_config.py \
+	tests/pipelines/test_overrides.py tests/pipelines/test_errors.py tests/pipelines/local/test_expressions.py \
+	tests/pipelines/test_progress.py tests/pipelines/test_executions_table.py tests/pipelines/local/test_registry.py
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -q $(FAST_TESTS) $(ARGS)
+
 bench: $(VENV)/.installed
 	$(PY) bench/local_pipeline.py
 	$(PY) bench/preprocess_memory.py

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -33,16 +34,18 @@ def served(tmp_path_factory):
     process = subprocess.Popen([sys.executable, "-m", "pipelines.container", "serve", "--ml-dir", str(ml),
                                 "--port", str(port)], cwd=REPO, env=env, start_new_session=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    said: list[str] = []  # what a script started in the background waits for: the line saying where it listens
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if request(port, "GET", "/ping")[0] == 200:
+    while time.monotonic() < deadline and not any(line.startswith(f"serving at http://127.0.0.1:{port} (")
+                                                  for line in said):
+        if select.select([process.stdout], [], [], 1)[0]:
+            said.append(process.stdout.readline().decode())
+            if not said[-1] and process.poll() is not None:
                 break
-        except OSError:
-            time.sleep(0.1)
-    else:
+    if not any(line.startswith(f"serving at http://127.0.0.1:{port} (") for line in said):
         process.kill()
-        pytest.fail(f"serve did not come up: {process.stdout.read().decode()}")
+        pytest.fail(f"serve did not say it was up: {''.join(said)}")
+    assert request(port, "GET", "/ping")[0] == 200  # up when it says so
     yield port, load(ml / "model")
     os.killpg(process.pid, signal.SIGTERM)
     assert process.wait(timeout=30) is not None

@@ -166,7 +166,7 @@ def test_local_endpoint_serves_swaps_without_failures_and_undeploys(store):
     assert server_processes(store / "endpoints" / "leads") == []
     assert deploy_model("endpoints", "--store", str(store)).stdout.strip() == "no endpoints"
     gone = deploy_model("undeploy", "leads", "--store", str(store))
-    assert gone.returncode == 1 and "Could not find endpoint \"leads\"" in gone.stderr
+    assert gone.returncode == 2 and "Could not find endpoint \"leads\"" in gone.stderr  # not found: exit 2
 
 
 def test_a_dead_server_shows_as_stopped_and_a_new_deploy_restarts_it_on_the_same_port(store):

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 from inference.image_programs import own_image_program
 from pipelines.cli.parsing import CommandParser
@@ -54,6 +56,25 @@ def job(args: argparse.Namespace, work_dir: Path) -> job_runtime.JobSpec:
                                workdir=image.workdir, image_files=image.files, python_env=built.root)
 
 
+def announce_when_up(process: Any, port: int, timeout: float = 120.0) -> None:
+    """Say where the server listens once it answers /ping, so that a script started in the background can wait
+    for this line (or poll /ping) before it sends requests."""
+    import http.client
+
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/ping")
+            if connection.getresponse().status == 200:
+                print(f"serving at http://127.0.0.1:{port} (GET /ping, POST /invocations with text/csv rows; Ctrl-C "
+                      "stops it)", flush=True)
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
 
@@ -64,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="container-") as work_dir:
             process = job_runtime.start(runtime, job(args, Path(work_dir)))
             try:
+                if args.program == "serve":
+                    announce_when_up(process, args.port)
                 return process.wait()  # the program's exit code is ours
             finally:
                 job_runtime.kill_group(process.pid)

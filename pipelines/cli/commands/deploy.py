@@ -143,6 +143,8 @@ def deploy(args: argparse.Namespace) -> int:
     state = endpoint["EndpointStatus"]
     print(f"Endpoint {args.endpoint_name}: {state}" + (f": {endpoint['FailureReason']}" if endpoint.get("FailureReason")
                                                         else ""))
+    if state == "InService":
+        print(f"Next: {next_steps.invoke(args.endpoint_name, 'leads.csv', 'scores.csv', args.target, args.store)}")
     return 0 if state == "InService" else 1
 
 

@@ -82,7 +82,8 @@ def test_the_step_sends_sagemakers_message_and_waits_until_the_command_answers_i
     assert re.fullmatch(r"arn:aws:sagemaker:local:\d{12}:pipeline/approvals/execution/[a-z0-9]+",
                         message["pipelineExecutionArn"])
     listed = callbacks_cli(pipeline, "list")
-    assert listed.returncode == 0 and message["token"] in listed.stdout and "step Approve" in listed.stdout
+    [row] = [line.split() for line in listed.stdout.splitlines() if message["token"] in line]
+    assert listed.returncode == 0 and row[0] == message["token"] and row[2] == "Approve" and '"rows":' in row[3]
     time.sleep(0.5)
     assert run.poll() is None  # still waiting
     answered = callbacks_cli(pipeline, "succeed", message["token"], "--output", "approved_rows=30")
