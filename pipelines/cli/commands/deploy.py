@@ -162,7 +162,8 @@ def list_endpoints(args: argparse.Namespace) -> int:
     elif args.target == "local":
         print_table("Local endpoints", ["Endpoint", "Status", "Health", "URL", "Model"],
                     [[r["EndpointName"], r["EndpointStatus"], r["Health"], r["Url"],
-                      f"{r['ModelPackageGroupName']} v{r['ModelPackageVersion']}"] for r in rows], empty="no endpoints")
+                      f"{r['ModelPackageGroupName']} v{r['ModelPackageVersion']}"] for r in rows], wide="Model",
+                    empty="no endpoints")
     else:
         print_table("Endpoints", ["Endpoint", "Status", "Created", "Modified"],
                     [[r["EndpointName"], r["EndpointStatus"], str(r["CreationTime"])[:16],
