@@ -13,7 +13,7 @@ from typing import Any
 from pipelines import parameters, sample_data
 from pipelines.config import PipelineConfig
 from pipelines.lead_scoring import BuiltPipeline, pipeline_object, render
-from pipelines.sdk import offline_session, quiet_sdk_loggers
+from pipelines.sdk import mlflow_config, offline_session, quiet_sdk_loggers
 from steps import score_leads, scoring_model
 from steps.context import StepContext
 
@@ -57,5 +57,5 @@ def _assemble(config: PipelineConfig, session: Any) -> tuple[Any, StepContext]:
     model = scoring_model.build(ctx)
     transform = score_leads.build(ctx, model)
     pipeline = Pipeline(name=pipeline_name(config), parameters=list(ctx.params.values()), steps=[model, transform],
-                        sagemaker_session=session)
+                        sagemaker_session=session, mlflow_config=mlflow_config(config, pipeline_name(config)))
     return pipeline, ctx

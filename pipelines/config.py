@@ -40,6 +40,7 @@ _KMS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[\w/-]
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _PIPELINE_NAME = re.compile(r"^[A-Za-z0-9](-*[A-Za-z0-9]){0,255}$")
+_MLFLOW_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:mlflow-(tracking-server|app)/[A-Za-z0-9-]+$")
 _GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _SECURITY_GROUP = re.compile(r"^sg-[0-9a-f]{8,17}$")
@@ -60,6 +61,8 @@ class PipelineConfig:
     model_package_group: str = "LeadScoringModels"
     project_name: str | None = None
     tags: tuple[tuple[str, str], ...] = ()
+    mlflow_resource_arn: str | None = None  # SageMaker managed MLflow: the tracking server (or app) executions log to
+    mlflow_experiment_name: str | None = None  # its experiment (default: the pipeline's name)
     training_mode: str = "builtin"
     training_image: str | None = None
     calibration: str = "isotonic"  # custom mode, our image: isotonic, platt or none, fitted on validation
@@ -179,6 +182,11 @@ def _validate(cfg: PipelineConfig) -> None:
         (bool(_ISO_DURATION.fullmatch(cfg.cache_expire_after)),
          f"cache_expire_after {cfg.cache_expire_after!r} is not an ISO 8601 duration such as P30D or PT12H"),
         (all(k and not k.lower().startswith("aws:") for k, _ in cfg.tags), "tag keys must be non-empty and not start with 'aws:'"),
+        (cfg.mlflow_resource_arn is None or bool(_MLFLOW_ARN.fullmatch(cfg.mlflow_resource_arn)),
+         f"mlflow_resource_arn {cfg.mlflow_resource_arn!r} is not the ARN of a SageMaker MLflow tracking server "
+         "(arn:aws:sagemaker:REGION:ACCOUNT:mlflow-tracking-server/NAME)"),
+        (cfg.mlflow_experiment_name is None or 1 <= len(cfg.mlflow_experiment_name) <= 256,
+         "mlflow_experiment_name must be 1 to 256 characters"),
     ]
     for ok, message in checks:
         if not ok:

@@ -10,7 +10,7 @@ from typing import Any, Callable
 from pipelines import parameters, sample_data
 from pipelines.config import PipelineConfig
 from pipelines.errors import ConfigError
-from pipelines.sdk import offline_session, quiet_sdk_loggers, sdk_environment
+from pipelines.sdk import mlflow_config, offline_session, quiet_sdk_loggers, sdk_environment
 from steps import batch_transform, check_quality, create_model, evaluate, prepare_data, register_model, train
 from steps.context import CodeUpload, StepContext
 
@@ -115,5 +115,6 @@ def _assemble(config: PipelineConfig, session: Any) -> tuple[Any, StepContext]:
         pipeline_experiment_config=PipelineExperimentConfig(
             ExecutionVariables.PIPELINE_NAME, ExecutionVariables.PIPELINE_EXECUTION_ID
         ),
+        mlflow_config=mlflow_config(config, config.pipeline_name),
     )
     return pipeline, ctx

@@ -14,9 +14,12 @@ import contextlib
 import logging
 import os
 import warnings
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from pipelines.errors import OfflineCallError
+
+if TYPE_CHECKING:
+    from pipelines.config import PipelineConfig
 
 _SDK_CONFIG = {
     "SchemaVersion": "1.0",
@@ -94,3 +97,14 @@ def offline_session(region: str, bucket: str) -> Any:
     boto_session = boto3.Session(region_name=region)
     boto_session.events.register("before-call", _refuse_call)
     return _OfflinePipelineSession(boto_session=boto_session, default_bucket=bucket, sagemaker_config=_SDK_CONFIG)
+
+
+def mlflow_config(config: PipelineConfig, pipeline_name: str) -> Any:
+    """The definition's ``MlflowConfig``: SageMaker managed MLflow tracking of the executions, when a tracking
+    server is configured (its experiment: the configured one, else the pipeline's name); None otherwise."""
+    if not config.mlflow_resource_arn:
+        return None
+    from sagemaker.core.shapes.shapes import MlflowConfig
+
+    return MlflowConfig(mlflow_resource_arn=config.mlflow_resource_arn,
+                        mlflow_experiment_name=config.mlflow_experiment_name or pipeline_name)

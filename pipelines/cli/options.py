@@ -103,6 +103,9 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "allowed_buckets": dict(help="comma-separated: validation refuses S3 URIs in any other bucket"),
     "scoring_id_columns": dict(type=int, help="batch-scoring: leading lead-id columns of its input (default 1)"),
     "tags": dict(help='JSON list of {"Key": ..., "Value": ...}'),
+    "mlflow_resource_arn": dict(metavar="ARN", help="SageMaker managed MLflow: the tracking server the pipeline's "
+                                                    "executions log to (the definition's MlflowConfig)"),
+    "mlflow_experiment_name": dict(metavar="NAME", help="its MLflow experiment (default: the pipeline name)"),
     "kwargs": dict(help="JSON object of settings (SageMaker project template style)"),
 }
 LOCAL_SETTINGS = ("config", "region", "local_image_programs", "local_lambdas", "callback_timeout_seconds",

@@ -61,3 +61,12 @@ def _words(listing: str) -> list[str]:
 def _closest(word: str, known: list[str]) -> str:
     near = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
     return f" (did you mean {near[0]}?)" if near else ""
+
+
+def run_parsed(parser: argparse.ArgumentParser, argv: Sequence[str] | None, command: Any) -> int:
+    """Parse ``argv`` (usage errors exit 2 here) and run ``command(args)`` behind the one error boundary, which
+    turns a PipelineError into one line and its exit code."""
+    from pipelines.errors import exit_code_of
+
+    args = parser.parse_args(argv)
+    return exit_code_of(lambda: command(args))

@@ -84,6 +84,11 @@ def pipeline_settings(definition: dict[str, Any]) -> list[str]:
     found = []
     if definition.get("PipelineExperimentConfig"):
         found.append("PipelineExperimentConfig = set: SageMaker Experiments tracking of the pipeline's executions")
+    mlflow = definition.get("MlflowConfig")
+    if isinstance(mlflow, dict) and mlflow.get("MlflowResourceArn"):
+        found.append(f"MlflowConfig = {mlflow.get('MlflowResourceArn')} (experiment "
+                     f"{mlflow.get('MlflowExperimentName') or 'the pipeline name'}): SageMaker managed MLflow "
+                     "tracking of the executions")
     return found
 
 

@@ -239,3 +239,35 @@ def test_prepare_data_policies_come_from_the_config(steps, tmp_path):
     got = arguments["AppSpecification"]["ContainerArguments"]
     assert got[got.index("--header"):got.index("--seed")] == [
         "--header", "present", "--bad-rows", "skip", "--max-bad-rows", "5", "--max-bad-percent", "2.5"]
+
+
+MLFLOW_SERVER = "arn:aws:sagemaker:us-east-1:123456789012:mlflow-tracking-server/lead-scoring"
+
+
+def test_a_configured_mlflow_tracking_server_is_the_definitions_mlflow_config(built):
+    from pipelines.batch_scoring import build as build_scoring
+
+    assert built.definition_dict.get("MlflowConfig") is None  # none configured: nothing is tracked on SageMaker
+    tracked = build(full_config(mlflow_resource_arn=MLFLOW_SERVER))
+    assert tracked.definition_dict["MlflowConfig"] == {"MlflowResourceArn": MLFLOW_SERVER,
+                                                       "MlflowExperimentName": "LeadScoringPipeline"}
+    named = build_scoring(full_config(mlflow_resource_arn=MLFLOW_SERVER, mlflow_experiment_name="lead-scoring-q4"))
+    assert named.definition_dict["MlflowConfig"]["MlflowExperimentName"] == "lead-scoring-q4"
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"mlflow_resource_arn": "arn:aws:sagemaker:us-east-1:123456789012:model/x"}, "is not the ARN of a SageMaker MLflow"),
+    ({"mlflow_resource_arn": MLFLOW_SERVER, "mlflow_experiment_name": "x" * 257}, "must be 1 to 256 characters"),
+])
+def test_mlflow_settings_are_checked(values, message):
+    with pytest.raises(ConfigError, match=message):
+        full_config(**values)
+
+
+def test_a_local_run_says_it_does_not_track_to_the_managed_server():
+    from pipelines.local.unenforced import pipeline_settings
+
+    definition = build(full_config(mlflow_resource_arn=MLFLOW_SERVER)).definition_dict
+    assert [line for line in pipeline_settings(definition) if line.startswith("MlflowConfig")] == [
+        f"MlflowConfig = {MLFLOW_SERVER} (experiment LeadScoringPipeline): SageMaker managed MLflow tracking of the "
+        "executions"]

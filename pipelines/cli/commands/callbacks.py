@@ -16,9 +16,9 @@ import json
 from typing import Sequence
 
 from pipelines.cli import options
-from pipelines.cli.parsing import CommandParser
+from pipelines.cli.parsing import CommandParser, run_parsed
 from pipelines.cli.tables import print_rows, print_table
-from pipelines.errors import CallbackError, exit_code_of
+from pipelines.errors import CallbackError
 
 
 def parser() -> argparse.ArgumentParser:
@@ -42,8 +42,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     """List or answer callback tokens."""
-    args = parser().parse_args(argv)
-    return exit_code_of(lambda: run(args))
+    return run_parsed(parser(), argv, run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,10 +14,10 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from rich.console import Console
 
 from pipelines.cli import options
-from pipelines.cli.parsing import CommandParser
+from pipelines.cli.parsing import CommandParser, run_parsed
 from pipelines.cli.tables import print_rows, print_table
 from pipelines.config import local_config
-from pipelines.errors import ConfigError, ExecutionError, exit_code_of
+from pipelines.errors import ConfigError, ExecutionError
 from pipelines.local import executions
 from pipelines.local.executions import ExecutionLock, ExecutionRecord
 from pipelines.local.graph import steps_by_name
@@ -78,8 +78,7 @@ LOCAL_ONLY = ("inject_fault", "no_cache", "retry_interval_scale", "local_image_p
 
 def main(argv: Sequence[str]) -> int:
     """Run one execution subcommand; exit codes as for a run."""
-    args = parser().parse_args(argv)
-    return exit_code_of(lambda: run_command(args))
+    return run_parsed(parser(), argv, run_command)
 
 
 def run_command(args: argparse.Namespace) -> int:

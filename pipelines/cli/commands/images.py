@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from pipelines.cli import options
-from pipelines.cli.parsing import CommandParser
+from pipelines.cli.parsing import CommandParser, run_parsed
 from pipelines.cli.tables import print_rows, print_table
 from pipelines.config import local_config
-from pipelines.errors import ConfigError, exit_code_of
+from pipelines.errors import ConfigError
 
 
 def parser() -> argparse.ArgumentParser:
@@ -41,8 +41,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     """List or prepare image environments."""
-    args = parser().parse_args(argv)
-    return exit_code_of(lambda: run(args))
+    return run_parsed(parser(), argv, run)
 
 
 def run(args: argparse.Namespace) -> int:

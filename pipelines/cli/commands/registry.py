@@ -19,10 +19,10 @@ from typing import Any, Callable, Sequence
 
 from pipelines import next_steps
 from pipelines.cli import options
-from pipelines.cli.parsing import CommandParser
+from pipelines.cli.parsing import CommandParser, run_parsed
 from pipelines.cli.tables import print_rows, print_table
 from pipelines.credentials import refuse_credentials
-from pipelines.errors import ConfigError, ModelPackageError, UnsafePathError, exit_code_of
+from pipelines.errors import ConfigError, ModelPackageError, UnsafePathError
 from pipelines.model_registry import ModelRegistry, check_status, open_registry, summary
 
 
@@ -54,8 +54,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m pipelines.registry`` and ``model-registry``."""
-    args = parser().parse_args(argv)
-    return exit_code_of(lambda: run_command(args))
+    return run_parsed(parser(), argv, run_command)
 
 
 def run_command(args: argparse.Namespace) -> int:

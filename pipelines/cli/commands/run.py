@@ -15,9 +15,9 @@ from typing import Any, Sequence
 from pipelines.atomic import write_output
 from pipelines.catalog import check_parameters, ignored_settings, latest_approved_arn, pipeline_module, security_rules
 from pipelines.cli import options
-from pipelines.cli.parsing import CommandParser
+from pipelines.cli.parsing import CommandParser, run_parsed
 from pipelines.config import PipelineConfig, local_config, offline_bucket
-from pipelines.errors import ConfigError, exit_code_of
+from pipelines.errors import ConfigError
 from pipelines.reporting import finish_run
 
 USAGE = ("python -m pipelines.run [--target local|sagemaker] [--pipeline lead-scoring|batch-scoring] "
@@ -68,8 +68,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     """Build and run the pipeline; exit codes as in the module docstring."""
-    args = parser().parse_args(argv)
-    return exit_code_of(lambda: run(args))
+    return run_parsed(parser(), argv, run)
 
 
 def run(args: argparse.Namespace) -> int:

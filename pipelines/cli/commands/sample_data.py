@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Sequence
 
 from pipelines.cli.options import positive_int
-from pipelines.cli.parsing import CommandParser
-from pipelines.errors import ConfigError, exit_code_of
+from pipelines.cli.parsing import CommandParser, run_parsed
+from pipelines.errors import ConfigError
 
 
 def parser() -> argparse.ArgumentParser:
@@ -30,8 +30,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     """Write the file and say what is in it."""
-    args = parser().parse_args(argv)
-    return exit_code_of(lambda: run(args))
+    return run_parsed(parser(), argv, run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,9 +17,8 @@ from typing import Sequence
 
 from pipelines.catalog import pipeline_module, security_rules
 from pipelines.cli import options
-from pipelines.cli.parsing import CommandParser
+from pipelines.cli.parsing import CommandParser, run_parsed
 from pipelines.config import local_config
-from pipelines.errors import exit_code_of
 
 
 def parser() -> argparse.ArgumentParser:
@@ -39,8 +38,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     """Validate and report; exit 2 if there is any problem."""
-    args = parser().parse_args(argv)
-    return exit_code_of(lambda: run(args))
+    return run_parsed(parser(), argv, run)
 
 
 def run(args: argparse.Namespace) -> int:
