@@ -15,6 +15,7 @@
     ├── ModelPackageError          a model version is unknown, or not in a state that allows what was asked (exit 2)
     ├── EndpointError              a local endpoint cannot be started, updated or stopped (exit 1)
     │   └── EndpointNotFoundError  there is no such endpoint (exit 2)
+    ├── CallbackError              a Callback step's token is unknown or answered already, or the answer is wrong (exit 2)
     ├── EnvironmentBuildError      a job's environment (its requirements) cannot be built; names the file (exit 1)
     └── DefinitionError            a pipeline definition cannot be executed as written; names step and field (exit 2)
         ├── UnsupportedStepTypeError

@@ -218,7 +218,9 @@ SAGEMAKER = ("--target", "sagemaker", "--role-arn", ROLE, "--bucket", "lead-buck
 def test_sagemaker_deploy_creates_model_config_with_kms_and_endpoint(sagemaker, capsys):
     code = cli.main(["deploy", "--endpoint-name", "leads", "--data-capture-percent", "20", *SAGEMAKER])
     out = capsys.readouterr().out
-    assert code == 0 and out.splitlines()[-1] == "Endpoint leads: InService"
+    assert code == 0 and out.splitlines()[-2] == "Endpoint leads: InService"
+    assert out.splitlines()[-1].endswith("-m inference.invoke --endpoint-name leads --input leads.csv --output "
+                                         "scores.csv --target sagemaker")
     endpoint = sagemaker.describe_endpoint(EndpointName="leads")
     config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
     assert config["KmsKeyId"] == KMS
