@@ -28,7 +28,7 @@ test: $(VENV)/.installed
 
 # a smoke test in seconds: configuration, expressions, the registry, the command line's parsers and tables,
 # the import rules; no job, no server, no environment build (`make test` runs everything)
-FAST_TESTS := tests/test_imports.py tests/pipelines/cli/test_help.py tests/pipelines/test_config.py \
+FAST_TESTS := tests/test_imports.py tests/pipelines/cli/test_help.py tests/pipelines/cli/test_describe.py tests/pipelines/test_config.py \
 	tests/pipelines/test_overrides.py tests/pipelines/test_errors.py tests/pipelines/local/test_expressions.py \
 	tests/pipelines/test_progress.py tests/pipelines/test_executions_table.py tests/pipelines/local/test_registry.py
 test-fast: $(VENV)/.installed

@@ -24,7 +24,7 @@ def print_table(title: str | None, columns: Sequence[str], cells: Sequence[Seque
     if not cells:
         print(empty)
         return
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for column in columns:
         if column == wide:
             table.add_column(column, overflow="fold", ratio=1)

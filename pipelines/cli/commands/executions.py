@@ -222,7 +222,10 @@ LONG_LIST = 8  # items of a list shown before "..." (an ROC curve has hundreds)
 
 
 def brief(value: Any) -> Any:
-    """``value`` with every list longer than LONG_LIST cut to its first items and a count of the rest."""
+    """``value`` with every list longer than LONG_LIST cut to its first items and a count of the rest, and
+    every float to 6 significant digits."""
+    if isinstance(value, float):
+        return float(f"{value:.6g}")
     if isinstance(value, dict):
         return {key: brief(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -280,7 +283,9 @@ def _print_record(record: ExecutionRecord, status: str, definition: dict[str, An
         for key, value in produced_properties(step, definition_steps).items():
             console.print(f"  {key}: {json.dumps(shown(value), default=str)}", markup=False)
         for name, document in step.property_files.items():
-            console.print(f"  property file {name}: {json.dumps(shown(document))}", markup=False)
+            console.print(f"  property file {name}:", markup=False)
+            for line in json.dumps(shown(document), indent=2).splitlines():
+                console.print(f"    {line}", markup=False)
         for line in step.unenforced:
             console.print(f"  not enforced locally: {line}", markup=False)
     return 0

@@ -117,10 +117,10 @@ def list_versions(registry: ModelRegistry, group: str | None, status: str | None
     groups = {r["group"] for r in rows}
     one_group = len(groups) == 1  # then it is named in the title, and its column left out
     cells = [[*([] if one_group else [r["group"]]), str(r["version"]), SHORT_STATUS.get(r["status"], r["status"]),
-              r["created"][5:16], _number(r["test_auc"], ".4f"),
+              r["created"][5:16].replace("T", " "), _number(r["test_auc"], ".4f"),
               _number(r["top_decile_lift"], ".2f") + ("x" if r["top_decile_lift"] is not None else ""),
               (r["source_revision"] or "-")[:8], r["execution"] or "-"] for r in rows]
-    columns = [*([] if one_group else ["Group"]), "Version", "Status", "Created", "Test AUC", "Lift@10%", "Source",
+    columns = [*([] if one_group else ["Group"]), "Version", "Status", "Created", "AUC", "Lift@10%", "Source",
                "Execution"]
     print_table(f"Model versions of {next(iter(groups))}" if one_group else "Model versions", columns, cells,
                 empty="no model versions" + (f" in {group}" if group else "") + (f" with status {status}" if status

@@ -100,7 +100,8 @@ def test_describe_shows_steps_attempts_outputs_and_property_files(account, capsy
     assert "Train (Training): Succeeded in 90.0s [attempt 2]" in out
     assert "  model: s3://lead-bucket/run/Train/job-Train/output/model.tar.gz" in out
     assert "  output train: s3://lead-bucket/run/PrepareData/train" in out
-    assert 'property file EvaluationReport: {"binary_classification_metrics": {"auc": {"value": 0.8123' in out
+    assert '  property file EvaluationReport:\n    {\n      "binary_classification_metrics": {\n        "auc": {\n' \
+           '          "value": 0.8123' in out
     assert 'CheckQuality (Condition): Succeeded' in out and 'Condition: {"Outcome": "True"}' in out
     assert main(["describe", second, "--target", "sagemaker", *REGION, "--json"]) == 0  # by ARN too
     document = json.loads(capsys.readouterr().out)
