@@ -21,6 +21,7 @@ setup(
         "packaging>=23",
         "uv>=0.5",
         "optuna>=4",
+        "mlflow>=3",  # local tracking into a SQLite store needs the full package (sagemaker-train requires it too)
         "tomli>=2; python_version < '3.11'",
     ],
     extras_require={

@@ -64,8 +64,6 @@ def ignored_settings(pipeline: str, config: PipelineConfig, given: set[str]) -> 
         ("max_bad_percent", config.bad_rows == "fail", "it caps skipped rows, and --bad-rows is fail"),
         ("input_data_url", redshift, "PrepareData reads the Redshift query (--data-source redshift)"),
         ("scoring_id_columns", pipeline != "batch-scoring", "it applies to --pipeline batch-scoring"),
-        ("mlflow_experiment_name", not config.mlflow_resource_arn, "it names the experiment on the MLflow tracking "
-                                                                   "server of --mlflow-resource-arn, which is not set"),
         *((name, not redshift, "it applies to --data-source redshift")
           for name in ("redshift_cluster_id", "redshift_database", "redshift_db_user", "redshift_query",
                        "redshift_cluster_role_arn", "redshift_output_s3_uri")),

@@ -63,6 +63,7 @@ class PipelineConfig:
     tags: tuple[tuple[str, str], ...] = ()
     mlflow_resource_arn: str | None = None  # SageMaker managed MLflow: the tracking server (or app) executions log to
     mlflow_experiment_name: str | None = None  # its experiment (default: the pipeline's name)
+    mlflow_tracking_uri: str = "store"  # local runs: where each execution is tracked ("store": in it; "off": not)
     training_mode: str = "builtin"
     training_image: str | None = None
     calibration: str = "isotonic"  # custom mode, our image: isotonic, platt or none, fitted on validation
@@ -187,6 +188,11 @@ def _validate(cfg: PipelineConfig) -> None:
          "(arn:aws:sagemaker:REGION:ACCOUNT:mlflow-tracking-server/NAME)"),
         (cfg.mlflow_experiment_name is None or 1 <= len(cfg.mlflow_experiment_name) <= 256,
          "mlflow_experiment_name must be 1 to 256 characters"),
+        (cfg.mlflow_tracking_uri in ("store", "off")
+         or bool(re.fullmatch(r"[a-z][a-z0-9+.-]*://[^@\s]+", cfg.mlflow_tracking_uri)),
+         f"mlflow_tracking_uri {cfg.mlflow_tracking_uri!r} must be 'store', 'off' or a tracking URI (http://HOST:PORT, "
+         "sqlite:///PATH, ...) with no user or password in it (MLflow reads MLFLOW_TRACKING_USERNAME and "
+         "MLFLOW_TRACKING_PASSWORD)"),
     ]
     for ok, message in checks:
         if not ok:

@@ -46,6 +46,9 @@ class ModelRegistry(Protocol):
     def groups(self) -> list[str]:
         """The names of the model package groups, sorted."""
 
+    def mlflow_run(self, package: dict[str, Any]) -> dict[str, str] | None:
+        """The MLflow run of the execution that registered a version (run_id, experiment, tracking_uri), if known."""
+
     def read_text(self, uri: str) -> str | None:
         """An S3 object's text, or None if it cannot be read."""
 
@@ -85,6 +88,16 @@ class LocalModelRegistry:
     def groups(self) -> list[str]:
         return self.registry.groups()
 
+    def mlflow_run(self, package: dict[str, Any]) -> dict[str, str] | None:
+        from pipelines.errors import ExecutionError
+        from pipelines.local import executions
+
+        execution = package.get("CustomerMetadataProperties", {}).get("PipelineExecutionId")
+        try:
+            return executions.load(self.store.root, execution).mlflow_run if execution else None
+        except ExecutionError:  # an execution removed from the store, or a version registered by other means
+            return None
+
     def read_text(self, uri: str) -> str | None:
         try:
             return self.store.path(uri).read_text(encoding="utf-8")
@@ -116,6 +129,9 @@ class SageMakerModelRegistry:
     def list(self, group: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
         groups = [group] if group else self.groups()
         return [self.describe_arn(s["ModelPackageArn"]) for g in groups for s in self._summaries(g, status)]
+
+    def mlflow_run(self, package: dict[str, Any]) -> dict[str, str] | None:
+        return None  # SageMaker's managed MLflow links runs itself (the pipeline's MlflowConfig)
 
     def describe(self, group: str, version: int) -> dict[str, Any]:
         for summary in self._summaries(group, None):

@@ -54,6 +54,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch, cache_home) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # runs track into their own store, never elsewhere
 
 
 @pytest.fixture

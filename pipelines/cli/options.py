@@ -106,10 +106,14 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "mlflow_resource_arn": dict(metavar="ARN", help="SageMaker managed MLflow: the tracking server the pipeline's "
                                                     "executions log to (the definition's MlflowConfig)"),
     "mlflow_experiment_name": dict(metavar="NAME", help="its MLflow experiment (default: the pipeline name)"),
+    "mlflow_tracking_uri": dict(metavar="URI", help="local engine: track each execution as an MLflow run at URI "
+                                                    "(default: MLFLOW_TRACKING_URI, else 'store': a tracking "
+                                                    "database in the local store; 'off': not tracked)"),
     "kwargs": dict(help="JSON object of settings (SageMaker project template style)"),
 }
 LOCAL_SETTINGS = ("config", "region", "local_image_programs", "local_lambdas", "callback_timeout_seconds",
-                  "environments_cache", "image_libraries")  # what a local execution uses once its definition exists
+                  "environments_cache", "image_libraries", "mlflow_tracking_uri",
+                  "mlflow_experiment_name")  # what a local execution uses once its definition exists
 PIPELINE_SETTINGS = tuple(SETTINGS)  # what builds a pipeline
 
 
@@ -193,6 +197,8 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Env
     layers: list[tuple[str, dict[str, Any]]] = []
     if getattr(args, "config", None):
         layers.append((str(args.config), read_config_file(args.config)))
+    if environ.get("MLFLOW_TRACKING_URI"):  # MLflow's own variable, below this package's settings
+        layers.append(("MLFLOW_TRACKING_URI", {"mlflow_tracking_uri": environ["MLFLOW_TRACKING_URI"]}))
     layers.append(("environment", env_values(environ)))
     if getattr(args, "kwargs", None):
         layers.append(("--kwargs", parse_kwargs_json(args.kwargs)))

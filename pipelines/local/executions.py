@@ -81,6 +81,7 @@ class ExecutionRecord:
     reference_execution: str | None = None  # selective execution: where the other steps' results come from
     history: list[StepRecord] = field(default_factory=list)  # the tries of steps a `retry` ran again, oldest first
     unenforced: list[str] = field(default_factory=list)  # settings of the pipeline (not of a step) not enforced
+    mlflow_run: dict[str, str] | None = None  # where the execution is tracked: run_id, experiment, tracking_uri
 
     def step(self, name: str) -> StepRecord | None:
         """The record of step ``name``, if it has run."""
@@ -134,7 +135,7 @@ _RECORD_SHAPE: dict[str, tuple[Any, ...]] = {
     "execution_id": (str,), "pipeline_name": (str,), "status": (str,), "parameters": (dict,),
     "start_time": (_TIME,), "end_time": (_TIME, None), "failure_reason": (str, None), "steps": (list,),
     "retries": (int,), "selected_steps": (list, None), "reference_execution": (str, None), "history": (list,),
-    "unenforced": (list,),
+    "unenforced": (list,), "mlflow_run": (dict, None),
 }
 
 

@@ -80,12 +80,35 @@ class LocalTarget:
                                      "applied on SageMaker only")
         if record.unenforced:
             record.save(store.root)  # `describe --not-enforced` lists them with the steps' own
-        return _result(record, store)
+        return self._tracked(_result(record, store), record, definition, store, progress)
 
     def retry(self, execution_id: str, progress: Progress) -> RunResult:
         """Re-run the failed and never-run steps of a local execution (like RetryPipelineExecution)."""
         store = Store(self.store.resolve())
-        return _result(self._engine(store, progress).retry(execution_id), store)
+        record = self._engine(store, progress).retry(execution_id)
+        definition = executions.load_definition(store.root, execution_id)
+        return self._tracked(_result(record, store), record, definition, store, progress)
+
+    def _tracked(self, result: RunResult, record: ExecutionRecord, definition: dict[str, Any], store: Store,
+                 progress: Progress) -> RunResult:
+        """The result, once the execution is an MLflow run where tracking is configured (a failure: a warning)."""
+        setting = self.config.mlflow_tracking_uri
+        if setting == "off":
+            return result
+        from pipelines import tracking
+
+        experiment = self.config.mlflow_experiment_name
+        run_id = tracking.track(record, definition, store, setting, experiment, self.config.source_revision,
+                                lambda line: progress.update([], f"warning: {line}"))
+        if run_id is not None:
+            uri = tracking.tracking_uri(setting, store)
+            named = experiment or tracking.experiment_of(definition, record)
+            record.mlflow_run = {"run_id": run_id, "experiment": named, "tracking_uri": uri}
+            record.save(store.root)  # the registry's versions link to it through their execution
+            result.notes.append(f"MLflow run {run_id} (experiment {named}) at {uri}"
+                                + (f"; `mlflow ui --backend-store-uri {uri}` shows it" if uri.startswith("sqlite:")
+                                   else ""))
+        return result
 
     def _options(self) -> RunOptions:
         """The engine's options: this target's, with what the configuration says of local stand-ins."""

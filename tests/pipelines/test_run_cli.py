@@ -167,9 +167,3 @@ def test_flags_the_other_settings_make_idle_are_said_to_do_nothing(tmp_path):
                     "--calibration", "platt")
     assert quiet.returncode == 0 and "does nothing" not in quiet.stderr
 
-
-def test_an_mlflow_experiment_without_a_tracking_server_is_said_to_do_nothing(tmp_path):
-    built = run_cli("--definition-only", str(tmp_path / "d.json"), *BASE_ARGS, "--mlflow-experiment-name", "q4")
-    assert built.returncode == 0, built.stderr
-    assert "note: --mlflow-experiment-name does nothing in this run: it names the experiment on the MLflow tracking " \
-           "server of --mlflow-resource-arn, which is not set" in built.stderr

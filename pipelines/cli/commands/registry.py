@@ -137,7 +137,8 @@ def describe(registry: ModelRegistry, ref: list[str], as_json: bool,
     else:
         raise ModelPackageError(f"describe takes GROUP VERSION or a model package ARN; got {' '.join(ref)!r}")
     group, version = package["ModelPackageGroupName"], package["ModelPackageVersion"]
-    details = {"package": package, "metrics": summary(registry, package), "history": registry.history(group, version)}
+    details = {"package": package, "metrics": summary(registry, package), "history": registry.history(group, version),
+               "mlflow_run": registry.mlflow_run(package)}
     if as_json:
         print(json.dumps(details, indent=2, default=str))
         return 0
@@ -158,6 +159,9 @@ def describe(registry: ModelRegistry, ref: list[str], as_json: bool,
     print(f"  report:       {locate(metrics['report']) if metrics['report'] else '-'}")
     for chart in metrics.get("charts", []):
         print(f"                {locate(chart)}")
+    if details["mlflow_run"]:
+        run = details["mlflow_run"]
+        print(f"  MLflow run:   {run['run_id']} (experiment {run['experiment']}) at {run['tracking_uri']}")
     for key, value in sorted(package.get("CustomerMetadataProperties", {}).items()):
         print(f"  {key}: {value}")
     for change in details["history"]:

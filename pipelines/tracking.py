@@ -1,0 +1,198 @@
+"""MLflow tracking of local executions: an observer of the execution record the engine keeps.
+
+Once a local execution (or a retry of it) ends, it becomes one MLflow run: the pipeline's parameters and
+Train's hyperparameters as params; Train's per-round metrics (its ``[i]#011train-auc:...`` log lines) as
+metric history; the test metrics of the evaluation report with their bootstrap standard deviations;
+each step's duration; the report, its charts and the model as artifacts; and tags naming the execution,
+the pipeline, the revision, what each step did (cache hits, reuse), the registered model version and
+the retries. A retry logs into the run of its execution. The tracking server being unreachable or
+misconfigured costs one warning: the execution and its record are not affected.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+from pipelines.atomic import TMP_PREFIX
+from pipelines.local.executions import ExecutionRecord, StepRecord
+from pipelines.local.store import Store
+from pipelines.results import model_quality_metrics
+
+STORE = "store"  # the tracking URI that means: a SQLite tracking store inside the local store
+ROUND = re.compile(r"^\[(\d+)\]((?:(?:#011|\t)[\w-]+:-?[\d.]+(?:e-?\d+)?)+)\s*$")
+RUN_STATUS = {"Succeeded": "FINISHED", "Failed": "FAILED"}  # anything else (stopped, interrupted): KILLED
+
+
+def tracking_uri(setting: str, store: Store) -> str:
+    """The MLflow tracking URI of a setting: ``store`` is ``<store>/mlflow/mlflow.db``, anything else as given."""
+    if setting == STORE:
+        return f"sqlite:///{store.root / 'mlflow' / 'mlflow.db'}"
+    return setting
+
+
+def _prepare_store_database(store: Store) -> None:
+    """A new store's tracking database is a copy of an empty one made once per MLflow version: MLflow's
+    migrations of a new database take seconds, which every first run in a store would otherwise pay."""
+    database = store.root / "mlflow" / "mlflow.db"
+    if database.is_file():
+        return
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from pipelines.local.environments.cache import default_cache
+
+    empty = default_cache().parent / "mlflow" / f"empty-{mlflow.__version__}.db"
+    if not empty.is_file():
+        empty.parent.mkdir(parents=True, exist_ok=True)
+        building = empty.with_name(f"{TMP_PREFIX}{os.getpid()}-{empty.name}")
+        MlflowClient(tracking_uri=f"sqlite:///{building}").search_experiments()  # creates and migrates it
+        os.replace(building, empty)
+    database.parent.mkdir(parents=True, exist_ok=True)
+    copying = database.with_name(f"{TMP_PREFIX}{database.name}")
+    shutil.copyfile(empty, copying)
+    os.replace(copying, database)
+
+
+def track(record: ExecutionRecord, definition: dict[str, Any], store: Store, setting: str, experiment: str | None,
+          source_revision: str, warn: Callable[[str], None]) -> str | None:
+    """Log the execution as an MLflow run (the one its earlier tries logged to, for a retry); its run id, or
+    None with one warning when tracking failed."""
+    uri = tracking_uri(setting, store)
+    try:
+        if setting == STORE:
+            _prepare_store_database(store)
+        return _log(record, definition, store, uri, experiment or experiment_of(definition, record), source_revision)
+    except Exception as exc:  # noqa: BLE001 - whatever MLflow or its server says, the execution is not affected
+        warn(f"MLflow tracking at {uri} failed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''});"
+             f" execution {record.execution_id} is recorded in the store as usual")
+        return None
+
+
+def experiment_of(definition: dict[str, Any], record: ExecutionRecord) -> str:
+    """A definition's own MlflowConfig names its experiment; else the pipeline's name."""
+    config = definition.get("MlflowConfig")
+    named = config.get("MlflowExperimentName") if isinstance(config, dict) else None
+    return named if isinstance(named, str) and named else record.pipeline_name
+
+
+def _log(record: ExecutionRecord, definition: dict[str, Any], store: Store, uri: str, experiment: str,
+         source_revision: str) -> str:
+    # a server that does not answer is given up on after a few seconds, not after MLflow's minutes of retries
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is not None:
+        experiment_id = found.experiment_id
+    elif uri.startswith("sqlite:///"):  # artifacts beside the tracking store, not in the working directory
+        experiment_id = client.create_experiment(experiment, artifact_location=(store.root / "mlflow" / "artifacts")
+                                                 .as_uri())
+    else:
+        experiment_id = client.create_experiment(experiment)
+    earlier = client.search_runs([experiment_id], f"tags.execution_id = '{record.execution_id}'", max_results=1)
+    run_id = earlier[0].info.run_id if earlier else client.create_run(experiment_id,
+                                                                      run_name=record.execution_id).info.run_id
+    for key, value in _params(record).items():
+        client.log_param(run_id, key, value)
+    for key, value in _tags(record, source_revision).items():
+        client.set_tag(run_id, key, value)
+    for key, value, step in _metrics(record, store):
+        client.log_metric(run_id, key, value, step=step)
+    for folder, path in _artifacts(record, store):
+        client.log_artifact(run_id, str(path), folder)
+    client.set_terminated(run_id, RUN_STATUS.get(record.status, "KILLED"))
+    return run_id
+
+
+def _params(record: ExecutionRecord) -> dict[str, str]:
+    params = {name: str(value) for name, value in record.parameters.items()}
+    train = _training_step(record)
+    if train is not None:
+        params.update({f"Train.{name}": str(value) for name, value in train.properties.get("HyperParameters", {}).items()})
+    return params
+
+
+def _training_step(record: ExecutionRecord) -> StepRecord | None:
+    return next((step for step in record.steps if step.type == "Training" and step.status == "Succeeded"), None)
+
+
+def _tags(record: ExecutionRecord, source_revision: str) -> dict[str, str]:
+    tags = {"execution_id": record.execution_id, "pipeline": record.pipeline_name, "status": record.status,
+            "source_revision": source_revision, "retries": str(record.retries)}
+    for step in record.steps:
+        done = f"{step.status}" + (f" in {step.duration_seconds:.1f}s" if step.duration_seconds is not None else "")
+        if step.cache_hit_from:
+            done += f", cache hit from {step.cache_hit_from}"
+        if step.reused_from:
+            done += f", reused from {step.reused_from} (not selected)"
+        if record.earlier_tries(step.name):
+            done += f", after {len(record.earlier_tries(step.name))} earlier tries"
+        tags[f"step.{step.name}"] = done
+        if step.failure_reason:
+            tags[f"step.{step.name}.reason"] = step.failure_reason[:5000]
+        if step.type == "RegisterModel" and step.status == "Succeeded":
+            tags["registered_model"] = (f"{step.properties.get('ModelPackageGroupName')} version "
+                                        f"{step.properties.get('ModelPackageVersion')}")
+            tags["model_package_arn"] = str(step.properties.get("ModelPackageArn"))
+    reused = [f"{s.name} <- {s.cache_hit_from or s.reused_from}" for s in record.steps if s.cache_hit_from or s.reused_from]
+    tags["reused_steps"] = ", ".join(reused) or "none"
+    return tags
+
+
+def _metrics(record: ExecutionRecord, store: Store) -> list[tuple[str, float, int]]:
+    found: list[tuple[str, float, int]] = []
+    train = _training_step(record)
+    if train is not None:
+        source = train.cache_hit_from or train.reused_from or record.execution_id  # the job that wrote the log
+        log = store.job_dir(source, train.name) / "job.log"
+        if log.is_file():
+            found += per_round_metrics(log.read_text(encoding="utf-8", errors="replace"))
+    for step in record.steps:
+        for document in step.property_files.values():
+            found += [(f"test_{name}", float(value), 0) for name, value in model_quality_metrics(document).items()]
+            metrics = document.get("binary_classification_metrics", {}) if isinstance(document, dict) else {}
+            found += [(f"test_{name}_std", float(entry["standard_deviation"]), 0) for name, entry in metrics.items()
+                      if isinstance(entry, dict) and isinstance(entry.get("standard_deviation"), (int, float))]
+            top = (document.get("lead_scoring_metrics") or {}).get("top_decile", {}) if isinstance(document, dict) else {}
+            found += [(f"top_decile_{name}", float(value), 0) for name, value in top.items()
+                      if isinstance(value, (int, float))]
+        if step.duration_seconds is not None:
+            found.append((f"duration_seconds.{step.name}", step.duration_seconds, 0))
+    return found
+
+
+def per_round_metrics(log: str) -> list[tuple[str, float, int]]:
+    """(metric, value, round) of each ``[i]#011train-auc:0.8#011validation-auc:0.79`` line of a training log."""
+    found = []
+    for line in log.splitlines():
+        matched = ROUND.match(line.strip())
+        if matched:
+            for pair in re.split(r"#011|\t", matched.group(2)):
+                if pair:
+                    name, value = pair.rsplit(":", 1)
+                    found.append((name, float(value), int(matched.group(1))))
+    return found
+
+
+def _artifacts(record: ExecutionRecord, store: Store) -> list[tuple[str, Path]]:
+    """(artifact folder, file) of the evaluation's files and the model archive."""
+    found: list[tuple[str, Path]] = []
+    for step in record.steps:
+        if step.status != "Succeeded":
+            continue
+        if step.property_files:
+            for output in step.properties.get("ProcessingOutputConfig", {}).get("Outputs", []):
+                uri = output.get("S3Output", {}).get("S3Uri")
+                folder = store.path(uri) if isinstance(uri, str) else None
+                if folder is not None and folder.is_dir():
+                    found += [("evaluation", path) for path in sorted(folder.iterdir()) if path.is_file()]
+        model = step.properties.get("ModelArtifacts", {}).get("S3ModelArtifacts") if step.type == "Training" else None
+        if isinstance(model, str) and store.path(model).is_file():
+            found.append(("model", store.path(model)))
+    return found
