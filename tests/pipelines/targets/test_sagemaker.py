@@ -46,6 +46,15 @@ def test_upsert_creates_then_updates(moto, built):
     assert len(sm.list_pipelines()["PipelineSummaries"]) == 1
 
 
+def test_the_upserted_definition_carries_the_configured_mlflow_tracking_server(moto):
+    server = "arn:aws:sagemaker:us-east-1:123456789012:mlflow-tracking-server/lead-scoring"
+    config = full_config(mlflow_resource_arn=server, mlflow_experiment_name="lead-scoring-q4")
+    SageMakerTarget(config).upsert(build(config))
+    stored = boto3.client("sagemaker", region_name="us-east-1").describe_pipeline(PipelineName="LeadScoringPipeline")
+    assert json.loads(stored["PipelineDefinition"])["MlflowConfig"] == {"MlflowResourceArn": server,
+                                                                        "MlflowExperimentName": "lead-scoring-q4"}
+
+
 def test_run_uploads_code_starts_with_overrides_and_watches(moto, built):
     stream = io.StringIO()
     target = SageMakerTarget(full_config(), poll_seconds=0, sleep=lambda s: None)
