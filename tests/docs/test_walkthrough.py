@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -38,8 +39,18 @@ def test_every_page_is_in_the_site_and_the_readme_links_to_pages_that_exist():
 def run_block(block: str, cwd: Path) -> subprocess.CompletedProcess:
     environment = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "PIPELINE_"))}
     environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment['PATH']}"
-    return subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=cwd, env=environment, capture_output=True,
-                          text=True, timeout=900)
+    # a process group of its own: what the block started in the background stops with it, even when it failed
+    process = subprocess.Popen(["bash", "-euo", "pipefail", "-c", block], cwd=cwd, env=environment, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=900)
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        process.wait()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def test_the_walkthrough_runs_as_written_and_each_step_names_the_next(tmp_path):
