@@ -38,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 <= args.id_columns <= 5:
         raise ConfigError(f"--id-columns must be between 0 and 5; got {args.id_columns}")
+    if not args.output.parent.is_dir():
+        raise ConfigError(f"--output {args.output}: there is no folder {args.output.parent} to write it in")
     write_leads(args.output, args.rows, args.id_columns)
     print(f"{args.output}: {args.rows} leads, {args.id_columns} id columns then {len(FEATURES)} features "
           f"({FEATURES[0]} ... {FEATURES[-1]}), no header, no label")

@@ -62,3 +62,10 @@ def test_each_command_lists_only_the_flags_that_apply_to_it(argv, present, absen
         assert flag in result.stdout, flag
     for flag in absent:
         assert flag not in result.stdout, flag
+
+
+def test_sample_data_into_a_folder_that_does_not_exist_is_one_line(tmp_path):
+    result = command("-m", "pipelines.run", "sample-data", "--output", str(tmp_path / "missing" / "leads.csv"))
+    assert result.returncode == 2 and result.stderr == (f"error: --output {tmp_path / 'missing' / 'leads.csv'}: there is "
+                                                        f"no folder {tmp_path / 'missing'} to write it in\n")
+    assert not (tmp_path / "missing").exists()
