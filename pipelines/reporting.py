@@ -50,13 +50,13 @@ def print_result(result: RunResult, reasons_shown: bool = False, store: Path | N
 def _print_unenforced(result: RunResult, store: Path | None, all_unenforced: bool) -> None:
     if not result.unenforced:
         return
-    from pipelines.local.unenforced import grouped
+    from pipelines.local.unenforced import report_lines
 
-    lines = grouped(result.unenforced)
+    lines = report_lines(result.unenforced)
     if all_unenforced:
         print("Accepted but not enforced by the local engine:")
-        for steps, line in lines:
-            print(f"  {', '.join(steps)}: {line}")
+        for line in lines:
+            print(f"  {line}")
         return
     listing = next_steps.command("pipelines.run", "describe", result.execution_id, "--not-enforced", store=store)
     print(f"Accepted but not enforced by the local engine: {len(lines)} settings ({listing} lists them)")

@@ -99,3 +99,8 @@ def grouped(report: dict[str, list[str]]) -> list[tuple[list[str], str]]:
         for line in lines:
             steps_of.setdefault(line, []).append(step)
     return [(steps, line) for line, steps in steps_of.items()]
+
+
+def report_lines(report: dict[str, list[str]]) -> list[str]:
+    """The report as one ``STEP, STEP: line`` a distinct setting, as runs and ``describe`` print it."""
+    return [f"{', '.join(steps)}: {line}" for steps, line in grouped(report)]

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from inference.image_programs import own_image_program
-from pipelines.cli.parsing import CommandParser
-from pipelines.errors import ConfigError, exit_code_of
+from pipelines.cli.parsing import CommandParser, run_parsed
+from pipelines.errors import ConfigError
 from pipelines.local import job_runtime
 from pipelines.local.environments import Environments
 
@@ -77,22 +77,23 @@ def announce_when_up(process: Any, port: int, timeout: float = 120.0) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    """Run the program the arguments name; its exit code is ours."""
+    return run_parsed(parser(), argv, run)
 
-    def run() -> int:
-        # `kill PID` stops the program as Ctrl-C does: the job's processes are stopped with it, none outlives it
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
-        runtime = job_runtime.automatic()
-        if runtime.notice:
-            print(f"note: {runtime.notice}", file=sys.stderr)
-        with tempfile.TemporaryDirectory(prefix="container-") as work_dir:
-            process = job_runtime.start(runtime, job(args, Path(work_dir)))
-            try:
-                if args.program == "serve":
-                    announce_when_up(process, args.port)
-                return process.wait()  # the program's exit code is ours
-            finally:
-                job_runtime.kill_group(process.pid)
 
-    return exit_code_of(run)
+def run(args: argparse.Namespace) -> int:
+    """Start the program in the job runtime, with the folder as its /opt/ml, and wait for it."""
+    # `kill PID` stops the program as Ctrl-C does: the job's processes are stopped with it, none outlives it
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    runtime = job_runtime.automatic()
+    if runtime.notice:
+        print(f"note: {runtime.notice}", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="container-") as work_dir:
+        process = job_runtime.start(runtime, job(args, Path(work_dir)))
+        try:
+            if args.program == "serve":
+                announce_when_up(process, args.port)
+            return process.wait()  # the program's exit code is ours
+        finally:
+            job_runtime.kill_group(process.pid)
 

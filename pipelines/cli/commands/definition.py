@@ -9,9 +9,8 @@ from typing import Sequence
 from pipelines.atomic import write_output
 from pipelines.catalog import pipeline_module
 from pipelines.cli import options
-from pipelines.cli.parsing import CommandParser
+from pipelines.cli.parsing import CommandParser, run_parsed
 from pipelines.config import offline_bucket
-from pipelines.errors import exit_code_of
 
 
 def parser() -> argparse.ArgumentParser:
@@ -26,12 +25,12 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Build the definition with no AWS credentials and no network, and write it out (without --bucket, the SDK's
     default bucket of the --role-arn account, as ``--definition-only``)."""
-    args = parser().parse_args(argv)
+    return run_parsed(parser(), argv, write)
 
-    def write() -> int:
-        config = offline_bucket(options.config_from_args(args, os.environ))
-        write_output(pipeline_module(args.pipeline).build(config).definition, args.file_name)
-        return 0
 
-    return exit_code_of(write)
+def write(args: argparse.Namespace) -> int:
+    """The definition of the chosen pipeline, to the file or stdout."""
+    config = offline_bucket(options.config_from_args(args, os.environ))
+    write_output(pipeline_module(args.pipeline).build(config).definition, args.file_name)
+    return 0
 

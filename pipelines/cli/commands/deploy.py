@@ -24,10 +24,10 @@ from pipelines import next_steps
 from pipelines.aws import aws_session
 from pipelines.cli import options
 from pipelines.cli.options import positive_int, seconds
-from pipelines.cli.parsing import CommandParser
+from pipelines.cli.parsing import CommandParser, run_parsed
 from pipelines.cli.tables import print_rows, print_table
 from pipelines.config import PipelineConfig
-from pipelines.errors import ConfigError, ModelPackageError, exit_code_of
+from pipelines.errors import ConfigError, ModelPackageError
 from pipelines.local.endpoints import check_endpoint_name
 from pipelines.model_registry import latest_approved, open_registry
 
@@ -65,9 +65,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m pipelines.deploy`` and ``deploy-model``."""
-    args = parser().parse_args(argv)
     commands = {"deploy": deploy, "undeploy": undeploy, "endpoints": list_endpoints}
-    return exit_code_of(lambda: commands[args.command](args))
+    return run_parsed(parser(), argv, lambda args: commands[args.command](args))
 
 
 def _endpoints(args: argparse.Namespace, config: PipelineConfig) -> Any:

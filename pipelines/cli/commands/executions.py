@@ -235,13 +235,11 @@ def brief(value: Any) -> Any:
 
 
 def _print_unenforced(record: ExecutionRecord) -> int:
-    from pipelines.local.unenforced import grouped
+    from pipelines.local.unenforced import report_lines
 
-    lines = grouped(record.unenforced_report())
-    if not lines:
-        print(f"execution {record.execution_id}: the local engine enforced every setting it was given")
-    for steps, line in lines:
-        print(f"{', '.join(steps)}: {line}")
+    lines = report_lines(record.unenforced_report())
+    print("\n".join(lines) if lines else
+          f"execution {record.execution_id}: the local engine enforced every setting it was given")
     return 0
 
 

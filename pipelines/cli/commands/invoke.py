@@ -17,8 +17,7 @@ from typing import Sequence
 from inference.hosting import MAX_PAYLOAD_BYTES
 from inference.scoring import score_file
 from pipelines.cli import options
-from pipelines.cli.parsing import CommandParser
-from pipelines.errors import exit_code_of
+from pipelines.cli.parsing import CommandParser, run_parsed
 
 
 def parser() -> argparse.ArgumentParser:
@@ -43,5 +42,4 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``invoke-endpoint`` and ``python -m inference.invoke``."""
-    args = parser().parse_args(argv)
-    return exit_code_of(lambda: score_file(args, options.config_for(args)))
+    return run_parsed(parser(), argv, lambda args: score_file(args, options.config_for(args)))
