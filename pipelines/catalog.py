@@ -70,3 +70,35 @@ def ignored_settings(pipeline: str, config: PipelineConfig, given: set[str]) -> 
     ]
     return [f"--{name.replace('_', '-')} does nothing in this run: {why}" for name, idle, why in rules
             if idle and name in given]
+
+
+def specs_of(pipeline_name: str, config: PipelineConfig) -> tuple[Any, ...]:
+    """The parameter specs of ours that a pipeline of this name declares (none for a pipeline written elsewhere)."""
+    from pipelines import batch_scoring, parameters
+
+    names = {config.pipeline_name: "lead-scoring", batch_scoring.pipeline_name(config): "batch-scoring"}
+    return parameters.for_pipeline(names[pipeline_name], local_config(config))[0] if pipeline_name in names else ()
+
+
+def checked_overrides(definition: dict[str, Any], pipeline_name: str, config: PipelineConfig,
+                      given: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """(typed overrides, problem by parameter name) for values typed by a person, checked as ``--parameter``
+    values are: the definition's types and enums, then, for our pipelines, ranges and XGBoost's rules."""
+    from pipelines import parameters
+    from pipelines.errors import ParameterError
+    from pipelines.overrides import resolve
+
+    overrides, problems = {}, {}
+    specs = {spec.name: spec for spec in specs_of(pipeline_name, config)}
+    for name, raw in given.items():
+        try:
+            value = resolve(definition, [f"{name}={raw}"])[name]
+        except ParameterError as exc:
+            problems[name] = str(exc)
+            continue
+        found = parameters.problems((specs[name],), {name: value}) if name in specs else []
+        if found:
+            problems[name] = "; ".join(found)
+        else:
+            overrides[name] = value
+    return overrides, problems

@@ -104,6 +104,11 @@ class PipelineConfig:
         """Return a copy with ``changes`` applied (validated again)."""
         return dataclasses.replace(self, **changes)
 
+    def as_values(self) -> dict[str, Any]:
+        """The settings as plain JSON values that ``build_config`` takes back (tables for the mappings; None left to the default)."""
+        values = dataclasses.asdict(self)
+        return {k: dict(v) if k in _PAIRS else v for k, v in values.items() if v is not None}
+
     @property
     def uses_vpc(self) -> bool:
         """True when jobs run inside the configured VPC subnets."""

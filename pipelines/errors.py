@@ -17,6 +17,7 @@
     │   └── EndpointNotFoundError  there is no such endpoint (exit 2)
     ├── CallbackError              a Callback step's token is unknown or answered already, or the answer is wrong (exit 2)
     ├── EnvironmentBuildError      a job's environment (its requirements) cannot be built; names the file (exit 1)
+    ├── NotFoundError              what a studio request names is not in the local store (exit 2)
     └── DefinitionError            a pipeline definition cannot be executed as written; names step and field (exit 2)
         ├── UnsupportedStepTypeError
         ├── ExpressionError        a Get/Std:Join/Std:JsonGet/condition cannot be resolved
@@ -126,6 +127,12 @@ class CallbackError(PipelineError):
 
 class EnvironmentBuildError(PipelineError):
     """A job environment could not be built (pip refused a requirement); nothing half-built is left."""
+
+
+class NotFoundError(PipelineError):
+    """What a request names is not in the local store: an object at an S3 URI, an execution, a step, a pipeline."""
+
+    exit_code = 2
 
 
 class DefinitionError(PipelineError):

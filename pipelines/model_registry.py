@@ -174,6 +174,19 @@ def check_status(status: str) -> str:
     return status
 
 
+def decide(registry: ModelRegistry, group: str, version: int, status: str, description: str,
+           field: str = "description") -> dict[str, Any]:
+    """Approve or reject a version with the reviewer's reason (kept in the audit trail and the event line); the
+    same checks wherever the decision is taken. ``field`` names where the reason was typed, for the errors."""
+    from pipelines.credentials import refuse_credentials
+    from pipelines.errors import ConfigError
+
+    refuse_credentials({"description": description}, field, check_names=False)
+    if not description.strip():
+        raise ConfigError(f"{field} must say why (it is kept in the audit trail); it is empty")
+    return registry.set_approval(group, version, check_status(status), description)
+
+
 def report_uri(package: dict[str, Any]) -> str | None:
     """Where the version's evaluation.json is (ModelMetrics.ModelQuality.Statistics.S3Uri), if it has one."""
     return package.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {}).get("S3Uri")

@@ -58,9 +58,9 @@ def _prepare_store_database(store: Store) -> None:
 
 
 def track(record: ExecutionRecord, definition: dict[str, Any], store: Store, setting: str, experiment: str | None,
-          source_revision: str, warn: Callable[[str], None]) -> str | None:
-    """Log the execution as an MLflow run (the one its earlier tries logged to, for a retry); its run id, or
-    None with one warning when tracking failed."""
+          source_revision: str, warn: Callable[[str], None]) -> tuple[str, str] | None:
+    """Log the execution as an MLflow run (the one its earlier tries logged to, for a retry); (run id,
+    experiment id), or None with one warning when tracking failed."""
     uri = tracking_uri(setting, store)
     try:
         if setting == STORE:
@@ -80,7 +80,7 @@ def experiment_of(definition: dict[str, Any], record: ExecutionRecord) -> str:
 
 
 def _log(record: ExecutionRecord, definition: dict[str, Any], store: Store, uri: str, experiment: str,
-         source_revision: str) -> str:
+         source_revision: str) -> tuple[str, str]:
     # a server that does not answer is given up on after a few seconds, not after MLflow's minutes of retries
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
@@ -107,7 +107,7 @@ def _log(record: ExecutionRecord, definition: dict[str, Any], store: Store, uri:
     for folder, path in _artifacts(record, store):
         client.log_artifact(run_id, str(path), folder)
     client.set_terminated(run_id, RUN_STATUS.get(record.status, "KILLED"))
-    return run_id
+    return run_id, experiment_id
 
 
 def _params(record: ExecutionRecord) -> dict[str, str]:

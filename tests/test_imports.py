@@ -9,7 +9,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("pipelines", "steps", "processing", "inference", "container")
 ENTRY_MODULES = {"pipelines.run", "pipelines.registry", "pipelines.deploy", "pipelines.get_definition",
-                 "pipelines.container", "inference.invoke"}  # the thin `python -m` forms users have
+                 "pipelines.container", "inference.invoke", "pipelines.studio.__main__"}  # the thin `python -m` forms users have
 
 
 def modules() -> dict[str, Path]:

@@ -135,11 +135,12 @@ class LocalEngine:
         self._save_error: OSError | None = None
 
     def run(self, definition: dict[str, Any], pipeline_name: str, overrides: dict[str, Any],
-            selection: Selection | None = None) -> ExecutionRecord:
+            selection: Selection | None = None, execution_id: str | None = None) -> ExecutionRecord:
         """Start a new execution of ``definition`` and run it to the end (only the selected steps, with a
-        ``selection``: the steps they depend on are taken from the reference execution)."""
+        ``selection``: the steps they depend on are taken from the reference execution). ``execution_id`` is the
+        id chosen by whoever started it in the background (default: a new one)."""
         nodes = self._graph(definition)
-        record = ExecutionRecord(new_execution_id(), pipeline_name, "Executing",
+        record = ExecutionRecord(execution_id or new_execution_id(), pipeline_name, "Executing",
                                  parameter_values(definition, overrides), now())
         if selection is not None:
             reference, reused = selective.reused_steps(nodes, selection, self.store.root, pipeline_name)

@@ -224,6 +224,38 @@ def load_definition(store_root: Path, execution_id: str) -> dict[str, Any]:
                              "it was run by an older version and cannot be retried or fully described") from None
 
 
+def status_of(store_root: Path, record: ExecutionRecord) -> str:
+    """The recorded status, marking an execution whose engine died while it ran."""
+    if record.status == "Executing" and not ExecutionLock(store_root, record.execution_id).is_held_elsewhere():
+        return "Executing (interrupted: `retry` resumes it)"
+    return record.status
+
+
+def failure_of(record: ExecutionRecord) -> str | None:
+    """Why an execution failed: its first failed step's reason (SageMaker's own reason for an execution only
+    says "Step failure: One or multiple steps failed.")."""
+    failed = next((step for step in record.steps if step.status == "Failed" and step.failure_reason), None)
+    return f"{failed.name}: {failed.failure_reason}" if failed else record.failure_reason
+
+
+def produced_properties(step: StepRecord, definition_steps: dict[str, Any]) -> dict[str, Any]:
+    """The properties a step produced: everything the Describe* call adds to the step's own arguments."""
+    arguments = definition_steps.get(step.name, {}).get("Arguments", {})
+    return {k: v for k, v in step.properties.items() if k not in arguments}
+
+
+def output_locations(step: StepRecord) -> list[tuple[str, str]]:
+    """(what, s3 URI) of everything a step wrote: processing outputs, the model artifact, transform output."""
+    properties = step.properties
+    found = [(f"output {o.get('OutputName')}", o["S3Output"]["S3Uri"])
+             for o in properties.get("ProcessingOutputConfig", {}).get("Outputs", []) if "S3Output" in o]
+    if "S3ModelArtifacts" in properties.get("ModelArtifacts", {}):
+        found.append(("model", properties["ModelArtifacts"]["S3ModelArtifacts"]))
+    if "S3OutputPath" in properties.get("TransformOutput", {}):
+        found.append(("transform output", properties["TransformOutput"]["S3OutputPath"]))
+    return [(what, uri) for what, uri in found if isinstance(uri, str)]
+
+
 class ExecutionLock:
     """An exclusive lock on an execution, held by the engine while it runs it.
 

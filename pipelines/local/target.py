@@ -50,6 +50,7 @@ class LocalTarget:
     name: str = "local"
     builder: Callable[[PipelineConfig], BuiltPipeline] = build
     selection: Selection | None = None  # selective execution: the steps to run, and the reference execution
+    execution_id: str | None = None  # the id of an execution started in the background (default: a new one)
 
     def prepare(self) -> BuiltPipeline:
         """Our definition, or the --definition file as given (checked for credentials); nothing is written yet."""
@@ -72,7 +73,7 @@ class LocalTarget:
         check_uris(values, path="Parameters")
         if "InputDataUrl" in values:
             self._ensure_input(store, values["InputDataUrl"], built, progress)
-        record = self._engine(store, progress).run(definition, built.name, overrides, self.selection)
+        record = self._engine(store, progress).run(definition, built.name, overrides, self.selection, self.execution_id)
         progress.update(never_ran(definition, record))
         record.unenforced = unenforced.pipeline_settings(definition)
         if self.config.tags:
@@ -98,12 +99,14 @@ class LocalTarget:
         from pipelines import tracking
 
         experiment = self.config.mlflow_experiment_name
-        run_id = tracking.track(record, definition, store, setting, experiment, self.config.source_revision,
-                                lambda line: progress.update([], f"warning: {line}"))
-        if run_id is not None:
+        tracked = tracking.track(record, definition, store, setting, experiment, self.config.source_revision,
+                                 lambda line: progress.update([], f"warning: {line}"))
+        if tracked is not None:
+            run_id, experiment_id = tracked
             uri = tracking.tracking_uri(setting, store)
             named = experiment or tracking.experiment_of(definition, record)
-            record.mlflow_run = {"run_id": run_id, "experiment": named, "tracking_uri": uri}
+            record.mlflow_run = {"run_id": run_id, "experiment": named, "experiment_id": experiment_id,
+                                 "tracking_uri": uri}
             record.save(store.root)  # the registry's versions link to it through their execution
             result.notes.append(f"MLflow run {run_id} (experiment {named}) at {uri}"
                                 + (f"; `mlflow ui --backend-store-uri {uri}` shows it" if uri.startswith("sqlite:")

@@ -19,8 +19,9 @@ from pipelines.cli.tables import print_rows, print_table
 from pipelines.config import local_config
 from pipelines.errors import ConfigError, ExecutionError
 from pipelines.local import executions
-from pipelines.local.executions import ExecutionLock, ExecutionRecord
+from pipelines.local.executions import ExecutionRecord
 from pipelines.local.graph import steps_by_name
+from pipelines.local.job_logs import step_logs
 from pipelines.local.store import Store
 
 COMMANDS = ("executions", "describe", "logs", "retry")
@@ -99,12 +100,7 @@ def print_logs(store: Path, execution_id: str, step_name: str) -> int:
     store = store.resolve()
     record = executions.load(store, execution_id)
     step = _recorded_step(record, step_name)
-    job_dir = Store(store).job_dir(execution_id, step_name)
-    hosts = sorted(job_dir.glob("hosts/*/job.log")) + sorted(job_dir.glob("hosts/*/worker.log"))
-    logs = [("algo-1", job_dir / "job.log")] + [(f"{path.parent.name}: {path.name}", path) for path in hosts]
-    # a tuning job's training jobs, one section each
-    logs += [(f"training job {path.parent.name}", path) for path in sorted(job_dir.glob("trials/*/job.log"))]
-    found = [(label, path) for label, path in logs if path.is_file()]
+    found = step_logs(Store(store), execution_id, step_name)
     return _print_log_sections(step, [(label, _file_lines(path)) for label, path in found])
 
 
@@ -135,31 +131,17 @@ def _print_log_sections(step: executions.StepRecord, sections: list[tuple[str, I
     return 0
 
 
-def status_of(store: Path, record: ExecutionRecord) -> str:
-    """The recorded status, marking an execution whose engine died while it ran."""
-    if record.status == "Executing" and not ExecutionLock(store, record.execution_id).is_held_elsewhere():
-        return "Executing (interrupted: `retry` resumes it)"
-    return record.status
-
-
 def list_executions(store: Path, as_json: bool, limit: int | None = None) -> int:
     """Print id, pipeline, status, start, duration and retries of every execution."""
     store = store.resolve()
     if not store.is_dir():
         raise ExecutionError(f"there is no local store at {store}: pass the --store a run used")
     records = list(executions.all_records(store, lambda message: print(f"warning: {message}", file=sys.stderr)))
-    rows = [{"execution_id": r.execution_id, "pipeline_name": r.pipeline_name, "status": status_of(store, r),
+    rows = [{"execution_id": r.execution_id, "pipeline_name": r.pipeline_name, "status": executions.status_of(store, r),
              "start_time": r.start_time, "duration_seconds": r.duration_seconds, "retries": r.retries,
-             "step_retries": r.step_retries, "failure_reason": r.failure_reason, "failure": failure_of(r)}
+             "step_retries": r.step_retries, "failure_reason": r.failure_reason, "failure": executions.failure_of(r)}
             for r in records]
     return _print_executions(rows[:limit], f"Executions in {store}", as_json)
-
-
-def failure_of(record: ExecutionRecord) -> str | None:
-    """Why an execution failed: its first failed step's reason (SageMaker's own reason for an execution only
-    says "Step failure: One or multiple steps failed.")."""
-    failed = next((step for step in record.steps if step.status == "Failed" and step.failure_reason), None)
-    return f"{failed.name}: {failed.failure_reason}" if failed else record.failure_reason
 
 
 def _print_executions(rows: list[dict[str, Any]], title: str, as_json: bool) -> int:
@@ -186,24 +168,6 @@ def _count(value: int | None) -> str:
     return "-" if value is None else str(value)
 
 
-def produced_properties(step: executions.StepRecord, definition_steps: dict[str, Any]) -> dict[str, Any]:
-    """The properties a step produced: everything the Describe* call adds to the step's own arguments."""
-    arguments = definition_steps.get(step.name, {}).get("Arguments", {})
-    return {k: v for k, v in step.properties.items() if k not in arguments}
-
-
-def output_locations(step: executions.StepRecord) -> list[tuple[str, str]]:
-    """(what, s3 URI) of everything a step wrote: processing outputs, the model artifact, transform output."""
-    properties = step.properties
-    found = [(f"output {o.get('OutputName')}", o["S3Output"]["S3Uri"])
-             for o in properties.get("ProcessingOutputConfig", {}).get("Outputs", []) if "S3Output" in o]
-    if "S3ModelArtifacts" in properties.get("ModelArtifacts", {}):
-        found.append(("model", properties["ModelArtifacts"]["S3ModelArtifacts"]))
-    if "S3OutputPath" in properties.get("TransformOutput", {}):
-        found.append(("transform output", properties["TransformOutput"]["S3OutputPath"]))
-    return [(what, uri) for what, uri in found if isinstance(uri, str)]
-
-
 def describe(store: Path, execution_id: str, as_json: bool, only_unenforced: bool = False, full: bool = False) -> int:
     """Print one local execution with each step's status, timing, attempts, cache hit, reason and properties."""
     store = store.resolve()
@@ -213,7 +177,7 @@ def describe(store: Path, execution_id: str, as_json: bool, only_unenforced: boo
     except ExecutionError:
         definition = {}  # every property is shown, arguments included
     local_store = Store(store)
-    return _print_record(record, status_of(store, record), definition, as_json,
+    return _print_record(record, executions.status_of(store, record), definition, as_json,
                          locate=lambda uri: f"{uri} ({local_store.path(uri)})", only_unenforced=only_unenforced,
                          full=full)
 
@@ -276,9 +240,9 @@ def _print_record(record: ExecutionRecord, status: str, definition: dict[str, An
         for earlier in record.earlier_tries(step.name):
             if earlier.failure_reason:
                 console.print(f"  reason before the retry: {earlier.failure_reason}", markup=False)
-        for what, uri in output_locations(step):
+        for what, uri in executions.output_locations(step):
             console.print(f"  {what}: {locate(uri)}", markup=False)
-        for key, value in produced_properties(step, definition_steps).items():
+        for key, value in executions.produced_properties(step, definition_steps).items():
             console.print(f"  {key}: {json.dumps(shown(value), default=str)}", markup=False)
         for name, document in step.property_files.items():
             console.print(f"  property file {name}:", markup=False)

@@ -21,9 +21,8 @@ from pipelines import next_steps
 from pipelines.cli import options
 from pipelines.cli.parsing import CommandParser, run_parsed
 from pipelines.cli.tables import print_rows, print_table
-from pipelines.credentials import refuse_credentials
-from pipelines.errors import ConfigError, ModelPackageError, UnsafePathError
-from pipelines.model_registry import ModelRegistry, check_status, open_registry, summary
+from pipelines.errors import ModelPackageError, UnsafePathError
+from pipelines.model_registry import ModelRegistry, decide, open_registry, summary
 
 
 def parser() -> argparse.ArgumentParser:
@@ -64,12 +63,9 @@ def run_command(args: argparse.Namespace) -> int:
         return list_versions(registry, args.group, args.status, args.json)
     if args.command == "describe":
         return describe(registry, args.version_ref, args.json, locate=_locator(args))
-    refuse_credentials({"description": args.description}, f"model-registry {args.command}", check_names=False)
-    if not args.description.strip():
-        raise ConfigError(f"model-registry {args.command}: --description must say why (it is kept in the audit "
-                          "trail); it is empty")
     status = "Approved" if args.command == "approve" else "Rejected"
-    package = registry.set_approval(args.group, args.version, check_status(status), args.description)
+    package = decide(registry, args.group, args.version, status, args.description,
+                     f"model-registry {args.command}: --description")
     print(f"{package['ModelPackageGroupName']} version {package['ModelPackageVersion']}: "
           f"{package['ModelApprovalStatus']} ({package['ModelPackageArn']})")
     if status == "Approved":

@@ -1,0 +1,368 @@
+"""The local studio: Starlette routes over the library, server-rendered Jinja pages, Server-Sent Events.
+
+Pages read the store through ``views`` and ``objects``; actions call what the commands call
+(``launcher`` for Start, Stop and Retry, ``model_registry.decide`` for approvals, ``LocalEndpoints`` for
+deployments). Live pages subscribe to an event stream that sends an execution's state (or the list of
+executions) each time its record changes on disk; nothing is polled by the browser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from pipelines import model_registry
+from pipelines.catalog import checked_overrides, specs_of
+from pipelines.config import PipelineConfig
+from pipelines.errors import (
+    DefinitionError,
+    EndpointNotFoundError,
+    ExecutionError,
+    ModelPackageError,
+    NotFoundError,
+    PipelineError,
+    UnsafePathError,
+)
+from pipelines.local import executions, launcher
+from pipelines.local.endpoints import LocalEndpoints
+from pipelines.local.store import Store
+from pipelines.selection import Selection
+from pipelines.studio import objects, views
+from pipelines.studio.security import TokenGate
+
+WATCH_SECONDS = 0.4  # how often an event stream looks at the records' modification times
+STATIC = Path(__file__).parent / "static"
+
+
+@dataclass
+class Studio:
+    """What every handler needs: the store, the configuration runs start with, and the token."""
+
+    store: Store
+    config: PipelineConfig
+    token: str
+    mlflow_ui: str | None = None  # where MLflow's UI for the store's tracking database is served, if it is
+
+    def registry(self) -> model_registry.LocalModelRegistry:
+        return model_registry.LocalModelRegistry(self.store, self.config.region)
+
+    def endpoints(self) -> LocalEndpoints:
+        return LocalEndpoints(self.store, image_programs=dict(self.config.local_image_programs))
+
+
+def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: str | None = None) -> Any:
+    """The studio's ASGI application for ``store_root``; every request must carry ``token``. ``mlflow_ui`` is
+    the address of an ``mlflow ui`` serving the store's tracking database, for links to each run."""
+    studio = Studio(Store(store_root.resolve()), config, token, mlflow_ui)
+    templates = Environment(loader=PackageLoader("pipelines.studio", "templates"), autoescape=select_autoescape())
+    templates.filters["seconds"] = _seconds
+    templates.filters["json"] = lambda value: json.dumps(value, indent=2, default=str)
+    templates.globals["token"] = token
+    templates.globals["mlflow_link"] = lambda run: views.mlflow_link(run, studio.mlflow_ui)
+
+    def page(template: str, code: int = 200, **context: Any) -> HTMLResponse:
+        return HTMLResponse(templates.get_template(template).render(**context), code)
+
+    def guarded(handler: Callable[..., Any], api: bool = False) -> Callable[[Request], Any]:
+        """Typed errors as a page (or JSON) saying what to fix, with the status HTTP has for them."""
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except PipelineError as exc:
+                status = 403 if isinstance(exc, UnsafePathError) else \
+                    404 if isinstance(exc, (NotFoundError, EndpointNotFoundError)) else 400
+                if api:
+                    return JSONResponse({"error": str(exc)}, status)
+                return page("error.html", status, message=str(exc), status=status)
+        return endpoint
+
+    async def home(request: Request) -> Response:
+        rows = [views.summary_row(studio.store, r) for r in views.records(studio.store)]
+        return page("home.html", pipelines=views.pipelines(studio.store), executions=rows[:50],
+                    store=studio.store.root)
+
+    async def pipeline(request: Request) -> Response:
+        name = request.path_params["name"]
+        found = views.pipeline_records(studio.store, name)
+        definition, source = views.latest_definition(studio.store, name)
+        return page("pipeline.html", name=name, executions=[views.summary_row(studio.store, r) for r in found],
+                    graph=views.graph(definition), definition_from=source,
+                    parameters=views.parameters(definition, specs_of(name, studio.config)))
+
+    async def definition_download(request: Request) -> Response:
+        definition, _ = views.latest_definition(studio.store, request.path_params["name"])
+        return Response(json.dumps(definition, indent=2), media_type="application/json", headers={
+            "Content-Disposition": f'attachment; filename="{request.path_params["name"]}.json"'})
+
+    async def definition_diff(request: Request) -> Response:
+        first, second = request.query_params.get("a", ""), request.query_params.get("b", "")
+        return page("diff.html", name=request.path_params["name"], first=first, second=second,
+                    lines=views.definition_diff(studio.store, first, second))
+
+    async def start(request: Request) -> Response:
+        name = request.path_params["name"]
+        body = await _json_body(request)
+        given = {k: str(v) for k, v in (body.get("parameters") or {}).items() if str(v).strip() != ""}
+        definition, _ = views.latest_definition(studio.store, name)
+        overrides, problems = checked_overrides(definition, name, studio.config, given)
+        if problems:
+            return JSONResponse({"errors": problems}, 400)
+        execution_id = await asyncio.to_thread(launcher.start, studio.store.root, studio.config, definition, name,
+                                               overrides)
+        return JSONResponse({"execution_id": execution_id, "url": f"/executions/{execution_id}"})
+
+    async def execution(request: Request) -> Response:
+        record, definition = _execution(studio, request.path_params["id"])
+        return page("execution.html", state=views.state(studio.store, record, definition),
+                    graph=views.graph(definition))
+
+    async def execution_state(request: Request) -> Response:
+        record, definition = _execution(studio, request.path_params["id"])
+        return JSONResponse(views.state(studio.store, record, definition))
+
+    async def execution_events(request: Request) -> Response:
+        execution_id = request.path_params["id"]
+        _execution(studio, execution_id)
+        path = executions.execution_dir(studio.store.root, execution_id) / executions.RECORD
+
+        def current() -> str:
+            record, definition = _execution(studio, execution_id)
+            return json.dumps(views.state(studio.store, record, definition), default=str)
+
+        return _event_stream(request, lambda: _mtimes([path]), current)
+
+    async def list_events(request: Request) -> Response:
+        folder = studio.store.root / "executions"
+
+        def current() -> str:
+            return json.dumps([views.summary_row(studio.store, r) for r in views.records(studio.store)][:200],
+                              default=str)
+
+        return _event_stream(request, lambda: _mtimes(sorted(folder.glob(f"*/{executions.RECORD}"))), current)
+
+    async def rerun(request: Request) -> Response:
+        """Selective execution: the chosen steps again, the others' outputs reused from this execution."""
+        body = await _json_body(request)
+        record, definition = _execution(studio, request.path_params["id"])
+        steps = body.get("steps")
+        if not isinstance(steps, list) or not steps or not all(isinstance(s, str) for s in steps):
+            raise ExecutionError("choose the steps to run again")
+        selection = Selection(tuple(steps), record.execution_id)
+        execution_id = await asyncio.to_thread(launcher.start, studio.store.root, studio.config, definition,
+                                               record.pipeline_name, record.parameters, selection)
+        return JSONResponse({"execution_id": execution_id, "url": f"/executions/{execution_id}"})
+
+    async def stop(request: Request) -> Response:
+        await asyncio.to_thread(launcher.stop, studio.store.root, request.path_params["id"])
+        return JSONResponse({"stopping": request.path_params["id"]})
+
+    async def retry(request: Request) -> Response:
+        execution_id = request.path_params["id"]
+        await asyncio.to_thread(launcher.retry, studio.store.root, studio.config, execution_id)
+        return JSONResponse({"execution_id": execution_id, "url": f"/executions/{execution_id}"})
+
+    async def step(request: Request) -> Response:
+        record, definition = _execution(studio, request.path_params["id"])
+        detail = views.step_detail(studio.store, record, definition, request.path_params["step"])
+        return page("step.html", execution=record.execution_id, detail=detail)
+
+    async def log_events(request: Request) -> Response:
+        path = views.log_file(studio.store, request.path_params["id"], request.path_params["step"],
+                              request.query_params.get("host", "algo-1"))
+        return StreamingResponse(_follow(request, path, studio, request.path_params["id"]),
+                                 media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+    async def compare(request: Request) -> Response:
+        ids = request.query_params.getlist("id")
+        if len(ids) < 2:
+            raise ExecutionError("compare needs two executions or more: tick them in a pipeline's Executions tab")
+        return page("compare.html", comparison=views.comparison(studio.store, ids))
+
+    async def object_page(request: Request) -> Response:
+        uri = request.query_params.get("uri", "")
+        return page("object.html", shown=objects.preview(studio.store, uri))
+
+    async def raw_object(request: Request) -> Response:
+        uri = f"s3://{request.path_params['bucket']}/{request.path_params['key']}"
+        path, kind = objects.raw(studio.store, uri)
+        # a job wrote it, not us: it may show itself and its images, but never run a script or send a form
+        return FileResponse(path, media_type=kind, headers={"Content-Security-Policy": "sandbox allow-same-origin",
+                                                            "X-Content-Type-Options": "nosniff"})
+
+    async def registry(request: Request) -> Response:
+        found = studio.registry()
+        groups = []
+        if (studio.store.root / "registry.sqlite").is_file():
+            for group in found.groups():
+                versions = [{**p, **model_registry.summary(found, p)} for p in found.list(group)]
+                groups.append({"name": group, "versions": list(reversed(versions))})
+        return page("registry.html", groups=groups)
+
+    async def version(request: Request) -> Response:
+        found = studio.registry()
+        group, number = request.path_params["group"], request.path_params["version"]
+        package = found.describe(group, number)
+        return page("version.html", package=package, summary=model_registry.summary(found, package),
+                    history=found.history(group, number), mlflow=found.mlflow_run(package),
+                    endpoints=studio.endpoints().list())
+
+    async def versions_compare(request: Request) -> Response:
+        found = studio.registry()
+        group = request.path_params["group"]
+        numbers = [int(v) for v in request.query_params.getlist("v") if v.isdigit()]
+        if len(numbers) < 2:
+            raise ModelPackageError("compare needs two versions or more: tick them in the registry")
+        packages = [found.describe(group, n) for n in numbers]
+        ids = [p.get("CustomerMetadataProperties", {}).get("PipelineExecutionId") for p in packages]
+        return page("versions_compare.html", group=group, packages=packages,
+                    summaries=[model_registry.summary(found, p) for p in packages],
+                    comparison=views.comparison(studio.store, ids) if all(ids) else None)
+
+    async def decision(request: Request) -> Response:
+        body = await _json_body(request)
+        group, number = request.path_params["group"], request.path_params["version"]
+        status = {"approve": "Approved", "reject": "Rejected"}.get(str(body.get("decision")))
+        if status is None:
+            raise ModelPackageError("decision must be approve or reject")
+        package = await asyncio.to_thread(model_registry.decide, studio.registry(), group, number, status,
+                                          str(body.get("comment", "")), "comment")
+        return JSONResponse({"status": package["ModelApprovalStatus"], "version": package["ModelPackageVersion"]})
+
+    async def deploy(request: Request) -> Response:
+        body = await _json_body(request)
+        group, number = request.path_params["group"], request.path_params["version"]
+        package = studio.registry().describe(group, number)
+        if package["ModelApprovalStatus"] != "Approved":
+            raise ModelPackageError(f"{group} version {number} is {package['ModelApprovalStatus']}; only an Approved "
+                                    "version is deployed")
+        record = await asyncio.to_thread(studio.endpoints().deploy, str(body.get("endpoint", "")), package)
+        return JSONResponse({"endpoint": record["EndpointName"], "url": record["Url"]})
+
+    async def endpoints_page(request: Request) -> Response:
+        return page("endpoints.html", endpoints=studio.endpoints().list())
+
+    async def undeploy(request: Request) -> Response:
+        await asyncio.to_thread(studio.endpoints().delete, request.path_params["name"])
+        return JSONResponse({"deleted": request.path_params["name"]})
+
+    async def invoke(request: Request) -> Response:
+        body = await _json_body(request)
+        record = studio.endpoints().describe(request.path_params["name"])
+        status, text = await asyncio.to_thread(_invoke, record["Url"], str(body.get("body", "")))
+        return JSONResponse({"status": status, "body": text})
+
+    pages = [("/", home), ("/pipelines/{name}", pipeline), ("/pipelines/{name}/definition.json", definition_download),
+             ("/pipelines/{name}/diff", definition_diff), ("/executions/{id}", execution),
+             ("/executions/{id}/steps/{step}", step), ("/compare", compare), ("/objects", object_page),
+             ("/s3/{bucket}/{key:path}", raw_object), ("/registry", registry),
+             ("/registry/{group}/compare", versions_compare), ("/registry/{group}/{version:int}", version),
+             ("/endpoints", endpoints_page)]
+    streams = [("/api/events", list_events), ("/api/executions/{id}/events", execution_events),
+               ("/api/executions/{id}/steps/{step}/log", log_events)]
+    api = [("/api/executions/{id}", execution_state, "GET"), ("/api/pipelines/{name}/start", start, "POST"),
+           ("/api/executions/{id}/stop", stop, "POST"), ("/api/executions/{id}/rerun", rerun, "POST"), ("/api/executions/{id}/retry", retry, "POST"),
+           ("/api/registry/{group}/{version:int}/decision", decision, "POST"),
+           ("/api/registry/{group}/{version:int}/deploy", deploy, "POST"),
+           ("/api/endpoints/{name}/delete", undeploy, "POST"), ("/api/endpoints/{name}/invoke", invoke, "POST")]
+    routes = [Route(path, guarded(handler)) for path, handler in pages]
+    routes += [Route(path, guarded(handler, api=True)) for path, handler in streams]
+    routes += [Route(path, guarded(handler, api=True), methods=[method]) for path, handler, method in api]
+    routes.append(Mount("/static", StaticFiles(directory=STATIC), name="static"))
+    return TokenGate(Starlette(routes=routes), token)
+
+
+def _execution(studio: Studio, execution_id: str) -> tuple[executions.ExecutionRecord, dict[str, Any]]:
+    if not (executions.execution_dir(studio.store.root, execution_id) / executions.RECORD).is_file():
+        raise NotFoundError(f"no execution {execution_id!r} in the store {studio.store.root}")
+    record = executions.load(studio.store.root, execution_id)
+    return record, executions.load_definition(studio.store.root, execution_id)
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError:
+        raise DefinitionError("the request body must be JSON") from None
+    if not isinstance(body, dict):
+        raise DefinitionError("the request body must be a JSON object")
+    return body
+
+
+def _mtimes(paths: list[Path]) -> tuple[Any, ...]:
+    found = []
+    for path in paths:
+        try:
+            found.append((path.name, path.stat().st_mtime_ns))
+        except OSError:
+            found.append((path.name, None))
+    return tuple(found)
+
+
+def _event_stream(request: Request, version: Callable[[], Any], current: Callable[[], str]) -> StreamingResponse:
+    """An event each time ``version()`` changes (and one at once), carrying ``current()``."""
+    async def events() -> AsyncIterator[str]:
+        seen = object()
+        while not await request.is_disconnected():
+            now = await asyncio.to_thread(version)
+            if now != seen:
+                seen = now
+                try:
+                    yield f"data: {await asyncio.to_thread(current)}\n\n"
+                except PipelineError as exc:  # a record caught mid-rename, or removed: say so, keep watching
+                    yield f"event: problem\ndata: {json.dumps(str(exc))}\n\n"
+            await asyncio.sleep(WATCH_SECONDS)
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+
+async def _follow(request: Request, path: Path, studio: Studio, execution_id: str) -> AsyncIterator[str]:
+    """A log's lines as events, then the lines it grows by while its execution runs."""
+    offset = 0
+    while not await request.is_disconnected():
+        size = path.stat().st_size if path.is_file() else 0
+        if size > offset:
+            with open(path, "rb") as handle:
+                handle.seek(offset)
+                chunk = handle.read(size - offset)
+            complete = chunk.rsplit(b"\n", 1)[0] + b"\n" if b"\n" in chunk else b""
+            offset += len(complete)
+            for line in complete.decode("utf-8", errors="replace").splitlines():
+                yield f"data: {json.dumps(line)}\n\n"
+        elif not executions.ExecutionLock(studio.store.root, execution_id).is_held_elsewhere():
+            yield "event: end\ndata: {}\n\n"
+            return
+        await asyncio.sleep(WATCH_SECONDS)
+
+
+def _invoke(url: str, body: str) -> tuple[int, str]:
+    """POST a CSV row to a local endpoint (InvokeEndpoint's request), its status and answer."""
+    request = urllib.request.Request(url.rstrip("/") + "/invocations", data=body.encode(), method="POST",
+                                     headers={"Content-Type": "text/csv"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode("utf-8", errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", errors="replace")
+    except OSError as exc:
+        return 502, f"the endpoint did not answer: {exc}"
+
+
+def _seconds(value: Any) -> str:
+    if value is None:
+        return "-"
+    value = float(value)
+    return f"{value:.1f}s" if value < 120 else f"{int(value // 60)}m {int(value % 60):02d}s"
+
+

@@ -1,0 +1,199 @@
+"""The studio over HTTP, with a real server on loopback and urllib as the client: the token and the host
+are required, actions need the token header, nothing outside the store is served, Start checks its
+parameters by the field, and the pages show what the records say."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.request
+
+import pytest
+
+from pipelines.local import executions
+from tests.pipelines.studio.conftest import TOKEN, run_demo
+from tests.pipelines.studio.demo import NAME
+
+
+def post(studio, path: str, body: dict, token_header: bool = True, cookie: bool = True) -> tuple[int, dict]:
+    headers = {"Content-Type": "application/json", **({"Cookie": f"studio_token={TOKEN}"} if cookie else {}),
+               **({"X-Studio-Token": TOKEN} if token_header else {})}
+    request = urllib.request.Request(studio.url + path, data=json.dumps(body).encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        text = exc.read().decode()
+        return exc.code, json.loads(text) if text.startswith("{") else {"text": text}
+
+
+@pytest.fixture
+def ran(tmp_path, start_studio, demo_lambdas):
+    """A store with two executions of the demo (one succeeded, one failed), and a studio over it."""
+    store = tmp_path / "store"
+    succeeded = run_demo(store, demo_lambdas)
+    failed = run_demo(store, demo_lambdas, Rows=5)
+    return start_studio(store, local_lambdas=demo_lambdas), succeeded, failed
+
+
+def test_every_request_needs_the_token_and_the_url_token_becomes_a_cookie(ran):
+    studio, succeeded, _ = ran
+    for path in ("/", f"/executions/{succeeded}", "/api/events", "/static/studio.js", "/registry"):
+        status, body = studio.get(path, token=False)
+        assert status == 403 and "token" in body, path
+    assert studio.get("/?token=wrong", token=False)[0] == 403
+    request = urllib.request.Request(studio.url + f"/executions/{succeeded}?token={TOKEN}")
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        opener.open(request, timeout=10)
+        raise AssertionError("the token in the URL must be answered with a redirect")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 303 and exc.headers["Location"] == f"/executions/{succeeded}"
+        cookie = exc.headers["Set-Cookie"]
+        assert f"studio_token={TOKEN}" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert studio.get(f"/executions/{succeeded}")[0] == 200
+    assert studio.get("/", token=False, headers={"Authorization": f"token {TOKEN}"})[0] == 200
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def test_an_action_needs_the_token_header_and_another_host_is_refused(ran):
+    studio, _, failed = ran
+    status, answer = post(studio, f"/api/executions/{failed}/retry", {}, token_header=False)
+    assert status == 403 and "X-Studio-Token" in answer["text"]
+    assert executions.load(studio.store, failed).retries == 0  # nothing was done
+    status, body = studio.get("/", headers={"Host": "attacker.example:80"})
+    assert status == 403 and "loopback" in body
+
+
+@pytest.mark.parametrize("path", [
+    "/objects?uri=s3://sagemaker-local/../../etc/passwd",
+    "/objects?uri=s3://../etc/passwd",
+    "/s3/sagemaker-local/..%2F..%2F..%2Fetc%2Fpasswd",
+    "/objects?uri=/etc/passwd",
+    "/executions/..%2F..%2Fetc/steps/x",
+])
+def test_nothing_outside_the_store_is_served(ran, path):
+    studio = ran[0]
+    status, body = studio.get(path)
+    assert status in (400, 403, 404) and "root:" not in body, (path, status)
+
+
+def test_a_symbolic_link_in_the_store_is_refused(ran, tmp_path):
+    studio = ran[0]
+    bucket = studio.store / "s3" / "bkt"
+    bucket.mkdir(parents=True)
+    (bucket / "escape").symlink_to("/etc/passwd")
+    for path in ("/objects?uri=s3://bkt/escape", "/s3/bkt/escape"):
+        status, body = studio.get(path)
+        assert status == 403 and "symbolic link" in body and "root:" not in body
+
+
+def test_objects_are_shown_by_kind_and_served_in_a_sandbox(ran):
+    studio = ran[0]
+    bucket = studio.store / "s3" / "bkt" / "data"
+    bucket.mkdir(parents=True)
+    (bucket / "rows.csv").write_text("label,a,b\n1,2,3\n0,4,5\n")
+    (bucket / "page.html").write_text("<script>fetch('/')</script>")
+    status, body = studio.get("/objects?uri=s3://bkt/data/rows.csv")
+    assert status == 200 and "<td>label</td>" in body and "<td>4</td>" in body
+    status, body = studio.get("/objects?uri=s3://bkt/data/")
+    assert status == 200 and "s3://bkt/data/page.html" in body and "s3://bkt/data/rows.csv" in body
+    with urllib.request.urlopen(urllib.request.Request(studio.url + "/s3/bkt/data/page.html",
+                                                       headers={"Cookie": f"studio_token={TOKEN}"})) as response:
+        assert response.headers["Content-Security-Policy"] == "sandbox allow-same-origin"  # no script, no form
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert studio.get("/objects?uri=s3://bkt/nothing-here")[0] == 404
+
+
+def test_start_checks_each_parameter_as_the_cli_does_and_names_the_field(ran):
+    studio = ran[0]
+    status, answer = post(studio, f"/api/pipelines/{NAME}/start",
+                          {"parameters": {"Rows": "many", "Mode": "slow", "Unknown": "1", "Threshold": "3"}})
+    assert status == 400
+    errors = answer["errors"]
+    assert set(errors) == {"Rows", "Mode", "Unknown"}
+    assert errors["Rows"] == "parameter Rows is Integer; 'many' is not a valid integer"
+    assert errors["Mode"] == "parameter Mode must be one of fast, thorough; got 'slow'"
+    assert errors["Unknown"].startswith("unknown parameter 'Unknown'")
+    before = len(list(executions.all_records(studio.store)))
+    assert before == 2  # a refused Start starts nothing
+
+
+def test_start_stop_and_retry_run_in_the_background(ran):
+    studio, _, failed = ran
+    status, answer = post(studio, f"/api/pipelines/{NAME}/start", {"parameters": {"Seconds": "60"}})
+    assert status == 200, answer
+    started = answer["execution_id"]
+    record = executions.load(studio.store, started)
+    assert record.status == "Executing" and record.parameters["Seconds"] == 60.0
+    deadline = time.monotonic() + 60
+    while (executions.load(studio.store, started).step("Prepare") is None) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert post(studio, f"/api/executions/{started}/stop", {})[0] == 200
+    while executions.load(studio.store, started).status == "Executing" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stopped = executions.load(studio.store, started)
+    assert stopped.status == "Stopped" and stopped.step("Prepare").status == "Stopped"
+    assert time.monotonic() < deadline  # stopped well before the step's minute was up
+    status, answer = post(studio, f"/api/executions/{started}/stop", {})
+    assert status == 400 and answer["error"] == f"execution {started} is not running"
+
+    assert post(studio, f"/api/executions/{failed}/retry", {})[0] == 200
+    while executions.ExecutionLock(studio.store, failed).is_held_elsewhere() or \
+            executions.load(studio.store, failed).status == "Executing":
+        time.sleep(0.1)
+    retried = executions.load(studio.store, failed)
+    assert retried.retries == 1 and retried.status == "Failed"  # the same parameters fail the same way
+    assert [s.name for s in retried.history] == ["TooFew"]
+
+
+def test_compare_and_the_definition_difference(ran):
+    studio, succeeded, failed = ran
+    status, body = studio.get(f"/compare?id={succeeded}&id={failed}")
+    assert status == 200
+    assert '<tr class="differs"><td>Rows</td><td>100</td><td>5</td></tr>' in body
+    assert '<tr class="same"><td>Threshold</td><td>10</td><td>10</td></tr>' in body
+    status, body = studio.get(f"/pipelines/{NAME}/diff?a={succeeded}&b={failed}")
+    assert status == 200 and "ran the same definition" in body
+    status, body = studio.get(f"/pipelines/{NAME}/definition.json")
+    assert status == 200 and json.loads(body)["Parameters"][0]["Name"] == "Rows"
+
+
+def test_the_state_stream_sends_the_execution_and_each_step(ran):
+    studio, _, failed = ran
+    request = urllib.request.Request(studio.url + f"/api/executions/{failed}/events",
+                                     headers={"Cookie": f"studio_token={TOKEN}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        line = response.readline().decode()
+    state = json.loads(line.removeprefix("data: "))
+    assert state["status"] == "Failed" and state["failure"] == "TooFew: too few rows: 5"
+    assert state["steps"]["EnoughRows"]["outcome"] in (False, "False")
+    assert state["steps"]["Score"]["status"] == "Not taken"
+    assert state["steps"]["TooFew"]["status"] == "Failed"
+
+
+def test_a_step_page_shows_its_log_and_a_missing_step_is_a_404(ran):
+    studio, succeeded, _ = ran
+    status, body = studio.get(f"/executions/{succeeded}/steps/Prepare")
+    assert status == 200 and "/log?host=algo-1" in body and "Resolved arguments" in body
+    status, body = studio.get(f"/executions/{succeeded}/steps/Nope")
+    assert status == 404 and "no step" in body
+    status, body = studio.get("/executions/nosuchexecution")
+    assert status == 404
+
+
+def test_the_studio_command_refuses_a_missing_store_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "pipelines.studio", "--store", str(tmp_path / "nope"),
+                             "--no-browser"], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PIPELINE_REGION": "us-east-1"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: there is no local store at")
