@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 
-.PHONY: run test test-fast docs bench clean
+.PHONY: run test test-fast docs studio bench clean
 
 # uv installs the package and its test tools in about a minute (pip takes about five); pip is the fallback
 $(VENV)/.installed: setup.py
@@ -20,6 +20,10 @@ $(VENV)/.installed: setup.py
 
 run: $(VENV)/.installed
 	$(PY) -m pipelines.run $(ARGS)
+
+# the local studio over the store `make run` uses, in the browser (STUDIO_ARGS: e.g. --no-browser --port 0)
+studio: $(VENV)/.installed
+	$(PY) -m pipelines.studio --store .sagemaker-local $(STUDIO_ARGS)
 
 # the suite runs on every core (pytest-xdist); a module's tests stay on one worker, as its fixtures are shared
 JOBS ?= auto

@@ -23,6 +23,7 @@ from pipelines.config import PipelineConfig, build_config
 from pipelines.errors import ExecutionError, ExecutionInterrupted, PipelineError
 from pipelines.local import executions
 from pipelines.local.executions import ExecutionLock, new_execution_id, now
+from pipelines.local.store import Store
 from pipelines.selection import Selection
 
 SPEC = "launch.json"
@@ -38,8 +39,10 @@ def start(store_root: Path, config: PipelineConfig, definition: dict[str, Any], 
     if selection is not None:
         from pipelines.local import selective
         from pipelines.local.engine import runnable_graph
+        from pipelines.local.target import LocalTarget
 
-        selective.reused_steps(runnable_graph(definition), selection, store_root, pipeline_name)
+        nodes = runnable_graph(definition, LocalTarget(config, store_root).engine_options())
+        selective.reused_steps(nodes, selection, store_root, pipeline_name)
     execution_id = new_execution_id()
     _launch(store_root, execution_id, {"action": "run", "definition": definition, "pipeline_name": pipeline_name,
                                        "overrides": overrides, "config": config.as_values(),
@@ -128,14 +131,15 @@ def _run(directory: Path) -> int:
                 built = BuiltPipeline(None, json.dumps(spec["definition"]), (), "", spec["pipeline_name"])
                 result = target.run(built, spec["overrides"], progress)
         except (ExecutionInterrupted, KeyboardInterrupt):
-            _record_stopped(store_root, execution_id)
+            record = _record_stopped(store_root, execution_id)
+            target.track(record, executions.load_definition(store_root, execution_id), Store(store_root), progress)
             print(f"execution {execution_id}: Stopped")
             return 1
     print(f"execution {execution_id}: {result.status}")
     return 0 if result.status == "Succeeded" else 1
 
 
-def _record_stopped(store_root: Path, execution_id: str) -> None:
+def _record_stopped(store_root: Path, execution_id: str) -> executions.ExecutionRecord:
     """Stopped, as SageMaker records a stopped execution: the steps that were running are Stopped too."""
     record = executions.load(store_root, execution_id)
     ended = now()
@@ -144,6 +148,7 @@ def _record_stopped(store_root: Path, execution_id: str) -> None:
             step.status, step.end_time = "Stopped", step.end_time or ended
     record.status, record.end_time, record.failure_reason = "Stopped", ended, "stopped by request (Stop)"
     record.save(store_root)
+    return record
 
 
 def main(argv: Sequence[str]) -> int:

@@ -65,7 +65,7 @@ class LocalTarget:
     def run(self, built: BuiltPipeline, overrides: dict[str, Any], progress: Progress) -> RunResult:
         """Execute the definition; sample data is generated when our pipeline has no input."""
         definition = built.definition_dict
-        runnable_graph(definition, self._options())  # a refused definition writes nothing
+        runnable_graph(definition, self.engine_options())  # a refused definition writes nothing
         store = Store(self.store.resolve())
         values = parameter_values(definition, overrides)
         for upload in built.uploads:  # our code, where the definition expects it
@@ -93,27 +93,35 @@ class LocalTarget:
     def _tracked(self, result: RunResult, record: ExecutionRecord, definition: dict[str, Any], store: Store,
                  progress: Progress) -> RunResult:
         """The result, once the execution is an MLflow run where tracking is configured (a failure: a warning)."""
+        note = self.track(record, definition, store, progress)
+        if note is not None:
+            result.notes.append(note)
+        return result
+
+    def track(self, record: ExecutionRecord, definition: dict[str, Any], store: Store, progress: Progress
+              ) -> str | None:
+        """Log the execution as an MLflow run where tracking is configured, and keep where in its record; a line
+        saying where, or None (not tracked, or a failure: one warning)."""
         setting = self.config.mlflow_tracking_uri
         if setting == "off":
-            return result
+            return None
         from pipelines import tracking
 
         experiment = self.config.mlflow_experiment_name
         tracked = tracking.track(record, definition, store, setting, experiment, self.config.source_revision,
                                  lambda line: progress.update([], f"warning: {line}"))
-        if tracked is not None:
-            run_id, experiment_id = tracked
-            uri = tracking.tracking_uri(setting, store)
-            named = experiment or tracking.experiment_of(definition, record)
-            record.mlflow_run = {"run_id": run_id, "experiment": named, "experiment_id": experiment_id,
-                                 "tracking_uri": uri}
-            record.save(store.root)  # the registry's versions link to it through their execution
-            result.notes.append(f"MLflow run {run_id} (experiment {named}) at {uri}"
-                                + (f"; `mlflow ui --backend-store-uri {uri}` shows it" if uri.startswith("sqlite:")
-                                   else ""))
-        return result
+        if tracked is None:
+            return None
+        run_id, experiment_id = tracked
+        uri = tracking.tracking_uri(setting, store)
+        named = experiment or tracking.experiment_of(definition, record)
+        record.mlflow_run = {"run_id": run_id, "experiment": named, "experiment_id": experiment_id,
+                             "tracking_uri": uri}
+        record.save(store.root)  # the registry's versions link to it through their execution
+        return (f"MLflow run {run_id} (experiment {named}) at {uri}"
+                + (f"; `mlflow ui --backend-store-uri {uri}` shows it" if uri.startswith("sqlite:") else ""))
 
-    def _options(self) -> RunOptions:
+    def engine_options(self) -> RunOptions:
         """The engine's options: this target's, with what the configuration says of local stand-ins."""
         cache = self.config.environments_cache
         return replace(self.options, image_programs=dict(self.config.local_image_programs),
@@ -125,7 +133,7 @@ class LocalTarget:
     def _engine(self, store: Store, progress: Progress) -> LocalEngine:
         registry = Registry(store.root / "registry.sqlite", self.config.region)
         return LocalEngine(store, registry, progress.log, lambda record: progress.update(_steps(record)),
-                           self._options())
+                           self.engine_options())
 
     def _ensure_input(self, store: Store, input_url: str, built: BuiltPipeline, progress: Progress) -> None:
         """Sample data at an empty input that is our pipeline's default (or a --definition's input, with

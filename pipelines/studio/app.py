@@ -40,6 +40,7 @@ from pipelines.local.endpoints import LocalEndpoints
 from pipelines.local.store import Store
 from pipelines.selection import Selection
 from pipelines.studio import objects, views
+from pipelines.studio.layout import NODE_HEIGHT, NODE_WIDTH
 from pipelines.studio.security import TokenGate
 
 WATCH_SECONDS = 0.4  # how often an event stream looks at the records' modification times
@@ -69,7 +70,7 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
     templates = Environment(loader=PackageLoader("pipelines.studio", "templates"), autoescape=select_autoescape())
     templates.filters["seconds"] = _seconds
     templates.filters["json"] = lambda value: json.dumps(value, indent=2, default=str)
-    templates.globals["token"] = token
+    templates.globals.update(token=token, node_width=NODE_WIDTH, node_height=NODE_HEIGHT)
     templates.globals["mlflow_link"] = lambda run: views.mlflow_link(run, studio.mlflow_ui)
 
     def page(template: str, code: int = 200, **context: Any) -> HTMLResponse:

@@ -16,7 +16,7 @@ import networkx as nx
 
 from pipelines.local.graph import STEP_REFERENCE, walk_steps
 
-NODE_WIDTH, NODE_HEIGHT = 210, 58
+NODE_WIDTH, NODE_HEIGHT = 230, 58
 LAYER_GAP, NODE_GAP = 54, 36
 MARGIN = 24
 
@@ -92,25 +92,21 @@ def layout(definition: dict[str, Any]) -> Layout:
         layer.sort(key=lambda n: (sum(order[p] for p in graph.predecessors(n)) / max(1, graph.in_degree(n)), n))
         for index, name in enumerate(layer):
             order[name] = index
-    ordered = nx.Graph()  # multipartite_layout spreads a layer's nodes in the order they were added
-    for depth, layer in enumerate(generations):
-        ordered.add_nodes_from(layer, layer=depth)
-    placed = nx.multipartite_layout(ordered, subset_key="layer", align="horizontal", scale=1) if ordered else {}
+    row_of = {name: depth for depth, layer in enumerate(generations) for name in layer}
+    # each layer given as a list: networkx spreads its nodes in that order, centred on the widest layer
+    placed = nx.multipartite_layout(nx.empty_graph(list(row_of)),
+                                    subset_key=dict(enumerate(generations)), align="horizontal") if row_of else {}
     widest = max((len(layer) for layer in generations), default=1)
     width = widest * NODE_WIDTH + (widest - 1) * NODE_GAP + 2 * MARGIN
     height = len(generations) * NODE_HEIGHT + max(0, len(generations) - 1) * LAYER_GAP + 2 * MARGIN
-    xs = [x for x, _ in placed.values()] or [0.0]
-    span = (max(xs) - min(xs)) or 1.0
+    xs = [float(x) for x, _ in placed.values()]
+    low, span = (min(xs), max(xs) - min(xs)) if xs else (0.0, 0.0)
     kinds = {step["Name"]: (str(step.get("Type", "")), branch) for step, branch in steps}
     result = Layout(width=width, height=height)
     for name, (x, _) in placed.items():
-        row = ordered.nodes[name]["layer"]
-        left = MARGIN + (x - min(xs)) / span * (width - 2 * MARGIN - NODE_WIDTH) if len(xs) > 1 and span else \
-            (width - NODE_WIDTH) / 2
-        if len(generations[row]) == 1:
-            left = (width - NODE_WIDTH) / 2
+        left = MARGIN + (float(x) - low) / span * (width - 2 * MARGIN - NODE_WIDTH) if span else (width - NODE_WIDTH) / 2
         result.steps.append(PlacedStep(name, kinds[name][0], round(left, 1),
-                                       MARGIN + row * (NODE_HEIGHT + LAYER_GAP), kinds[name][1]))
+                                       MARGIN + row_of[name] * (NODE_HEIGHT + LAYER_GAP), kinds[name][1]))
     boxes = {step.name: step for step in result.steps}
     result.edges = [Edge(e.source, e.target, e.kind, e.label, _path(boxes[e.source], boxes[e.target]))
                     for e in edges]

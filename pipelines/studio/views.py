@@ -124,7 +124,8 @@ def step_detail(store: Store, record: ExecutionRecord, definition: dict[str, Any
     detail.update(
         step=_step_state(step),
         arguments={k: v for k, v in properties.items() if k in arguments} or arguments,
-        inputs=[(where, uri) for where, uri in s3_uris(properties) if where.split(".")[0] in arguments],
+        inputs=[(where, uri) for where, uri in s3_uris(properties)
+                if where.split(".")[0] in arguments and "Output" not in where.split(".")[0]],
         outputs=executions.output_locations(step),
         produced=executions.produced_properties(step, declared),
         property_files=step.property_files,

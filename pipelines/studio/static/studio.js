@@ -141,7 +141,7 @@ function paintStep(node, step) {
   if (step.duration !== undefined && step.duration !== null && step.end) parts.push(seconds(step.duration));
   if (step.attempts > 1) parts.push("attempt " + step.attempts);
   if (step.cache_hit_from) parts.push("cache hit");
-  if (step.outcome !== null && step.outcome !== undefined) parts.push("outcome " + step.outcome);
+  if (step.outcome !== null && step.outcome !== undefined) parts.push("→ " + step.outcome);
   node.querySelector(".meta").textContent = parts.join(" · ");
   node.querySelector(".reason").textContent = step.failure ? shorten(step.failure, 34) : "";
   node.querySelector("title").textContent = node.dataset.step + " (" + node.dataset.type + ")" +

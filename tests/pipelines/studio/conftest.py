@@ -61,7 +61,8 @@ def start_studio():
 
     def start(store: Path, **settings) -> Studio:
         store.mkdir(parents=True, exist_ok=True)
-        studio = Studio(store, local_config(PipelineConfig(mlflow_tracking_uri="off", **settings)))
+        settings.setdefault("mlflow_tracking_uri", "off")
+        studio = Studio(store, local_config(PipelineConfig(**settings)))
         started.append(studio)
         return studio
 

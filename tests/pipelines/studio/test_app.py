@@ -197,3 +197,78 @@ def test_the_studio_command_refuses_a_missing_store_in_one_line(tmp_path):
                             env={**os.environ, "PIPELINE_REGION": "us-east-1"})
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: there is no local store at")
+
+
+def wait_until_ended(studio, execution_id: str) -> executions.ExecutionRecord:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        record = executions.load(studio.store, execution_id)
+        if record.status != "Executing" and not executions.ExecutionLock(studio.store, execution_id).is_held_elsewhere():
+            return record
+        time.sleep(0.1)
+    raise AssertionError(f"{execution_id} did not end")
+
+
+def test_selected_steps_run_again_with_the_others_reused_from_the_execution(ran):
+    studio, succeeded, _ = ran
+    status, answer = post(studio, f"/api/executions/{succeeded}/rerun", {"steps": ["Nope"]})
+    assert status == 400 and "Nope" in answer["error"] and "does not have" in answer["error"]
+    status, answer = post(studio, f"/api/executions/{succeeded}/rerun", {"steps": ["Score"]})
+    assert status == 200, answer
+    record = wait_until_ended(studio, answer["execution_id"])
+    assert record.status == "Succeeded" and record.selected_steps == ["Score"]
+    assert record.reference_execution == succeeded
+    assert {s.name: s.reused_from for s in record.steps} == {"Prepare": succeeded, "EnoughRows": succeeded,
+                                                            "Score": None}
+    assert record.parameters == executions.load(studio.store, succeeded).parameters
+
+
+def test_the_registry_pages_and_a_decision_that_is_not_one(ran):
+    from pipelines.local.registry import Registry
+
+    studio = ran[0]
+    registry = Registry(studio.store / "registry.sqlite")
+    for _ in range(2):
+        registry.register("Leads", "PendingManualApproval", {"Containers": [{"Image": "img",
+                                                                             "ModelDataUrl": "s3://bkt/m.tar.gz"}]},
+                          description=f"v{_}")
+    status, body = studio.get("/registry")
+    assert status == 200 and "/registry/Leads/2" in body and "/registry/Leads/1" in body
+    status, body = studio.get("/registry/Leads/2")
+    assert status == 200 and "No evaluation report is registered" in body and "No decision yet." in body
+    status, answer = post(studio, "/api/registry/Leads/2/decision", {"decision": "maybe", "comment": "x"})
+    assert status == 400 and answer["error"] == "decision must be approve or reject"
+    status, answer = post(studio, "/api/registry/Leads/2/deploy", {"endpoint": "e"})
+    assert status == 400 and "only an Approved version is deployed" in answer["error"]
+    status, answer = post(studio, "/api/registry/Leads/2/decision", {"decision": "reject",
+                                                                      "comment": "key AKIAIOSFODNN7EXAMPLE"})
+    assert status == 400 and registry.describe("Leads", 2)["ModelApprovalStatus"] == "PendingManualApproval"
+    status, answer = post(studio, "/api/registry/Leads/2/decision", {"decision": "reject", "comment": "lift too low"})
+    assert status == 200 and answer == {"status": "Rejected", "version": 2}
+    assert registry.history("Leads", 2)[-1]["description"] == "lift too low"
+    assert studio.get("/registry/Leads/9")[0] == 400
+    status, body = studio.get("/registry/Leads/compare?v=1&v=2")
+    assert status == 200 and "version 1" in body and "version 2" in body
+
+
+def test_a_stopped_execution_is_recorded_and_tracked_as_a_killed_mlflow_run(tmp_path, start_studio, demo_lambdas):
+    from mlflow.tracking import MlflowClient
+
+    store = tmp_path / "store"
+    run_demo(store, demo_lambdas)
+    studio = start_studio(store, local_lambdas=demo_lambdas, mlflow_tracking_uri="store")
+    status, answer = post(studio, f"/api/pipelines/{NAME}/start", {"parameters": {"Seconds": "60"}})
+    assert status == 200, answer
+    started = answer["execution_id"]
+    deadline = time.monotonic() + 60
+    while executions.load(studio.store, started).step("Prepare") is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert post(studio, f"/api/executions/{started}/stop", {})[0] == 200
+    record = wait_until_ended(studio, started)
+    assert record.status == "Stopped" and record.failure_reason == "stopped by request (Stop)"
+    while record.mlflow_run is None and time.monotonic() < deadline + 60:  # tracked once the record says Stopped
+        time.sleep(0.2)
+        record = executions.load(studio.store, started)
+    run = MlflowClient(record.mlflow_run["tracking_uri"]).get_run(record.mlflow_run["run_id"])
+    assert run.info.status == "KILLED" and run.data.tags["execution_id"] == started
+    assert run.data.tags["status"] == "Stopped"
