@@ -1,7 +1,7 @@
 """``python -m pipelines.studio`` (also ``pipelines-studio``): the local studio, a web app over a local store.
 
 It listens on loopback only, prints its URL with a per-start token (as Jupyter does) and opens it in
-the browser (``webbrowser``, which honours ``BROWSER``) unless ``--no-browser``. Exit codes: 0 stopped
+the browser (``webbrowser``, which honours ``BROWSER``) unless ``--no-browser``. Exit codes: 130 stopped
 with Ctrl-C; 2 a usage error, or a store that does not exist.
 """
 
@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Start the studio and serve until Ctrl-C."""
+    """Start the studio and serve until Ctrl-C (uvicorn then raises it again: exit 130)."""
     import uvicorn
 
     from pipelines.studio.app import create_app

@@ -272,3 +272,35 @@ def test_a_stopped_execution_is_recorded_and_tracked_as_a_killed_mlflow_run(tmp_
     run = MlflowClient(record.mlflow_run["tracking_uri"]).get_run(record.mlflow_run["run_id"])
     assert run.info.status == "KILLED" and run.data.tags["execution_id"] == started
     assert run.data.tags["status"] == "Stopped"
+
+
+def test_the_studio_command_prints_its_url_with_the_token_and_opens_it_with_browser(tmp_path):
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    (tmp_path / "store").mkdir()
+    opener = tmp_path / "open-browser"
+    opener.write_text(f"#!/bin/sh\necho \"$1\" > {tmp_path / 'opened'}\n")
+    opener.chmod(0o755)
+    env = {**os.environ, "BROWSER": str(opener), "PIPELINE_REGION": "us-east-1"}
+    server = subprocess.Popen([sys.executable, "-m", "pipelines.studio", "--store", str(tmp_path / "store"),
+                               "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert server.stdout.readline().startswith("Local studio of ")
+        url = server.stdout.readline().strip()
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/\?token=[A-Za-z0-9_-]{32}", url)
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "opened").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert (tmp_path / "opened").read_text().strip() == url
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())  # keeps the cookie, as one does
+        with browser.open(url.replace("/?token=", "/?tab=graph&token="), timeout=10) as response:
+            assert response.status == 200 and response.geturl().endswith("/?tab=graph")  # the token left the URL
+        with browser.open(url.split("?")[0] + "registry", timeout=10) as response:
+            assert response.status == 200
+    finally:
+        server.send_signal(signal.SIGINT)
+        assert server.wait(30) == 130  # stopped by Ctrl-C, as the command's docstring says
+        assert "Traceback" not in server.stderr.read()
