@@ -16,6 +16,7 @@ import numpy as np
 from container import calibration, paths
 from container.hyperparameters import HyperparameterError, Hyperparameters, parse
 from container.model import CalibratedModel
+from container.tracking import log_training
 
 
 class TrainingInputError(ValueError):
@@ -87,8 +88,10 @@ def brier(labels: np.ndarray, probabilities: np.ndarray) -> float:
 
 
 def fit(hp: Hyperparameters, train: tuple[np.ndarray, np.ndarray],
-        validation: tuple[np.ndarray, np.ndarray] | None) -> tuple[CalibratedModel, dict[str, float]]:
-    """Train, stop early and calibrate; the model and its validation metrics."""
+        validation: tuple[np.ndarray, np.ndarray] | None,
+        history: dict | None = None) -> tuple[CalibratedModel, dict[str, float]]:
+    """Train, stop early and calibrate; the model and its validation metrics. ``history`` receives each round's
+    metrics, as xgboost's ``evals_result`` ({"train": {"auc": [...]}, "validation": {...}})."""
     import xgboost as xgb
 
     features = train[0].shape[1]
@@ -112,6 +115,7 @@ def fit(hp: Hyperparameters, train: tuple[np.ndarray, np.ndarray],
         dvalid = xgb.DMatrix(validation[0], label=validation[1], missing=np.nan)
         evals.append((dvalid, "validation"))
     booster = xgb.train(params, dtrain, num_boost_round=hp.num_round, evals=evals, verbose_eval=10,
+                        evals_result=history if history is not None else {},
                         early_stopping_rounds=hp.early_stopping_rounds if dvalid is not None else None)
     if hp.early_stopping_rounds and dvalid is not None and booster.best_iteration + 1 < booster.num_boosted_rounds():
         booster = booster[: booster.best_iteration + 1]
@@ -141,11 +145,13 @@ def main() -> int:
             print(f"{resources['current_host']}: this image trains on the first host "
                   f"({sorted(resources['hosts'])[0]}) only; nothing to do")
             return 0
+        history: dict = {}
         model, metrics = fit(hp, read_channel("train"),
-                             read_channel("validation") if "validation" in channels else None)
+                             read_channel("validation") if "validation" in channels else None, history)
         model.save(paths.model_dir(), {"hyperparameters": hp.__dict__, "metrics": metrics})
         for name, value in metrics.items():
             print(f"{name}={value:.6f}")
+        log_training(hp.__dict__, history, metrics)
         return 0
     except (HyperparameterError, TrainingInputError) as exc:
         return fail(str(exc), 2)

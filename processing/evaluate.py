@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import logging
 import os
 import pickle
 import sys
@@ -481,6 +482,50 @@ def run(args: argparse.Namespace) -> dict:
     return report
 
 
+def mlflow_metrics(report: dict) -> Dict[str, float]:
+    """The report's numbers as MLflow metrics, named as the local engine's tracking names them."""
+    found = {}
+    for name, metric in report["binary_classification_metrics"].items():
+        if isinstance(metric, dict) and "value" in metric:
+            found["test_" + name] = float(metric["value"])
+            if "standard_deviation" in metric:
+                found["test_%s_std" % name] = float(metric["standard_deviation"])
+    top = report["lead_scoring_metrics"]["top_decile"]
+    found.update(top_decile_lift=float(top["lift"]), top_decile_capture_rate=float(top["capture_rate"]))
+    return found
+
+
+def log_to_mlflow(report: dict, output_dir: str, environ=os.environ) -> bool:
+    """Log the test metrics and the report's files to the MLflow run the job's environment names
+    (MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_NAME, MLFLOW_RUN_NAME, as the pipeline sets them for SageMaker
+    managed MLflow); nothing without a tracking URI. A failure is one warning: the evaluation stands."""
+    uri = environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        return False
+    try:
+        import mlflow
+
+        logging.getLogger("mlflow").setLevel(logging.ERROR)  # its own warnings would repeat ours
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_experiment(environ.get("MLFLOW_EXPERIMENT_NAME") or "Default")
+        with mlflow.start_run(run_name=environ.get("MLFLOW_RUN_NAME") or None) as run:
+            mlflow.log_metrics(mlflow_metrics(report))
+            mlflow.set_tags({"step": "Evaluate", "pipeline_execution_id": environ.get("PIPELINE_EXECUTION_ID", "")})
+            mlflow.log_artifacts(output_dir, artifact_path="evaluation")
+        print("evaluate: logged to MLflow run %s (experiment %s)" % (run.info.run_id, environ.get(
+            "MLFLOW_EXPERIMENT_NAME") or "Default"))
+        return True
+    except ImportError as exc:
+        reason = "mlflow is not installed in this job's image (%s)" % exc
+    except Exception as exc:  # noqa: BLE001 - whatever MLflow or its server says, the evaluation is not affected
+        reason = "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+        if uri.startswith("arn:"):
+            reason += " (an ARN tracking URI needs the sagemaker-mlflow plugin in the image)"
+    print("evaluate: warning: MLflow logging to %s skipped: %s; evaluation.json and the report are written as "
+          "usual" % (uri, reason), file=sys.stderr)
+    return False
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     try:
@@ -488,6 +533,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except EvaluationError as exc:
         print("evaluate: %s" % exc, file=sys.stderr)
         return 1
+    log_to_mlflow(report, args.output_dir)
     m = report["binary_classification_metrics"]
     lead = report["lead_scoring_metrics"]
     print("test AUC %.4f (std %.4f), F1 %.4f, top-decile lift %.2f, capture %.1f%%" % (

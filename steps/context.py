@@ -151,7 +151,31 @@ class StepContext:
             sagemaker_session=self.session,
         )
 
-    def processor(self, image_uri: str, base_job_name: str) -> Any:
+    def mlflow_run(self, step_name: str) -> dict[str, Any] | None:
+        """Where a job logs to SageMaker managed MLflow: the server's ARN, the experiment, and a run named after
+        the execution and the step; None without a tracking server."""
+        if not self.config.mlflow_resource_arn:
+            return None
+        from sagemaker.core.workflow.execution_variables import ExecutionVariables
+        from sagemaker.core.workflow.functions import Join
+
+        return {"MlflowResourceArn": self.config.mlflow_resource_arn,
+                "MlflowExperimentName": self.config.mlflow_experiment_name or self.config.pipeline_name,
+                "MlflowRunName": Join(on="-", values=[ExecutionVariables.PIPELINE_EXECUTION_ID, step_name])}
+
+    def mlflow_environment(self, step_name: str) -> dict[str, Any]:
+        """The environment a job program of ours logs to MLflow with (processing/evaluate.py, our image's train):
+        MLflow's own variables, the ARN as tracking URI (the sagemaker-mlflow plugin resolves it); empty
+        without a tracking server."""
+        run = self.mlflow_run(step_name)
+        if run is None:
+            return {}
+        from sagemaker.core.workflow.execution_variables import ExecutionVariables
+
+        return {"MLFLOW_TRACKING_URI": run["MlflowResourceArn"], "MLFLOW_EXPERIMENT_NAME": run["MlflowExperimentName"],
+                "MLFLOW_RUN_NAME": run["MlflowRunName"], "PIPELINE_EXECUTION_ID": ExecutionVariables.PIPELINE_EXECUTION_ID}
+
+    def processor(self, image_uri: str, base_job_name: str, environment: dict[str, Any] | None = None) -> Any:
         """A ScriptProcessor with the encryption, network and runtime limits every job gets."""
         from sagemaker.core.processing import ScriptProcessor
 
@@ -167,7 +191,7 @@ class StepContext:
             base_job_name=f"{self.config.base_prefix.replace('/', '-')}-{base_job_name}",
             sagemaker_session=self.session,
             network_config=self.network_config(),
-            env={"PYTHONUNBUFFERED": "1"},
+            env={"PYTHONUNBUFFERED": "1", **(environment or {})},
         )
 
     def processing_input(self, name: str, s3_uri: Any, local_path: str) -> Any:

@@ -21,7 +21,8 @@ def build(ctx: StepContext, prepare: Any, train: Any) -> tuple[Any, Any]:
     from sagemaker.mlops.workflow import ProcessingStep
 
     report = PropertyFile(name=REPORT_NAME, output_name="evaluation", path=REPORT_FILE)
-    processor = ctx.processor(ctx.image_uri("xgboost", ctx.config.xgboost_version), "evaluate")
+    processor = ctx.processor(ctx.image_uri("xgboost", ctx.config.xgboost_version), "evaluate",
+                              ctx.mlflow_environment(NAME))
     step_args = processor.run(
         code=ctx.code_uri("evaluate.py"),
         inputs=[

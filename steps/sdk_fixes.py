@@ -6,7 +6,7 @@ from typing import Any
 
 from sagemaker.core.utils.utils import serialize
 from sagemaker.core.workflow.properties import Properties
-from sagemaker.mlops.workflow import ProcessingStep, TransformStep
+from sagemaker.mlops.workflow import ProcessingStep, TrainingStep, TransformStep
 from sagemaker.mlops.workflow.steps import ConfigurableRetryStep, StepTypeEnum
 
 
@@ -70,3 +70,20 @@ class ParameterCountTransformStep(TransformStep):
         request = super().arguments
         request["TransformResources"]["InstanceCount"] = self.instance_count
         return request
+
+
+class MlflowTrainingStep(TrainingStep):
+    """A TrainingStep whose CreateTrainingJob request carries ``MlflowConfig`` (SageMaker managed MLflow logs the
+    job's metrics to that run).
+
+    sagemaker 3.27's ModelTrainer has no parameter for the request's ``MlflowConfig`` (only its fine-tuning
+    trainers set one), so it is added to the request the trainer built.
+    """
+
+    def __init__(self, *args: Any, mlflow_config: dict[str, Any], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._mlflow_config = mlflow_config
+
+    @property
+    def arguments(self) -> Any:
+        return {**super().arguments, "MlflowConfig": self._mlflow_config}

@@ -37,6 +37,8 @@ def build(ctx: StepContext, prepare: Any) -> Any:
     from sagemaker.mlops.workflow import TrainingStep
     from sagemaker.train import ModelTrainer
 
+    from steps.sdk_fixes import MlflowTrainingStep
+
     trainer = ModelTrainer(
         role=ctx.role,
         training_image=ctx.training_image(),
@@ -54,6 +56,8 @@ def build(ctx: StepContext, prepare: Any) -> Any:
             s3_output_path=f"{ctx.config.s3_prefix()}/models", kms_key_id=ctx.config.kms_key_arn
         ),
         hyperparameters=hyperparameters(ctx),
+        # our image logs each round to MLflow itself; the built-in algorithm's metrics are logged by SageMaker
+        environment=ctx.mlflow_environment(NAME) if ctx.config.training_mode == "custom" else {},
     )
 
     def channel(name: str, distribution: str) -> Any:
@@ -68,7 +72,9 @@ def build(ctx: StepContext, prepare: Any) -> Any:
         )
 
     step_args = trainer.train(input_data_config=[channel("train", "ShardedByS3Key"), channel("validation", "FullyReplicated")])
-    return TrainingStep(
+    run = ctx.mlflow_run(NAME)
+    kind = MlflowTrainingStep if run is not None and ctx.config.training_mode != "custom" else TrainingStep
+    return kind(
         name=NAME,
         display_name="Train XGBoost",
         description="Binary XGBoost (objective binary:logistic, eval metric auc) with early stopping "
@@ -76,4 +82,5 @@ def build(ctx: StepContext, prepare: Any) -> Any:
         step_args=step_args,
         cache_config=ctx.cache_config(),
         retry_policies=ctx.retry_policies(),
+        **({"mlflow_config": run} if kind is MlflowTrainingStep else {}),
     )

@@ -44,8 +44,8 @@ def test_the_image_runs_train_and_serve_on_8080_and_copies_every_program() -> No
 
 
 def test_the_images_libraries_are_pinned() -> None:
-    lines = [line for line in (CONTAINER / "requirements.txt").read_text().splitlines()
-             if line.strip() and not line.startswith("#")]
+    lines = [line for name in ("requirements.txt", "requirements-tracking.txt")
+             for line in (CONTAINER / name).read_text().splitlines() if line.strip() and not line.startswith("#")]
     assert lines and all(re.fullmatch(r"[A-Za-z0-9_.-]+==[\w.]+", line) for line in lines), lines
 
 

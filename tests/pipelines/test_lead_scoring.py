@@ -255,6 +255,33 @@ def test_a_configured_mlflow_tracking_server_is_the_definitions_mlflow_config(bu
     assert named.definition_dict["MlflowConfig"]["MlflowExperimentName"] == "lead-scoring-q4"
 
 
+RUN_NAME = {"Std:Join": {"On": "-", "Values": [{"Get": "Execution.PipelineExecutionId"}, "{step}"]}}
+
+
+def test_with_a_tracking_server_train_and_evaluate_log_to_its_run_of_the_execution(built):
+    steps = {s["Name"]: s["Arguments"] for s in built.definition_dict["Steps"]}
+    assert "MlflowConfig" not in steps["Train"] and "MLFLOW_TRACKING_URI" not in steps["Evaluate"]["Environment"]
+    tracked = build(full_config(mlflow_resource_arn=MLFLOW_SERVER, mlflow_experiment_name="q4"))
+    steps = {s["Name"]: s["Arguments"] for s in tracked.definition_dict["Steps"]}
+    run = lambda step: json.loads(json.dumps(RUN_NAME).replace("{step}", step))  # noqa: E731
+    # the built-in algorithm: SageMaker logs the training job's metrics (CreateTrainingJob's MlflowConfig)
+    assert steps["Train"]["MlflowConfig"] == {"MlflowResourceArn": MLFLOW_SERVER, "MlflowExperimentName": "q4",
+                                              "MlflowRunName": run("Train")}
+    # Evaluate logs itself, to the run its environment names (processing jobs have no MlflowConfig)
+    assert {k: v for k, v in steps["Evaluate"]["Environment"].items() if k != "PYTHONUNBUFFERED"} == {
+        "MLFLOW_TRACKING_URI": MLFLOW_SERVER, "MLFLOW_EXPERIMENT_NAME": "q4", "MLFLOW_RUN_NAME": run("Evaluate"),
+        "PIPELINE_EXECUTION_ID": {"Get": "Execution.PipelineExecutionId"}}
+    # our image logs each round itself: its job gets the environment, not the job-level MlflowConfig
+    custom = build(full_config(mlflow_resource_arn=MLFLOW_SERVER, training_mode="custom",
+                               training_image="123456789012.dkr.ecr.us-east-1.amazonaws.com/leads:1"))
+    train = next(s["Arguments"] for s in custom.definition_dict["Steps"] if s["Name"] == "Train")
+    assert "MlflowConfig" not in train and train["Environment"]["MLFLOW_RUN_NAME"] == run("Train")
+    assert train["Environment"]["MLFLOW_EXPERIMENT_NAME"] == "LeadScoringPipeline"
+    from pipelines.validation import SecurityRules, validate
+
+    assert validate(tracked.definition_dict, SecurityRules.for_config(full_config(mlflow_resource_arn=MLFLOW_SERVER))) == []
+
+
 @pytest.mark.parametrize("values, message", [
     ({"mlflow_resource_arn": "arn:aws:sagemaker:us-east-1:123456789012:model/x"}, "is not the ARN of a SageMaker MLflow"),
     ({"mlflow_resource_arn": MLFLOW_SERVER, "mlflow_experiment_name": "x" * 257}, "must be 1 to 256 characters"),

@@ -130,3 +130,46 @@ def test_xgboost_is_imported_without_scikit_learn_which_stays_importable():
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert 0 <= float(result.stdout) <= 1
+
+
+def test_evaluate_logs_its_metrics_and_report_to_the_run_its_environment_names(tmp_path, monkeypatch, capsys):
+    from mlflow.tracking import MlflowClient
+
+    model_dir, test_dir = make_model(tmp_path, 3)
+    uri = (tmp_path / "mlruns").as_uri()
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # a folder store: no database to create for a test
+    for name, value in {"MLFLOW_TRACKING_URI": uri, "MLFLOW_EXPERIMENT_NAME": "leads-q4",
+                        "MLFLOW_RUN_NAME": "abc123-Evaluate", "PIPELINE_EXECUTION_ID": "abc123"}.items():
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "out"
+    assert evaluate.main(["--model-dir", str(model_dir), "--test-dir", str(test_dir), "--output-dir", str(out)]) == 0
+    report = json.loads((out / "evaluation.json").read_text())
+    client = MlflowClient(uri)
+    [run] = client.search_runs([client.get_experiment_by_name("leads-q4").experiment_id])
+    assert run.info.run_name == "abc123-Evaluate" and run.data.tags["pipeline_execution_id"] == "abc123"
+    assert run.data.metrics["test_auc"] == pytest.approx(report["binary_classification_metrics"]["auc"]["value"])
+    assert run.data.metrics["test_auc_std"] > 0
+    assert run.data.metrics["top_decile_lift"] == pytest.approx(report["lead_scoring_metrics"]["top_decile"]["lift"])
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "evaluation")}
+    assert {"evaluation/evaluation.json", "evaluation/report.html", "evaluation/roc.png"} <= artifacts
+    assert f"logged to MLflow run {run.info.run_id}" in capsys.readouterr().out
+
+
+def test_evaluate_without_mlflow_in_its_image_warns_once_and_writes_the_report(tmp_path, monkeypatch, capsys):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_mlflow(name, *args, **kwargs):
+        if name == "mlflow" or name.startswith("mlflow."):
+            raise ImportError("No module named 'mlflow'")
+        return real_import(name, *args, **kwargs)
+
+    model_dir, test_dir = make_model(tmp_path, 3)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "arn:aws:sagemaker:us-east-1:123456789012:mlflow-tracking-server/x")
+    monkeypatch.setattr(builtins, "__import__", no_mlflow)
+    out = tmp_path / "out"
+    assert evaluate.main(["--model-dir", str(model_dir), "--test-dir", str(test_dir), "--output-dir", str(out)]) == 0
+    assert (out / "evaluation.json").is_file() and (out / "report.html").is_file()
+    [warning] = [line for line in capsys.readouterr().err.splitlines() if "MLflow" in line]
+    assert "mlflow is not installed in this job's image" in warning
