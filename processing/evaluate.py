@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import html
 import json
-import logging
 import os
 import pickle
 import sys
@@ -26,6 +25,7 @@ import numpy as np
 
 BOOTSTRAP_SAMPLES = 100
 LIB_DIR = "/opt/ml/processing/input/lib"  # where the Evaluate step ships archives.py beside this script
+TRACKING_LIB_DIR = "/opt/ml/processing/input/lib-tracking"  # and mlflow_run.py
 CURVE_POINTS = 101
 
 
@@ -49,16 +49,19 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 # ---------------------------------------------------------------- loading
 
-def archives_module():
-    """The project's one archive extractor (processing/archives.py): imported from the package here and in
-    the engine, from the folder the Evaluate step ships it to when this file runs as a job's script."""
+def shipped_module(name: str):
+    """A module of the project's ``processing`` package (the one archive extractor, the job's MLflow run):
+    imported from the package here and in the engine, from the folder the Evaluate step ships it to when this
+    file runs as a job's script."""
+    import importlib
+
     try:
-        from processing import archives
+        return importlib.import_module("processing." + name)
     except ImportError:
-        if LIB_DIR not in sys.path:
-            sys.path.insert(0, LIB_DIR)
-        import archives
-    return archives
+        for folder in (LIB_DIR, TRACKING_LIB_DIR):
+            if folder not in sys.path:
+                sys.path.insert(0, folder)
+        return importlib.import_module(name)
 
 
 def import_xgboost():
@@ -85,7 +88,7 @@ def load_model(model_dir: str):
     with tempfile.TemporaryDirectory(prefix="model-") as extract_dir:  # removed however loading ends
         if archives:
             archive = os.path.join(model_dir, archives[0])
-            archives = archives_module()
+            archives = shipped_module("archives")
             try:
                 archives.extract(archive, extract_dir)
             except archives.ArchiveError as exc:
@@ -496,34 +499,15 @@ def mlflow_metrics(report: dict) -> Dict[str, float]:
 
 
 def log_to_mlflow(report: dict, output_dir: str, environ=os.environ) -> bool:
-    """Log the test metrics and the report's files to the MLflow run the job's environment names
-    (MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_NAME, MLFLOW_RUN_NAME, as the pipeline sets them for SageMaker
-    managed MLflow); nothing without a tracking URI. A failure is one warning: the evaluation stands."""
-    uri = environ.get("MLFLOW_TRACKING_URI")
-    if not uri:
-        return False
-    try:
-        import mlflow
-
-        logging.getLogger("mlflow").setLevel(logging.ERROR)  # its own warnings would repeat ours
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_experiment(environ.get("MLFLOW_EXPERIMENT_NAME") or "Default")
-        with mlflow.start_run(run_name=environ.get("MLFLOW_RUN_NAME") or None) as run:
-            mlflow.log_metrics(mlflow_metrics(report))
-            mlflow.set_tags({"step": "Evaluate", "pipeline_execution_id": environ.get("PIPELINE_EXECUTION_ID", "")})
-            mlflow.log_artifacts(output_dir, artifact_path="evaluation")
-        print("evaluate: logged to MLflow run %s (experiment %s)" % (run.info.run_id, environ.get(
-            "MLFLOW_EXPERIMENT_NAME") or "Default"))
-        return True
-    except ImportError as exc:
-        reason = "mlflow is not installed in this job's image (%s)" % exc
-    except Exception as exc:  # noqa: BLE001 - whatever MLflow or its server says, the evaluation is not affected
-        reason = "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
-        if uri.startswith("arn:"):
-            reason += " (an ARN tracking URI needs the sagemaker-mlflow plugin in the image)"
-    print("evaluate: warning: MLflow logging to %s skipped: %s; evaluation.json and the report are written as "
-          "usual" % (uri, reason), file=sys.stderr)
-    return False
+    """Log the test metrics and the report's files to the MLflow run the job's environment names (as the
+    pipeline sets it for SageMaker managed MLflow); True if they were logged."""
+    with shipped_module("mlflow_run").job_run("Evaluate", environ, "evaluation.json and the report are written "
+                                              "as usual") as mlflow:
+        if mlflow is None:
+            return False
+        mlflow.log_metrics(mlflow_metrics(report))
+        mlflow.log_artifacts(output_dir, artifact_path="evaluation")
+    return True
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from processing.evaluate import LIB_DIR
+from processing.evaluate import LIB_DIR, TRACKING_LIB_DIR
 from steps import prepare_data
 from steps.context import StepContext
 
@@ -28,8 +28,10 @@ def build(ctx: StepContext, prepare: Any, train: Any) -> tuple[Any, Any]:
         inputs=[
             ctx.processing_input("model", train.properties.ModelArtifacts.S3ModelArtifacts, "/opt/ml/processing/model"),
             ctx.processing_input("test", prepare_data.split_uri(prepare, "test"), "/opt/ml/processing/test"),
-            # the one archive extractor, imported by evaluate.py from there (it runs as a lone script)
+            # the one archive extractor and the job's MLflow run, imported by evaluate.py from there (it runs as
+            # a lone script)
             ctx.processing_input("lib", ctx.code_uri("archives.py"), LIB_DIR),
+            ctx.processing_input("lib-tracking", ctx.code_uri("mlflow_run.py"), TRACKING_LIB_DIR),
         ],
         outputs=[ctx.processing_output(NAME, "evaluation", "/opt/ml/processing/evaluation")],
         arguments=[

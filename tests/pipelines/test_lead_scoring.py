@@ -179,13 +179,15 @@ def test_two_builds_are_byte_identical(built):
 
 def test_code_is_content_addressed(built):
     uris = {u.local_path.name: u.s3_uri for u in built.uploads}
-    assert set(uris) == {"preprocess.py", "evaluate.py", "archives.py"}
+    assert set(uris) == {"preprocess.py", "evaluate.py", "archives.py", "mlflow_run.py"}
     assert all(uri.startswith("s3://lead-bucket/lead-scoring/code/") for uri in uris.values())
     assert uris["preprocess.py"] in built.definition
     evaluate = next(s for s in json.loads(built.definition)["Steps"] if s["Name"] == "Evaluate")
     lib = next(i for i in evaluate["Arguments"]["ProcessingInputs"] if i["InputName"] == "lib")
     assert lib["S3Input"]["S3Uri"] == uris["archives.py"]  # the archive extractor evaluate.py imports
     assert lib["S3Input"]["LocalPath"] == "/opt/ml/processing/input/lib"
+    tracking = next(i for i in evaluate["Arguments"]["ProcessingInputs"] if i["InputName"] == "lib-tracking")
+    assert tracking["S3Input"]["S3Uri"] == uris["mlflow_run.py"]  # the job's MLflow run, beside it
 
 
 def test_get_pipeline_needs_role_and_bucket():
