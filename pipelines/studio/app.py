@@ -57,6 +57,10 @@ class Studio:
     mlflow_ui: str | None = None  # where MLflow's UI for the store's tracking database is served, if it is
 
     def registry(self) -> model_registry.LocalModelRegistry:
+        """The store's registry; NotFoundError where none exists (looking must not create an empty one)."""
+        if not (self.store.root / "registry.sqlite").is_file():
+            raise NotFoundError(f"there is no model registry in the store {self.store.root} yet: a run that "
+                                "registers a model creates it")
         return model_registry.LocalModelRegistry(self.store, self.config.region)
 
     def endpoints(self) -> LocalEndpoints:
@@ -203,9 +207,9 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
                                                             "X-Content-Type-Options": "nosniff"})
 
     async def registry(request: Request) -> Response:
-        found = studio.registry()
         groups = []
         if (studio.store.root / "registry.sqlite").is_file():
+            found = studio.registry()
             for group in found.groups():
                 versions = [{**p, **model_registry.summary(found, p)} for p in found.list(group)]
                 groups.append({"name": group, "versions": list(reversed(versions))})

@@ -304,3 +304,14 @@ def test_the_studio_command_prints_its_url_with_the_token_and_opens_it_with_brow
         server.send_signal(signal.SIGINT)
         assert server.wait(30) == 130  # stopped by Ctrl-C, as the command's docstring says
         assert "Traceback" not in server.stderr.read()
+
+
+def test_looking_at_the_registry_of_a_store_without_one_creates_none(tmp_path, start_studio):
+    studio = start_studio(tmp_path / "empty")
+    status, body = studio.get("/registry")
+    assert status == 200 and "No model is registered" in body
+    status, body = studio.get("/registry/Leads/1")
+    assert status == 404 and "no model registry" in body
+    status, answer = post(studio, "/api/registry/Leads/1/decision", {"decision": "approve", "comment": "ok"})
+    assert status == 404
+    assert not (studio.store / "registry.sqlite").exists()
