@@ -6,7 +6,7 @@ setup(
     description="A SageMaker pipeline for lead scoring, with an offline local engine",
     python_requires=">=3.10",
     packages=find_packages(include=["pipelines", "pipelines.*", "steps", "processing", "inference", "container"]),
-    package_data={"pipelines.studio": ["templates/*.html", "static/*"]},
+    package_data={"pipelines.studio": ["templates/*.html", "static/*"], "container": ["requirements*.txt"]},
     install_requires=[
         "sagemaker>=3.27,<4",
         "boto3>=1.35",

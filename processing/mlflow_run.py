@@ -3,14 +3,17 @@ SageMaker, the managed MLflow server's ARN, which the sagemaker-mlflow plugin re
 ``MLFLOW_EXPERIMENT_NAME`` and ``MLFLOW_RUN_NAME``. Used by Evaluate (shipped beside evaluate.py, which
 runs as a lone script) and by our image's training program.
 
-Without a tracking URI nothing is logged. Whatever goes wrong (no mlflow in the image, a server that
-refuses or does not answer) is one warning line on stderr; the job's own outputs are never affected.
+Where the image has no mlflow, ``MLFLOW_PIP_INSTALL`` (the pipeline sets it for Evaluate, whose stock
+XGBoost image has neither mlflow nor the plugin) names the packages installed first, with pip, bounded
+in time. Without a tracking URI nothing is logged. Whatever goes wrong (nothing to install from, a server
+that refuses or does not answer) is one warning line on stderr; the job's own outputs are never affected.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import sys
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping, Optional
@@ -27,7 +30,7 @@ def job_run(step: str, environ: Mapping[str, str] = os.environ, unaffected: str 
         return
     yielded = False
     try:
-        import mlflow
+        mlflow = _mlflow(environ.get("MLFLOW_PIP_INSTALL", "").split())
 
         logging.getLogger("mlflow").setLevel(logging.ERROR)  # its own warnings would repeat ours
         mlflow.set_tracking_uri(uri)
@@ -41,6 +44,12 @@ def job_run(step: str, environ: Mapping[str, str] = os.environ, unaffected: str 
         return
     except ImportError as exc:
         reason = "mlflow is not installed in this job's image (%s)" % exc
+    except subprocess.CalledProcessError as exc:
+        said = (exc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
+        reason = "mlflow is not installed in this job's image, and pip could not install it (%s)" % (
+            said[-1] if said else "exit %d" % exc.returncode)
+    except subprocess.TimeoutExpired:
+        reason = "mlflow is not installed in this job's image, and pip did not install it within 300s"
     except Exception as exc:  # noqa: BLE001 - whatever MLflow or its server says, the job's outputs stand
         reason = "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
         if uri.startswith("arn:"):
@@ -48,3 +57,17 @@ def job_run(step: str, environ: Mapping[str, str] = os.environ, unaffected: str 
     print("warning: MLflow logging to %s skipped: %s; %s" % (uri, reason, unaffected), file=sys.stderr)
     if not yielded:  # the run could not be opened: the caller's block runs without it
         yield None
+
+
+def _mlflow(packages: list) -> Any:
+    """The mlflow module; installed first from ``packages`` where it is missing and some are named."""
+    try:
+        import mlflow
+    except ImportError:
+        if not packages:
+            raise
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                        "--timeout", "20", "--retries", "1", *packages], check=True, timeout=300,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        import mlflow
+    return mlflow

@@ -10,6 +10,8 @@ from typing import Any
 from pipelines.config import PipelineConfig
 
 PROCESSING_DIR = Path(__file__).resolve().parent.parent / "processing"
+# what a job whose image lacks them installs to log to SageMaker managed MLflow (our image has them built in)
+TRACKING_REQUIREMENTS = Path(__file__).resolve().parent.parent / "container" / "requirements-tracking.txt"
 SKLEARN_VERSION = "1.2-1"
 TRANSFORM_MAX_PAYLOAD_MB = 6  # a transform request at most as large as an endpoint's
 
@@ -163,17 +165,23 @@ class StepContext:
                 "MlflowExperimentName": self.config.mlflow_experiment_name or self.config.pipeline_name,
                 "MlflowRunName": Join(on="-", values=[ExecutionVariables.PIPELINE_EXECUTION_ID, step_name])}
 
-    def mlflow_environment(self, step_name: str) -> dict[str, Any]:
+    def mlflow_environment(self, step_name: str, install: bool = False) -> dict[str, Any]:
         """The environment a job program of ours logs to MLflow with (processing/evaluate.py, our image's train):
-        MLflow's own variables, the ARN as tracking URI (the sagemaker-mlflow plugin resolves it); empty
-        without a tracking server."""
+        MLflow's own variables, the ARN as tracking URI (the sagemaker-mlflow plugin resolves it), and, with
+        ``install`` (an image without them), the pinned packages to install first; empty without a server."""
         run = self.mlflow_run(step_name)
         if run is None:
             return {}
         from sagemaker.core.workflow.execution_variables import ExecutionVariables
 
-        return {"MLFLOW_TRACKING_URI": run["MlflowResourceArn"], "MLFLOW_EXPERIMENT_NAME": run["MlflowExperimentName"],
-                "MLFLOW_RUN_NAME": run["MlflowRunName"], "PIPELINE_EXECUTION_ID": ExecutionVariables.PIPELINE_EXECUTION_ID}
+        environment = {"MLFLOW_TRACKING_URI": run["MlflowResourceArn"],
+                       "MLFLOW_EXPERIMENT_NAME": run["MlflowExperimentName"], "MLFLOW_RUN_NAME": run["MlflowRunName"],
+                       "PIPELINE_EXECUTION_ID": ExecutionVariables.PIPELINE_EXECUTION_ID}
+        if install:
+            pinned = [line.strip() for line in TRACKING_REQUIREMENTS.read_text().splitlines()
+                      if line.strip() and not line.startswith("#")]
+            environment["MLFLOW_PIP_INSTALL"] = " ".join(pinned)
+        return environment
 
     def processor(self, image_uri: str, base_job_name: str, environment: dict[str, Any] | None = None) -> Any:
         """A ScriptProcessor with the encryption, network and runtime limits every job gets."""

@@ -22,7 +22,7 @@ def build(ctx: StepContext, prepare: Any, train: Any) -> tuple[Any, Any]:
 
     report = PropertyFile(name=REPORT_NAME, output_name="evaluation", path=REPORT_FILE)
     processor = ctx.processor(ctx.image_uri("xgboost", ctx.config.xgboost_version), "evaluate",
-                              ctx.mlflow_environment(NAME))
+                              ctx.mlflow_environment(NAME, install=True))  # the XGBoost image has no mlflow
     step_args = processor.run(
         code=ctx.code_uri("evaluate.py"),
         inputs=[

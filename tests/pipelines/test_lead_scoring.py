@@ -272,12 +272,15 @@ def test_with_a_tracking_server_train_and_evaluate_log_to_its_run_of_the_executi
     # Evaluate logs itself, to the run its environment names (processing jobs have no MlflowConfig)
     assert {k: v for k, v in steps["Evaluate"]["Environment"].items() if k != "PYTHONUNBUFFERED"} == {
         "MLFLOW_TRACKING_URI": MLFLOW_SERVER, "MLFLOW_EXPERIMENT_NAME": "q4", "MLFLOW_RUN_NAME": run("Evaluate"),
-        "PIPELINE_EXECUTION_ID": {"Get": "Execution.PipelineExecutionId"}}
+        "PIPELINE_EXECUTION_ID": {"Get": "Execution.PipelineExecutionId"},
+        # the stock XGBoost image has neither mlflow nor the plugin: the job installs the image's pinned pair
+        "MLFLOW_PIP_INSTALL": "mlflow-skinny==3.17.2 sagemaker-mlflow==0.5.0"}
     # our image logs each round itself: its job gets the environment, not the job-level MlflowConfig
     custom = build(full_config(mlflow_resource_arn=MLFLOW_SERVER, training_mode="custom",
                                training_image="123456789012.dkr.ecr.us-east-1.amazonaws.com/leads:1"))
     train = next(s["Arguments"] for s in custom.definition_dict["Steps"] if s["Name"] == "Train")
     assert "MlflowConfig" not in train and train["Environment"]["MLFLOW_RUN_NAME"] == run("Train")
+    assert "MLFLOW_PIP_INSTALL" not in train["Environment"]  # our image has them built in
     assert train["Environment"]["MLFLOW_EXPERIMENT_NAME"] == "LeadScoringPipeline"
     from pipelines.validation import SecurityRules, validate
 

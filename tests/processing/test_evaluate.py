@@ -173,3 +173,40 @@ def test_evaluate_without_mlflow_in_its_image_warns_once_and_writes_the_report(t
     assert (out / "evaluation.json").is_file() and (out / "report.html").is_file()
     [warning] = [line for line in capsys.readouterr().err.splitlines() if "MLflow" in line]
     assert "mlflow is not installed in this job's image" in warning
+
+
+def test_an_image_without_mlflow_installs_the_named_packages_first_or_says_why_not(tmp_path, monkeypatch, capsys):
+    import builtins
+    import os
+    import subprocess
+
+    from processing import mlflow_run
+
+    real_import = builtins.__import__
+    installed = []
+
+    def no_mlflow(name, *args, **kwargs):
+        if (name == "mlflow" or name.startswith("mlflow.")) and not installed:
+            raise ImportError("No module named 'mlflow'")
+        return real_import(name, *args, **kwargs)
+
+    def pip(command, **kwargs):  # stands in for pip: the real one would need the index
+        assert command[1:4] == ["-m", "pip", "install"] and command[-2:] == ["mlflow-skinny==1", "sagemaker-mlflow==2"]
+        if "--fail" in os.environ.get("PIP_BEHAVIOUR", ""):
+            raise subprocess.CalledProcessError(1, command, stderr=b"ERROR: No matching distribution found\n")
+        installed.append(command)
+
+    monkeypatch.setattr(builtins, "__import__", no_mlflow)
+    monkeypatch.setattr(mlflow_run.subprocess, "run", pip)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    environ = {"MLFLOW_TRACKING_URI": (tmp_path / "mlruns").as_uri(),
+               "MLFLOW_PIP_INSTALL": "mlflow-skinny==1 sagemaker-mlflow==2"}
+    with mlflow_run.job_run("Evaluate", environ) as mlflow:
+        assert mlflow is not None and installed
+        mlflow.log_metric("m", 1.0)
+    installed.clear()
+    monkeypatch.setenv("PIP_BEHAVIOUR", "--fail")
+    with mlflow_run.job_run("Evaluate", environ) as mlflow:
+        assert mlflow is None
+    [warning] = [line for line in capsys.readouterr().err.splitlines() if "MLflow" in line]
+    assert "pip could not install it (ERROR: No matching distribution found)" in warning
