@@ -46,8 +46,11 @@ def own_image_program() -> ImageProgram:
     spec = importlib.util.find_spec("container")
     assert spec is not None and spec.origin is not None
     package = Path(spec.origin).parent
-    return ImageProgram(("python3", "-m", "container"), ((package, f"{OWN_IMAGE_HOME}/container"),), OWN_IMAGE_HOME,
-                        package / "requirements.txt")
+    # and the one module that opens a job's MLflow run, as the Dockerfile copies it beside the package
+    shared = [(package.parent / "processing" / name, f"{OWN_IMAGE_HOME}/processing/{name}")
+              for name in ("__init__.py", "mlflow_run.py")]
+    return ImageProgram(("python3", "-m", "container"), ((package, f"{OWN_IMAGE_HOME}/container"), *shared),
+                        OWN_IMAGE_HOME, package / "requirements.txt")
 
 
 def mapped_program(command: str, cwd: Path | None = None) -> ImageProgram:
