@@ -87,5 +87,10 @@ def test_a_mapped_image_program_sees_the_files_its_command_names(tmp_path):
 def test_our_image_is_its_container_package_in_opt_program():
     image = own_image_program()
     assert image.command == ("python3", "-m", "container") and image.workdir == "/opt/program"
-    assert image.files == ((REPO / "container", "/opt/program/container"),)
+    # as the Dockerfile lays it out: the package, and the one module that opens a job's MLflow run beside it
+    assert image.files == ((REPO / "container", "/opt/program/container"),
+                           (REPO / "processing" / "__init__.py", "/opt/program/processing/__init__.py"),
+                           (REPO / "processing" / "mlflow_run.py", "/opt/program/processing/mlflow_run.py"))
+    dockerfile = (REPO / "container" / "Dockerfile").read_text()
+    assert "COPY processing/__init__.py processing/mlflow_run.py /opt/program/processing/" in dockerfile
 
