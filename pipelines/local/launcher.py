@@ -117,7 +117,13 @@ def _run(directory: Path) -> int:
     from pipelines.local.target import LocalTarget
     from pipelines.progress import Progress
 
-    spec = json.loads((directory / SPEC).read_text())
+    try:
+        spec = json.loads((directory / SPEC).read_text(encoding="utf-8"))
+        if not isinstance(spec, dict) or spec.get("action") not in ("run", "retry"):
+            raise ValueError("not a launch record")
+    except (OSError, ValueError) as exc:
+        raise ExecutionError(f"{directory} is not an execution started in the background: {directory / SPEC} "
+                             f"cannot be read ({exc})") from None
     store_root, execution_id = directory.parent.parent, directory.name
     config = build_config(("the launch record", spec["config"]))
     chosen = spec.get("selection")
@@ -153,11 +159,14 @@ def _record_stopped(store_root: Path, execution_id: str) -> executions.Execution
 
 def main(argv: Sequence[str]) -> int:
     """Entry of the background process: ``python -m pipelines.local.launcher EXECUTION_DIR``."""
+    if len(argv) != 1:
+        print("usage: python -m pipelines.local.launcher EXECUTION_DIR (the studio starts it)", file=sys.stderr)
+        return 2
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # terminated: stopped as Ctrl-C stops it
     try:
         return _run(Path(argv[0]))
     except PipelineError as exc:
-        print(f"{exc.label}: {exc}")
+        print(f"{exc.label}: {exc}", file=sys.stderr)
         return exc.exit_code
 
 

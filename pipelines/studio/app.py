@@ -119,7 +119,7 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
     async def start(request: Request) -> Response:
         name = request.path_params["name"]
         body = await _json_body(request)
-        given = {k: str(v) for k, v in (body.get("parameters") or {}).items() if str(v).strip() != ""}
+        given = {k: str(v) for k, v in _field(body, "parameters", dict, {}).items() if str(v).strip() != ""}
         definition, _ = views.latest_definition(studio.store, name)
         overrides, problems = checked_overrides(definition, name, studio.config, given)
         if problems:
@@ -242,7 +242,7 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
         if status is None:
             raise ModelPackageError("decision must be approve or reject")
         package = await asyncio.to_thread(model_registry.decide, studio.registry(), group, number, status,
-                                          str(body.get("comment", "")), "comment")
+                                          _field(body, "comment", str, ""), "comment")
         return JSONResponse({"status": package["ModelApprovalStatus"], "version": package["ModelPackageVersion"]})
 
     async def deploy(request: Request) -> Response:
@@ -252,7 +252,7 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
         if package["ModelApprovalStatus"] != "Approved":
             raise ModelPackageError(f"{group} version {number} is {package['ModelApprovalStatus']}; only an Approved "
                                     "version is deployed")
-        record = await asyncio.to_thread(studio.endpoints().deploy, str(body.get("endpoint", "")), package)
+        record = await asyncio.to_thread(studio.endpoints().deploy, _field(body, "endpoint", str, ""), package)
         return JSONResponse({"endpoint": record["EndpointName"], "url": record["Url"]})
 
     async def endpoints_page(request: Request) -> Response:
@@ -265,7 +265,7 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
     async def invoke(request: Request) -> Response:
         body = await _json_body(request)
         record = studio.endpoints().describe(request.path_params["name"])
-        status, text = await asyncio.to_thread(_invoke, record["Url"], str(body.get("body", "")))
+        status, text = await asyncio.to_thread(_invoke, record["Url"], _field(body, "body", str, ""))
         return JSONResponse({"status": status, "body": text})
 
     pages = [("/", home), ("/pipelines/{name}", pipeline), ("/pipelines/{name}/definition.json", definition_download),
@@ -303,6 +303,15 @@ async def _json_body(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise DefinitionError("the request body must be a JSON object")
     return body
+
+
+def _field(body: dict[str, Any], name: str, kind: type, default: Any) -> Any:
+    """``body[name]`` (``default`` where it is absent); DefinitionError naming the field if it has another type."""
+    value = body.get(name, default)
+    if not isinstance(value, kind):
+        raise DefinitionError(f"must be {'an object' if kind is dict else 'a string'}; got {type(value).__name__}",
+                              field=name)
+    return value
 
 
 def _mtimes(paths: list[Path]) -> tuple[Any, ...]:

@@ -31,7 +31,7 @@ def parser() -> argparse.ArgumentParser:
                       description="The local studio: pipelines, executions (live), steps, logs, comparisons and the "
                                   "model registry of a local store, in the browser. Loopback only, with a token.")
     options.add_store_argument(p, "the local store to show (the --store your runs use)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT,
+    p.add_argument("--port", type=options.port_number, default=DEFAULT_PORT,
                    help=f"port on 127.0.0.1 (default {DEFAULT_PORT}, or a free one if it is taken; 0: a free one)")
     p.add_argument("--no-browser", action="store_true", help="print the URL only; do not open a browser")
     p.add_argument("--mlflow-ui", metavar="URL", help="where `mlflow ui` serves the store's tracking database (e.g. "
@@ -55,6 +55,8 @@ def serve(args: argparse.Namespace) -> int:
     if not store.is_dir():
         raise ConfigError(f"there is no local store at {store}: pass the --store your runs use "
                           "(`python -m pipelines.run --store DIR` creates one)")
+    if args.mlflow_ui and not args.mlflow_ui.startswith(("http://", "https://")):
+        raise ConfigError(f"--mlflow-ui {args.mlflow_ui!r} must be an http:// or https:// address")
     config = local_config(options.config_from_args(args, os.environ))
     token = secrets.token_urlsafe(24)
     sock = bind(args.port)
@@ -62,8 +64,6 @@ def serve(args: argparse.Namespace) -> int:
     print(f"Local studio of {store}\n    {url}\nCtrl-C stops it.", flush=True)
     if not args.no_browser:
         threading.Timer(0.5, webbrowser.open, (url,)).start()
-    if args.mlflow_ui and not args.mlflow_ui.startswith(("http://", "https://")):
-        raise ConfigError(f"--mlflow-ui {args.mlflow_ui!r} must be an http:// or https:// address")
     server = uvicorn.Server(uvicorn.Config(create_app(store, config, token, args.mlflow_ui), log_level="warning",
                                            timeout_graceful_shutdown=1))
     server.run(sockets=[sock])

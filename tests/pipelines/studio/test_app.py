@@ -315,3 +315,43 @@ def test_looking_at_the_registry_of_a_store_without_one_creates_none(tmp_path, s
     status, answer = post(studio, "/api/registry/Leads/1/decision", {"decision": "approve", "comment": "ok"})
     assert status == 404
     assert not (studio.store / "registry.sqlite").exists()
+
+
+def test_a_body_of_the_wrong_shape_is_a_400_naming_the_field_and_changes_nothing(ran):
+    from pipelines.local.registry import Registry
+
+    studio = ran[0]
+    for body, expected in ((b"not json", "the request body must be JSON"), (b"[1]", "must be a JSON object")):
+        request = urllib.request.Request(studio.url + f"/api/pipelines/{NAME}/start", data=body, method="POST",
+                                         headers={"Cookie": f"studio_token={TOKEN}", "X-Studio-Token": TOKEN})
+        try:
+            urllib.request.urlopen(request, timeout=30)
+            raise AssertionError("a body that is not a JSON object must be refused")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 400 and expected in json.loads(exc.read())["error"]
+    status, answer = post(studio, f"/api/pipelines/{NAME}/start", {"parameters": "Rows=5"})
+    assert status == 400 and answer["error"] == "parameters: must be an object; got str"
+    registry = Registry(studio.store / "registry.sqlite")
+    registry.register("Leads", "PendingManualApproval", {"Containers": [{"Image": "img", "ModelDataUrl": "s3://b/m"}]})
+    status, answer = post(studio, "/api/registry/Leads/1/decision", {"decision": "approve", "comment": 5})
+    assert status == 400 and answer["error"] == "comment: must be a string; got int"
+    assert registry.describe("Leads", 1)["ModelApprovalStatus"] == "PendingManualApproval"
+    assert len(list(executions.all_records(studio.store))) == 2
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["-m", "pipelines.studio", "--port", "99999"], "argument --port: must be 0 to 65535, got 99999"),
+    (["-m", "pipelines.studio", "--mlflow-ui", "ftp://x", "--no-browser"],
+     "error: --mlflow-ui 'ftp://x' must be an http:// or https:// address"),
+    (["-m", "pipelines.local.launcher"], "usage: python -m pipelines.local.launcher EXECUTION_DIR"),
+    (["-m", "pipelines.local.launcher", "/nonexistent"], "error: /nonexistent is not an execution started in the "
+                                                          "background"),
+])
+def test_a_wrong_value_for_the_studio_or_its_launcher_is_one_line_and_exit_2(tmp_path, argv, line):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, *argv, *(["--store", str(tmp_path)] if "pipelines.studio" in argv else [])],
+                            capture_output=True, text=True, timeout=60, env={**os.environ, "PIPELINE_REGION": "us-east-1"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr and result.stdout == ""
+    assert line in result.stderr
