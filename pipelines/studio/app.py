@@ -101,7 +101,7 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
     async def pipeline(request: Request) -> Response:
         name = request.path_params["name"]
         found = views.pipeline_records(studio.store, name)
-        definition, source = views.latest_definition(studio.store, name)
+        definition, source = views.latest_definition(studio.store, name, found)
         return page("pipeline.html", name=name, executions=[views.summary_row(studio.store, r) for r in found],
                     graph=views.graph(definition), definition_from=source,
                     parameters=views.parameters(definition, specs_of(name, studio.config)))
@@ -120,7 +120,7 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
         name = request.path_params["name"]
         body = await _json_body(request)
         given = {k: str(v) for k, v in _field(body, "parameters", dict, {}).items() if str(v).strip() != ""}
-        definition, _ = views.latest_definition(studio.store, name)
+        definition, _ = views.latest_definition(studio.store, name, found)
         overrides, problems = checked_overrides(definition, name, studio.config, given)
         if problems:
             return JSONResponse({"errors": problems}, 400)

@@ -55,9 +55,11 @@ def pipeline_records(store: Store, name: str) -> list[ExecutionRecord]:
     return found
 
 
-def latest_definition(store: Store, name: str) -> tuple[dict[str, Any], str]:
-    """(definition, execution id) of the newest execution of the pipeline that kept its definition."""
-    for record in pipeline_records(store, name):
+def latest_definition(store: Store, name: str, found: list[ExecutionRecord] | None = None
+                      ) -> tuple[dict[str, Any], str]:
+    """(definition, execution id) of the newest execution of the pipeline that kept its definition (among
+    ``found``, its records already read, if given)."""
+    for record in found if found is not None else pipeline_records(store, name):
         try:
             return executions.load_definition(store.root, record.execution_id), record.execution_id
         except ExecutionError:

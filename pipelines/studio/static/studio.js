@@ -47,7 +47,7 @@ async function act(url, body) {
 }
 
 function tabs(root) {
-  root.querySelectorAll(":scope > .tabs, .tabs").forEach((bar) => {
+  root.querySelectorAll(".tabs").forEach((bar) => {
     const scope = bar.parentElement;
     const buttons = bar.querySelectorAll("[data-tab]");
     const select = (name) => {
