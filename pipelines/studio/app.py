@@ -120,7 +120,7 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
         name = request.path_params["name"]
         body = await _json_body(request)
         given = {k: str(v) for k, v in _field(body, "parameters", dict, {}).items() if str(v).strip() != ""}
-        definition, _ = views.latest_definition(studio.store, name, found)
+        definition, _ = views.latest_definition(studio.store, name)
         overrides, problems = checked_overrides(definition, name, studio.config, given)
         if problems:
             return JSONResponse({"errors": problems}, 400)
