@@ -99,9 +99,7 @@ def state(store: Store, record: ExecutionRecord, definition: dict[str, Any]) -> 
         shown = "Pending" if running and status.status == "Not run" else status.status
         ran.setdefault(status.name, {"name": status.name, "status": shown})
     return {**row, "steps": ran, "parameters": record.parameters, "selected_steps": record.selected_steps,
-            "reference_execution": record.reference_execution, "running": running,
-            "terminal": record.status in ("Succeeded", "Failed", "Stopped") or not running,
-            "mlflow_run": record.mlflow_run}
+            "reference_execution": record.reference_execution, "running": running, "mlflow_run": record.mlflow_run}
 
 
 def _step_state(step: StepRecord) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 "use strict";
 
 const TOKEN = document.querySelector('meta[name="studio-token"]').content;
-const TERMINAL = ["Succeeded", "Failed", "Stopped"];
 
 function statusClass(status) {
   return "status-" + String(status).split(" (")[0].replace(/ /g, "-");
