@@ -17,6 +17,8 @@ not kept. A request for any other AWS service gets one error saying that only S3
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import io
 import json
@@ -35,6 +37,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
+from pipelines.atomic import TMP_PREFIX, write_text
 from pipelines.errors import KeyConflictError, UnsafePathError
 from pipelines.local.store import Store
 from pipelines.s3uri import MAX_KEY_BYTES, bucket_problem
@@ -148,13 +151,6 @@ class S3App:
     def __init__(self, store: Store, region: str):
         self.store = store
         self.region = region
-        self._upload_locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
-
-    def _upload_lock(self, upload_id: str) -> threading.Lock:
-        """One lock per multipart upload: its completion and its abort never interleave."""
-        with self._locks_guard:
-            return self._upload_locks.setdefault(upload_id, threading.Lock())
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
@@ -431,6 +427,15 @@ class S3App:
         return _xml_response(root)
 
     # -- multipart uploads -------------------------------------------------------------------
+    #
+    # An upload is a folder of the store (``Store.upload_dir``): ``target`` (its s3:// URI), its parts and their
+    # ETags. A part arrives under a temporary name; publishing it, the completion and an abort each hold an
+    # exclusive flock on ``target`` and find the upload still there first, so they are serialised per upload in
+    # any thread, endpoint or process sharing the store, each answering as if it ran alone in some order. An
+    # upload ends by renaming its folder away under that lock: whatever waited for it, or was still arriving,
+    # finds it gone and answers 404 NoSuchUpload, as S3 answers for an upload "aborted or completed". So does a
+    # completion repeated after it succeeded (S3 may answer that with 200 and the same ETag for a while): the
+    # endpoint keeps nothing of an ended upload, and an SDK repeats a completion only when its answer was lost.
 
     def _create_upload(self, bucket: str, key: str, uri: str) -> Response:
         self.store.path(uri)  # refuse a key the store cannot hold before any part arrives
@@ -446,12 +451,13 @@ class S3App:
 
     def _multipart(self, environ: dict[str, Any], method: str, bucket: str, key: str, uri: str, upload_id: str,
                    query: dict[str, list[str]]) -> Response:
+        resource = f"/{bucket}/{key}"
         try:
             folder = self.store.upload_dir(upload_id)
         except UnsafePathError:
-            folder = None
-        if folder is None or not (folder / "target").is_file() or (folder / "target").read_text() != uri:
-            raise S3Error(404, "NoSuchUpload", "The specified multipart upload does not exist.", f"/{bucket}/{key}")
+            raise _no_such_upload(resource) from None
+        if not _upload_holds(folder, uri):
+            raise _no_such_upload(resource)
         if method == "PUT":
             try:
                 number = int(query.get("partNumber", [""])[0])
@@ -459,42 +465,45 @@ class S3App:
                 number = 0
             if not 1 <= number <= 10000:
                 raise S3Error(400, "InvalidArgument", "partNumber must be an integer from 1 to 10000")
-            return self._upload_part(environ, folder, number)
+            return self._upload_part(environ, folder, uri, resource, number)
         if method == "POST":
-            with self._upload_lock(upload_id):
-                if not (folder / "target").is_file():
-                    raise S3Error(404, "NoSuchUpload", "The specified multipart upload does not exist.",
-                                  f"/{bucket}/{key}")
-                return self._complete_upload(environ, folder, bucket, key, uri)
+            return self._complete_upload(environ, folder, bucket, key, uri)
         if method == "DELETE":
-            with self._upload_lock(upload_id):
-                shutil.rmtree(folder, ignore_errors=True)
+            with _held(folder, uri, resource):
+                _end_upload(folder)
             return Response(204, {})
         raise S3Error(501, "NotImplemented", f"{method} on a multipart upload (ListParts) is not served locally")
 
-    def _upload_part(self, environ: dict[str, Any], folder: Path, number: int) -> Response:
-        part = folder / f"{number:05d}"
-        if "HTTP_X_AMZ_COPY_SOURCE" in environ:
-            source = self._copy_source(environ)
-            first, length = 0, source.stat().st_size
-            wanted = environ.get("HTTP_X_AMZ_COPY_SOURCE_RANGE")
-            if wanted:
-                match = _RANGE.fullmatch(wanted.strip())
-                if not match or not match.group(1) or not match.group(2):
-                    raise S3Error(400, "InvalidArgument", f"x-amz-copy-source-range {wanted!r} is not bytes=first-last")
-                first, length = int(match.group(1)), int(match.group(2)) - int(match.group(1)) + 1
-            reader: BinaryIO = io.BufferedReader(_ChainReader(_read_range(source, first, length)))
-        else:
-            reader = self._body(environ)
-        hashing = _Hashing(reader)
+    def _part_source(self, environ: dict[str, Any]) -> BinaryIO:
+        """What a part holds: the request's body, or the range of the copied object (UploadPartCopy)."""
+        if "HTTP_X_AMZ_COPY_SOURCE" not in environ:
+            return self._body(environ)
+        source = self._copy_source(environ)
+        first, length = 0, source.stat().st_size
+        wanted = environ.get("HTTP_X_AMZ_COPY_SOURCE_RANGE")
+        if wanted:
+            match = _RANGE.fullmatch(wanted.strip())
+            if not match or not match.group(1) or not match.group(2):
+                raise S3Error(400, "InvalidArgument", f"x-amz-copy-source-range {wanted!r} is not bytes=first-last")
+            first, length = int(match.group(1)), int(match.group(2)) - int(match.group(1)) + 1
+        return io.BufferedReader(_ChainReader(_read_range(source, first, length)))
+
+    def _upload_part(self, environ: dict[str, Any], folder: Path, uri: str, resource: str, number: int) -> Response:
+        hashing = _Hashing(self._part_source(environ))
+        arriving = folder / f"{TMP_PREFIX}{secrets.token_hex(6)}-{number:05d}"
         try:
-            with open(part.with_suffix(".tmp"), "wb") as handle:
+            handle = open(arriving, "xb")
+        except FileNotFoundError:  # the upload ended since this request found it
+            raise _no_such_upload(resource) from None
+        try:
+            with handle:
                 shutil.copyfileobj(hashing, handle)
-            part.with_suffix(".tmp").replace(part)
             etag = f'"{hashing.md5.hexdigest()}"'
-            (folder / f"{number:05d}.etag").write_text(etag)
-        except FileNotFoundError:  # aborted while the part was arriving
-            raise S3Error(404, "NoSuchUpload", "The specified multipart upload does not exist.") from None
+            with _held(folder, uri, resource):  # never while the upload completes, nor once it has ended
+                arriving.replace(folder / f"{number:05d}")
+                write_text(folder / f"{number:05d}.etag", etag)
+        finally:
+            arriving.unlink(missing_ok=True)
         if "HTTP_X_AMZ_COPY_SOURCE" in environ:
             root = ET.Element("CopyPartResult")
             _element(root, "ETag", etag)
@@ -502,34 +511,79 @@ class S3App:
         return Response(200, {"ETag": etag, "Content-Length": "0"})
 
     def _complete_upload(self, environ: dict[str, Any], folder: Path, bucket: str, key: str, uri: str) -> Response:
-        try:
-            request = ET.fromstring(self._body(environ).read())
-        except ET.ParseError as exc:
-            raise S3Error(400, "MalformedXML", f"the CompleteMultipartUpload request is not XML: {exc}") from None
-        parts = []
-        for item in _find_all(request, "Part"):
-            text = (_find_text(item, "PartNumber") or "").strip()
-            if not text.isdigit() or not 1 <= int(text) <= 10000:
-                raise S3Error(400, "InvalidPart", f"PartNumber {text[:20]!r} is not an integer from 1 to 10000")
-            number = int(text)
-            path = folder / f"{number:05d}"
-            etag_file = folder / f"{number:05d}.etag"
-            if (not path.is_file() or not etag_file.is_file()
-                    or (_find_text(item, "ETag") or "").strip('"') != etag_file.read_text().strip('"')):
-                raise S3Error(400, "InvalidPart", f"part {number} was not uploaded or its ETag does not match")
-            parts.append((number, path))
-        if not parts or [n for n, _ in parts] != sorted({n for n, _ in parts}):
-            raise S3Error(400, "InvalidPartOrder", "the parts must be listed once each, in ascending order")
-        self.store.put_stream(io.BufferedReader(_ChainReader(_concatenated(p for _, p in parts))), uri)
-        digest = hashlib.md5(b"".join(bytes.fromhex((folder / f"{n:05d}.etag").read_text().strip('"'))
-                                      for n, _ in parts)).hexdigest()
-        shutil.rmtree(folder, ignore_errors=True)
+        listed = _listed_parts(self._body(environ).read())  # read before the lock: a slow client holds up no one
+        with _held(folder, uri, f"/{bucket}/{key}"):
+            etags = []
+            for number, etag in listed:
+                try:
+                    stored = (folder / f"{number:05d}.etag").read_text()
+                except FileNotFoundError:
+                    stored = ""
+                if not stored or etag.strip('"') != stored.strip('"'):
+                    raise S3Error(400, "InvalidPart", f"part {number} was not uploaded or its ETag does not match")
+                etags.append(stored)
+            parts = (folder / f"{number:05d}" for number, _ in listed)
+            self.store.put_stream(io.BufferedReader(_ChainReader(_concatenated(parts))), uri)
+            _end_upload(folder)
+        digest = hashlib.md5(b"".join(bytes.fromhex(etag.strip('"')) for etag in etags)).hexdigest()
         root = ET.Element("CompleteMultipartUploadResult")
         _element(root, "Location", f"/{bucket}/{key}")
         _element(root, "Bucket", bucket)
         _element(root, "Key", key)
-        _element(root, "ETag", f'"{digest}-{len(parts)}"')
+        _element(root, "ETag", f'"{digest}-{len(etags)}"')
         return _xml_response(root)
+
+
+def _no_such_upload(resource: str) -> S3Error:
+    return S3Error(404, "NoSuchUpload", "The specified multipart upload does not exist.", resource)
+
+
+def _upload_holds(folder: Path, uri: str) -> bool:
+    """Whether ``folder`` holds a multipart upload to ``uri`` that has not ended."""
+    try:
+        return (folder / "target").read_text() == uri
+    except FileNotFoundError:
+        return False
+
+
+@contextlib.contextmanager
+def _held(folder: Path, uri: str, resource: str) -> Iterator[None]:
+    """The upload in ``folder``, locked against every other request on it; NoSuchUpload if it has ended, even
+    while this request waited for it."""
+    try:
+        handle = open(folder / "target", "rb")
+    except FileNotFoundError:
+        raise _no_such_upload(resource) from None
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        if not _upload_holds(folder, uri):
+            raise _no_such_upload(resource)
+        yield
+
+
+def _end_upload(folder: Path) -> None:
+    """End a held upload: its folder is renamed away at once, then removed with the parts it holds."""
+    ended = folder.with_name(f"{TMP_PREFIX}{secrets.token_hex(6)}-{folder.name}")
+    folder.rename(ended)
+    shutil.rmtree(ended, ignore_errors=True)
+
+
+def _listed_parts(body: bytes) -> list[tuple[int, str]]:
+    """(part number, ETag) of each part a CompleteMultipartUpload request lists, in ascending order."""
+    try:
+        request = ET.fromstring(body)
+    except ET.ParseError as exc:
+        raise S3Error(400, "MalformedXML", f"the CompleteMultipartUpload request is not XML: {exc}") from None
+    listed = []
+    for item in _find_all(request, "Part"):
+        text = (_find_text(item, "PartNumber") or "").strip()
+        if not text.isdigit() or not 1 <= int(text) <= 10000:
+            raise S3Error(400, "InvalidPart", f"PartNumber {text[:20]!r} is not an integer from 1 to 10000")
+        listed.append((int(text), _find_text(item, "ETag") or ""))
+    numbers = [number for number, _ in listed]
+    if not numbers or numbers != sorted(set(numbers)):
+        raise S3Error(400, "InvalidPartOrder", "the parts must be listed once each, in ascending order")
+    return listed
 
 
 def _find_all(element: ET.Element, tag: str) -> list[ET.Element]:

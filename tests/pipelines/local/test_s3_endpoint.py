@@ -246,45 +246,6 @@ def test_a_bad_aws_chunked_size_and_a_bad_part_number_are_s3_errors(endpoint) ->
     assert status == 400 and b"<Code>InvalidPart</Code>" in answer and b"'one'" in answer
 
 
-def test_a_completion_racing_an_abort_ends_in_one_or_the_other(endpoint) -> None:
-    import threading
-
-    running, store = endpoint
-    s3 = client(running)
-    outcomes = []
-    for attempt in range(12):
-        key = f"raced/{attempt}"
-        upload = s3.create_multipart_upload(Bucket="bkt", Key=key)["UploadId"]
-        parts = [{"PartNumber": n, "ETag": s3.upload_part(Bucket="bkt", Key=key, UploadId=upload, PartNumber=n,
-                                                          Body=bytes([n]) * (5 * 1024 * 1024 if n < 3 else 10))["ETag"]}
-                 for n in (1, 2, 3)]
-        results: dict[str, object] = {}
-
-        def complete() -> None:
-            try:
-                s3.complete_multipart_upload(Bucket="bkt", Key=key, UploadId=upload, MultipartUpload={"Parts": parts})
-                results["complete"] = "ok"
-            except ClientError as exc:
-                results["complete"] = exc.response["Error"]["Code"]
-
-        racer = threading.Thread(target=complete)
-        racer.start()
-        try:
-            s3.abort_multipart_upload(Bucket="bkt", Key=key, UploadId=upload)
-            results["abort"] = "ok"
-        except ClientError as exc:  # the completion came first: the upload is gone, as S3 says then
-            results["abort"] = exc.response["Error"]["Code"]
-        racer.join()
-        done = store.path(f"s3://bkt/{key}")
-        assert results["complete"] in ("ok", "NoSuchUpload") and results["abort"] in ("ok", "NoSuchUpload"), results
-        assert "ok" in (results["complete"], results["abort"]), results  # one of them took effect
-        assert (results["complete"] == "ok") == done.is_file()
-        if done.is_file():
-            assert done.stat().st_size == 10 * 1024 * 1024 + 10
-        outcomes.append(results["complete"])
-    assert not list((store.root / "s3-uploads").glob("*/target"))
-
-
 def test_stopping_with_clients_connected_and_mid_request_is_quiet_and_prompt(tmp_path, capfd) -> None:
     import socket
     import threading
