@@ -1,5 +1,6 @@
 """Each step's Arguments against the request shape of the API call the step makes (botocore's service model):
-members, required members, types, enums, patterns, lengths and ranges; expressions typed by what they produce."""
+members, required members, types, enums, patterns, lengths and ranges; expressions typed by what they produce; and
+a Tuning step's limits and range rules (``tuning_limits``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from pipelines.local.graph import walk_steps
+from pipelines.validation.tuning_limits import limit_problems
 from pipelines.validation.problems import Problem
 from pipelines.validation.references import (
     SCALAR_TYPES,
@@ -26,6 +28,7 @@ STEP_OPERATIONS = {
     "Transform": ("CreateTransformJob", {"TransformJobName"}),
     "Model": ("CreateModel", {"ModelName"}),
     "RegisterModel": ("CreateModelPackage", set()),
+    "Tuning": ("CreateHyperParameterTuningJob", {"HyperParameterTuningJobName"}),
 }
 CONDITION_TYPES = ("Equals", "GreaterThan", "GreaterThanOrEqualTo", "LessThan", "LessThanOrEqualTo", "In", "Not", "Or")
 LONGEST_PATTERN_CHECKED = 4096  # botocore's patterns are checked on values up to this length (they can backtrack)
@@ -33,24 +36,27 @@ LONGEST_PATTERN_CHECKED = 4096  # botocore's patterns are checked on values up t
 
 def check(definition: dict[str, Any], references: References) -> list[Problem]:
     """Problems in every step's Arguments (and in the expressions of every step, shaped or not)."""
-    problems: list[Problem] = []
-    for step, _ in walk_steps(definition.get("Steps", [])):
-        if not isinstance(step, dict):
-            continue
-        checker = _Checker(references, step.get("Name"))
-        arguments = step.get("Arguments", {})
-        kind = step.get("Type")
-        if kind in STEP_OPERATIONS:
-            operation, generated = STEP_OPERATIONS[kind]
-            checker.value(service_model().operation_model(operation).input_shape, arguments, "Arguments", generated)
-            if kind == "Training" and isinstance(arguments, dict):
-                checker.training_instances(arguments.get("ResourceConfig"))
-        elif kind == "Condition":
-            checker.conditions(arguments.get("Conditions"), "Arguments.Conditions")
-        else:
-            checker.expressions(arguments, "Arguments")
-        problems += checker.problems
-    return problems
+    return [problem for step, _ in walk_steps(definition.get("Steps", [])) if isinstance(step, dict)
+            for problem in arguments_problems(step.get("Name"), step.get("Type"), step.get("Arguments", {}), references)]
+
+
+def arguments_problems(step: str | None, kind: Any, arguments: Any, references: References | None = None
+                       ) -> list[Problem]:
+    """Problems in one step's Arguments; ``references`` types their expressions (the tuning executor checks its
+    resolved arguments, which have none, with this before any training job)."""
+    checker = _Checker(references or References({}), step)
+    if kind in STEP_OPERATIONS:
+        operation, generated = STEP_OPERATIONS[kind]
+        checker.value(service_model().operation_model(operation).input_shape, arguments, "Arguments", generated)
+        if kind == "Training" and isinstance(arguments, dict):
+            checker.training_instances(arguments.get("ResourceConfig"))
+        if kind == "Tuning" and isinstance(arguments, dict):
+            checker.problems += limit_problems(step, arguments)
+    elif kind == "Condition":
+        checker.conditions(arguments.get("Conditions"), "Arguments.Conditions")
+    else:
+        checker.expressions(arguments, "Arguments")
+    return checker.problems
 
 
 class _Checker:

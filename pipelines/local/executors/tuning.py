@@ -6,6 +6,10 @@ which is what the SDK's ``get_top_model_s3_uri`` indexes, and ``BestTrainingJob`
 The strategies draw with Optuna (``optuna``): ``Bayesian`` with its TPE sampler (a Bayesian optimiser, not
 SageMaker's), ``Random`` and ``Hyperband`` with its random sampler (Hyperband's early stopping of trials is not
 done: each runs to its end), ``Grid`` as every combination of the categorical ranges, in order.
+
+Before any training job, the arguments are checked as the definition validator checks them (the request's shape,
+SageMaker's limits on training jobs, parallel jobs, searched hyperparameters and grid sizes, the ranges' rules):
+a Tuning step that asks for a billion training jobs fails at once with a client error naming the field and the limit.
 """
 
 from __future__ import annotations
@@ -20,11 +24,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import Any
 
+from pipelines.errors import DefinitionInvalidError
 from pipelines.local.executors import training
 from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun
+from pipelines.validation.step_arguments import arguments_problems
 
-STRATEGIES = ("Bayesian", "Random", "Hyperband", "Grid")
-SCALINGS = ("Auto", "Linear", "Logarithmic", "ReverseLogarithmic")
 TOP_SUMMARIES = 50  # SageMaker Pipelines keeps the 50 best training jobs in TrainingJobSummaries
 # what a trial's CreateTrainingJob request does not take from the TrainingJobDefinition
 _DEFINITION_ONLY = {"DefinitionName", "TuningObjective", "HyperParameterRanges", "StaticHyperParameters",
@@ -58,27 +62,25 @@ def execute(run: StepRun) -> StepOutcome:
     import optuna
 
     args = run.arguments
+    refused = arguments_problems(run.name, "Tuning", args)
+    if refused:  # what CreateHyperParameterTuningJob refuses: the engine reports it as a client error
+        raise DefinitionInvalidError("; ".join(str(problem) for problem in refused))
     if args.get("WarmStartConfig"):
         raise StepFailed("ClientError: WarmStartConfig: warm start (reusing the results of earlier tuning jobs) is "
                          "not run locally; remove it to tune from scratch here")
-    config = args.get("HyperParameterTuningJobConfig") or {}
+    config = args["HyperParameterTuningJobConfig"]
     definition = args.get("TrainingJobDefinition")
     if definition is None:
         raise StepFailed("ClientError: TrainingJobDefinitions (several training definitions) are not run locally; "
                          "give one TrainingJobDefinition")
-    strategy = config.get("Strategy", "Bayesian")
-    if strategy not in STRATEGIES:
-        raise StepFailed(f"ClientError: HyperParameterTuningJobConfig.Strategy {strategy!r}: one of "
-                         f"{', '.join(STRATEGIES)}")
+    strategy = config["Strategy"]
     objective = objective_of(config, definition)
-    space = search_space(config.get("ParameterRanges") or definition.get("HyperParameterRanges") or {}, strategy)
-    limits = config.get("ResourceLimits") or {}
+    space = search_space(config.get("ParameterRanges") or definition.get("HyperParameterRanges") or {})
+    limits = config["ResourceLimits"]
+    # checked above: a grid of at most 750 combinations, any other search's MaxNumberOfTrainingJobs within its limit
     total = math.prod(len(d.choices) for d in space.values()) if strategy == "Grid" else \
-        int(limits.get("MaxNumberOfTrainingJobs") or 0)
-    if total < 1:
-        raise StepFailed("ClientError: HyperParameterTuningJobConfig.ResourceLimits.MaxNumberOfTrainingJobs is "
-                         "required for this strategy")
-    parallel = max(1, min(int(limits.get("MaxParallelTrainingJobs") or 1), os.cpu_count() or 1, total))
+        limits["MaxNumberOfTrainingJobs"]
+    parallel = max(1, min(limits["MaxParallelTrainingJobs"], os.cpu_count() or 1, total))
     report_unenforced(run, config, strategy, limits, parallel)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize" if objective.maximize else "minimize",
@@ -123,48 +125,29 @@ def objective_of(config: dict[str, Any], definition: dict[str, Any]) -> Objectiv
     return Objective(given["MetricName"], given["Type"] == "Maximize")
 
 
-def search_space(ranges: dict[str, Any], strategy: str) -> dict[str, Any]:
-    """The ranges as Optuna distributions (a reverse-logarithmic range is drawn as 1 - x on a log scale, and
-    mapped back when the trial's hyperparameters are written); StepFailed naming a range that is malformed."""
+def search_space(ranges: dict[str, Any]) -> dict[str, Any]:
+    """The ranges (checked before: numbers in order, fitting their scaling) as Optuna distributions (a
+    reverse-logarithmic range is drawn as 1 - x on a log scale, and mapped back when the trial's hyperparameters are
+    written); StepFailed if there is none to draw here."""
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
     space: dict[str, Any] = {}
-    for kind in ("IntegerParameterRanges", "ContinuousParameterRanges"):
-        for entry in ranges.get(kind) or []:
-            name, scaling = entry.get("Name"), entry.get("ScalingType", "Auto")
-            where = f"ParameterRanges.{kind} {name!r}"
-            if scaling not in SCALINGS:
-                raise StepFailed(f"ClientError: {where}: ScalingType {scaling!r} is not one of {', '.join(SCALINGS)}")
-            try:
-                low, high = (int if kind.startswith("Integer") else float)(entry["MinValue"]), \
-                    (int if kind.startswith("Integer") else float)(entry["MaxValue"])
-            except (KeyError, TypeError, ValueError):
-                raise StepFailed(f"ClientError: {where}: MinValue and MaxValue must be numbers") from None
-            if low > high or (scaling == "Logarithmic" and low <= 0) or \
-                    (scaling == "ReverseLogarithmic" and (kind.startswith("Integer") or not 0 <= low < high < 1)):
-                raise StepFailed(f"ClientError: {where}: MinValue {low} and MaxValue {high} do not fit ScalingType "
-                                 f"{scaling} (Logarithmic needs values above 0; ReverseLogarithmic, continuous "
-                                 "ranges within [0, 1))")
-            if kind.startswith("Integer"):
-                space[name] = IntDistribution(low, high, log=scaling == "Logarithmic")
-            elif scaling == "ReverseLogarithmic":
-                space[f"{REVERSED}{name}"] = FloatDistribution(1 - high, 1 - low, log=True)
-            else:
-                space[name] = FloatDistribution(low, high, log=scaling == "Logarithmic")
+    for entry in ranges.get("IntegerParameterRanges") or []:
+        space[entry["Name"]] = IntDistribution(int(entry["MinValue"]), int(entry["MaxValue"]),
+                                               log=entry.get("ScalingType") == "Logarithmic")
+    for entry in ranges.get("ContinuousParameterRanges") or []:
+        low, high, scaling = float(entry["MinValue"]), float(entry["MaxValue"]), entry.get("ScalingType")
+        if scaling == "ReverseLogarithmic":
+            space[f"{REVERSED}{entry['Name']}"] = FloatDistribution(1 - high, 1 - low, log=True)
+        else:
+            space[entry["Name"]] = FloatDistribution(low, high, log=scaling == "Logarithmic")
     for entry in ranges.get("CategoricalParameterRanges") or []:
-        values = entry.get("Values")
-        if not isinstance(values, list) or not values:
-            raise StepFailed(f"ClientError: ParameterRanges.CategoricalParameterRanges {entry.get('Name')!r}: Values "
-                             "must be a non-empty list")
-        space[entry.get("Name")] = CategoricalDistribution([str(v) for v in values])
+        space[entry["Name"]] = CategoricalDistribution(entry["Values"])
     if ranges.get("AutoParameters"):
         raise StepFailed("ClientError: ParameterRanges.AutoParameters (ranges SageMaker chooses) are not run locally; "
                          "give the ranges")
     if not space:
         raise StepFailed("ClientError: HyperParameterTuningJobConfig.ParameterRanges: no range to tune")
-    if strategy == "Grid" and any(not isinstance(d, CategoricalDistribution) for d in space.values()):
-        raise StepFailed("ClientError: Strategy Grid: every range must be a CategoricalParameterRanges entry, as "
-                         "SageMaker's grid search requires")
     return space
 
 
@@ -175,7 +158,7 @@ def sampler(strategy: str, space: dict[str, Any], seed: Any) -> Any:
     """The Optuna sampler of ``strategy`` (seeded by ``RandomSeed`` when given)."""
     import optuna
 
-    seed = int(seed) if seed is not None else 0
+    seed = seed if seed is not None else 0
     if strategy == "Bayesian":
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, len(space) + 1)))
     return optuna.samplers.RandomSampler(seed=seed)  # Grid: every combination is enqueued before the first ask
@@ -205,7 +188,7 @@ def report_unenforced(run: StepRun, config: dict[str, Any], strategy: str, limit
     if config.get("TrainingJobEarlyStoppingType", "Off") != "Off":
         run.report(f"{where}.TrainingJobEarlyStoppingType = {config['TrainingJobEarlyStoppingType']}: trials are not "
                    "stopped early locally")
-    if int(limits.get("MaxParallelTrainingJobs") or 1) > parallel:
+    if limits["MaxParallelTrainingJobs"] > parallel:
         run.report(f"{where}.ResourceLimits.MaxParallelTrainingJobs = {limits['MaxParallelTrainingJobs']}: at most "
                    f"{parallel} at a time here (this machine's cores)")
     for key in ("TuningJobCompletionCriteria", "StrategyConfig"):
