@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pipelines.atomic import TMP_PREFIX
+from pipelines.errors import UnsafePathError
+from pipelines.local import safe_files
 from pipelines.local.executions import ExecutionRecord, StepRecord
 from pipelines.local.store import Store
 from pipelines.results import model_quality_metrics
@@ -38,8 +40,13 @@ def _prepare_store_database(store: Store) -> None:
     """A new store's tracking database is a copy of an empty one made once per MLflow version: MLflow's
     migrations of a new database take seconds, which every first run in a store would otherwise pay."""
     database = store.root / "mlflow" / "mlflow.db"
-    if database.is_file():
+    safe_files.make_folders(store.root, database.parent / "artifacts")  # never a link: MLflow writes through it
+    found = safe_files.kind(store.root, database)
+    if found == "file":
         return
+    if found is not None:
+        raise UnsafePathError(f"{database} is not a regular file; the local store's tracking database is never "
+                              "opened through a link or a special file (remove it: the next run makes a new one)")
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -51,10 +58,8 @@ def _prepare_store_database(store: Store) -> None:
         building = empty.with_name(f"{TMP_PREFIX}{os.getpid()}-{empty.name}")
         MlflowClient(tracking_uri=f"sqlite:///{building}").search_experiments()  # creates and migrates it
         os.replace(building, empty)
-    database.parent.mkdir(parents=True, exist_ok=True)
-    copying = database.with_name(f"{TMP_PREFIX}{database.name}")
-    shutil.copyfile(empty, copying)
-    os.replace(copying, database)
+    with open(empty, "rb") as source, safe_files.replacing(store.root, database) as copy:
+        shutil.copyfileobj(source, copy)
 
 
 def track(record: ExecutionRecord, definition: dict[str, Any], store: Store, setting: str, experiment: str | None,
@@ -150,9 +155,9 @@ def _metrics(record: ExecutionRecord, store: Store) -> list[tuple[str, float, in
     train = _training_step(record)
     if train is not None:
         source = train.cache_hit_from or train.reused_from or record.execution_id  # the job that wrote the log
-        log = store.job_dir(source, train.name) / "job.log"
-        if log.is_file():
-            found += per_round_metrics(log.read_text(encoding="utf-8", errors="replace"))
+        log = safe_files.optional_text(store.root, store.job_dir(source, train.name) / "job.log")
+        if log is not None:
+            found += per_round_metrics(log)
     for step in record.steps:
         for document in step.property_files.values():
             found += [(f"test_{name}", float(value), 0) for name, value in model_quality_metrics(document).items()]
@@ -190,8 +195,9 @@ def _artifacts(record: ExecutionRecord, store: Store) -> list[tuple[str, Path]]:
             for output in step.properties.get("ProcessingOutputConfig", {}).get("Outputs", []):
                 uri = output.get("S3Output", {}).get("S3Uri")
                 folder = store.path(uri) if isinstance(uri, str) else None
-                if folder is not None and folder.is_dir():
-                    found += [("evaluation", path) for path in sorted(folder.iterdir()) if path.is_file()]
+                if folder is not None:
+                    found += [("evaluation", folder / name) for name, kind in safe_files.entries(store.root, folder)
+                              if kind == "file"]
         model = step.properties.get("ModelArtifacts", {}).get("S3ModelArtifacts") if step.type == "Training" else None
         if isinstance(model, str) and store.path(model).is_file():
             found.append(("model", store.path(model)))

@@ -12,16 +12,18 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import os
 import re
 import secrets
 import string
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
-from pipelines.atomic import write_text
-from pipelines.errors import CallbackError
+from pipelines.atomic import TMP_PREFIX
+from pipelines.errors import CallbackError, PipelineError, UnsafePathError
+from pipelines.local import safe_files
 from pipelines.local.store import Store
 
 TOKEN = re.compile(r"[A-Za-z0-9]{10}")  # SendPipelineExecutionStepSuccess: CallbackToken, fixed length 10
@@ -51,56 +53,108 @@ def send_message(store: Store, token: str, queue_url: str, execution_arn: str, a
     """Record a new token (``step``: what the record says of the step) and send its message to the queue;
     the message's file."""
     message = {"token": token, "pipelineExecutionArn": execution_arn, "arguments": arguments, "status": "Executing"}
-    record = store.callback_path(token)
-    record.parent.mkdir(parents=True, exist_ok=True)
-    write_text(record, json.dumps({**step, "token": token, "queue_url": queue_url, "message": message,
-                                   "status": WAITING}, indent=1))
-    queue = store.queue_dir(queue_name(queue_url))
-    queue.mkdir(parents=True, exist_ok=True)
-    sent = queue / f"{time.time_ns()}-{token}.json"
-    write_text(sent, json.dumps(message, indent=1))
+    safe_files.write_text(store.root, store.callback_path(token),
+                          json.dumps({**step, "token": token, "queue_url": queue_url, "message": message,
+                                      "status": WAITING}, indent=1))
+    return _send(store, queue_url, token, message)
+
+
+def _send(store: Store, queue_url: str, token: str, message: dict[str, Any]) -> Path:
+    """Put ``message`` in the local queue of ``queue_url``; its file."""
+    sent = store.queue_dir(queue_name(queue_url)) / f"{time.time_ns()}-{token}.json"
+    safe_files.write_text(store.root, sent, json.dumps(message, indent=1))
     return sent
 
 
 def record(store: Store, token: str) -> dict[str, Any]:
-    """What the store holds of a token; CallbackError if it holds nothing."""
+    """What the store holds of a token; CallbackError if it holds nothing or what it holds is not a token's
+    record (naming the file and what is wrong)."""
     if not isinstance(token, str) or not TOKEN.fullmatch(token):
         raise CallbackError(f"CallbackToken {token!r} is not a token (ten letters and digits)")
     try:
-        return json.loads(store.callback_path(token).read_text())
+        return _read(store, store.callback_path(token))
     except FileNotFoundError:
         raise CallbackError(f"no Callback step of this store waits for the token {token} (ResourceNotFound)") from None
-    except (OSError, ValueError) as exc:
-        raise CallbackError(f"the record of token {token} cannot be read: {exc}") from None
 
 
-def waiting(store: Store) -> list[dict[str, Any]]:
-    """Every token that still waits for an answer, oldest first."""
+def _read(store: Store, path: Path) -> dict[str, Any]:
+    """One token's record, its shape checked; CallbackError naming the file if it is not a record
+    (UnsafePathError for a link or a special file)."""
+    try:
+        entry = json.loads(safe_files.read_bytes(store.root, path))
+    except (ValueError, RecursionError) as exc:
+        raise CallbackError(f"{path} is not a callback token's record: not JSON ({exc})") from None
+    problem = _shape_problem(entry, path.stem)
+    if problem:
+        raise CallbackError(f"{path} is not a callback token's record: {problem}")
+    return entry
+
+
+def _shape_problem(entry: Any, token: str) -> str | None:
+    """What in ``entry`` is not as ``send_message`` writes a record (and an answer keeps it)."""
+    if not isinstance(entry, dict):
+        return f"it holds a JSON {type(entry).__name__}, not an object"
+    texts = {"token": token, "queue_url": None, "status": None, "execution_id": None, "step": None}
+    for name, expected in texts.items():
+        if not isinstance(entry.get(name), str) or (expected is not None and entry[name] != expected):
+            return f"{name} is missing or not {expected or 'text'}"
+    if entry["status"] not in (WAITING, SUCCEEDED, FAILED):
+        return f"status {entry['status']!r} is not {WAITING}, {SUCCEEDED} or {FAILED}"
+    message = entry.get("message")
+    if not (isinstance(message, dict) and isinstance(message.get("pipelineExecutionArn"), str)
+            and isinstance(message.get("arguments"), dict)):
+        return "message is missing, or lacks its pipelineExecutionArn or arguments"
+    if not isinstance(entry.get("output_parameters", []), list) or not all(
+            isinstance(item, dict) and isinstance(item.get("Name"), str) and isinstance(item.get("Value"), str)
+            for item in entry.get("output_parameters", [])):
+        return "output_parameters is not a list of {Name, Value} text"
+    return None
+
+
+def waiting(store: Store, warn: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Every token that still waits for an answer, oldest first; ``warn`` is told of each file of the folder
+    that is not a token's record (which is left out)."""
     folder = store.root / "callbacks"
     found = []
-    for path in sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []:
-        try:
-            entry = json.loads(path.read_text())
-        except (OSError, ValueError):
+    for name, kind in safe_files.entries(store.root, folder):
+        if not name.endswith(".json") or name.startswith(TMP_PREFIX):
             continue
-        if entry.get("status") == WAITING:
-            found.append(entry)
-    return found
+        try:
+            if kind != "file":
+                raise UnsafePathError(f"{folder / name} is a symbolic link or a special file, not a token's record; "
+                                      "links are never followed")
+            entry = _read(store, folder / name)
+            sent = os.stat(folder / name, follow_symlinks=False).st_mtime
+        except (PipelineError, OSError) as exc:
+            if warn is not None:
+                warn(f"{exc}; ignored")
+            continue
+        if entry["status"] == WAITING:
+            found.append((sent, name, entry))
+    return [entry for _, _, entry in sorted(found, key=lambda item: item[:2])]
 
 
 @contextlib.contextmanager
 def _answering(store: Store, token: str) -> Iterator[dict[str, Any]]:
-    """The token's record, locked, to be answered; CallbackError if it is answered already."""
-    entry = record(store, token)
-    lock = store.callback_path(token).with_suffix(".lock")
-    with open(lock, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    """The token's record, locked, to be answered; CallbackError if it is answered already. What the block
+    leaves in the record is checked before it is saved: nothing invalid is ever written."""
+    path = store.callback_path(token)
+    record(store, token)
+    fd = safe_files.open_lock(store.root, path.with_suffix(".lock"))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         entry = record(store, token)
-        if entry.get("status") != WAITING:
-            raise CallbackError(f"token {token} was answered already: step {entry.get('step')} of execution "
-                                f"{entry.get('execution_id')} is {entry.get('status')} (ConflictException)")
+        if entry["status"] != WAITING:
+            raise CallbackError(f"token {token} was answered already: step {entry['step']} of execution "
+                                f"{entry['execution_id']} is {entry['status']} (ConflictException)")
         yield entry
-        write_text(store.callback_path(token), json.dumps(entry, indent=1))
+        problem = _shape_problem(entry, token)
+        if problem:  # a defect of ours, never saved
+            raise CallbackError(f"the answer to token {token} would leave its record invalid ({problem}); "
+                                "nothing was saved")
+        safe_files.write_text(store.root, path, json.dumps(entry, indent=1))
+    finally:
+        os.close(fd)
 
 
 def send_pipeline_execution_step_success(store: Store, CallbackToken: str,  # noqa: N803 - boto3's names
@@ -151,8 +205,7 @@ def answer(store: Store, token: str, timeout: float | None, stopping: threading.
 def send_stopping(store: Store, token: str) -> None:
     """The message SageMaker sends when the execution stops while the step waits: ``status`` ``Stopping``."""
     entry = record(store, token)
-    write_text(store.queue_dir(queue_name(entry["queue_url"])) / f"{time.time_ns()}-{token}.json",
-               json.dumps({**entry["message"], "status": "Stopping"}, indent=1))
+    _send(store, entry["queue_url"], token, {**entry["message"], "status": "Stopping"})
 
 
 def expire(store: Store, token: str, reason: str) -> dict[str, Any]:

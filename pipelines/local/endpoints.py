@@ -25,8 +25,8 @@ from typing import Any, Callable, Mapping
 
 from inference.gunicorn_worker import THREADS
 from inference.hosting import HostingError, predictor_for
-from pipelines.atomic import replacing, write_text
 from pipelines.errors import ConfigError, EndpointError, EndpointNotFoundError
+from pipelines.local import safe_files
 from pipelines.local.store import Store
 
 ENDPOINT_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")  # SageMaker's rule for endpoint names
@@ -60,19 +60,19 @@ class LocalEndpoints:
         folder = self.store.endpoint_dir(check_endpoint_name(name))
         container = package["InferenceSpecification"]["Containers"][0]
         source = self.store.path(container["ModelDataUrl"])
-        if not source.is_file():
+        if not safe_files.is_file(self.store.root, source):
             raise EndpointError(f"{package['ModelPackageArn']}: its model {container['ModelDataUrl']} is not in the "
                                 f"local store {self.store.root}")
         previous = self._read(folder)
-        (folder / "models").mkdir(parents=True, exist_ok=True)
         model_file = Path("models") / f"v{package['ModelPackageVersion']}-{time.time_ns()}.tar.gz"
-        with replacing(folder / model_file) as handle, open(source, "rb") as model:
+        with safe_files.replacing(self.store.root, folder / model_file) as handle, \
+                safe_files.open_read(self.store.root, source) as model:
             shutil.copyfileobj(model, handle)
         programs = {k: v for k, v in self.image_programs.items() if k == container["Image"]}
         try:  # load it here once, so a bad model is reported now rather than in the server's log
             predictor_for(container["Image"], folder / model_file, programs).close()
         except HostingError as exc:
-            (folder / model_file).unlink()
+            safe_files.remove(self.store.root, folder / model_file)
             raise EndpointError(f"{package['ModelPackageArn']}: {exc}") from None
         now = datetime.now(timezone.utc).isoformat()
         record = {
@@ -105,7 +105,7 @@ class LocalEndpoints:
         """Stop the endpoint's server and remove the endpoint; EndpointError if there is no such endpoint."""
         folder, record = self._existing(name)
         self._stop(folder, record)
-        shutil.rmtree(folder)
+        safe_files.remove_tree(self.store.root, folder)
         return record
 
     def describe(self, name: str) -> dict[str, Any]:
@@ -116,8 +116,9 @@ class LocalEndpoints:
     def list(self) -> list[dict[str, Any]]:
         """Every local endpoint, by name, with its health."""
         root = self.store.root / "endpoints"
-        names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-        return [self.describe(name) for name in names if (root / name / "endpoint.json").is_file()]
+        names = [name for name, kind in safe_files.entries(self.store.root, root) if kind == "folder"]
+        return [self.describe(name) for name in names
+                if safe_files.kind(self.store.root, root / name / "endpoint.json") is not None]
 
     # -- the server ------------------------------------------------------------------------------
 
@@ -131,7 +132,7 @@ class LocalEndpoints:
                    "--threads", str(THREADS), "--timeout", "60", "--graceful-timeout", "20",
                    "--error-logfile", "-", "--capture-output", "--no-control-socket",
                    f"inference.server:create_app({str(folder.resolve())!r})"]
-        with open(log, "ab") as sink:
+        with safe_files.open_append(self.store.root, log) as sink:
             offset = sink.tell()
             process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        start_new_session=True, cwd=str(Path(__file__).resolve().parents[2]))
@@ -140,9 +141,9 @@ class LocalEndpoints:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise EndpointError(f"the endpoint's server exited with code {process.returncode} while starting: "
-                                    f"{_last_line(log, offset)} (log: {log})")
+                                    f"{self._last_line(log, offset)} (log: {log})")
             if bound is None:
-                found = LISTENING.search(log.read_text(errors="replace")[offset:])
+                found = LISTENING.search(safe_files.read_text(self.store.root, log)[offset:])
                 bound = int(found.group(1)) if found else None
             if bound is not None and _ping(bound)[0] == 200:
                 url = f"http://127.0.0.1:{bound}"
@@ -194,26 +195,31 @@ class LocalEndpoints:
             raise EndpointNotFoundError(f"Could not find endpoint \"{name}\" in the local store {self.store.root}")
         return folder, record
 
-    @staticmethod
-    def _read(folder: Path) -> dict[str, Any] | None:
+    def _read(self, folder: Path) -> dict[str, Any] | None:
         path = folder / "endpoint.json"
-        if not path.is_file():
-            return None
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
+            record = json.loads(safe_files.read_bytes(self.store.root, path))
+        except FileNotFoundError:
+            return None
+        except (ValueError, RecursionError) as exc:
             raise EndpointError(f"{path} is unreadable ({exc}); undeploy cannot stop its server: remove the folder "
                                 "after stopping the gunicorn process serving it") from None
+        if not isinstance(record, dict):
+            raise EndpointError(f"{path} is unreadable (a JSON {type(record).__name__}, not an object); remove the "
+                                "folder after stopping the gunicorn process serving it")
+        return record
 
-    @staticmethod
-    def _write(folder: Path, record: dict[str, Any]) -> None:
-        write_text(folder / "endpoint.json", json.dumps(record, indent=2))
+    def _write(self, folder: Path, record: dict[str, Any]) -> None:
+        safe_files.write_text(self.store.root, folder / "endpoint.json", json.dumps(record, indent=2))
 
-    @staticmethod
-    def _remove_old_models(folder: Path, keep: Path) -> None:
-        for path in (folder / "models").iterdir():
-            if path.name != keep.name:
-                path.unlink(missing_ok=True)
+    def _remove_old_models(self, folder: Path, keep: Path) -> None:
+        for name, _ in safe_files.entries(self.store.root, folder / "models"):
+            if name != keep.name:
+                safe_files.remove(self.store.root, folder / "models" / name)
+
+    def _last_line(self, log: Path, offset: int) -> str:
+        lines = [line for line in safe_files.read_text(self.store.root, log)[offset:].splitlines() if line.strip()]
+        return lines[-1] if lines else "(no output)"
 
 
 def _ping(port: int) -> tuple[int | None, str | None]:
@@ -253,7 +259,3 @@ def _alive(record: dict[str, Any]) -> bool:
     fields = _stat_fields(pid)
     return len(fields) > 19 and fields[0] != "Z" and fields[19] == record.get("PidStarted")
 
-
-def _last_line(log: Path, offset: int) -> str:
-    lines = [line for line in log.read_text(errors="replace")[offset:].splitlines() if line.strip()]
-    return lines[-1] if lines else "(no output)"

@@ -10,7 +10,6 @@ starts no new steps, lets running ones finish and ends Failed, as on SageMaker.
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -20,7 +19,7 @@ from typing import Any, Callable, Mapping
 
 from pipelines import next_steps
 from pipelines.errors import ConfigError, DefinitionError, ExecutionError, ExecutionInterrupted
-from pipelines.local import caching, executions, job_runtime, retries, selective, unenforced
+from pipelines.local import caching, executions, job_runtime, retries, safe_files, selective, unenforced
 from pipelines.local.dispatch import EXECUTORS, LAZY_ARGUMENTS
 from pipelines.local.environments import Environments
 from pipelines.local.executions import (
@@ -387,8 +386,8 @@ class LocalEngine:
             raise retries.TransientStepError(fault[0], f"fault injected into attempt {step.attempts} (--inject-fault)")
         job_dir = self.store.job_dir(run.record.execution_id, node.name)
         job_runtime.kill_leftovers(job_dir)
-        shutil.rmtree(job_dir, ignore_errors=True)
-        job_dir.mkdir(parents=True)
+        safe_files.remove_tree(self.store.root, job_dir)  # never through a link planted on the way
+        safe_files.make_folders(self.store.root, job_dir)
         step_run = StepRun(node.name, node.definition, arguments, run.context, run.record.execution_id,
                            run.record.pipeline_name, self.store, job_dir, self.registry,
                            lambda line: self.log(node.name, line), self.options.image_programs, run.job_environment,

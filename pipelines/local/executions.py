@@ -13,8 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from pipelines.atomic import write_text
-from pipelines.errors import ExecutionError
+from pipelines.errors import ExecutionError, PipelineError, UnsafePathError
+from pipelines.local import safe_files
 from pipelines.local.store import plain_name
 
 RECORD = "execution.json"
@@ -89,10 +89,8 @@ class ExecutionRecord:
 
     def save(self, store_root: Path) -> Path:
         """Write the record atomically; returns its path."""
-        directory = execution_dir(store_root, self.execution_id)
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / RECORD
-        write_text(path, json.dumps(asdict(self), indent=2, default=str))
+        path = execution_dir(store_root, self.execution_id) / RECORD
+        safe_files.write_text(store_root, path, json.dumps(asdict(self), indent=2, default=str))
         return path
 
     @property
@@ -164,14 +162,17 @@ def _shape_problem(raw: Any, shape: dict[str, tuple[Any, ...]], where: str) -> s
     return None
 
 
-def read_record(path: Path) -> ExecutionRecord:
-    """Parse one execution.json; UnreadableRecordError naming the file and what is wrong with it."""
+def read_record(store_root: Path, path: Path) -> ExecutionRecord:
+    """Parse one execution.json; UnreadableRecordError naming the file and what is wrong with it (a link or a
+    special file where the record should be is UnsafePathError)."""
     try:
-        raw = json.loads(path.read_bytes().decode("utf-8"))
+        raw = json.loads(safe_files.read_bytes(store_root, path).decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise UnreadableRecordError(f"{path} is unreadable: not UTF-8 (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise UnreadableRecordError(f"{path} is unreadable: not JSON (line {exc.lineno}: {exc.msg})") from None
+    except RecursionError:
+        raise UnreadableRecordError(f"{path} is unreadable: nested too deeply") from None
     problem = _shape_problem(raw, _RECORD_SHAPE, "record")
     for where in ("steps", "history"):
         if problem is None:
@@ -189,39 +190,59 @@ def read_record(path: Path) -> ExecutionRecord:
 def load(store_root: Path, execution_id: str) -> ExecutionRecord:
     """The record of one execution; ExecutionError if there is none or it is unreadable."""
     path = execution_dir(store_root, execution_id) / RECORD
-    if not path.is_file():
+    try:
+        return read_record(store_root, path)
+    except FileNotFoundError:
         raise ExecutionError(f"no execution {execution_id!r} in the store {store_root}; "
-                             "`python -m pipelines.run executions` lists them")
-    return read_record(path)
+                             "`python -m pipelines.run executions` lists them") from None
+
+
+def record_paths(store_root: Path) -> list[Path]:
+    """The record file of every execution folder, by id (folders that are links or hold none are left out)."""
+    folder = store_root / "executions"
+    return [folder / name / RECORD for name, kind in safe_files.entries(store_root, folder) if kind == "folder"
+            and safe_files.kind(store_root, folder / name / RECORD) is not None]
 
 
 def all_records(store_root: Path, warn: Callable[[str], None] | None = None) -> Iterator[ExecutionRecord]:
-    """Every readable execution in the store, newest first; ``warn`` is told of each unreadable one."""
+    """Every readable execution in the store, newest first; ``warn`` is told of each one that cannot be read
+    (a link or a special file where a folder or record should be among them)."""
     records = []
-    for path in sorted((store_root / "executions").glob(f"*/{RECORD}")):
+    folder = store_root / "executions"
+    for name, kind in safe_files.entries(store_root, folder):
+        path = folder / name / RECORD
         try:
-            records.append(read_record(path))
-        except (UnreadableRecordError, OSError) as exc:
+            if kind != "folder":
+                raise UnsafePathError(f"{folder / name} is a symbolic link or a special file, not an execution's "
+                                      "folder; links are never followed")
+            if safe_files.kind(store_root, path) is None:
+                continue
+            records.append(read_record(store_root, path))
+        except (PipelineError, OSError) as exc:
             if warn is not None:
-                warn(f"{exc}; ignored" if isinstance(exc, UnreadableRecordError) else f"{path}: {exc}; ignored")
+                warn(f"{exc}; ignored" if isinstance(exc, PipelineError) else f"{path}: {exc}; ignored")
     yield from sorted(records, key=lambda r: r.start_time, reverse=True)
 
 
 def save_definition(store_root: Path, execution_id: str, definition: dict[str, Any]) -> None:
     """Keep the definition an execution runs, so that it can be retried as it was."""
-    directory = execution_dir(store_root, execution_id)
-    directory.mkdir(parents=True, exist_ok=True)
-    write_text(directory / DEFINITION, json.dumps(definition, indent=1))
+    safe_files.write_text(store_root, execution_dir(store_root, execution_id) / DEFINITION,
+                          json.dumps(definition, indent=1))
 
 
 def load_definition(store_root: Path, execution_id: str) -> dict[str, Any]:
-    """The definition an execution ran; ExecutionError if it was not kept."""
+    """The definition an execution ran; ExecutionError if it was not kept or cannot be read."""
     path = execution_dir(store_root, execution_id) / DEFINITION
     try:
-        return json.loads(path.read_text())
+        definition = json.loads(safe_files.read_bytes(store_root, path))
     except FileNotFoundError:
         raise ExecutionError(f"execution {execution_id} has no saved definition ({path}); "
                              "it was run by an older version and cannot be retried or fully described") from None
+    except (ValueError, RecursionError) as exc:
+        raise UnreadableRecordError(f"{path} is unreadable: not JSON ({exc})") from None
+    if not isinstance(definition, dict):
+        raise UnreadableRecordError(f"{path} is unreadable: not a JSON object")
+    return definition
 
 
 def status_of(store_root: Path, record: ExecutionRecord) -> str:
@@ -264,14 +285,13 @@ class ExecutionLock:
     """
 
     def __init__(self, store_root: Path, execution_id: str):
-        directory = execution_dir(store_root, execution_id)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / LOCK
+        self.store_root = store_root
+        self.path = execution_dir(store_root, execution_id) / LOCK
         self._fd: int | None = None
 
     def acquire(self) -> bool:
         """Take the lock without waiting; False if another process holds it."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = safe_files.open_lock(self.store_root, self.path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

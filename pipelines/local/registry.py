@@ -17,9 +17,10 @@ import sqlite3
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from pipelines.errors import ModelPackageError, RegistryBusyError, RegistryError
+from pipelines.local import safe_files
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS model_package_groups (
@@ -79,12 +80,15 @@ def check_version(version: Any) -> int:
 class Registry:
     """Model package groups and their versions, persisted in ``<store>/registry.sqlite``."""
 
-    def __init__(self, path: Path, region: str = "local", timeout: float = 60.0, events_path: Path | None = None):
+    def __init__(self, path: Path, region: str = "local", timeout: float = 60.0):
         self.path = path
         self.region = region
         self.timeout = timeout
-        self.events_path = events_path or path.parent / "events" / "model-package-state-change.jsonl"
+        self.events_path = path.parent / "events" / "model-package-state-change.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
+        if safe_files.kind(path.parent, path) not in (None, "file"):
+            raise RegistryError(f"the local registry {path} is a symbolic link or a special file, not a database; "
+                                "it is never opened through one (move it away: a new registry is made in its place)")
         db = self._connect()
         try:
             with _mapped_errors(self.path):
@@ -129,6 +133,7 @@ class Registry:
         if problem:
             raise ValueError(f"InferenceSpecification {problem}")
         now = _now()
+        self._events().close()
         db = self._connect()
         try:
             with _mapped_errors(self.path), _transaction(db):
@@ -205,6 +210,7 @@ class Registry:
         group, version = group_name(group), check_version(version)
         description, who = _text(description, "description"), _text(who, "approver")
         now = _now()
+        self._events().close()
         db = self._connect()
         try:
             with _mapped_errors(self.path), _transaction(db):
@@ -244,6 +250,11 @@ class Registry:
             package["ApprovalDescription"] = row["approval_description"]
         return package
 
+    def _events(self) -> BinaryIO:
+        """The events file, open for appending; opened once before anything changes, so that a link or a special
+        file planted there refuses the change (UnsafePathError) rather than leaving a change without its event."""
+        return safe_files.open_append(self.path.parent, self.events_path)
+
     def _emit(self, package: dict[str, Any]) -> None:
         """Append the version's state as an EventBridge "SageMaker Model Package State Change" event."""
         event = {
@@ -252,9 +263,8 @@ class Registry:
             "region": self.region, "resources": [package["ModelPackageArn"]],
             "detail": package,
         }
-        self.events_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.events_path, "a", encoding="utf-8") as sink:  # one write per line: appends do not interleave
-            sink.write(json.dumps(event, sort_keys=True) + "\n")
+        with self._events() as sink:  # one write per line: appends do not interleave
+            sink.write((json.dumps(event, sort_keys=True) + "\n").encode("utf-8"))
 
 
 class _transaction:

@@ -18,12 +18,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
-from pipelines.atomic import TMP_PREFIX, replacing
+from pipelines.atomic import TMP_PREFIX
 from pipelines.errors import KeyConflictError, UnsafePathError
+from pipelines.local import safe_files
 from pipelines.s3uri import join_uri, key_segments, split_uri
 
 # step names (SageMaker: ^[A-Za-z0-9\-_]{1,64}$), execution ids and model names used as folder names
@@ -73,8 +75,8 @@ class Store:
             raise KeyConflictError(f"{uri!r}: the local store holds keys below {uri + '/'!r}, so it cannot also hold "
                                    "this key as an object (delete those or rename the key)")
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-        except (FileExistsError, NotADirectoryError):  # a writer raced us to a file on the way
+            safe_files.make_folders(self.root, target.parent)
+        except UnsafePathError:  # a writer raced us to a file on the way
             raise KeyConflictError(f"{uri!r}: an object stands where the key's folder must be") from None
         return target
 
@@ -132,13 +134,13 @@ class Store:
 
     def put_bytes(self, data: bytes, uri: str) -> None:
         """Write bytes to an S3 URI, atomically."""
-        with replacing(self._writable(uri)) as handle:
+        with safe_files.replacing(self.root, self._writable(uri)) as handle:
             handle.write(data)
 
     def put_stream(self, reader: BinaryIO, uri: str) -> int:
         """Write what ``reader`` yields to an S3 URI, atomically; returns the byte count."""
         target = self._writable(uri)
-        with replacing(target) as handle:
+        with safe_files.replacing(self.root, target) as handle:
             shutil.copyfileobj(reader, handle)
             return handle.tell()
 
@@ -180,12 +182,14 @@ class Store:
         return self.root / "s3-uploads" / plain_name(upload_id, "upload id")
 
     def put_tree(self, source_dir: Path, prefix_uri: str) -> int:
-        """Upload every file under ``source_dir`` below ``prefix_uri``; returns the count."""
-        count = 0
-        for path in _walk_files(source_dir, str, temporary=True):
-            self.put_file(path, join_uri(prefix_uri, path.relative_to(source_dir).as_posix()))
-            count += 1
-        return count
+        """Upload every file under ``source_dir`` below ``prefix_uri``; returns the count. Everything is checked
+        before the first object is written: a link or a special file (a FIFO, a socket, a device) anywhere in
+        the folder is UnsafePathError naming it, and nothing of the folder is published."""
+        files = publishable_files(source_dir)
+        for path in files:
+            with safe_files.open_read(source_dir, path) as data:  # never through a link swapped in meanwhile
+                self.put_stream(data, join_uri(prefix_uri, path.relative_to(source_dir).as_posix()))
+        return len(files)
 
     def download_to_hosts(self, prefix_uri: str, destinations: list[Path], sharded: bool) -> int:
         """Stage an input for the instances of a job, one destination each: every object to each
@@ -210,9 +214,17 @@ class Store:
             relative = Path(key).name if key == prefix else key[len(prefix):].lstrip("/")
             target = destination / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
+            with safe_files.open_read(self.root, path) as source, open(target, "wb") as copy:
+                shutil.copyfileobj(source, copy)
             count += 1
         return count
+
+
+def publishable_files(folder: Path) -> list[Path]:
+    """Every file below ``folder`` (a job's output or model folder), the store's temporary names included;
+    UnsafePathError naming the first link or special file (a FIFO, socket or device), which cannot be published:
+    reading a FIFO would wait for ever, and a link could lead out of the folder."""
+    return list(_walk_files(folder, str, temporary=True))
 
 
 def _walk_files(top: Path, name_of: Callable[[Path], str], markers: bool = False,
@@ -220,7 +232,7 @@ def _walk_files(top: Path, name_of: Callable[[Path], str], markers: bool = False
     """Files below ``top``, with folder markers if ``markers``, and without the store's own temporary files
     unless ``temporary`` (a job's output folder has none: every file in it is published, or refused by name);
     UnsafePathError naming (``name_of``) the first symbolic link met, file or folder, since following it could
-    leave the tree."""
+    leave the tree, or the first special file (a FIFO, socket or device), since reading it could block for ever."""
     if top.is_symlink():
         raise UnsafePathError(f"{name_of(top)} is a symbolic link; links are never followed (copy the data instead)")
     if not top.is_dir():
@@ -228,9 +240,16 @@ def _walk_files(top: Path, name_of: Callable[[Path], str], markers: bool = False
     for dirpath, dirnames, filenames in os.walk(top):
         dirnames.sort()
         for name in dirnames + filenames:
-            if os.path.islink(os.path.join(dirpath, name)):
+            try:
+                mode = os.lstat(os.path.join(dirpath, name)).st_mode
+            except FileNotFoundError:  # removed while we looked
+                continue
+            if stat.S_ISLNK(mode):
                 raise UnsafePathError(f"{name_of(Path(dirpath) / name)} is a symbolic link; links are never "
                                       "followed (copy the data instead)")
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                raise UnsafePathError(f"{name_of(Path(dirpath) / name)} is a FIFO, socket or device, not a regular "
+                                      "file; only files and folders can be stored (write a file instead)")
         for name in sorted(filenames):
             if temporary or not name.startswith(TMP_PREFIX) or (markers and name == FOLDER_MARKER):
                 yield Path(dirpath) / name

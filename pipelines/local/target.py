@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +16,7 @@ from pipelines.credentials import refuse_credentials
 from pipelines.errors import ConfigError
 from pipelines.lead_scoring import BuiltPipeline, build
 from pipelines.lead_scoring import write_sample as write_lead_sample
-from pipelines.local import executions, unenforced
+from pipelines.local import executions, safe_files, unenforced
 from pipelines.local.engine import LocalEngine, RunOptions, parameter_values, runnable_graph
 from pipelines.selection import Selection
 from pipelines.local.environments import Environments
@@ -150,7 +149,8 @@ class LocalTarget:
         rows = self.sample_rows or DEFAULT_SAMPLE_ROWS
         kept, generated = self._sample_files(store, built, rows)
         for path in kept:
-            store.put_file(path, join_uri(input_url, path.name))
+            with safe_files.open_read(store.root, path) as data:
+                store.put_stream(data, join_uri(input_url, path.name))
         verb = "Generated" if generated else "Reused"
         progress.update([], f"{verb} {rows} rows of sample lead data in {len(kept)} files under {input_url}")
 
@@ -159,22 +159,28 @@ class LocalTarget:
         version) into ``<store>/cache/sample-data/`` and reused; True if they were generated now."""
         key = f"{built.name}-v{sample_data.GENERATOR_VERSION}-{rows}-ids{self.config.scoring_id_columns}"
         folder = store.sample_data_dir(key)
-        if folder.is_dir():
-            return sorted(folder.glob("part-*.csv")), False
+        if safe_files.kind(store.root, folder) == "folder":
+            return _sample_parts(store, folder), False
         staging = folder.with_name(f"{TMP_PREFIX}{os.getpid()}-{key}")
-        shutil.rmtree(staging, ignore_errors=True)
+        safe_files.remove_tree(store.root, staging)
+        safe_files.make_folders(store.root, staging)  # never through a link on the way
         built.write_sample(self.config, staging, rows)
         try:
             staging.rename(folder)
         except OSError:  # another run kept the same files first
-            shutil.rmtree(staging, ignore_errors=True)
-        return sorted(folder.glob("part-*.csv")), True
+            safe_files.remove_tree(store.root, staging)
+        return _sample_parts(store, folder), True
 
     def registry(self) -> Any:
         """The local store's model registry."""
         from pipelines.model_registry import LocalModelRegistry
 
         return LocalModelRegistry(Store(self.store.resolve()), self.config.region)
+
+
+def _sample_parts(store: Store, folder: Path) -> list[Path]:
+    return [folder / name for name, kind in safe_files.entries(store.root, folder)
+            if kind == "file" and name.startswith("part-") and name.endswith(".csv")]
 
 
 def read_definition_file(path: Path) -> tuple[str, dict[str, Any]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Sequence
 
 from pipelines.cli import options
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
     store = Store(args.store.resolve())
     if args.command == "list":
-        waiting = callbacks.waiting(store)
+        waiting = callbacks.waiting(store, lambda message: print(f"warning: {message}", file=sys.stderr))
         if args.json:
             print_rows([entry["message"] for entry in waiting])
             return 0

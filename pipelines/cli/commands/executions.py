@@ -9,7 +9,7 @@ import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from rich.console import Console
 
@@ -21,7 +21,7 @@ from pipelines.errors import ConfigError, ExecutionError
 from pipelines.local import executions
 from pipelines.local.executions import ExecutionRecord
 from pipelines.local.graph import steps_by_name
-from pipelines.local.job_logs import step_logs
+from pipelines.local.job_logs import log_lines, step_logs
 from pipelines.local.store import Store
 
 COMMANDS = ("executions", "describe", "logs", "retry")
@@ -101,7 +101,7 @@ def print_logs(store: Path, execution_id: str, step_name: str) -> int:
     record = executions.load(store, execution_id)
     step = _recorded_step(record, step_name)
     found = step_logs(Store(store), execution_id, step_name)
-    return _print_log_sections(step, [(label, _file_lines(path)) for label, path in found])
+    return _print_log_sections(step, [(label, log_lines(Store(store), path)) for label, path in found])
 
 
 def _recorded_step(record: ExecutionRecord, step_name: str) -> executions.StepRecord:
@@ -110,11 +110,6 @@ def _recorded_step(record: ExecutionRecord, step_name: str) -> executions.StepRe
         raise ExecutionError(f"execution {record.execution_id} has no step {step_name!r} that ran; its steps: "
                              f"{', '.join(s.name for s in record.steps) or 'none'}")
     return step
-
-
-def _file_lines(path: Path) -> Iterator[str]:
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        yield from handle
 
 
 def _print_log_sections(step: executions.StepRecord, sections: list[tuple[str, Iterable[str]]]) -> int:

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from pipelines.local import job_runtime
+from pipelines.local import job_runtime, safe_files
 from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun, run_program
 from pipelines.local.graph import Node
 
@@ -88,9 +88,10 @@ def execute(run: StepRun) -> StepOutcome:
     job = run_program(_bounded(run), spec, "Lambda")
     failure = opt_ml / "output" / "failure"
     if job.exit_code != 0:
-        reason = failure.read_text(errors="replace").strip() if failure.exists() else job.last_line
-        raise StepFailed(f"ClientError: the Lambda function {arn} failed: {reason}")
-    result = json.loads((opt_ml / "output" / "result.json").read_text())
+        written = safe_files.optional_text(opt_ml, failure)
+        raise StepFailed(f"ClientError: the Lambda function {arn} failed: "
+                         f"{written.strip() if written is not None else job.last_line}")
+    result = json.loads(safe_files.read_bytes(opt_ml, opt_ml / "output" / "result.json"))
     outputs = output_parameters(run.definition.get("OutputParameters") or [], result, arn, run)
     return StepOutcome(properties={"FunctionArn": arn, "OutputParameters": outputs})
 

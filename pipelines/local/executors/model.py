@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pipelines.atomic import write_text
 from pipelines.errors import RegistryBusyError, RegistryError
+from pipelines.local import safe_files
 from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun
 
 
@@ -23,9 +23,7 @@ def execute(run: StepRun) -> StepOutcome:
         arguments["PrimaryContainer"] = resolve_package(run, arguments["PrimaryContainer"])
     record = {**arguments, "ModelName": name,
               "ModelArn": f"arn:aws:sagemaker:local:000000000000:model/{name.lower()}"}
-    path = run.store.model_path(name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text(path, json.dumps(record, indent=2))
+    safe_files.write_text(run.store.root, run.store.model_path(name), json.dumps(record, indent=2))
     return StepOutcome(properties=record)
 
 

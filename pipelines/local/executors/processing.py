@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipelines.local import job_runtime
+from pipelines.local import job_runtime, safe_files
 from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun, image_environment
 from pipelines.local.executors.hosts import Host, HostProgram, job_hosts, run_on_hosts
 from pipelines.s3uri import join_uri
@@ -104,7 +104,7 @@ def read_property_files(run: StepRun, outputs: list[dict[str, Any]]) -> dict[str
         uri = join_uri(output["S3Output"]["S3Uri"], spec["FilePath"])
         path = run.store.path(uri)
         try:
-            files[spec["PropertyFileName"]] = json.loads(path.read_text(encoding="utf-8"))
+            files[spec["PropertyFileName"]] = json.loads(safe_files.read_bytes(run.store.root, path).decode("utf-8"))
         except FileNotFoundError:
             raise StepFailed(f"PropertyFile {spec['PropertyFileName']}: {uri} was not written by the job") from None
         except json.JSONDecodeError as exc:

@@ -14,13 +14,14 @@ from typing import Any
 
 from inference.hosting import is_builtin_xgboost
 from inference.image_programs import ImageProgram, image_program
-from pipelines.local import job_runtime
+from pipelines.local import job_runtime, safe_files
 from pipelines.local import training_contract as contract
 from pipelines.local.executors import script_mode
 from pipelines.local.environments import Environment
 from pipelines.local.executors.base import (StepFailed, StepOutcome, StepRun, commands_environment,
                                              image_environment, requirements_environment, run_program)
 from pipelines.local.executors.hosts import HostProgram, job_hosts, run_on_hosts
+from pipelines.local.store import publishable_files
 from pipelines.local.xgboost_algorithm import AlgorithmError, check_channels, content_kind
 from pipelines.local.xgboost_versions import ImageVersion, UnknownImageVersionError, version_of
 from pipelines.s3uri import join_uri
@@ -185,12 +186,13 @@ def container_job(run: StepRun, command: list[str] | None, image: ImageProgram |
     failure = ended.first_failure
     if failure is not None:
         name, job = failure
-        written = next(h for h in hosts if h.name == name).root / "opt" / "ml" / "output" / "failure"
-        reason = written.read_text(errors="replace").strip() if written.exists() else job.last_line
+        root = next(h for h in hosts if h.name == name).root
+        written = safe_files.optional_text(root, root / "opt" / "ml" / "output" / "failure")
+        reason = written.strip() if written is not None else job.last_line
         where = f" on {name}" if count > 1 else ""
         raise StepFailed(f"AlgorithmError{where}: {reason or f'the training program exited with code {job.exit_code}'}")
     metrics = metric_values(args.get("AlgorithmSpecification", {}).get("MetricDefinitions", []),
-                            (hosts[0].directory / "job.log").read_text(errors="replace"))
+                            safe_files.read_text(run.job_dir, hosts[0].directory / "job.log"))
     return completed(run, hosts[0].root / "opt" / "ml" / "model", metrics)
 
 
@@ -213,6 +215,7 @@ def completed(run: StepRun, model_dir: Path, metrics: dict[str, float]) -> StepO
     args = run.arguments
     artifact_uri = join_uri(args["OutputDataConfig"]["S3OutputPath"], run.job_name, "output", "model.tar.gz")
     archive = run.job_dir / "model.tar.gz"
+    publishable_files(model_dir)  # a link or a FIFO in the model folder fails the step, naming it
     with tarfile.open(archive, "w:gz") as tar:
         for path in sorted(model_dir.iterdir()):
             tar.add(path, arcname=path.name)

@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterator
 
 from inference.hosting import HostingError, InvocationError, Predictor, UnservableImageError, predictor_for
 from pipelines.errors import DefinitionError
+from pipelines.local import safe_files
 from pipelines.local.csv_jsonpath import select
 from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun
 from pipelines.s3uri import join_uri, split_uri
@@ -87,12 +88,11 @@ def execute(run: StepRun) -> StepOutcome:
     """Run one transform job locally; each input object KEY becomes KEY.out under S3OutputPath. Its job log
     (``logs ID STEP``) holds the transform's lines and the output of a local ``serve`` program."""
     job_log = run.job_dir / "job.log"
-    job_log.parent.mkdir(parents=True, exist_ok=True)
 
     def say(line: str) -> None:
         run.log(line)
-        with open(job_log, "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+        with safe_files.open_append(run.job_dir, job_log) as handle:
+            handle.write((line + "\n").encode("utf-8"))
 
     args = run.arguments
     model = load_model_record(run, args["ModelName"])
@@ -276,9 +276,10 @@ def _select(fields: list[str], expression: str, field_name: str) -> list[str]:
 def load_model_record(run: StepRun, model_name: str) -> dict[str, Any]:
     """The model a Model step recorded in the store."""
     path = run.store.model_path(model_name)
-    if not path.exists():
-        raise StepFailed(f"ClientError: Could not find model \"{model_name}\"")
-    return json.loads(path.read_text())
+    try:
+        return json.loads(safe_files.read_bytes(run.store.root, path))
+    except FileNotFoundError:
+        raise StepFailed(f"ClientError: Could not find model \"{model_name}\"") from None
 
 
 def load_predictor(run: StepRun, model_name: str, container: dict[str, Any], log_file: Path) -> Predictor:

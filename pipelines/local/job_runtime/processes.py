@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO, Callable, Mapping, Sequence
 
 from pipelines.credentials import redact
+from pipelines.local import safe_files
 
 PID_FILE = "job.pid"
 JOB_DIR_VARIABLE = "PIPELINES_LOCAL_JOB_DIR"  # marks a job's processes, so that a recycled pid is never stopped
@@ -59,9 +60,9 @@ def run_logged(launch: Launch, log: Callable[[str], None], log_file: Path,
     tail: list[str] = []
     expired = threading.Event()
     known = (str(launch.cwd.resolve()),)  # the job's own folder is named in its lines and is no secret
-    with open(log_file, "a", encoding="utf-8") as sink:
+    with safe_files.open_append(log_file.parent, log_file) as sink:  # a link planted at the log is refused
         process = popen(launch, subprocess.PIPE)
-        (launch.cwd / PID_FILE).write_text(str(process.pid))
+        safe_files.write_text(launch.cwd, launch.cwd / PID_FILE, str(process.pid))
         timer = None
         if max_runtime_seconds is not None:
             timer = threading.Timer(max_runtime_seconds, lambda: (expired.set(), kill_group(process.pid)))
@@ -71,7 +72,7 @@ def run_logged(launch: Launch, log: Callable[[str], None], log_file: Path,
             assert process.stdout is not None
             for raw in iter(process.stdout.readline, b""):
                 line = redact(raw.decode("utf-8", errors="replace").rstrip("\n"), known)
-                sink.write(line + "\n")
+                sink.write((line + "\n").encode("utf-8"))
                 log(line)
                 tail = (tail + [line])[-5:]
             code = process.wait()

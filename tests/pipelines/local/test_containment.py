@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import os
 import subprocess
@@ -31,24 +30,6 @@ def ours() -> dict:
 
 def step_of(document: dict, name: str) -> dict:
     return next(step for step, _ in walk_steps(document["Steps"]) if step["Name"] == name)
-
-
-@pytest.fixture
-def sentinel(tmp_path: Path):
-    """A folder beside the store; the test asserts at the end that it is exactly as it was (and non-empty)."""
-    outside = tmp_path / "outside"
-    (outside / "victim").mkdir(parents=True)
-    (outside / "victim" / "keep.txt").write_text("precious")
-    (outside / "data.csv").write_text("1,2,3\n")
-
-    def snapshot() -> dict[str, str]:
-        return {p.relative_to(outside).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
-                for p in sorted(outside.rglob("*"))}
-
-    before = snapshot()
-    assert len(before) == 3
-    yield outside
-    assert snapshot() == before, "something outside the store was changed"
 
 
 def run_engine(tmp_path: Path, document: dict, overrides: dict | None = None):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import atomic
+from pipelines.local import safe_files
 from pipelines.errors import ConfigError, RegistryError
 from pipelines.local.engine import LocalEngine, RunOptions
 from pipelines.local.executions import load
@@ -81,13 +81,13 @@ def test_a_malformed_execution_record_is_skipped_with_one_warning(tmp_path, cont
 
 def test_a_full_disk_fails_the_step_and_leaves_the_execution_retryable(tmp_path, monkeypatch):
     store = tmp_path / "store"
-    real = atomic.replacing
+    real = safe_files.replacing
     full = {"on": False}
 
-    def replacing(path: Path):
+    def replacing(root: Path, path: Path):
         if full["on"]:
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        return real(path)
+        return real(root, path)
 
     code = "import pathlib; pathlib.Path('/opt/ml/processing/out/result.txt').write_text('x')"
     steps = definition(script_step("A", code), script_step("B", code, depends_on=("A",)))
@@ -98,8 +98,7 @@ def test_a_full_disk_fails_the_step_and_leaves_the_execution_retryable(tmp_path,
         full["on"] = node.name == "B"  # the disk fills up while B runs
         return original_attempt(self, run_, node, step, arguments)
 
-    monkeypatch.setattr(atomic, "replacing", replacing)
-    monkeypatch.setattr("pipelines.local.store.replacing", replacing)
+    monkeypatch.setattr(safe_files, "replacing", replacing)
     monkeypatch.setattr(LocalEngine, "_attempt", attempt)
     record = run.run(steps, "p", {})
     assert record.status == "Failed" and record.step("B").attempts == 4  # policy: 3 retries of an I/O fault
