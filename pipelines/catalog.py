@@ -83,17 +83,23 @@ def specs_of(pipeline_name: str, config: PipelineConfig) -> tuple[Any, ...]:
 def checked_overrides(definition: dict[str, Any], pipeline_name: str, config: PipelineConfig,
                       given: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     """(typed overrides, problem by parameter name) for values typed by a person, checked as ``--parameter``
-    values are: the definition's types and enums, then, for our pipelines, ranges and XGBoost's rules."""
+    values are: no credential, the definition's types and enums, then, for our pipelines, ranges and XGBoost's
+    rules."""
     from pipelines import parameters
-    from pipelines.errors import ParameterError
+    from pipelines.credentials import refuse_credentials
+    from pipelines.errors import CredentialInConfigError, ParameterError
     from pipelines.overrides import resolve
 
     overrides, problems = {}, {}
     specs = {spec.name: spec for spec in specs_of(pipeline_name, config)}
     for name, raw in given.items():
         try:
-            value = resolve(definition, [f"{name}={raw}"])[name]
-        except ParameterError as exc:
+            refuse_credentials({name: raw}, "parameter", check_names=False)
+            resolved = resolve(definition, [f"{name}={raw}"])
+            if list(resolved) != [name]:  # ' Rows' or 'Note=x' would be read as another name in the Name=Value form
+                raise ParameterError(f"unknown parameter {name!r}; a parameter's name has no '=' and no space around it")
+            value = resolved[name]
+        except (CredentialInConfigError, ParameterError) as exc:
             problems[name] = str(exc)
             continue
         found = parameters.problems((specs[name],), {name: value}) if name in specs else []

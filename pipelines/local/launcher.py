@@ -2,9 +2,16 @@
 
 Each runs in a process of its own, in a session of its own (a closed browser tab or a stopped studio never
 stops it), started as ``python -m pipelines.local.launcher EXECUTION_DIR``. The execution's folder keeps
-what it was asked to do (``launch.json``), the engine's process id (``engine.pid``) and what the engine
-printed (``engine.log``). Stop interrupts the engine as Ctrl-C does, then records the execution as
-Stopped: its succeeded steps are kept, and Retry runs the rest, as on SageMaker.
+what it was asked to do (``launch.json``), the engine's process id with its start time (``engine.pid``) and
+what the engine printed (``engine.log``). Stop interrupts the engine as Ctrl-C does, then records the
+execution as Stopped: its succeeded steps are kept, and Retry runs the rest, as on SageMaker.
+
+A thread of the starting process waits for each launcher, so that one that ended is reaped at once (no
+zombie). Stop signals a process only once it is sure it is that execution's launcher: the process the record
+names started when the record says (``/proc/PID/stat``) and runs the launcher of that folder; a pid the system
+has since given to another process gets nothing. Retry checks that the execution is not running and launches
+its engine under a launch lock (``.launch.lock``), held until the engine holds the execution's own lock, so
+that two presses at once launch one engine.
 """
 
 from __future__ import annotations
@@ -14,14 +21,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from pipelines.atomic import write_text
 from pipelines.config import PipelineConfig, build_config
 from pipelines.errors import ExecutionError, ExecutionInterrupted, PipelineError
-from pipelines.local import executions
+from pipelines.local import executions, safe_files
 from pipelines.local.executions import ExecutionLock, new_execution_id, now
 from pipelines.local.store import Store
 from pipelines.selection import Selection
@@ -29,6 +36,8 @@ from pipelines.selection import Selection
 SPEC = "launch.json"
 PID = "engine.pid"
 LOG = "engine.log"
+LAUNCH_LOCK = ".launch.lock"
+MODULE = "pipelines.local.launcher"
 STARTED_WITHIN_SECONDS = 60.0  # the child writes its record within this long, or its start is reported as failed
 
 
@@ -51,27 +60,69 @@ def start(store_root: Path, config: PipelineConfig, definition: dict[str, Any], 
     return execution_id
 
 
+class LaunchLock(ExecutionLock):
+    """Held from the check that an execution is not running until the engine launched for it holds its lock."""
+
+    def __init__(self, store_root: Path, execution_id: str):
+        super().__init__(store_root, execution_id)
+        self.path = self.path.with_name(LAUNCH_LOCK)
+
+
 def retry(store_root: Path, config: PipelineConfig, execution_id: str) -> str:
     """Re-run the failed, stopped and never-run steps of an execution in the background (RetryPipelineExecution)."""
-    record = executions.load(store_root, execution_id)
-    if record.status == "Succeeded":
-        raise ExecutionError(f"execution {execution_id} succeeded; there is nothing to retry")
-    if ExecutionLock(store_root, execution_id).is_held_elsewhere():
-        raise ExecutionError(f"execution {execution_id} is still running")
-    _launch(store_root, execution_id, {"action": "retry", "config": config.as_values()}, since=record.retries)
+    launching = LaunchLock(store_root, execution_id)
+    if not launching.acquire():
+        raise ExecutionError(f"execution {execution_id} is still running: a retry of it is starting")
+    try:
+        record = executions.load(store_root, execution_id)
+        if record.status == "Succeeded":
+            raise ExecutionError(f"execution {execution_id} succeeded; there is nothing to retry")
+        if ExecutionLock(store_root, execution_id).is_held_elsewhere():
+            raise ExecutionError(f"execution {execution_id} is still running")
+        _launch(store_root, execution_id, {"action": "retry", "config": config.as_values()}, since=record.retries)
+    finally:
+        launching.release()
     return execution_id
 
 
-def stop(store_root: Path, execution_id: str) -> None:
-    """Interrupt a running execution's engine (StopPipelineExecution); ExecutionError if it is not running."""
+def stop_refusal(store_root: Path, execution_id: str) -> str | None:
+    """Why Stop cannot interrupt the execution now (None: it can): it is not running, or not by the studio's
+    launcher (a terminal runs it)."""
     directory = executions.execution_dir(store_root, execution_id)
     if not ExecutionLock(store_root, execution_id).is_held_elsewhere():
-        raise ExecutionError(f"execution {execution_id} is not running")
+        return f"execution {execution_id} is not running"
+    if safe_files.kind(store_root, directory / PID) is None:
+        return f"execution {execution_id} was started from a terminal; stop it there with Ctrl-C"
+    if _launcher(directory) is None:
+        return (f"execution {execution_id} is not running from the studio: the process its {PID} names is not its "
+                "launcher (that one ended); if a terminal runs it, stop it there with Ctrl-C")
+    return None
+
+
+def stop(store_root: Path, execution_id: str) -> None:
+    """Interrupt a running execution's engine (StopPipelineExecution); ExecutionError saying why it cannot."""
+    refusal = stop_refusal(store_root, execution_id)
+    if refusal is not None:
+        raise ExecutionError(refusal)
     try:
-        pid = int((directory / PID).read_text())
-    except (OSError, ValueError):
-        raise ExecutionError(f"execution {execution_id} was started from a terminal; stop it there with Ctrl-C") from None
-    os.kill(pid, signal.SIGINT)
+        _interrupt(executions.execution_dir(store_root, execution_id))
+    except ProcessLookupError:  # its launcher ended since the check
+        raise ExecutionError(f"execution {execution_id} is not running") from None
+
+
+def _interrupt(directory: Path) -> None:
+    """SIGINT to the folder's launcher through a pidfd: held by one, the process checked is the process signalled,
+    even if it ends and its pid is given to another in between; ProcessLookupError if it is gone."""
+    launched = _launcher(directory)
+    if launched is None:
+        raise ProcessLookupError
+    handle = os.pidfd_open(launched[0])
+    try:
+        if _launcher(directory) != launched:
+            raise ProcessLookupError
+        signal.pidfd_send_signal(handle, signal.SIGINT)
+    finally:
+        os.close(handle)
 
 
 def engine_log(store_root: Path, execution_id: str) -> Path:
@@ -81,25 +132,58 @@ def engine_log(store_root: Path, execution_id: str) -> Path:
 
 def _launch(store_root: Path, execution_id: str, spec: dict[str, Any], since: int | None = None) -> None:
     directory = executions.execution_dir(store_root, execution_id)
-    directory.mkdir(parents=True, exist_ok=True)
-    write_text(directory / SPEC, json.dumps(spec, default=str))
-    with open(directory / LOG, "ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "pipelines.local.launcher", str(directory)],
+    safe_files.write_text(store_root, directory / SPEC, json.dumps(spec, default=str))
+    with safe_files.open_append(store_root, directory / LOG) as log:
+        process = subprocess.Popen([sys.executable, "-m", MODULE, str(directory)],
                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True, cwd=store_root)
-    write_text(directory / PID, str(process.pid))
+    started = _process(process.pid)  # read before the waiter may reap it: until then the pid is its own
+    threading.Thread(target=process.wait, name=f"reaps launcher {process.pid}", daemon=True).start()
+    safe_files.write_text(store_root, directory / PID,
+                          json.dumps({"pid": process.pid, "start_time": started[0] if started else None}))
     deadline = time.monotonic() + STARTED_WITHIN_SECONDS
     while time.monotonic() < deadline:
         if _has_started(store_root, execution_id, since):
             return
-        if process.poll() is not None:
+        if process.returncode is not None:  # set by the waiter
             if _has_started(store_root, execution_id, since):
                 return
-            lines = (directory / LOG).read_text(errors="replace").strip().splitlines()
+            lines = safe_files.read_text(store_root, directory / LOG).strip().splitlines()
             raise ExecutionError(lines[-1] if lines else f"the engine of {execution_id} exited with {process.returncode}")
         time.sleep(0.05)
     raise ExecutionError(f"the engine of {execution_id} did not start within {STARTED_WITHIN_SECONDS:.0f}s "
                          f"(see {directory / LOG})")
+
+
+def _launcher(directory: Path) -> tuple[int, int] | None:
+    """(pid, start time) of the launcher of this execution folder while it runs, as ``engine.pid`` records it;
+    None if the process it names is gone, or is another (a pid reused, a start time or command line that differ)."""
+    try:
+        recorded = json.loads(safe_files.read_bytes(directory.parent.parent, directory / PID))
+        pid, start_time = recorded["pid"], recorded["start_time"]
+    except (OSError, ValueError, TypeError, KeyError, PipelineError):  # a link or special file: nothing to signal
+        return None
+    if type(pid) is not int or pid <= 0:
+        return None
+    found = _process(pid)
+    if found is None or found[0] != start_time or found[1][:2] != ["-m", MODULE] or len(found[1]) != 3 \
+            or os.path.realpath(found[1][2]) != os.path.realpath(directory):
+        return None
+    return pid, start_time
+
+
+def _process(pid: int) -> tuple[int, list[str]] | None:
+    """(start time in clock ticks after boot, arguments after the program) of a live process; None if it is gone
+    or a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1:-1]
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()  # the name in parentheses may hold spaces: fields[0] is field 3
+    if fields[0] == "Z":
+        return None
+    return int(fields[19]), [os.fsdecode(argument) for argument in arguments]
 
 
 def _has_started(store_root: Path, execution_id: str, since: int | None) -> bool:
@@ -118,10 +202,10 @@ def _run(directory: Path) -> int:
     from pipelines.progress import Progress
 
     try:
-        spec = json.loads((directory / SPEC).read_text(encoding="utf-8"))
+        spec = json.loads(safe_files.read_bytes(directory.parent.parent, directory / SPEC))
         if not isinstance(spec, dict) or spec.get("action") not in ("run", "retry"):
             raise ValueError("not a launch record")
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError, PipelineError) as exc:
         raise ExecutionError(f"{directory} is not an execution started in the background: {directory / SPEC} "
                              f"cannot be read ({exc})") from None
     store_root, execution_id = directory.parent.parent, directory.name

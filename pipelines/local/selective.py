@@ -2,9 +2,9 @@
 a definition; the steps they depend on are not run again, their properties come from a reference execution.
 
 As SageMaker checks it: 1 to 50 selected steps, all of the definition; every step on a path between two selected
-steps is selected too; the reference execution (by default the latest of the pipeline) ended Succeeded or
-Failed; and every step a selected step depends on that is not selected succeeded in it. Steps that are not
-selected and that no selected step depends on are not run.
+steps is selected too; the reference execution (by default the latest of the pipeline) is one of the same
+pipeline and ended Succeeded or Failed; and every step a selected step depends on that is not selected succeeded
+in it. Steps that are not selected and that no selected step depends on are not run.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pipelines.local import executions
 from pipelines.local.executions import ExecutionRecord, StepRecord
 from pipelines.local.graph import Node
 from pipelines.selection import Selection
+
 
 def _downstream(nodes: dict[str, Node]) -> dict[str, set[str]]:
     """For each step, the steps that depend on it, directly or not (condition branches included)."""
@@ -77,6 +78,12 @@ def _dependencies(node: Node) -> Iterable[str]:
 def _reference(store_root: Path, pipeline_name: str, wanted: str | None) -> ExecutionRecord:
     if wanted:
         record = executions.load(store_root, wanted)
+        # StartPipelineExecution documents SourcePipelineExecutionArn as "the ARN from a reference execution of
+        # the current pipeline", and refuses another pipeline's execution (a ValidationException)
+        if record.pipeline_name != pipeline_name:
+            raise ConfigError(f"--reference-execution {record.execution_id} is an execution of "
+                              f"{record.pipeline_name}, not of {pipeline_name}; a reference execution must be one of "
+                              "the pipeline it runs steps of")
     else:
         ended = [r for r in executions.all_records(store_root) if r.pipeline_name == pipeline_name
                  and r.status in ("Succeeded", "Failed")]

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import re
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, BinaryIO, Callable, Iterator
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -35,15 +38,17 @@ from pipelines.errors import (
     PipelineError,
     UnsafePathError,
 )
-from pipelines.local import executions, launcher
+from pipelines.local import executions, launcher, safe_files
 from pipelines.local.endpoints import LocalEndpoints
+from pipelines.local.registry import MAX_VERSION, check_version
 from pipelines.local.store import Store
-from pipelines.selection import Selection
+from pipelines.selection import MAX_SELECTED, Selection
 from pipelines.studio import objects, views
 from pipelines.studio.layout import NODE_HEIGHT, NODE_WIDTH
 from pipelines.studio.security import TokenGate
 
 WATCH_SECONDS = 0.4  # how often an event stream looks at the records' modification times
+FOLLOW_BYTES = 1 << 20  # what a log stream reads at a time
 STATIC = Path(__file__).parent / "static"
 
 
@@ -108,8 +113,8 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
 
     async def definition_download(request: Request) -> Response:
         definition, _ = views.latest_definition(studio.store, request.path_params["name"])
-        return Response(json.dumps(definition, indent=2), media_type="application/json", headers={
-            "Content-Disposition": f'attachment; filename="{request.path_params["name"]}.json"'})
+        return Response(json.dumps(definition, indent=2), media_type="application/json",
+                        headers={"Content-Disposition": _attachment(f"{request.path_params['name']}.json")})
 
     async def definition_diff(request: Request) -> Response:
         first, second = request.query_params.get("a", ""), request.query_params.get("b", "")
@@ -119,7 +124,7 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
     async def start(request: Request) -> Response:
         name = request.path_params["name"]
         body = await _json_body(request)
-        given = {k: str(v) for k, v in _field(body, "parameters", dict, {}).items() if str(v).strip() != ""}
+        given = {k: v for k, v in _parameters(body).items() if v.strip() != ""}
         definition, _ = views.latest_definition(studio.store, name)
         overrides, problems = checked_overrides(definition, name, studio.config, given)
         if problems:
@@ -149,13 +154,11 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
         return _event_stream(request, lambda: _mtimes([path]), current)
 
     async def list_events(request: Request) -> Response:
-        folder = studio.store.root / "executions"
-
         def current() -> str:
             return json.dumps([views.summary_row(studio.store, r) for r in views.records(studio.store)][:200],
                               default=str)
 
-        return _event_stream(request, lambda: _mtimes(sorted(folder.glob(f"*/{executions.RECORD}"))), current)
+        return _event_stream(request, lambda: _mtimes(executions.record_paths(studio.store.root)), current)
 
     async def rerun(request: Request) -> Response:
         """Selective execution: the chosen steps again, the others' outputs reused from this execution."""
@@ -164,17 +167,22 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
         steps = body.get("steps")
         if not isinstance(steps, list) or not steps or not all(isinstance(s, str) for s in steps):
             raise ExecutionError("choose the steps to run again")
-        selection = Selection(tuple(steps), record.execution_id)
+        chosen = tuple(dict.fromkeys(steps))
+        if len(chosen) > MAX_SELECTED:
+            raise DefinitionError(f"choose 1 to {MAX_SELECTED} steps (SageMaker's limit); got {len(chosen)}",
+                                  field="steps")
+        selection = Selection(chosen, record.execution_id)
         execution_id = await asyncio.to_thread(launcher.start, studio.store.root, studio.config, definition,
                                                record.pipeline_name, record.parameters, selection)
         return JSONResponse({"execution_id": execution_id, "url": f"/executions/{execution_id}"})
 
     async def stop(request: Request) -> Response:
+        _record(studio, request.path_params["id"])  # an unknown id is a 404, and gets no folder for its lock
         await asyncio.to_thread(launcher.stop, studio.store.root, request.path_params["id"])
         return JSONResponse({"stopping": request.path_params["id"]})
 
     async def retry(request: Request) -> Response:
-        execution_id = request.path_params["id"]
+        execution_id = _record(studio, request.path_params["id"]).execution_id
         await asyncio.to_thread(launcher.retry, studio.store.root, studio.config, execution_id)
         return JSONResponse({"execution_id": execution_id, "url": f"/executions/{execution_id}"})
 
@@ -201,10 +209,11 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
 
     async def raw_object(request: Request) -> Response:
         uri = f"s3://{request.path_params['bucket']}/{request.path_params['key']}"
-        path, kind = objects.raw(studio.store, uri)
+        handle, size, kind = objects.raw(studio.store, uri)
         # a job wrote it, not us: it may show itself and its images, but never run a script or send a form
-        return FileResponse(path, media_type=kind, headers={"Content-Security-Policy": "sandbox allow-same-origin",
-                                                            "X-Content-Type-Options": "nosniff"})
+        return StreamingResponse(_chunks(handle), media_type=kind,
+                                 headers={"Content-Length": str(size), "Content-Security-Policy": "sandbox allow-same-origin",
+                                          "X-Content-Type-Options": "nosniff"})
 
     async def registry(request: Request) -> Response:
         groups = []
@@ -217,7 +226,7 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
 
     async def version(request: Request) -> Response:
         found = studio.registry()
-        group, number = request.path_params["group"], request.path_params["version"]
+        group, number = request.path_params["group"], _version(request.path_params["version"], "version")
         package = found.describe(group, number)
         return page("version.html", package=package, summary=model_registry.summary(found, package),
                     history=found.history(group, number), mlflow=found.mlflow_run(package),
@@ -226,7 +235,7 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
     async def versions_compare(request: Request) -> Response:
         found = studio.registry()
         group = request.path_params["group"]
-        numbers = [int(v) for v in request.query_params.getlist("v") if v.isdigit()]
+        numbers = [_version(v, "v") for v in request.query_params.getlist("v")]
         if len(numbers) < 2:
             raise ModelPackageError("compare needs two versions or more: tick them in the registry")
         packages = [found.describe(group, n) for n in numbers]
@@ -237,8 +246,8 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
 
     async def decision(request: Request) -> Response:
         body = await _json_body(request)
-        group, number = request.path_params["group"], request.path_params["version"]
-        status = {"approve": "Approved", "reject": "Rejected"}.get(str(body.get("decision")))
+        group, number = request.path_params["group"], _version(request.path_params["version"], "version")
+        status = {"approve": "Approved", "reject": "Rejected"}.get(_field(body, "decision", str, ""))
         if status is None:
             raise ModelPackageError("decision must be approve or reject")
         package = await asyncio.to_thread(model_registry.decide, studio.registry(), group, number, status,
@@ -247,7 +256,7 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
 
     async def deploy(request: Request) -> Response:
         body = await _json_body(request)
-        group, number = request.path_params["group"], request.path_params["version"]
+        group, number = request.path_params["group"], _version(request.path_params["version"], "version")
         package = studio.registry().describe(group, number)
         if package["ModelApprovalStatus"] != "Approved":
             raise ModelPackageError(f"{group} version {number} is {package['ModelApprovalStatus']}; only an Approved "
@@ -272,14 +281,14 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
              ("/pipelines/{name}/diff", definition_diff), ("/executions/{id}", execution),
              ("/executions/{id}/steps/{step}", step), ("/compare", compare), ("/objects", object_page),
              ("/s3/{bucket}/{key:path}", raw_object), ("/registry", registry),
-             ("/registry/{group}/compare", versions_compare), ("/registry/{group}/{version:int}", version),
+             ("/registry/{group}/compare", versions_compare), ("/registry/{group}/{version}", version),
              ("/endpoints", endpoints_page)]
     streams = [("/api/events", list_events), ("/api/executions/{id}/events", execution_events),
                ("/api/executions/{id}/steps/{step}/log", log_events)]
     api = [("/api/executions/{id}", execution_state, "GET"), ("/api/pipelines/{name}/start", start, "POST"),
            ("/api/executions/{id}/stop", stop, "POST"), ("/api/executions/{id}/rerun", rerun, "POST"), ("/api/executions/{id}/retry", retry, "POST"),
-           ("/api/registry/{group}/{version:int}/decision", decision, "POST"),
-           ("/api/registry/{group}/{version:int}/deploy", deploy, "POST"),
+           ("/api/registry/{group}/{version}/decision", decision, "POST"),
+           ("/api/registry/{group}/{version}/deploy", deploy, "POST"),
            ("/api/endpoints/{name}/delete", undeploy, "POST"), ("/api/endpoints/{name}/invoke", invoke, "POST")]
     routes = [Route(path, guarded(handler)) for path, handler in pages]
     routes += [Route(path, guarded(handler, api=True)) for path, handler in streams]
@@ -289,20 +298,64 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
 
 
 def _execution(studio: Studio, execution_id: str) -> tuple[executions.ExecutionRecord, dict[str, Any]]:
-    if not (executions.execution_dir(studio.store.root, execution_id) / executions.RECORD).is_file():
-        raise NotFoundError(f"no execution {execution_id!r} in the store {studio.store.root}")
-    record = executions.load(studio.store.root, execution_id)
+    record = _record(studio, execution_id)
     return record, executions.load_definition(studio.store.root, execution_id)
 
 
+def _record(studio: Studio, execution_id: str) -> executions.ExecutionRecord:
+    """The execution's record; NotFoundError (a 404) if the store has none by that id."""
+    path = executions.execution_dir(studio.store.root, execution_id) / executions.RECORD
+    if safe_files.kind(studio.store.root, path) is None:
+        raise NotFoundError(f"no execution {execution_id!r} in the store {studio.store.root}")
+    return executions.load(studio.store.root, execution_id)
+
+
 async def _json_body(request: Request) -> dict[str, Any]:
+    """The body as a JSON object (its size is capped by the token gate); DefinitionError naming the body."""
     try:
-        body = json.loads(await request.body() or b"{}")
+        body = json.loads(await request.body() or b"{}", parse_constant=_not_json)
+        json.dumps(body, ensure_ascii=False).encode()  # finds a lone surrogate, which no later step could write
+    except RecursionError:
+        raise DefinitionError("the request body nests too deeply to be read (a studio request nests a few "
+                              "levels)") from None
+    except UnicodeEncodeError:
+        raise DefinitionError("the request body holds a \\u escape of half a character (a lone surrogate)") from None
     except ValueError:
         raise DefinitionError("the request body must be JSON") from None
     if not isinstance(body, dict):
         raise DefinitionError("the request body must be a JSON object")
     return body
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")  # Python's reader takes NaN and Infinity; JSON has no such number
+
+
+def _parameters(body: dict[str, Any]) -> dict[str, str]:
+    """Start's parameter values as typed text; DefinitionError naming one that is not a string, number or boolean."""
+    given = {}
+    for name, value in _field(body, "parameters", dict, {}).items():
+        # a bool is an int; 1e999 is read as an infinite float
+        if not isinstance(value, (str, int, float)) or (isinstance(value, float) and not math.isfinite(value)):
+            raise DefinitionError(f"must be a string, a number or a boolean; got {type(value).__name__}",
+                                  field=f"parameters.{name}")
+        given[name] = str(value)
+    return given
+
+
+def _version(text: str, field: str) -> int:
+    """A model package version named by a request: ASCII digits only (``int()`` also reads '١', ' 1' and '1_0')."""
+    if not re.fullmatch(r"[0-9]{1,19}", text):
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise ModelPackageError(f"{field}: model package version {shown!r} must be a whole number from 1 to "
+                                f"{MAX_VERSION}")
+    return check_version(int(text))
+
+
+def _attachment(filename: str) -> str:
+    """Content-Disposition for a download (RFC 6266): an ASCII name for old clients, the real one in UTF-8."""
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{urllib.parse.quote(filename, safe='')}"
 
 
 def _field(body: dict[str, Any], name: str, kind: type, default: Any) -> Any:
@@ -345,19 +398,32 @@ async def _follow(request: Request, path: Path, studio: Studio, execution_id: st
     """A log's lines as events, then the lines it grows by while its execution runs."""
     offset = 0
     while not await request.is_disconnected():
-        size = path.stat().st_size if path.is_file() else 0
-        if size > offset:
-            with open(path, "rb") as handle:
+        running = executions.ExecutionLock(studio.store.root, execution_id).is_held_elsewhere()
+        try:
+            with safe_files.open_read(studio.store.root, path) as handle:  # a link planted meanwhile: refused
                 handle.seek(offset)
-                chunk = handle.read(size - offset)
-            complete = chunk.rsplit(b"\n", 1)[0] + b"\n" if b"\n" in chunk else b""
-            offset += len(complete)
-            for line in complete.decode("utf-8", errors="replace").splitlines():
-                yield f"data: {json.dumps(line)}\n\n"
-        elif not executions.ExecutionLock(studio.store.root, execution_id).is_held_elsewhere():
+                chunk = handle.read(FOLLOW_BYTES)
+        except FileNotFoundError:
+            chunk = b""
+        except PipelineError as exc:
+            yield f"event: problem\ndata: {json.dumps(str(exc))}\n\n"
+            return
+        # whole lines only while the job may still write the rest; a line longer than a chunk comes in pieces
+        end = chunk.rfind(b"\n") + 1 if running and len(chunk) < FOLLOW_BYTES else len(chunk)
+        offset += end
+        for line in chunk[:end].decode("utf-8", errors="replace").splitlines():
+            yield f"data: {json.dumps(line)}\n\n"
+        if not running and len(chunk) < FOLLOW_BYTES:
             yield "event: end\ndata: {}\n\n"
             return
         await asyncio.sleep(WATCH_SECONDS)
+
+
+def _chunks(handle: BinaryIO) -> Iterator[bytes]:
+    """An open file's bytes, a chunk at a time, closing it at the end (or when the client goes)."""
+    with handle:
+        while chunk := handle.read(FOLLOW_BYTES):
+            yield chunk
 
 
 def _invoke(url: str, body: str) -> tuple[int, str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import ExecutionError, NotFoundError
-from pipelines.local import executions
+from pipelines.local import executions, launcher
 from pipelines.local.executions import ExecutionRecord, StepRecord
 from pipelines.local.graph import steps_by_name
 from pipelines.local.job_logs import step_logs
@@ -89,7 +89,8 @@ def graph(definition: dict[str, Any]) -> dict[str, Any]:
 def state(store: Store, record: ExecutionRecord, definition: dict[str, Any]) -> dict[str, Any]:
     """What the execution page shows and updates live: the execution, each step's status (the definition's
     steps that have not run: Pending while it runs, Not taken in the branch a condition did not choose, or
-    Not run), and the condition outcomes."""
+    Not run), the condition outcomes, and whether Stop can stop it (if not, while it runs, why: the page says
+    so in Stop's place)."""
     from pipelines.local.target import never_ran
 
     row = summary_row(store, record)
@@ -98,8 +99,10 @@ def state(store: Store, record: ExecutionRecord, definition: dict[str, Any]) -> 
     for status in never_ran(definition, record):
         shown = "Pending" if running and status.status == "Not run" else status.status
         ran.setdefault(status.name, {"name": status.name, "status": shown})
+    stop_note = launcher.stop_refusal(store.root, record.execution_id) if running else None
     return {**row, "steps": ran, "parameters": record.parameters, "selected_steps": record.selected_steps,
-            "reference_execution": record.reference_execution, "running": running, "mlflow_run": record.mlflow_run}
+            "reference_execution": record.reference_execution, "running": running, "mlflow_run": record.mlflow_run,
+            "stoppable": running and stop_note is None, "stop_note": stop_note}
 
 
 def _step_state(step: StepRecord) -> dict[str, Any]:

@@ -154,7 +154,9 @@ function paintExecution(state) {
   const elapsed = document.getElementById("elapsed");
   elapsed.dataset.end = state.end || "";
   document.getElementById("retries").textContent = state.retries;
-  document.getElementById("stop-button").hidden = !state.running;
+  document.getElementById("stop-button").hidden = !state.stoppable;
+  const note = document.getElementById("stop-note");  // why Stop is not offered while it runs (a terminal runs it)
+  note.hidden = !state.stop_note; note.textContent = state.stop_note || "";
   document.getElementById("retry-button").hidden = state.running || state.status === "Succeeded";
   document.getElementById("rerun").hidden = state.running;
   for (const [name, step] of Object.entries(state.steps)) {
@@ -253,17 +255,14 @@ function liveExecution() {
     node.addEventListener("click", open);
     node.addEventListener("keydown", (e) => { if (e.key === "Enter") open(); });
   });
-  document.getElementById("stop-button").addEventListener("click", async (e) => {
-    e.target.disabled = true;
-    const result = await act("/api/executions/" + execution + "/stop");
-    e.target.disabled = false;
-    if (!result.ok) showProblem(result.answer.error);
-  });
-  document.getElementById("retry-button").addEventListener("click", async (e) => {
-    e.target.disabled = true;
-    const result = await act("/api/executions/" + execution + "/retry");
-    e.target.disabled = false;
-    if (!result.ok) showProblem(result.answer.error);
+  ["stop", "retry"].forEach((action) => {
+    document.getElementById(action + "-button").addEventListener("click", async (e) => {
+      e.target.disabled = true;
+      showProblem("");
+      const result = await act("/api/executions/" + execution + "/" + action);
+      e.target.disabled = false;
+      if (!result.ok) showProblem(result.answer.error);
+    });
   });
   const rerun = document.getElementById("rerun-form");
   rerun.addEventListener("submit", async (event) => {
@@ -277,8 +276,9 @@ function liveExecution() {
 }
 
 function showProblem(message) {
-  const line = document.getElementById("execution-failure");
-  line.hidden = false;
+  // a line of its own, which live updates leave alone: the answer stays until the next press
+  const line = document.getElementById("action-problem");
+  line.hidden = !message;
   line.textContent = message;
 }
 

@@ -3,6 +3,7 @@ from the reference execution, and what SageMaker refuses is refused before anyth
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -101,3 +102,47 @@ def test_the_flags_are_checked_as_a_usage_error(tmp_path):
                              "--reference-execution", "abc"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip() == "error: --reference-execution needs --selective-steps (the steps to run)"
+
+
+def ended_elsewhere(store: Path, pipeline: str) -> str:
+    """A Succeeded execution of another pipeline in the store, whose step A succeeded (its id)."""
+    from pipelines.local.executions import ExecutionRecord, StepRecord, new_execution_id, now
+
+    record = ExecutionRecord(new_execution_id(), pipeline, "Succeeded", {"N": 1}, now(), now(),
+                             steps=[StepRecord("A", "Lambda", "Succeeded", now(), now(),
+                                               properties={"OutputParameters": {"v": 10}})])
+    record.save(store)
+    return record.execution_id
+
+
+def test_a_reference_execution_of_another_pipeline_is_refused_naming_both(tmp_path):
+    (tmp_path / "handlers.py").write_text(HANDLER)
+    run, _ = engine(tmp_path / "store", lambdas={ARN: f"{tmp_path / 'handlers.py'}:handle"})
+    other = ended_elsewhere(tmp_path / "store", "other-pipeline")
+    with pytest.raises(ConfigError, match=f"--reference-execution {other} is an execution of other-pipeline, not of "
+                                          "chain"):
+        run.run(chain(), "chain", {}, Selection(("B",), other))
+    assert [p.parent.name for p in (tmp_path / "store" / "executions").glob("*/execution.json")] == [other]
+
+
+def test_the_cli_and_the_studios_launcher_refuse_a_reference_execution_of_another_pipeline(tmp_path):
+    from pipelines.config import PipelineConfig, local_config
+    from pipelines.local import launcher
+
+    store = tmp_path / "store"
+    other = ended_elsewhere(store, "other-pipeline")
+    (tmp_path / "handlers.py").write_text(HANDLER)
+    definition = tmp_path / "chain.json"
+    definition.write_text(json.dumps(chain()))
+    result = subprocess.run([sys.executable, "-m", "pipelines.run", "--definition", str(definition), "--store",
+                             str(store), "--mlflow-tracking-uri", "off", "--local-lambda",
+                             f"{ARN}={tmp_path / 'handlers.py'}:handle", "--selective-steps", "B",
+                             "--reference-execution", other], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert f"--reference-execution {other} is an execution of other-pipeline, not of chain" in result.stderr
+    config = local_config(PipelineConfig(mlflow_tracking_uri="off",
+                                         local_lambdas=((ARN, f"{tmp_path / 'handlers.py'}:handle"),)))
+    with pytest.raises(ConfigError, match=f"--reference-execution {other} is an execution of other-pipeline, not "
+                                          "of chain"):
+        launcher.start(store, config, chain(), "chain", {}, Selection(("B",), other))
+    assert [p.parent.name for p in (store / "executions").glob("*/execution.json")] == [other]

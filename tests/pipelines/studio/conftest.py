@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -52,6 +53,34 @@ class Studio:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+
+
+def post(studio: Studio, path: str, body: dict | bytes, token_header: bool = True, cookie: bool = True
+         ) -> tuple[int, dict]:
+    """POST a JSON body (or these bytes) to a path; (status, the answer's JSON, or {"text": ...})."""
+    headers = {"Content-Type": "application/json", **({"Cookie": f"studio_token={TOKEN}"} if cookie else {}),
+               **({"X-Studio-Token": TOKEN} if token_header else {})}
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(studio.url + path, data=data, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        text = exc.read().decode()
+        return exc.code, json.loads(text) if text.startswith("{") else {"text": text}
+
+
+def wait_until_ended(studio: Studio, execution_id: str):
+    """The execution's record once its engine has ended (two minutes at most)."""
+    from pipelines.local import executions
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        record = executions.load(studio.store, execution_id)
+        if record.status != "Executing" and not executions.ExecutionLock(studio.store, execution_id).is_held_elsewhere():
+            return record
+        time.sleep(0.1)
+    raise AssertionError(f"{execution_id} did not end")
 
 
 @pytest.fixture
@@ -114,20 +143,27 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
-def run_demo(store: Path, lambdas, **parameters) -> str:
-    """Run the demo pipeline to its end in this process (as `python -m pipelines.run --definition` does);
-    returns the execution id."""
-    import json
-
+def run_demo(store: Path, lambdas, definition: dict | None = None, name: str | None = None, **parameters) -> str:
+    """Run the demo pipeline (or ``definition``, under ``name``) to its end in this process (as
+    `python -m pipelines.run --definition` does); returns the execution id."""
     from pipelines.lead_scoring import BuiltPipeline
     from pipelines.local.target import LocalTarget
     from pipelines.progress import Progress
     from tests.pipelines.studio import demo
 
     config = local_config(PipelineConfig(mlflow_tracking_uri="off", local_lambdas=lambdas))
-    built = BuiltPipeline(None, json.dumps(demo.definition()), (), "", demo.NAME)
+    built = BuiltPipeline(None, json.dumps(definition or demo.definition()), (), "", name or demo.NAME)
     with Progress("demo", stream=open(os.devnull, "w"), live=False) as progress:
         return LocalTarget(config, store=store).run(built, parameters, progress).execution_id
+
+
+@pytest.fixture
+def ran(tmp_path, start_studio, demo_lambdas):
+    """A store with two executions of the demo (one succeeded, one failed), and a studio over it."""
+    store = tmp_path / "store"
+    succeeded = run_demo(store, demo_lambdas)
+    failed = run_demo(store, demo_lambdas, Rows=5)
+    return start_studio(store, local_lambdas=demo_lambdas), succeeded, failed
 
 
 @pytest.fixture

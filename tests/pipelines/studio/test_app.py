@@ -12,29 +12,8 @@ import urllib.request
 import pytest
 
 from pipelines.local import executions
-from tests.pipelines.studio.conftest import TOKEN, run_demo
+from tests.pipelines.studio.conftest import TOKEN, post, run_demo, wait_until_ended
 from tests.pipelines.studio.demo import NAME
-
-
-def post(studio, path: str, body: dict, token_header: bool = True, cookie: bool = True) -> tuple[int, dict]:
-    headers = {"Content-Type": "application/json", **({"Cookie": f"studio_token={TOKEN}"} if cookie else {}),
-               **({"X-Studio-Token": TOKEN} if token_header else {})}
-    request = urllib.request.Request(studio.url + path, data=json.dumps(body).encode(), headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        text = exc.read().decode()
-        return exc.code, json.loads(text) if text.startswith("{") else {"text": text}
-
-
-@pytest.fixture
-def ran(tmp_path, start_studio, demo_lambdas):
-    """A store with two executions of the demo (one succeeded, one failed), and a studio over it."""
-    store = tmp_path / "store"
-    succeeded = run_demo(store, demo_lambdas)
-    failed = run_demo(store, demo_lambdas, Rows=5)
-    return start_studio(store, local_lambdas=demo_lambdas), succeeded, failed
 
 
 def test_every_request_needs_the_token_and_the_url_token_becomes_a_cookie(ran):
@@ -197,16 +176,6 @@ def test_the_studio_command_refuses_a_missing_store_in_one_line(tmp_path):
                             env={**os.environ, "PIPELINE_REGION": "us-east-1"})
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: there is no local store at")
-
-
-def wait_until_ended(studio, execution_id: str) -> executions.ExecutionRecord:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        record = executions.load(studio.store, execution_id)
-        if record.status != "Executing" and not executions.ExecutionLock(studio.store, execution_id).is_held_elsewhere():
-            return record
-        time.sleep(0.1)
-    raise AssertionError(f"{execution_id} did not end")
 
 
 def test_selected_steps_run_again_with_the_others_reused_from_the_execution(ran):

@@ -188,3 +188,41 @@ def test_without_the_token_or_outside_the_store_the_browser_is_refused(tmp_path,
     response = page.goto(studio.url + "/objects?uri=s3://bkt/../../../etc/passwd")
     assert response.status == 403 and "root:" not in page.content()
     both_widths(page, "home-refused")
+
+
+def test_stop_is_offered_only_where_it_can_stop_and_an_answer_stays_through_live_updates(
+        tmp_path, start_studio, page, demo_lambdas):
+    store = tmp_path / "store"
+    execution_id = run_demo(store, demo_lambdas, Rows=5)
+    record = executions.load(store, execution_id)
+    record.status, record.end_time = "Executing", None  # a retry of it running in a terminal, which holds its lock
+    record.save(store)
+    lock = executions.ExecutionLock(store, execution_id)
+    assert lock.acquire()
+    try:
+        studio = start_studio(store, local_lambdas=demo_lambdas)
+        enter(page, studio, f"/executions/{execution_id}")
+        note = page.locator("#stop-note")
+        reason = f"execution {execution_id} was started from a terminal; stop it there with Ctrl-C"
+        assert note.text_content() == reason and note.is_visible()
+        assert not page.locator("#stop-button").is_visible()  # no button that can only be refused
+        record.step("TooFew").status = "Executing"
+        record.save(store)
+        page.locator("#node-TooFew.status-Executing").wait_for()  # a live update came
+        assert note.is_visible() and note.text_content() == reason and not page.locator("#stop-button").is_visible()
+
+        record.status, record.end_time, record.step("TooFew").status = "Failed", record.start_time, "Failed"
+        record.save(store)  # its record says Failed, while the terminal still holds it
+        page.locator("#retry-button").click()
+        problem = page.locator("#action-problem")
+        problem.wait_for()
+        assert problem.text_content().startswith(f"execution {execution_id} is still running")
+        record.failure_reason = "changed"
+        record.step("TooFew").status = "Stopped"
+        record.save(store)
+        page.locator("#node-TooFew.status-Stopped").wait_for()  # another live update
+        assert problem.is_visible() and problem.text_content().startswith(f"execution {execution_id} is still running")
+        screenshot(page, "stop-refused")
+    finally:
+        lock.release()
+    assert executions.load(store, execution_id).retries == 0
