@@ -40,10 +40,11 @@ class Environments:
     def cache(self) -> Path:
         return self._cache or default_cache()
 
-    def with_requirements(self, requirements_file: Path, log: Callable[[str], None],
-                          base: Environment | None = None) -> Environment:
-        """``base`` (None: this interpreter's libraries) plus ``requirements_file``, pip-installed."""
-        return requirements.with_requirements(self.cache, requirements_file, base, log)
+    def with_requirements(self, requirements_file: Path, log: Callable[[str], None], base: Environment | None = None,
+                          runtime: job_runtime.Runtime | None = None) -> Environment:
+        """``base`` (None: this interpreter's libraries) plus ``requirements_file``, pip-installed in ``runtime``'s
+        sandbox (None: this machine's runtime), reading nothing outside the file's folder."""
+        return requirements.with_requirements(self.cache, requirements_file, base, log, runtime)
 
     def with_commands(self, script: Path, runtime: job_runtime.Runtime, log: Callable[[str], None],
                       base: Environment | None = None) -> Environment:

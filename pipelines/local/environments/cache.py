@@ -70,17 +70,34 @@ class Environment:
 
 
 def finished(target: Path) -> dict[str, Any] | None:
-    """The manifest of a finished environment at ``target``; None if there is none (or it is unfinished)."""
+    """The manifest of a finished environment at ``target`` that can run; None if there is none, it is
+    unfinished, or it is ``incomplete``."""
     try:
-        return json.loads((target / COMPLETE).read_text())
+        manifest = json.loads((target / COMPLETE).read_text())
     except (OSError, ValueError):
         return None
+    return manifest if incomplete(target) is None else None
+
+
+def incomplete(target: Path) -> str | None:
+    """Why the environment at ``target`` cannot run (its interpreter is gone, its folder is partial), or None.
+    Only links and files are looked at: no interpreter is started."""
+    python = target / "bin" / "python"
+    if python.is_symlink() and not python.exists():
+        return f"bin/python links to {os.readlink(python)}, which is gone"
+    if not python.is_file() or not os.access(python, os.X_OK):
+        return "it has no bin/python that can run"
+    for part in ("pyvenv.cfg", f"lib/python{PYTHON}/site-packages"):
+        if not (target / part).exists():
+            return f"it has no {part}"
+    return None
 
 
 @contextlib.contextmanager
-def building(cache: Path, target: Path, what: str) -> Iterator[bool]:
+def building(cache: Path, target: Path, what: str, log: Callable[[str], None]) -> Iterator[bool]:
     """Hold the lock of ``target``'s build; yields True if it still has to be built (another process may
-    have finished it while this one waited). EnvironmentBuildError if the cache cannot be written."""
+    have finished it while this one waited; a finished one that is ``incomplete`` is built again, and the log
+    says why). EnvironmentBuildError if the cache cannot be written."""
     try:
         cache.mkdir(parents=True, exist_ok=True)
         handle = open(cache / f"{target.name}.lock", "w")
@@ -91,6 +108,9 @@ def building(cache: Path, target: Path, what: str) -> Iterator[bool]:
     with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
+            broken = incomplete(target) if (target / COMPLETE).is_file() else None
+            if broken is not None:
+                log(f"{what}: the cached environment {target} is incomplete ({broken}); rebuilding it")
             yield finished(target) is None
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
@@ -125,7 +145,7 @@ def derived(cache: Path, kind: str, content: bytes, base: Environment | None, na
                                         kind.encode(), content]))
     target = cache / f"{kind}-{digest.hexdigest()[:20]}"
     if finished(target) is None:
-        with building(cache, target, name) as needed:
+        with building(cache, target, name, log) as needed:
             if needed:
                 log(f"{name}: {said[0]} a new environment {target} (once; later runs reuse it)")
                 create(target, lambda environment: build(_sees_base(environment)), base)

@@ -52,7 +52,7 @@ def environment_of(cache: Path, image: ImageLibraries, log: Callable[[str], None
     if found is not None:
         return found
     target = folder(cache, image)
-    with building(cache, target, image.name) as needed:
+    with building(cache, target, image.name, log) as needed:
         if needed:
             log(f"{image.name}: building the image's environment for Python {PYTHON} in {target} "
                 "(once; every later run and store reuses it)")

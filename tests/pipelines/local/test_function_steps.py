@@ -4,20 +4,25 @@ on a returned value, and a function that raises."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
 import re
 import subprocess
 import sys
+import threading
+from http.server import ThreadingHTTPServer
 from importlib import metadata
 from pathlib import Path
+from typing import Iterator
 
 import cloudpickle
 import pytest
 
 from pipelines.local import executions
 from pipelines.local.store import Store
+from tests.pipelines.local.environments.test_images import QuietHandler
 from tests.pipelines.local.executors.test_job_contracts import TINYLIB, run, training_step, wheel
 from tests.sandboxing import needs_container_paths
 
@@ -84,14 +89,21 @@ def build(store: Store, monkeypatch: pytest.MonkeyPatch, dependencies: Path,
 
 
 @pytest.fixture(scope="module")
-def step_requirements(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The steps' dependencies: a library of the team's, and the SDK v3 core its jobs run (the image has none);
-    one file for the module, so that its environment is built once."""
+def step_requirements(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The steps' dependencies: a library of the team's, from their package server (here on loopback: the job
+    reads no file of the machine that defined it), and the SDK v3 core its jobs run (the image has none); one
+    file for the module, so that its environment is built once."""
     folder = tmp_path_factory.mktemp("dependencies")
-    (folder / TINYLIB).write_bytes(wheel("tinylib", "1.0", "SCALE = 1\n"))
+    (folder / "server").mkdir()
+    (folder / "server" / TINYLIB).write_bytes(wheel("tinylib", "1.0", "SCALE = 1\n"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder / "server")))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     requirements = folder / "requirements.txt"
-    requirements.write_text(f"{folder / TINYLIB}\nsagemaker-core=={metadata.version('sagemaker-core')}\n")
-    return requirements
+    requirements.write_text(f"tinylib @ http://127.0.0.1:{server.server_address[1]}/{TINYLIB}\n"
+                            f"sagemaker-core=={metadata.version('sagemaker-core')}\n")
+    yield requirements
+    server.shutdown()
+    server.server_close()
 
 
 def run_cli(tmp_path, *arguments: str) -> subprocess.CompletedProcess:
