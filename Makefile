@@ -46,6 +46,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/local_pipeline.py
 	$(PY) bench/preprocess_memory.py
 	$(PY) bench/reliability.py
+	$(PY) bench/hostile_store.py
 	$(PY) bench/invoke.py
 	$(PY) bench/validate.py
 	$(PY) bench/job_threads.py

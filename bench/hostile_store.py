@@ -1,6 +1,6 @@
 """Hostile and unlucky inputs against the store's own files and the surfaces added around them: execution
-records, locks, logs, callback records, the registry's and MLflow's files, published job outputs, tuning sizes,
-and a job's requirements.
+records, locks, logs, callback records, the registry's and MLflow's files, published job outputs, a job's
+requirements, tuning sizes, and the studio's requests.
 
 Each case plants or sends what an attacker (or a job program running without the sandbox) would, beside a
 sentinel folder holding a secret, and says how it ended, as ``hostile_surfaces.py`` counts: ``refused``,
@@ -14,6 +14,7 @@ Nothing is asserted; the tests (``tests/pipelines/local/test_hostile_records.py`
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -252,25 +253,173 @@ def output_cases(bench: Bench) -> dict[str, Case]:
     }
 
 
+# -- a job's requirements --------------------------------------------------------------------------------------
+
+def requirement_cases(bench: Bench) -> dict[str, Case]:
+    from pipelines.local.environments.requirements import with_requirements
+
+    def requiring(text: str) -> Case:
+        def case() -> str:
+            source = Path(tempfile.mkdtemp(dir=bench.work)) / "code"
+            source.mkdir()
+            (source / "requirements.txt").write_text(text.replace("SECRET", str(bench.secret())))
+            (source / "outside").symlink_to(bench.sentinel / "victim")
+            said: list[str] = []
+            try:
+                with_requirements(bench.work / "environments", source / "requirements.txt", None, said.append)
+            except PipelineError as exc:
+                said.append(str(exc))
+                outcome = "refused"
+            else:
+                outcome = "worked"
+            return "escaped (the secret was shown)" if any(SECRET in line for line in said) else outcome
+        return case
+
+    return {
+        "requirements: -r a file outside the job's folder": requiring("-r SECRET\n"),
+        "requirements: -c a file outside": requiring("-c SECRET\n"),
+        "requirements: -e a folder outside": requiring("-e /etc\n"),
+        "requirements: a local path through a link out": requiring("./outside/secret.txt\n"),
+        "requirements: --find-links outside": requiring("--find-links /etc\nsomething\n"),
+        "requirements: ${HOME} in a path": requiring("-r ${HOME}/.netrc\n"),
+    }
+
+
+# -- tuning sizes ---------------------------------------------------------------------------------------------
+
+XGBOOST = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+
+
+def tuning_step(change: Callable[[dict], object]) -> dict:
+    """A Random search over two ranges, as the SDK writes a Tuning step, then changed by ``change``."""
+    config = {"Strategy": "Random", "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "validation:auc"},
+              "ResourceLimits": {"MaxNumberOfTrainingJobs": 4, "MaxParallelTrainingJobs": 2},
+              "ParameterRanges": {"IntegerParameterRanges": [{"Name": "max_depth", "MinValue": "1", "MaxValue": "5"}],
+                                  "ContinuousParameterRanges": [{"Name": "eta", "MinValue": "0.01", "MaxValue": "0.5"}]}}
+    channel = [{"ChannelName": name, "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://b/{name}"}}}
+               for name in ("train", "validation")]
+    step = {"Name": "Tune", "Type": "Tuning", "Arguments": {"HyperParameterTuningJobConfig": config, "TrainingJobDefinition": {
+        "StaticHyperParameters": {"objective": "binary:logistic", "num_round": "5"},
+        "AlgorithmSpecification": {"TrainingImage": XGBOOST, "TrainingInputMode": "File"},
+        "RoleArn": "arn:aws:iam::111122223333:role/Bench", "InputDataConfig": channel,
+        "OutputDataConfig": {"S3OutputPath": "s3://b/tuning"},
+        "ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 5},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 600}}}}
+    change(config)
+    return step
+
+
+def tuning_cases(bench: Bench) -> dict[str, Case]:
+    def validated(change: Callable[[dict], object]) -> Case:
+        def case() -> str:
+            path = Path(tempfile.mkdtemp(dir=bench.work)) / "definition.json"
+            path.write_text(json.dumps({"Version": "2020-12-01", "Parameters": [], "Steps": [tuning_step(change)]}))
+            return cli_case("validate", "--definition", str(path))
+        return case
+
+    def limit(name: str, value: object) -> Callable[[dict], object]:
+        return lambda config: config["ResourceLimits"].update({name: value})
+
+    def grid(config: dict) -> None:
+        config.update(Strategy="Grid", ParameterRanges={"CategoricalParameterRanges": [
+            {"Name": f"h{i}", "Values": [str(v) for v in range(20)]} for i in range(6)]})
+        config["ResourceLimits"].pop("MaxNumberOfTrainingJobs")
+
+    return {
+        "tuning: a billion training jobs": validated(limit("MaxNumberOfTrainingJobs", 1_000_000_000)),
+        "tuning: 101 parallel training jobs": validated(limit("MaxParallelTrainingJobs", 101)),
+        "tuning: a grid of 64 million combinations": validated(grid),
+        "tuning: a count written as a string": validated(limit("MaxNumberOfTrainingJobs", "5")),
+        "tuning: a range without a Name": validated(
+            lambda config: config["ParameterRanges"]["IntegerParameterRanges"][0].pop("Name")),
+        "tuning: MinValue above MaxValue": validated(
+            lambda config: config["ParameterRanges"]["IntegerParameterRanges"][0].update(MinValue="9")),
+    }
+
+
+# -- studio requests ------------------------------------------------------------------------------------------
+
+def studio_cases(bench: Bench) -> tuple[dict[str, Case], Callable[[], None]]:
+    import http.client
+    import secrets
+
+    import uvicorn
+
+    from pipelines.config import build_config
+    from pipelines.studio.app import create_app
+
+    token = secrets.token_hex(16)
+    config = build_config(("bench", {"role_arn": "arn:aws:iam::111122223333:role/Bench", "bucket": "sagemaker-local"}))
+    server = uvicorn.Server(uvicorn.Config(create_app(bench.finished, config, token), host="127.0.0.1", port=0,
+                                           log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        threading.Event().wait(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    headers = {"Cookie": f"studio_token={token}", "X-Studio-Token": token, "Content-Type": "application/json"}
+
+    def request(method: str, path: str, body: bytes = b"") -> Case:
+        def case() -> str:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=CASE_SECONDS)
+            try:
+                connection.request(method, path, body, headers)
+                response = connection.getresponse()
+                text = response.read().decode("utf-8", errors="replace")
+            finally:
+                connection.close()
+            if SECRET in text:
+                return "escaped (the secret was shown)"
+            if response.status >= 500:
+                return f"traceback (HTTP {response.status})"
+            return "refused" if response.status >= 400 else "worked"
+        return case
+
+    ident = bench.execution_id
+    cases = {
+        "studio: a body nested 100,000 levels": request("POST", "/api/pipelines/hostile/start",
+                                                        b"[" * 100_000 + b"]" * 100_000),
+        "studio: a 7 MiB body": request("POST", "/api/pipelines/hostile/start", b" " * (7 << 20)),
+        "studio: a version of '\u00b2'": request("GET", "/registry/Leads/%C2%B2"),
+        "studio: an execution id with '..'": request("GET", "/executions/..%2F..%2Fetc"),
+        "studio: Stop of an execution no launcher runs": request("POST", f"/api/executions/{ident}/stop", b"{}"),
+        "studio: an unknown parameter holding a credential": request("POST", "/api/pipelines/hostile/start",
+                                                      b'{"parameters": {"Note": "AKIAIOSFODNN7EXAMPLE"}}'),
+    }
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(10)
+
+    return cases, stop
+
+
 # -- the runner -----------------------------------------------------------------------------------------------
 
 SURFACES: dict[str, Callable[[Bench], dict[str, Case]]] = {
     "records, locks and logs": record_cases,
     "callbacks, registry, tracking": callback_cases,
     "published outputs": output_cases,
+    "a job's requirements": requirement_cases,
+    "tuning sizes": tuning_cases,
 }
 
 
 def run_all(work: Path) -> dict[str, dict[str, int]]:
     """Every case, printed one a line; per surface, the count of each outcome."""
     bench = Bench(work)
+    studio, stop_studio = studio_cases(bench)
+    surfaces = {**{surface: cases(bench) for surface, cases in SURFACES.items()}, "studio requests": studio}
     table: dict[str, dict[str, int]] = {}
-    for surface, cases in SURFACES.items():
-        counts = table.setdefault(surface, dict.fromkeys(OUTCOMES, 0))
-        for title, case in cases(bench).items():
-            outcome = judged(bench, case)
-            counts[outcome.split(" ")[0]] += 1
-            print(f"  {outcome}: {title}", flush=True)
+    try:
+        for surface, cases in surfaces.items():
+            counts = table.setdefault(surface, dict.fromkeys(OUTCOMES, 0))
+            for title, case in cases.items():
+                outcome = judged(bench, case)
+                counts[outcome.split(" ")[0]] += 1
+                print(f"  {outcome}: {title}", flush=True)
+    finally:
+        stop_studio()
     return table
 
 
