@@ -194,3 +194,17 @@ def test_a_job_that_leaves_a_fifo_in_its_output_fails_without_publishing_any_of_
     assert record.status == "Failed" and reason.startswith("ClientError: ") and time.monotonic() - started < 120
     assert "out/pipe is a FIFO, socket or device, not a regular file" in reason
     assert not list((tmp_path / "store" / "s3").rglob("a-first.csv"))  # nothing of that output is half-published
+
+
+def test_a_linked_tracking_database_is_never_opened(store, sentinel):
+    from pipelines.local import executions
+    from pipelines.tracking import STORE, track
+
+    root, execution_id = store
+    (root / "mlflow").mkdir()
+    (root / "mlflow" / "mlflow.db").symlink_to(secret_file(sentinel))
+    warnings: list[str] = []
+    tracked = track(executions.load(root, execution_id), executions.load_definition(root, execution_id), Store(root),
+                    STORE, None, "", warnings.append)
+    assert tracked is None and len(warnings) == 1
+    assert "mlflow.db is not a regular file" in warnings[0] and "recorded in the store as usual" in warnings[0]
