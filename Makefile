@@ -8,11 +8,16 @@ PY := $(VENV)/bin/python
 # uv installs the package and its test tools in about a minute (pip takes about five); pip is the fallback
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
-	@echo "Installing the package into $(VENV) with uv (pip if uv cannot be installed)..."
+	@echo "Installing the package into $(VENV) with uv (pip if uv cannot be installed; uv's list: $(VENV)/install.log)..."
 	@# a current pip in the virtualenv: jobs' pre-execution commands run it, and it trusts the system's certificates
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@# uv lists every package it installs (~185 lines): kept in a log, its one-line summary shown (all on failure)
 	@if $(PY) -m pip install --quiet --disable-pip-version-check uv; then \
-	    $(VENV)/bin/uv pip install --python $(PY) -e '.[test]'; \
+	    if $(VENV)/bin/uv pip install --python $(PY) -e '.[test]' >$(VENV)/install.log 2>&1; then \
+	        grep -E '^(Installed|Audited) ' $(VENV)/install.log || tail -n 1 $(VENV)/install.log; \
+	    else \
+	        cat $(VENV)/install.log; exit 1; \
+	    fi; \
 	else \
 	    $(PY) -m pip install --disable-pip-version-check --progress-bar on -e '.[test]'; \
 	fi

@@ -214,12 +214,14 @@ def local_config(config: PipelineConfig) -> PipelineConfig:
 
 
 def offline_bucket(config: PipelineConfig) -> PipelineConfig:
-    """Without a bucket, an offline build uses the SDK's default bucket name, its account taken from the role."""
+    """An offline build's configuration: the role is needed; without a bucket, the SDK's default bucket name, its
+    account taken from the role."""
+    if config.role_account is None:  # the only flag it needs, asked for once whether --bucket is given or not
+        raise ConfigError("an offline build (--definition-only, get-pipeline-definition) needs --role-arn (or "
+                          "PIPELINE_ROLE_ARN), the role its jobs run as; --bucket is optional (default: the SDK's "
+                          f"bucket sagemaker-{config.region}-ACCOUNT of the role's account)")
     if config.bucket:
         return config
-    if config.role_account is None:
-        raise ConfigError("an offline build (--definition-only, get-pipeline-definition) without --bucket needs "
-                          f"--role-arn, whose account names the SDK's default bucket sagemaker-{config.region}-ACCOUNT")
     return config.replace(bucket=f"sagemaker-{config.region}-{config.role_account}")
 
 

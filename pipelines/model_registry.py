@@ -218,7 +218,7 @@ def latest_approved(registry: ModelRegistry, group: str) -> dict[str, Any]:
                                 "pass --group, or run the pipeline that registers it first")
     if not approved:
         raise ModelPackageError(f"model package group {group} has no Approved version; approve one with "
-                                f"`model-registry approve {group} VERSION --description ...`")
+                                f"`python -m pipelines.registry approve {group} VERSION --description ...`")
     return approved[-1]
 
 

@@ -44,12 +44,57 @@ def deploy(group: str, version: int, target: str, store: Path | None, endpoint: 
                    endpoint, target=target, store=store)
 
 
+def after_version(group: str, version: int, status: str, target: str, store: Path | None) -> str | None:
+    """What a registered version needs next: approving when it waits for review, deploying once Approved."""
+    if status == "PendingManualApproval":
+        return approve(group, version, target, store)
+    if status == "Approved":
+        return deploy(group, version, target, store)
+    return None
+
+
 def retry(execution_id: str, target: str, store: Path | None) -> str:
     """The command that resumes an execution from its failed or never-run steps."""
     return command("pipelines.run", "retry", execution_id, target=target, store=store)
+
+
+def after_failure(execution_id: str, target: str, store: Path | None) -> str:
+    """What a failed or stopped execution needs: its cause fixed, then the retry that resumes it."""
+    return f"fix the cause, then {retry(execution_id, target, store)}"
 
 
 def invoke(endpoint: str, input_file: str, output_file: str, target: str, store: Path | None) -> str:
     """The command that scores a CSV file of leads through an endpoint."""
     return command("inference.invoke", "--endpoint-name", endpoint, "--input", input_file, "--output", output_file,
                    target=target, store=store)
+
+
+def invoke_sample(input_file: str, id_columns: int, target: str = "local", store: Path | None = None) -> str:
+    """The command that scores a file of sample leads through the endpoint `deploy` names by default."""
+    return command("inference.invoke", "--endpoint-name", "lead-scoring", "--input", input_file, "--output",
+                   "scores.csv", *(["--id-columns", str(id_columns)] if id_columns else []), target=target, store=store)
+
+
+def batch_scoring(target: str, store: Path | None) -> str:
+    """The command that scores a whole prefix of leads with the latest Approved version, no endpoint."""
+    return command("pipelines.run", "--pipeline", "batch-scoring", target=target, store=store)
+
+
+def endpoints(target: str, store: Path | None) -> str:
+    """The command that lists the endpoints (one no longer needed: ``undeploy NAME``)."""
+    return command("pipelines.deploy", "endpoints", target=target, store=store)
+
+
+def new_run(target: str, store: Path | None) -> str:
+    """The command that runs the lead-scoring pipeline again: the next model of the daily loop."""
+    return command("pipelines.run", target=target, store=store)
+
+
+def after_execution(execution_id: str, status: str, target: str, store: Path | None) -> str | None:
+    """What to run after reading an execution: resume it once its failure is fixed, or review the versions it
+    registered; None while it runs."""
+    if status in ("Failed", "Stopped"):
+        return after_failure(execution_id, target, store)
+    if status == "Succeeded":
+        return command("pipelines.registry", "list", target=target, store=store)
+    return None

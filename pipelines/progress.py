@@ -12,6 +12,7 @@ import sys
 import threading
 from typing import IO
 
+from rich import box
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -24,6 +25,12 @@ _STYLES = {"Succeeded": "green", "Failed": "red", "Stopped": "yellow", "Executin
 # the statuses of a step that has not started: waiting, in a condition branch not taken, or after a failure
 NOT_STARTED = ("Pending", "Not taken", "Not run")
 LATEST_WIDTH = 60  # the Latest column at most; on a narrow terminal it gives way to the others
+
+
+def readable(line: str) -> str:
+    """A job log line for display: ``#011``, the syslog escape XGBoost's container writes for a tab, as a tab
+    (the job's log file keeps the line as CloudWatch shows it)."""
+    return line.replace("#011", "\t")
 
 
 def _elapsed(step: StepStatus) -> str:
@@ -88,13 +95,15 @@ class Progress:
         """Show the current state of every step (and an optional execution-level message)."""
         for step in steps:
             self._steps[step.name] = step
-        if self._live is not None:
-            self._message = message or self._message
-            self._live.refresh()
-            return
         if message and message != self._message:
             self._message = message
-            self._print(message)
+            if self._live is not None:  # a plain line above the table, as it would be without a terminal
+                self._live.console.print(Text(message), soft_wrap=True)
+            else:
+                self._print(message)
+        if self._live is not None:
+            self._live.refresh()
+            return
         for step in steps:
             if step.status in NOT_STARTED:
                 continue
@@ -107,24 +116,28 @@ class Progress:
         """One line of a step's job log: the latest shown in the step's row (live), or printed (plain)."""
         if self._live is not None:
             if line.strip():
-                self._latest[step] = line.strip()
+                self._latest[step] = readable(line).expandtabs(2).strip()
         else:
-            self._print(f"  [{step}] {line}")
+            self._print(f"  [{step}] {readable(line)}")
 
     def _table(self) -> Table:
-        table = Table(title=self.title, caption=self._message)
+        table = Table(title=self.title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                      collapse_padding=True)
         table.add_column("Step", no_wrap=True, overflow="ellipsis", min_width=8)
         table.add_column("Status", no_wrap=True, min_width=9)
         table.add_column("Elapsed", no_wrap=True, justify="right")
-        table.add_column("Attempt", no_wrap=True, justify="right", header_style="", min_width=3)
+        table.add_column("Attempt", no_wrap=True, justify="right", header_style="")
         table.add_column("Cache", no_wrap=True, overflow="ellipsis", max_width=12)
-        # what is left of the terminal's width after the other columns (each ~a step name, a status, 7 digits)
-        room = self.console.width - (max((len(n) for n in self._steps), default=8) + 9 + 8 + 7 + 12 + 19)
+        rows = [(step.name, step.status, _elapsed(step), "" if step.status in NOT_STARTED else str(step.attempts),
+                 step.cache_hit_from or "", step.failure_reason or self._latest.get(step.name, ""))
+                for step in self._steps.values()]
+        widest = [max([len(column.header), *(len(row[i]) for row in rows)]) for i, column in enumerate(table.columns)]
+        widest[-1] = min(widest[-1], 12)  # the Cache column's max_width
+        # what the other columns leave of the terminal's width (two characters between columns and at the edges)
+        room = self.console.width - sum(widest) - 2 * (len(widest) + 1)
         table.add_column("Latest", width=max(8, min(LATEST_WIDTH, room)), no_wrap=True, overflow="ellipsis")
-        for step in self._steps.values():
-            style = _STYLES.get(step.status, "")
-            latest = step.failure_reason or self._latest.get(step.name, "")
-            table.add_row(step.name, f"[{style}]{step.status}[/]" if style else step.status, _elapsed(step),
-                          "" if step.status in NOT_STARTED else str(step.attempts), step.cache_hit_from or "",
+        for name, status, elapsed, attempt, cache, latest in rows:
+            style = _STYLES.get(status, "")
+            table.add_row(name, f"[{style}]{status}[/]" if style else status, elapsed, attempt, cache,
                           Text(latest, style="dim"))
         return table

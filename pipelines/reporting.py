@@ -66,13 +66,11 @@ def next_command(result: RunResult, store: Path | None) -> str | None:
     """What to run after this execution: approve what it registered, deploy what it registered Approved, or
     retry it once the cause of its failure is fixed."""
     if result.status in ("Failed", "Stopped"):
-        return f"fix the cause, then {next_steps.retry(result.execution_id, result.target, store)}"
+        return next_steps.after_failure(result.execution_id, result.target, store)
     model = result.registered_model
-    if result.status != "Succeeded" or not model:
+    if result.status != "Succeeded":
         return None
-    group, version = model["ModelPackageGroupName"], int(model["ModelPackageVersion"])
-    if model["ModelApprovalStatus"] == "PendingManualApproval":
-        return next_steps.approve(group, version, result.target, store)
-    if model["ModelApprovalStatus"] == "Approved":
-        return next_steps.deploy(group, version, result.target, store)
-    return None
+    if not model:  # a batch-scoring run: scores with no endpoint, so one kept running may go
+        return next_steps.endpoints(result.target, store) if result.transform_output else None
+    return next_steps.after_version(model["ModelPackageGroupName"], int(model["ModelPackageVersion"]),
+                                    model["ModelApprovalStatus"], result.target, store)

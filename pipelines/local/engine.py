@@ -345,6 +345,8 @@ class LocalEngine:
             self.log(step.name, f"cache entry from execution {source} ignored: its output {missing[0]} is gone")
             return None
         step.cache_hit_from = source
+        # what its job said it did not enforce when it ran: a cache hit runs no job to say it again
+        step.unenforced += [line for line in cached.get("unenforced", []) if line not in step.unenforced]
         self.log(step.name, f"cache hit: reusing the outputs of execution {source}")
         if step.name in self.options.faults:
             self.log(step.name, f"note: --inject-fault {step.name}=... does nothing here: the step is a cache hit, so "

@@ -71,7 +71,9 @@ class LocalTarget:
             store.put_file(upload.local_path, upload.s3_uri)
         check_uris(values, path="Parameters")
         if "InputDataUrl" in values:
-            self._ensure_input(store, values["InputDataUrl"], built, progress)
+            sampled = self._ensure_input(store, values["InputDataUrl"], built, progress)
+            if sampled is not None:  # a parameter, as on SageMaker: another row count is another cache key
+                overrides = {**overrides, "InputDataUrl": sampled}
         record = self._engine(store, progress).run(definition, built.name, overrides, self.selection, self.execution_id)
         progress.update(never_ran(definition, record))
         record.unenforced = unenforced.pipeline_settings(definition)
@@ -134,25 +136,32 @@ class LocalTarget:
         return LocalEngine(store, registry, progress.log, lambda record: progress.update(_steps(record)),
                            self.engine_options())
 
-    def _ensure_input(self, store: Store, input_url: str, built: BuiltPipeline, progress: Progress) -> None:
-        """Sample data at an empty input that is our pipeline's default (or a --definition's input, with
-        --sample-rows); an error for any other empty input of our pipeline."""
+    def _ensure_input(self, store: Store, input_url: str, built: BuiltPipeline, progress: Progress) -> str | None:
+        """The URI of sample data staged for an empty input that is our pipeline's default (or a --definition's
+        input, with --sample-rows), or None to read the input as given; an error for any other empty input."""
         if store.objects(input_url.rstrip("/") + "/"):
-            return
+            if self.sample_rows is not None and built.write_sample is not None:
+                progress.update([], f"--sample-rows {self.sample_rows} not used: InputDataUrl {input_url} "
+                                    "already holds data, read as it is")
+            return None
         samples_here = built.write_sample is not None and (self.definition_file is not None
                                                            or input_url == built.sample_input_url)
         if not samples_here:
             if self.definition_file is not None:
-                return  # a definition written elsewhere: its steps report what they miss
+                return None  # a definition written elsewhere: its steps report what they miss
             raise ConfigError(f"no objects under {input_url} in the store ({store.path(input_url)}); "
                               "stage your CSV there (see the README's store layout)")
         rows = self.sample_rows or DEFAULT_SAMPLE_ROWS
+        ids = self.config.scoring_id_columns
+        sample_url = f"{input_url.rstrip('/')}-sample-{rows}-rows" + ("" if ids == 1 else f"-{ids}-ids")
         kept, generated = self._sample_files(store, built, rows)
         for path in kept:
             with safe_files.open_read(store.root, path) as data:
-                store.put_stream(data, join_uri(input_url, path.name))
+                store.put_stream(data, join_uri(sample_url, path.name))
         verb = "Generated" if generated else "Reused"
-        progress.update([], f"{verb} {rows} rows of sample lead data in {len(kept)} files under {input_url}")
+        progress.update([], f"{verb} {rows} rows of sample lead data in {len(kept)} files under {sample_url} "
+                            "(InputDataUrl)")
+        return sample_url
 
     def _sample_files(self, store: Store, built: BuiltPipeline, rows: int) -> tuple[list[Path], bool]:
         """The sample files for ``rows`` rows, generated once per (pipeline, rows, id columns, generator

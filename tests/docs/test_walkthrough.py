@@ -63,6 +63,10 @@ def test_the_walkthrough_runs_as_written_and_each_step_names_the_next(tmp_path):
         said.append(result.stdout)
     run, report, approve, deploy, invoke, curl, bulk, undeploy = said
     assert "Registered: LeadScoringModels version 1 (PendingManualApproval)" in run
+    assert "20000 rows of sample lead data in 4 files under s3://" in run  # the rows asked for, in a prefix of
+    assert "/input/raw-sample-20000-rows (InputDataUrl)" in run  # their own: never an earlier sample's cache hit
+    assert report.splitlines()[-1] == ("Next: python -m pipelines.registry approve LeadScoringModels 1 --description "
+                                       "'Reviewed: ...'")
     assert run.splitlines()[-1] == ("Next: python -m pipelines.registry approve LeadScoringModels 1 --description "
                                     "'Reviewed: ...'")
     assert "LeadScoringModels version 1: Approved" in approve
@@ -72,10 +76,13 @@ def test_the_walkthrough_runs_as_written_and_each_step_names_the_next(tmp_path):
     assert "Next: python -m pipelines.run sample-data --rows 1000 --output leads.csv\n      python -m inference.invoke " \
            "--endpoint-name lead-scoring --input leads.csv --output scores.csv\n" in deploy
     assert len((tmp_path / "scores.csv").read_text().splitlines()) == 1000
+    assert ("Next: python -m inference.invoke --endpoint-name lead-scoring --input leads.csv --output scores.csv\n"
+            in invoke) and "Next: python -m pipelines.run --pipeline batch-scoring\n" in invoke
     assert [0 <= float(score) <= 1 for score in invoke.split()[-3:]] == [True] * 3
     assert [0 <= float(score) <= 1 for score in curl.split()] == [True, True]
     assert "scoring with LeadScoringModels version 1, the latest Approved" in bulk
-    assert "Endpoint lead-scoring: deleted" in undeploy
+    assert bulk.splitlines()[-1] == "Next: python -m pipelines.deploy endpoints"
+    assert "Endpoint lead-scoring: deleted" in undeploy and undeploy.splitlines()[-1] == "Next: python -m pipelines.run"
 
     # the container page's local test of our image, on the splits the run above made
     [container] = [block for block in bash_blocks(DOCS / "container.md") if block.startswith("SPLITS=")]

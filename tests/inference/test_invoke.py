@@ -167,6 +167,7 @@ def test_scores_every_row_in_order_with_its_id(tmp_path, endpoint):
     assert [line.split(",")[1] for line in got] == expected
     summary = result.stdout.strip()
     assert summary.startswith("scored 5000 rows (5000 this run) in ") and "0 retries" in summary
+    assert summary.splitlines()[-1].endswith(f" -m pipelines.run --pipeline batch-scoring --store {store}")  # Next:
     requests = int(summary.split(" in ")[1].split()[0])
     assert math.ceil(len(features) / 8000) <= requests <= math.ceil(len(features) / 8000) + 1  # requests are full
     assert not list(output.parent.glob("*.partial")) and not list(output.parent.glob("*.progress.json"))

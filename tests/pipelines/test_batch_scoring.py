@@ -83,7 +83,7 @@ def test_local_run_scores_sample_leads_with_the_latest_approved_version(scoring_
     assert f"ModelPackageArn not given: scoring with {GROUP} version 1, the latest Approved ({arn})" in result.stdout
     execution = next(line for line in result.stdout.splitlines() if line.startswith("Execution ")).split()[1][:-1]
     outputs = Store(store).objects(f"s3://sagemaker-local/lead-scoring/{execution}/ScoreLeads/scores/")
-    inputs = Store(store).objects("s3://sagemaker-local/lead-scoring/scoring/input/")
+    inputs = Store(store).objects("s3://sagemaker-local/lead-scoring/scoring/input-sample-3000-rows/")  # its own
     assert [key.rsplit("/", 1)[1] for key, _ in outputs] == [key.rsplit("/", 1)[1] + ".out" for key, _ in inputs]
     scored = [line.split(",") for _, path in outputs for line in path.read_text().splitlines()]
     leads = [line.split(",", 1) for _, path in inputs for line in path.read_text().splitlines()]
@@ -111,7 +111,7 @@ def test_no_approved_version_is_one_line(tmp_path):
     result = run_pipeline(tmp_path / "store")
     assert result.returncode == 2 and result.stderr.strip() == (
         f"error: model package group {GROUP} has no Approved version; approve one with "
-        f"`model-registry approve {GROUP} VERSION --description ...`")
+        f"`python -m pipelines.registry approve {GROUP} VERSION --description ...`")
 
 
 def test_sagemaker_target_upserts_the_scoring_pipeline_with_the_latest_approved_arn(aws_credentials):

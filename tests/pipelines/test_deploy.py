@@ -90,8 +90,9 @@ def server_processes(folder: Path) -> list[str]:
 def test_a_version_that_is_not_approved_is_refused(store):
     result = deploy_model("deploy", "--version", "2", "--endpoint-name", "leads", "--store", str(store))
     assert result.returncode == 2
-    assert result.stderr.strip() == (f"error: {GROUP} version 2 is PendingManualApproval; only an Approved version is "
-                                     f"deployed (model-registry approve {GROUP} 2 --description ...)")
+    assert result.stderr.strip().startswith(f"error: {GROUP} version 2 is PendingManualApproval; only an Approved "
+                                            "version is deployed (")
+    assert f" -m pipelines.registry approve {GROUP} 2 --description 'Reviewed: ...' --store {store})" in result.stderr
     assert not (store / "endpoints").exists()
     bad = deploy_model("deploy", "--endpoint-name", "no_underscores", "--store", str(store))
     assert bad.returncode == 2 and "endpoint name 'no_underscores' must match" in bad.stderr
@@ -162,7 +163,8 @@ def test_local_endpoint_serves_swaps_without_failures_and_undeploys(store):
         assert len(list((store / "endpoints" / "leads" / "models").iterdir())) == 1
     finally:
         undeployed = deploy_model("undeploy", "leads", "--store", str(store))
-    assert undeployed.returncode == 0 and undeployed.stdout.strip() == "Endpoint leads: deleted"
+    assert undeployed.returncode == 0 and undeployed.stdout.splitlines()[0] == "Endpoint leads: deleted"
+    assert undeployed.stdout.splitlines()[1].endswith(f" -m pipelines.run --store {store}")  # Next: the next run
     assert server_processes(store / "endpoints" / "leads") == []
     assert deploy_model("endpoints", "--store", str(store)).stdout.strip() == "no endpoints"
     gone = deploy_model("undeploy", "leads", "--store", str(store))
@@ -243,6 +245,7 @@ def test_sagemaker_refuses_pending_and_undeploys_everything(sagemaker, capsys):
     assert cli.main(["endpoints", "--json", *SAGEMAKER[:2]]) == 0
     assert [e["EndpointName"] for e in json.loads(capsys.readouterr().out)] == ["leads"]
     assert cli.main(["undeploy", "leads", *SAGEMAKER[:2]]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith(" -m pipelines.run --target sagemaker")
     assert sagemaker.list_endpoints()["Endpoints"] == []
     assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
     assert sagemaker.list_models()["Models"] == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -30,7 +31,7 @@ def test_plain_mode_prints_each_change_once():
         "PrepareData: Succeeded in 0.0s (cache hit from execution abc123)",
         "Train: Executing (attempt 2)",
         "Evaluate: Failed in 3.0s - AlgorithmError: boom",
-        "  [Train] [0]#011train-auc:0.7",
+        "  [Train] [0]\ttrain-auc:0.7",  # syslog's #011 shown as the tab it stands for
     ]
 
 
@@ -54,8 +55,8 @@ def test_live_mode_lists_declared_steps_as_pending_and_shows_the_latest_log_line
             progress.log("Train", f"[{i}]#011train-auc:0.{i:03d}")
     text = stream.getvalue()
     last_table = text[text.rindex("Latest"):]
-    assert "[299]#011train-auc:0.299" in last_table
-    assert "[12]#011train-auc" not in text  # iteration lines do not scroll the table away
+    assert re.search(r"\[299\] +train-auc:0\.299", last_table) and "#011" not in text  # the tab, as spaces
+    assert not re.search(r"\[12\] +train-auc", text)  # iteration lines do not scroll the table away
     assert "Register" in last_table and "Pending" in last_table
     assert last_table.index("PrepareData") < last_table.index("Train") < last_table.index("Register")
 
@@ -138,3 +139,19 @@ def test_lines_of_parallel_steps_never_interleave_without_a_terminal():
     for line in lines:
         step = line.split("]")[0].removeprefix("  [")
         assert line.startswith(f"  [{step}] line ") and line.endswith(f" of {step}"), line
+
+
+def test_at_80_columns_info_lines_are_plain_lines_above_and_the_latest_line_keeps_room(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    stream = io.StringIO()
+    info = "Generated 20000 rows of sample lead data in 4 files under s3://b/input/raw-sample-20000-rows"
+    with Progress("LeadScoringPipeline on local", stream=stream, live=True) as progress:
+        progress.declare(["PrepareData", "Train", "Evaluate", "CheckQuality", "RegisterModel", "BatchTransform"])
+        progress.update([StepStatus("PrepareData", "Succeeded", START, START, cache_hit_from="3qx7fw2k9d1a"),
+                         StepStatus("Train", "Executing", START, START + timedelta(seconds=95))], info)
+        progress.update([], "warning: MLflow is not installed")
+        progress.log("Train", "[41]#011train-auc:0.81234#011validation-auc:0.79876")
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == info and lines[1] == "warning: MLflow is not installed"  # whole, from the first column
+    assert sum(info in line for line in lines) == 1  # not repeated as a caption under the table
+    assert re.search(r"\[41\] +train-auc:0\.", stream.getvalue())  # more of the latest line than 8 characters

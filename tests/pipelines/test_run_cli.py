@@ -167,3 +167,14 @@ def test_flags_the_other_settings_make_idle_are_said_to_do_nothing(tmp_path):
                     "--calibration", "platt")
     assert quiet.returncode == 0 and "does nothing" not in quiet.stderr
 
+
+
+def test_an_offline_build_names_every_missing_flag_in_one_line_whatever_is_given():
+    said = set()
+    for given in ([], ["--bucket", "lead-bucket"]):
+        result = run_cli("--definition-only", "-", *given)
+        assert result.returncode == 2 and result.stdout == ""
+        assert result.stderr.count("\n") == 1 and "--role-arn" in result.stderr, result.stderr
+        said.add(result.stderr)
+    assert len(said) == 1  # adding the --bucket the first line seemed to offer changes nothing: both say all
+    assert run_cli("--definition-only", "-", "--role-arn", ROLE).returncode == 0  # what the line asked for is enough

@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
             return 0
         print_table("Callback steps waiting for their token", ["Token", "Execution", "Step", "Arguments"],
                     [[entry["token"], entry["execution_id"], entry["step"], json.dumps(entry["message"]["arguments"])]
-                     for entry in waiting], wide="Arguments", empty="no Callback step waits for a token")
+                     for entry in waiting], wide="Arguments", empty="no Callback step waits for a token",
+                    key="Token")
         return 0
     if args.command == "succeed":
         outputs = []

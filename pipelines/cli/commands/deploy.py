@@ -89,8 +89,9 @@ def approved_version(args: argparse.Namespace, config: PipelineConfig) -> dict[s
         return latest_approved(registry, group)
     package = registry.describe(group, args.version)
     if package["ModelApprovalStatus"] != "Approved":
+        approve = next_steps.approve(group, args.version, args.target, args.store)
         raise ModelPackageError(f"{group} version {args.version} is {package['ModelApprovalStatus']}; only an Approved "
-                                f"version is deployed (model-registry approve {group} {args.version} --description ...)")
+                                f"version is deployed ({approve})")
     return package
 
 
@@ -151,6 +152,7 @@ def undeploy(args: argparse.Namespace) -> int:
     check_endpoint_name(args.endpoint_name)
     _endpoints(args, options.config_for(args)).delete(args.endpoint_name)
     print(f"Endpoint {args.endpoint_name}: deleted")
+    print(f"Next: {next_steps.new_run(args.target, args.store)}")
     return 0
 
 

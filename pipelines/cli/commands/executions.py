@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from rich.console import Console
 
+from pipelines import next_steps
 from pipelines.cli import options
 from pipelines.cli.parsing import CommandParser, run_parsed
 from pipelines.cli.tables import print_rows, print_table
@@ -23,6 +24,7 @@ from pipelines.local.executions import ExecutionRecord
 from pipelines.local.graph import steps_by_name
 from pipelines.local.job_logs import log_lines, step_logs
 from pipelines.local.store import Store
+from pipelines.progress import readable
 
 COMMANDS = ("executions", "describe", "logs", "retry")
 
@@ -121,7 +123,8 @@ def _print_log_sections(step: executions.StepRecord, sections: list[tuple[str, I
     for label, lines in sections:
         if len(sections) > 1:
             print(f"==> {label} <==")
-        for line in lines:
+        for line in lines:  # as read, but syslog's #011 as the tab it stands for
+            line = readable(line)
             sys.stdout.write(line if line.endswith("\n") else line + "\n")
     return 0
 
@@ -155,7 +158,7 @@ def _print_executions(rows: list[dict[str, Any]], title: str, as_json: bool) -> 
                       f"{_count(row['retries'])}/{_count(row['step_retries'])}",  # of the execution / of its steps
                       row.get("failure") or row["failure_reason"] or ""])
     print_table(f"{title}: {next(iter(pipelines))}" if one_pipeline else title, columns, cells, wide="Failure",
-                empty="no executions")
+                empty="no executions", key="Execution")
     return 0
 
 
@@ -174,7 +177,7 @@ def describe(store: Path, execution_id: str, as_json: bool, only_unenforced: boo
     local_store = Store(store)
     return _print_record(record, executions.status_of(store, record), definition, as_json,
                          locate=lambda uri: f"{uri} ({local_store.path(uri)})", only_unenforced=only_unenforced,
-                         full=full)
+                         full=full, store=store)
 
 
 LONG_LIST = 8  # items of a list shown before "..." (an ROC curve has hundreds)
@@ -203,8 +206,9 @@ def _print_unenforced(record: ExecutionRecord) -> int:
 
 
 def _print_record(record: ExecutionRecord, status: str, definition: dict[str, Any], as_json: bool,
-                  locate: Callable[[str], str], only_unenforced: bool = False, full: bool = False) -> int:
-    """One execution, whichever target ran it: ``locate`` says where an S3 URI is for this target."""
+                  locate: Callable[[str], str], only_unenforced: bool = False, full: bool = False,
+                  target: str = "local", store: Path | None = None) -> int:
+    """One execution, whichever target ran it (``locate`` says where an S3 URI is for it), and what to run next."""
     if as_json:
         print(json.dumps({**asdict(record), "status": status, "step_retries": record.step_retries}, indent=2, default=str))
         return 0
@@ -245,6 +249,9 @@ def _print_record(record: ExecutionRecord, status: str, definition: dict[str, An
                 console.print(f"    {line}", markup=False)
         for line in step.unenforced:
             console.print(f"  not enforced locally: {line}", markup=False)
+    following = next_steps.after_execution(record.execution_id, status, target, store)
+    if following:
+        console.print(f"\nNext: {following}", markup=False)
     return 0
 
 
@@ -304,7 +311,7 @@ def sagemaker_command(args: argparse.Namespace) -> int:
     record, definition = service.record(arn, note=_note)
     if args.command == "describe":
         return _print_record(record, record.status, definition, args.json, locate=lambda uri: uri,
-                             only_unenforced=args.not_enforced, full=args.full)
+                             only_unenforced=args.not_enforced, full=args.full, target="sagemaker")
     return print_sagemaker_logs(service, _recorded_step(record, args.step))
 
 

@@ -16,6 +16,7 @@ from typing import Sequence
 
 from inference.hosting import MAX_PAYLOAD_BYTES
 from inference.scoring import score_file
+from pipelines import next_steps
 from pipelines.cli import options
 from pipelines.cli.parsing import CommandParser, run_parsed
 
@@ -42,4 +43,12 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``invoke-endpoint`` and ``python -m inference.invoke``."""
-    return run_parsed(parser(), argv, lambda args: score_file(args, options.config_for(args)))
+    return run_parsed(parser(), argv, _score)
+
+
+def _score(args: argparse.Namespace) -> int:
+    """Score the file; once every row is, say what comes next: scoring in bulk, with no endpoint."""
+    code = score_file(args, options.config_for(args))
+    if code == 0:
+        print(f"Next: {next_steps.batch_scoring(args.target, args.store)}")
+    return code

@@ -62,7 +62,8 @@ def run_command(args: argparse.Namespace) -> int:
     if args.command == "list":
         return list_versions(registry, args.group, args.status, args.json)
     if args.command == "describe":
-        return describe(registry, args.version_ref, args.json, locate=_locator(args))
+        return describe(registry, args.version_ref, args.json, locate=_locator(args), target=args.target,
+                        store=args.store)
     status = "Approved" if args.command == "approve" else "Rejected"
     package = decide(registry, args.group, args.version, status, args.description,
                      f"model-registry {args.command}: --description")
@@ -124,8 +125,9 @@ def list_versions(registry: ModelRegistry, group: str | None, status: str | None
     return 0
 
 
-def describe(registry: ModelRegistry, ref: list[str], as_json: bool,
-             locate: Callable[[str], str] = lambda uri: uri) -> int:
+def describe(registry: ModelRegistry, ref: list[str], as_json: bool, locate: Callable[[str], str] = lambda uri: uri,
+             target: str = "local", store: Path | None = None) -> int:
+    """One version: its status, model, metrics, report and audit trail, then what it needs next."""
     if len(ref) == 1 and ref[0].startswith("arn:"):
         package = registry.describe_arn(ref[0])
     elif len(ref) == 2 and ref[1].isdigit():
@@ -163,6 +165,9 @@ def describe(registry: ModelRegistry, ref: list[str], as_json: bool,
     for change in details["history"]:
         print(f"  {change['at'][:19]} {change['who']}: {change['from_status']} -> {change['to_status']}"
               + (f" ({change['description']})" if change.get("description") else ""))
+    following = next_steps.after_version(group, int(version), package["ModelApprovalStatus"], target, store)
+    if following:
+        print(f"Next: {following}")
     return 0
 
 

@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
+from pipelines import next_steps
 from pipelines.cli.options import positive_int
 from pipelines.cli.parsing import CommandParser, run_parsed
 from pipelines.errors import ConfigError
@@ -43,4 +44,5 @@ def run(args: argparse.Namespace) -> int:
     write_leads(args.output, args.rows, args.id_columns)
     print(f"{args.output}: {args.rows} leads, {args.id_columns} id columns then {len(FEATURES)} features "
           f"({FEATURES[0]} ... {FEATURES[-1]}), no header, no label")
+    print(f"Next: {next_steps.invoke_sample(str(args.output), args.id_columns)}")
     return 0
