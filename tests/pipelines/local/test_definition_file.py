@@ -73,7 +73,7 @@ def test_hand_written_definition_runs(tmp_path):
     assert "Fit: Succeeded" in result.stdout
     models = list((store / "s3" / "mine" / "models").rglob("model.tar.gz"))
     assert len(models) == 1
-    assert "[14]#011train-auc:" in result.stdout and "[15]" not in result.stdout
+    assert "[14]\ttrain-auc:" in result.stdout and "[15]" not in result.stdout  # the log's #011 shown as a tab
 
 
 def test_unsupported_step_type_is_named(tmp_path):
