@@ -3,11 +3,13 @@ on a real MLflow tracking server started on loopback, and with a server that doe
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -67,7 +69,7 @@ def test_a_local_execution_is_an_mlflow_run_with_params_metric_history_artifacts
     assert len(rounds) > 5 and [m.step for m in rounds] == list(range(len(rounds)))
     auc = float(next(line.split()[-1] for line in result.stdout.splitlines() if line.startswith("Model test AUC")))
     assert round(run.data.metrics["test_auc"], 4) == auc and run.data.metrics["test_auc_std"] > 0
-    assert run.data.metrics["top_decile_lift"] > 1 and run.data.metrics["duration_seconds.Train"] > 0
+    assert run.data.metrics["top_decile_lift"] > 1 and run.data.metrics["wall_seconds/Train"] > 0
     tags = run.data.tags
     assert tags["pipeline"] == "LeadScoringPipeline" and tags["source_revision"] == "rev-1"
     assert tags["registered_model"] == "LeadScoringModels version 1" and tags["reused_steps"] == "none"
@@ -77,6 +79,19 @@ def test_a_local_execution_is_an_mlflow_run_with_params_metric_history_artifacts
     described = subprocess.run([sys.executable, "-m", "pipelines.registry", "describe", "LeadScoringModels", "1"],
                                cwd=cwd, capture_output=True, text=True, timeout=120)
     assert f"  MLflow run:   {run.info.run_id} (experiment LeadScoringPipeline) at {uri}" in described.stdout
+
+
+def test_the_run_lasts_as_the_execution_did_and_its_model_metrics_sort_before_step_durations(tracked_run):
+    cwd, result, uri = tracked_run
+    execution = execution_of(result)
+    _, run = only_run(uri, execution)
+    record = json.loads((cwd / ".sagemaker-local" / "executions" / execution / "execution.json").read_text())
+    assert run.info.start_time == int(datetime.fromisoformat(record["start_time"]).timestamp() * 1000)
+    assert run.info.end_time == int(datetime.fromisoformat(record["end_time"]).timestamp() * 1000)
+    names = sorted(run.data.metrics)  # the order of MLflow's metric table and charts
+    durations = [name for name in names if name.startswith("wall_seconds/")]
+    assert len(durations) == len(record["steps"]) and names[-len(durations):] == durations
+    assert {"test_auc", "validation-auc", "top_decile_lift"} <= set(names[:-len(durations)])
 
 
 def test_cache_hits_and_a_retried_failure_are_recorded_as_they_happened(tracked_run):
