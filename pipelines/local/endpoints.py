@@ -27,6 +27,7 @@ from inference.gunicorn_worker import THREADS
 from inference.hosting import HostingError, predictor_for
 from pipelines.errors import ConfigError, EndpointError, EndpointNotFoundError
 from pipelines.local import safe_files
+from pipelines.local.job_runtime.processes import stat_fields
 from pipelines.local.store import Store
 
 ENDPOINT_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")  # SageMaker's rule for endpoint names
@@ -237,17 +238,9 @@ def _ping(port: int) -> tuple[int | None, str | None]:
         return None, None
 
 
-def _stat_fields(pid: int) -> list[str]:
-    """/proc/PID/stat after the command name (state is [0], start time [19]); [] if there is no such process."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return []
-
-
 def _started(pid: int) -> str | None:
     """When ``pid`` started (clock ticks since boot): with the pid, it names one process, never a recycled pid."""
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return fields[19] if len(fields) > 19 else None
 
 
@@ -256,6 +249,6 @@ def _alive(record: dict[str, Any]) -> bool:
     pid = record.get("Pid")
     if type(pid) is not int or pid <= 0:
         return False
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return len(fields) > 19 and fields[0] != "Z" and fields[19] == record.get("PidStarted")
 

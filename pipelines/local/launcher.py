@@ -29,6 +29,7 @@ from typing import Any, Sequence
 from pipelines.config import PipelineConfig, build_config
 from pipelines.errors import ExecutionError, ExecutionInterrupted, PipelineError
 from pipelines.local import executions, safe_files
+from pipelines.local.job_runtime.processes import stat_fields
 from pipelines.local.executions import ExecutionLock, new_execution_id, now
 from pipelines.local.store import Store
 from pipelines.selection import Selection
@@ -175,13 +176,12 @@ def _launcher(directory: Path) -> tuple[int, int] | None:
 def _process(pid: int) -> tuple[int, list[str]] | None:
     """(start time in clock ticks after boot, arguments after the program) of a live process; None if it is gone
     or a zombie."""
+    fields = stat_fields(pid)
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
         arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1:-1]
     except OSError:
         return None
-    fields = stat[stat.rindex(")") + 2:].split()  # the name in parentheses may hold spaces: fields[0] is field 3
-    if fields[0] == "Z":
+    if len(fields) <= 19 or fields[0] == "Z":
         return None
     return int(fields[19]), [os.fsdecode(argument) for argument in arguments]
 

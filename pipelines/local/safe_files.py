@@ -125,10 +125,10 @@ def open_read(root: Path, path: Path) -> BinaryIO:
     return os.fdopen(_open_file(root, path, os.O_RDONLY), "rb")
 
 
-def read_bytes(root: Path, path: Path, limit: int | None = None) -> bytes:
-    """The bytes of ``path`` below ``root`` (at most ``limit``)."""
+def read_bytes(root: Path, path: Path) -> bytes:
+    """The bytes of ``path`` below ``root``."""
     with open_read(root, path) as handle:
-        return handle.read() if limit is None else handle.read(limit)
+        return handle.read()
 
 
 def read_text(root: Path, path: Path) -> str:

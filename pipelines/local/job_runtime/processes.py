@@ -118,16 +118,18 @@ def kill_leftovers(job_dir: Path) -> bool:
     return stopped
 
 
+def stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat after the command name, which may hold spaces and ')' (state is [0], start time in clock ticks
+    after boot [19]); [] if there is no such process."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
 def _group_members(pgid: int) -> list[int]:
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid:  # fields after the command name: state, ppid, pgrp, ...
-            members.append(int(stat.parent.name))
-    return members
+    pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    return [pid for pid in pids if (fields := stat_fields(pid)) and int(fields[2]) == pgid]  # [2]: the group
 
 
 def _started_in(pid: int, directory: Path) -> bool:
