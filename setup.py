@@ -6,7 +6,8 @@ setup(
     description="A SageMaker pipeline for lead scoring, with an offline local engine",
     python_requires=">=3.10",
     packages=find_packages(include=["pipelines", "pipelines.*", "steps", "processing", "inference", "container"]),
-    package_data={"pipelines.studio": ["templates/*.html", "static/*"], "container": ["requirements*.txt"]},
+    package_data={"pipelines.studio": ["templates/*.html", "static/*"], "container": ["requirements*.txt"],
+                  "pipelines.local": ["image_libraries.json"]},
     install_requires=[
         "sagemaker>=3.27,<4",
         "boto3>=1.35",

@@ -19,7 +19,12 @@
     ├── EnvironmentBuildError      a job's environment (its requirements) cannot be built; names the file (exit 1)
     ├── NotFoundError              what a studio request names is not in the local store (exit 2)
     └── DefinitionError            a pipeline definition cannot be executed as written; names step and field (exit 2)
-        ├── UnsupportedStepTypeError
+        ├── NotRunnableLocallyError  the local engine cannot run a step SageMaker runs (its image: a built-in
+        │   │                        algorithm other than XGBoost, a Spark image, one nothing local stands in for);
+        │   │                        the engine's limit, never the user's program (not an AlgorithmError)
+        │   ├── UnsupportedStepTypeError  its Type
+        │   └── MissingToolError    what a local stand-in runs with is not installed here (R for the R image);
+        │                           says what to install
         ├── ExpressionError        a Get/Std:Join/Std:JsonGet/condition cannot be resolved
         ├── UnsafePathError        a URI, name or path would lead outside the local store
         │   └── KeyConflictError   a key the local store cannot hold beside another (``a`` and ``a/b``)
@@ -87,10 +92,14 @@ class ExecutionError(PipelineError):
 
 
 class ExecutionInterrupted(PipelineError):
-    """Ctrl-C (or SIGTERM) stopped a local execution; its record stays resumable."""
+    """Ctrl-C (or SIGTERM) stopped a local execution: it is recorded Stopped, and ``retry`` resumes it."""
 
     exit_code = 130
     label = "interrupted"
+
+    def __init__(self, message: str, execution_id: str | None = None):
+        super().__init__(message)
+        self.execution_id = execution_id
 
 
 class RegistryError(PipelineError):
@@ -151,8 +160,21 @@ class DefinitionError(PipelineError):
         self.field = field
 
 
-class UnsupportedStepTypeError(DefinitionError):
+class NotRunnableLocallyError(DefinitionError):
+    """The local engine cannot run a step that SageMaker runs: a limit of the engine, not a fault of the user's
+    program or definition. Refused before anything runs, one line per step with the way forward; a step whose image
+    is known only at run time fails with a FailureReason starting with ``failure_prefix`` (never AlgorithmError)."""
+
+    failure_prefix = "NotRunnableLocally"
+
+
+class UnsupportedStepTypeError(NotRunnableLocallyError):
     """A step's Type has no executor in the local engine."""
+
+
+class MissingToolError(NotRunnableLocallyError):
+    """What the local stand-in for an image runs with is not installed on this machine (R and its packages for
+    the R image): the message is one line saying what to install. A step fails with it as a ClientError."""
 
 
 class ExpressionError(DefinitionError):

@@ -37,8 +37,12 @@ class BuiltPipeline:
 def description(config: PipelineConfig) -> str:
     """Pipeline description shown in Studio, listing the parameters."""
     return (
-        f"Lead scoring: prepare label-first CSV ({'from Redshift' if config.reads_redshift else 'from S3'}), train XGBoost, evaluate, gate on AUC, register "
-        f"in {config.model_package_group} and batch-score the test split.\nParameters:\n"
+        f"Lead scoring: prepare label-first CSV ({'from Redshift' if config.reads_redshift else 'from S3'}), "
+        + ("train with your image, batch-score the test split through its serving, evaluate the scores, gate on "
+           f"AUC and register in {config.model_package_group}" if config.training_mode == "custom" else
+           f"train XGBoost, evaluate, gate on AUC, register in {config.model_package_group} and batch-score the "
+           "test split")
+        + ".\nParameters:\n"
         + parameters.description_table(parameters.specs(config))
     )[:3072]
 
@@ -102,15 +106,24 @@ def _assemble(config: PipelineConfig, session: Any) -> tuple[Any, StepContext]:
     ctx = StepContext(config=config, session=session, params=parameters.declare(config))
     prepare = prepare_data.build(ctx)
     training = train.build(ctx, prepare)
-    evaluation, report = evaluate.build(ctx, prepare, training)
-    registration = register_model.build(ctx, training, evaluation)
     model = create_model.build(ctx, training)
     transform = batch_transform.build(ctx, model, prepare)
-    gate = check_quality.build(ctx, evaluation, report, if_steps=[registration, model, transform])
+    if config.training_mode == "custom":
+        # a custom image's model is scored by its own serving: the batch transform of the test split comes
+        # before Evaluate, which reads its scores, and the gate then only decides the registration
+        evaluation, report = evaluate.build(ctx, prepare, training, transform)
+        registration = register_model.build(ctx, training, evaluation)
+        steps = [prepare, training, model, transform, evaluation,
+                 check_quality.build(ctx, evaluation, report, if_steps=[registration])]
+    else:
+        evaluation, report = evaluate.build(ctx, prepare, training)
+        registration = register_model.build(ctx, training, evaluation)
+        steps = [prepare, training, evaluation,
+                 check_quality.build(ctx, evaluation, report, if_steps=[registration, model, transform])]
     pipeline = Pipeline(
         name=config.pipeline_name,
         parameters=list(ctx.params.values()),
-        steps=[prepare, training, evaluation, gate],
+        steps=steps,
         sagemaker_session=session,
         pipeline_experiment_config=PipelineExperimentConfig(
             ExecutionVariables.PIPELINE_NAME, ExecutionVariables.PIPELINE_EXECUTION_ID

@@ -1,4 +1,5 @@
-"""Score the test split with the trained model and write evaluation.json plus charts.
+"""Score the test split with the trained model (or read the scores a batch transform of it wrote, for a model
+of any image) and write evaluation.json plus charts.
 
 Runs inside a SageMaker processing job (the XGBoost image: xgboost, numpy, pandas,
 matplotlib) and, unchanged, in the local engine. Output, under --output-dir:
@@ -38,6 +39,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--model-dir", default="/opt/ml/processing/model")
     p.add_argument("--test-dir", default="/opt/ml/processing/test")
     p.add_argument("--output-dir", default="/opt/ml/processing/evaluation")
+    p.add_argument("--predictions-dir", default="", help="label,score lines a batch transform of the test split "
+                   "wrote (any model, any image): evaluated instead of scoring --test-dir with --model-dir")
     p.add_argument("--threshold", type=float, default=0.5, help="score above which a lead is predicted positive")
     p.add_argument("--seed", type=int, default=42, help="seed of the bootstrap for standard deviations")
     p.add_argument("--model-uri", default="", help="where the model evaluated is (named in the report)")
@@ -191,21 +194,51 @@ def load_booster_file(path):
 
 def load_test(test_dir: str) -> Tuple[np.ndarray, np.ndarray]:
     """Labels and features of the headerless, label-first test split."""
+    data = _label_first_rows(test_dir, "the test split")
+    return data[:, 0], data[:, 1:]
+
+
+def load_predictions(predictions_dir: str) -> Tuple[np.ndarray, np.ndarray]:
+    """Labels and scores from the ``label,score`` lines a batch transform of the test split wrote (its input's
+    label joined to the model's answer), every file in name order."""
+    data = _label_first_rows(predictions_dir, "the predictions")
+    if data.shape[1] != 2:
+        raise EvaluationError("the predictions in %s have %d columns; each line must be label,score (the "
+                              "transform's JoinSource Input with OutputFilter $[0,-1])" % (predictions_dir, data.shape[1]))
+    scores = data[:, 1]
+    if not (np.isfinite(scores).all() and ((scores >= 0) & (scores <= 1)).all()):
+        raise EvaluationError("the predictions in %s have scores outside [0, 1]: the model must answer one "
+                              "probability per row" % predictions_dir)
+    return data[:, 0], scores
+
+
+def _label_first_rows(folder: str, what: str) -> np.ndarray:
+    """The headerless numeric CSV rows of every file in ``folder``; EvaluationError naming the file and line of a
+    row that is not numbers, or if the labels are not 0 and 1 of both classes."""
     import pandas as pd
 
-    files = [os.path.join(test_dir, f) for f in sorted(os.listdir(test_dir)) if not f.startswith(".")]
-    frames = [pd.read_csv(f, header=None) for f in files if os.path.getsize(f) > 0]
+    files = [os.path.join(folder, f) for f in sorted(os.listdir(folder)) if not f.startswith(".")]
+    frames = []
+    for path in (f for f in files if os.path.getsize(f) > 0):
+        try:
+            frame = pd.read_csv(path, header=None)
+        except pd.errors.ParserError as exc:  # rows of different widths
+            raise EvaluationError("%s: %s" % (path, str(exc).replace("C error: ", ""))) from None
+        bad = frame.apply(pd.to_numeric, errors="coerce").isna() & frame.notna()
+        if bad.to_numpy().any():
+            raise EvaluationError("%s: line %d is not numbers" % (path, int(bad.any(axis=1).to_numpy().argmax()) + 1))
+        frames.append(frame)
     if not frames:
-        raise EvaluationError("the test split in %s is empty" % test_dir)
+        raise EvaluationError("%s in %s is empty" % (what, folder))
     data = pd.concat(frames, ignore_index=True).to_numpy(dtype=np.float64)
     labels = data[:, 0]
     if not np.isin(labels, (0.0, 1.0)).all():
-        raise EvaluationError("the test split has labels other than 0 and 1")
+        raise EvaluationError("%s has labels other than 0 and 1" % what)
     classes = np.unique(labels)
     if len(classes) < 2:
-        raise EvaluationError("the test split has only label %d (%d rows): AUC and recall are undefined; "
-                              "the data needs both classes" % (int(classes[0]), len(labels)))
-    return labels, data[:, 1:]
+        raise EvaluationError("%s has only label %d (%d rows): AUC and recall are undefined; "
+                              "the data needs both classes" % (what, int(classes[0]), len(labels)))
+    return data
 
 
 # ---------------------------------------------------------------- metrics
@@ -464,19 +497,27 @@ td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}img{max-width:32%%;
        decile_rows, images)
 
 
-def run(args: argparse.Namespace) -> dict:
-    """Evaluate the model on the test split and write every output file."""
+def scored_by_the_model(model_dir: str, test_dir: str) -> Tuple[np.ndarray, np.ndarray]:
+    """Labels of the test split and the XGBoost model's (calibrated) scores of its rows."""
     xgb = import_xgboost()
 
-    booster, calibration = load_model(args.model_dir)
-    labels, features = load_test(args.test_dir)
+    booster, calibration = load_model(model_dir)
+    labels, features = load_test(test_dir)
     expected = booster.num_features()
     if expected and features.shape[1] != expected:
         raise EvaluationError("the model expects %d features but the test split has %d" % (expected, features.shape[1]))
     matrix = xgb.DMatrix(features, missing=np.nan)
-    scores = calibrated(calibration, booster.predict(matrix),
-                        booster.predict(matrix, output_margin=True))
-    report = evaluate(labels, scores.astype(np.float64), args.threshold, args.seed)
+    scores = calibrated(calibration, booster.predict(matrix), booster.predict(matrix, output_margin=True))
+    return labels, scores.astype(np.float64)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Evaluate the model on the test split (or the scores a transform of it wrote) and write every output file."""
+    if args.predictions_dir:
+        labels, scores = load_predictions(args.predictions_dir)
+    else:
+        labels, scores = scored_by_the_model(args.model_dir, args.test_dir)
+    report = evaluate(labels, scores, args.threshold, args.seed)
     os.makedirs(args.output_dir, exist_ok=True)
     charts = save_charts(report, args.output_dir)
     provenance = {key: getattr(args, key) for key in ("model_uri", "training_job", "test_uri", "source_revision")}

@@ -191,6 +191,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
 def engine_options(args: argparse.Namespace) -> RunOptions:
     """The local engine's RunOptions from the flags."""
     from pipelines.local import job_runtime
+    from pipelines.local import package_index
     from pipelines.local.engine import RunOptions
     from pipelines.local.retries import parse_faults
 
@@ -200,7 +201,7 @@ def engine_options(args: argparse.Namespace) -> RunOptions:
         "the job sandbox is off (--job-sandbox off)")
     return RunOptions(cache=not args.no_cache, max_parallel_steps=args.max_parallel_steps,
                       faults=parse_faults(args.inject_fault), retry_interval_scale=args.retry_interval_scale,
-                      runtime=runtime)
+                      runtime=runtime, package_index=package_index.from_user(os.environ))
 
 
 def config_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Environ) -> PipelineConfig:

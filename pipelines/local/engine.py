@@ -19,7 +19,8 @@ from typing import Any, Callable, Mapping
 
 from pipelines import next_steps
 from pipelines.errors import ConfigError, DefinitionError, ExecutionError, ExecutionInterrupted
-from pipelines.local import caching, executions, job_runtime, retries, safe_files, selective, unenforced
+from pipelines.local import (caching, executions, job_runtime, retries, runnable_images, safe_files, selective,
+                             unenforced)
 from pipelines.local.dispatch import EXECUTORS, LAZY_ARGUMENTS
 from pipelines.local.environments import Environments
 from pipelines.local.executions import (
@@ -34,6 +35,7 @@ from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun
 from pipelines.local.expressions import Context, resolve
 from pipelines.local.graph import Node, build_graph, topological_order
 from pipelines.local.registry import Registry
+from pipelines.local.package_index import IndexSettings, PackageIndexProxy
 from pipelines.local.s3_endpoint import S3Endpoint
 from pipelines.local.store import Store
 from pipelines.overrides import declared_parameters
@@ -77,6 +79,8 @@ class RunOptions:
     retry_interval_scale: float = 1.0  # multiplies every retry wait (local only: quick demos and tests)
     runtime: job_runtime.Runtime = field(default_factory=job_runtime.automatic)  # starts every job program
     environments: Environments = field(default_factory=Environments)  # job requirements' environments (cached)
+    package_index: IndexSettings = field(default_factory=IndexSettings)  # what jobs' pip installs from
+    stop_reason: str = "stopped by request (Ctrl-C)"  # an interrupted execution's FailureReason
 
 
 @dataclass
@@ -104,11 +108,14 @@ class _Execution:
 
 def runnable_graph(definition: dict[str, Any], options: "RunOptions | None" = None) -> dict[str, Node]:
     """The definition's step graph if the engine can run it with ``options``: every step of a type it has an
-    executor for, every Lambda step's function mapped to a local handler that exists; a usage error if --inject-fault
-    names a step it does not have. Callers check this before they write anything, so that a refused
-    definition leaves the store as it was."""
+    executor for and with an image it can run (``runnable_images``), every Lambda step's function mapped to a local
+    handler that exists; a usage error if --inject-fault names a step it does not have. Callers check this before
+    they write anything, so that a refused definition leaves the store as it was."""
     options = options or RunOptions()
     nodes = build_graph(definition, set(EXECUTORS))
+    refused = runnable_images.problems((node.definition for node in nodes.values()), options.image_programs)
+    if refused:
+        raise runnable_images.refusal_error(refused)
     unknown = sorted(set(options.faults) - set(nodes))
     if unknown:
         raise ConfigError(f"--inject-fault names step(s) {', '.join(unknown)} that the definition does not have; "
@@ -191,16 +198,20 @@ class LocalEngine:
             self._save(record)
             if self.options.runtime.notice:
                 self.log("engine", self.options.runtime.notice)
-            with S3Endpoint(self.store, self.options.region) as endpoint:
-                run.job_environment = endpoint.job_environment()
+            with S3Endpoint(self.store, self.options.region) as endpoint, PackageIndexProxy(
+                    self.options.package_index, self.options.environments.cache) as index:
+                run.job_environment = {**index.job_environment(), **endpoint.job_environment()}
                 self._schedule(run, self._parallelism(definition))
             record.end_time = now()
             self._save(record)
         except KeyboardInterrupt:
-            # the record on disk still says Executing: `retry` resumes it from the steps that had not succeeded
+            # Stopped, as the studio's Stop records it; `retry` resumes it from the steps that had not succeeded
+            record.stop(self.options.stop_reason)
+            self._save(record)
             raise ExecutionInterrupted(
                 f"execution {record.execution_id} stopped; its succeeded steps are kept, and "
-                f"`{next_steps.retry(record.execution_id, 'local', self.store.root)}` runs the rest") from None
+                f"`{next_steps.retry(record.execution_id, 'local', self.store.root)}` runs the rest",
+                record.execution_id) from None
         finally:
             lock.release()
         if self._save_error is not None:

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from pipelines.errors import ExecutionError, PipelineError, UnsafePathError
+from pipelines.errors import ExecutionError, NotFoundError, PipelineError, UnsafePathError
 from pipelines.local import safe_files
 from pipelines.local.store import plain_name
 
@@ -86,6 +86,14 @@ class ExecutionRecord:
     def step(self, name: str) -> StepRecord | None:
         """The record of step ``name``, if it has run."""
         return next((s for s in self.steps if s.name == name), None)
+
+    def stop(self, reason: str) -> None:
+        """Stopped, as SageMaker records a stopped execution: the steps still running are Stopped too."""
+        ended = now()
+        for step in self.steps:
+            if step.status not in ("Succeeded", "Failed"):
+                step.status, step.end_time = "Stopped", step.end_time or ended
+        self.status, self.end_time, self.failure_reason = "Stopped", ended, reason
 
     def save(self, store_root: Path) -> Path:
         """Write the record atomically; returns its path."""
@@ -243,6 +251,26 @@ def load_definition(store_root: Path, execution_id: str) -> dict[str, Any]:
     if not isinstance(definition, dict):
         raise UnreadableRecordError(f"{path} is unreadable: not a JSON object")
     return definition
+
+
+def pipeline_records(store_root: Path, name: str) -> list[ExecutionRecord]:
+    """The executions of pipeline ``name``, newest first; NotFoundError if it has none."""
+    found = [r for r in all_records(store_root) if r.pipeline_name == name]
+    if not found:
+        raise NotFoundError(f"no pipeline {name!r} has executions in the store {store_root}")
+    return found
+
+
+def latest_definition(store_root: Path, name: str, found: list[ExecutionRecord] | None = None
+                      ) -> tuple[dict[str, Any], str]:
+    """(definition, execution id) of the newest execution of pipeline ``name`` that kept its definition (among
+    ``found``, its records already read, if given); NotFoundError or ExecutionError if there is none."""
+    for record in found if found is not None else pipeline_records(store_root, name):
+        try:
+            return load_definition(store_root, record.execution_id), record.execution_id
+        except ExecutionError:
+            continue
+    raise ExecutionError(f"no execution of {name} kept its definition")
 
 
 def status_of(store_root: Path, record: ExecutionRecord) -> str:

@@ -117,14 +117,16 @@ INSTEAD = {
 }
 
 
+def instead(kind: Any) -> str:
+    """What to do instead of a step of ``kind`` the engine cannot run, in parentheses (empty if nothing is known)."""
+    return f" ({INSTEAD[kind]})" if kind in INSTEAD else ""
+
+
 def _unsupported(found: list[tuple[str, Any, tuple[str, bool] | None]], supported: set[str]) -> UnsupportedStepTypeError:
     """One error naming every step of a type the engine cannot run (all of them, branches included), and what
     to do instead."""
     def where(branch: tuple[str, bool] | None) -> str:
         return f" (in the {'if' if branch[1] else 'else'} branch of {branch[0]})" if branch else ""
-
-    def instead(kind: Any) -> str:
-        return f" ({INSTEAD[kind]})" if kind in INSTEAD else ""
 
     listed = "; ".join(f"step {name!r}: Type {kind!r}{where(branch)}{instead(kind)}" for name, kind, branch in found)
     in_branch = any(branch for _, _, branch in found)

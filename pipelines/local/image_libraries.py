@@ -1,9 +1,11 @@
-"""What the SageMaker framework images ship, per version: their Python and main library pins, read from the
-containers' public sources at each version's tag (``aws/sagemaker-scikit-learn-container``: the
-``requirements.txt`` and ``docker/<version>/base/Dockerfile.cpu``; ``aws/sagemaker-xgboost-container``: the
-same files), and for the PyTorch and TensorFlow training images from the SDK's image configuration (each
-framework version and its Pythons), so that a local run says exactly how the libraries a job gets differ
-from its image's.
+"""What the SageMaker framework images hold, per version, read from their public sources and kept as data in
+``image_libraries.json`` beside this module, every line with its source: each image's Python, its main library
+pins (``aws/sagemaker-scikit-learn-container`` and ``aws/sagemaker-xgboost-container``: the ``requirements.txt``
+and ``docker/<version>/base/Dockerfile.cpu`` at each version's tag) and the rest of its Python world (its conda
+base environment, everything its Dockerfiles and requirements install, the SageMaker toolkits, pyarrow, the
+``aws`` command); for the PyTorch and TensorFlow training images, the SDK's image configuration (each framework
+version and its Pythons) and their main libraries beyond the framework (``aws/deep-learning-containers``), so
+that a local run says exactly how the libraries a job gets differ from its image's.
 """
 
 from __future__ import annotations
@@ -17,25 +19,55 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from packaging.specifiers import SpecifierSet
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from pipelines.local.graph import steps_by_name
 
+DATA = Path(__file__).with_name("image_libraries.json")
 # the repository part of an image URI and the version at the start of its tag ("1.2-1-cpu-py3" -> "1.2-1")
 _IMAGE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/(?P<repository>[a-z0-9-]+):"
                   r"(?P<version>\d+\.\d+(?:\.\d+)?-\d+)")
 
 
+FROM_SOURCE = "from source"  # in the data, instead of why a library is unavailable: PyPI has its sources only
+
+
+@dataclass(frozen=True)
+class Library:
+    """One library of an image's world: the version the image has (a version, a range with a lower bound, or,
+    where PyPI has nothing of that name, what the image has instead: ``AWS CLI v2``, ``not in the image``),
+    where that was read, and, for a library the engine never installs, why (``unavailable``). A library PyPI
+    publishes as source only (the SageMaker toolkits) is ``from_source``: built here, without its dependencies
+    (the rest of the world holds them)."""
+
+    name: str
+    version: str
+    source: str
+    unavailable: str = ""
+    from_source: bool = False
+
+    @property
+    def described(self) -> bool:
+        """True if ``version`` describes what the image has rather than naming a version or range of ``name``."""
+        return _specifier(self.version) is None
+
+    def satisfied(self, used: str) -> bool:
+        """True if version ``used`` is the image's version (or within its range)."""
+        return _satisfies(self.version, used)
+
+
 @dataclass(frozen=True)
 class ImageLibraries:
-    """One image version: its Python and its main libraries, as pinned at the version's tag."""
+    """One image version: its Python, its main libraries as pinned at the version's tag, and the rest of what
+    its Python imports (``world``, from the most to the least needed)."""
 
     repository: str
     version: str
     python: str
     pins: tuple[tuple[str, str], ...]  # (distribution, version or specifier) in the image's requirements
     source: str  # where the pins were read
+    world: tuple[Library, ...] = ()
 
     @property
     def name(self) -> str:
@@ -48,45 +80,48 @@ class ImageLibraries:
         return pinned is None or _satisfies(pinned, used)
 
 
-SKLEARN, XGBOOST = "sagemaker-scikit-learn", "sagemaker-xgboost"
-_SOURCES = {SKLEARN: "aws/sagemaker-scikit-learn-container", XGBOOST: "aws/sagemaker-xgboost-container"}
+def _specifier(version: str) -> SpecifierSet | None:
+    """``version`` as a specifier (an exact version is ``==``), or None for a description."""
+    try:
+        return SpecifierSet(f"=={Version(version)}") if version[:1].isdigit() else SpecifierSet(version)
+    except (InvalidVersion, InvalidSpecifier):
+        return None
 
 
-def _entry(repository: str, version: str, python: str, tag: str, **pins: str) -> ImageLibraries:
-    return ImageLibraries(repository, version, python, _pins(pins),
-                        f"{_SOURCES[repository]}@{tag}: requirements.txt, docker/{version}/base/Dockerfile.cpu")
+def _lines(part: dict[str, list[str]], sources: dict[str, str], where: str) -> tuple[Library, ...]:
+    """The ``[version, source key(, why unavailable, or "from source")]`` lines of one part of the data, each with
+    its source; ValueError naming the line whose source is missing."""
+    found = []
+    for name, line in part.items():
+        if not 2 <= len(line) <= 3 or line[1] not in sources:
+            raise ValueError(f"{DATA.name}: {where}: {name} {line!r} needs [version, source key(, why unavailable)] "
+                             f"with a source key of {sorted(sources)}")
+        note = line[2] if len(line) == 3 else ""
+        found.append(Library(name, line[0], sources[line[1]], "" if note == FROM_SOURCE else note, note == FROM_SOURCE))
+    return tuple(found)
 
 
-def _pins(pins: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    return tuple((name.replace("_", "-"), value) for name, value in pins.items())
+@functools.lru_cache(maxsize=1)
+def _data() -> dict[str, Any]:
+    return json.loads(DATA.read_text())
 
 
-IMAGES: dict[tuple[str, str], ImageLibraries] = {(i.repository, i.version): i for i in (
-    _entry(SKLEARN, "0.23-1", "3.7.10", "0.23-1", scikit_learn="0.23.2", numpy="1.19.2", pandas="1.1.3", scipy="1.5.3",
-           pyarrow="1.0.0", boto3="1.24.17"),
-    _entry(SKLEARN, "1.0-1", "3.8.13", "1.0-1", scikit_learn="1.0.2", numpy="1.24.1", pandas="1.1.3", scipy="1.8.0",
-           boto3="1.28.57"),
-    _entry(SKLEARN, "1.2-1", "3.9", "1.2-1", scikit_learn="1.2.1", numpy="1.24.1", pandas="1.1.3", scipy="1.8.0",
-           boto3="1.28.57"),
-    _entry(SKLEARN, "1.4-2", "3.10", "v1.4.2", scikit_learn="1.4.2", numpy="2.1.0", pandas=">=2.0.0", scipy=">=1.9.0",
-           boto3="1.28.57"),
-    _entry(XGBOOST, "0.90-2", "3.6.13", "0.90-2", xgboost="0.90", numpy="1.18.4", pandas="1.0.4", scikit_learn="0.23.1",
-           scipy="1.2.2", matplotlib="3.2.1", boto3="1.13.21"),
-    _entry(XGBOOST, "1.0-1", "3.6.13", "v1.0-1", xgboost="1.0", numpy="1.19.2", pandas="1.1.3", scikit_learn="0.23.2",
-           scipy="1.2.2", matplotlib="3.3.2", boto3="1.10.14"),
-    _entry(XGBOOST, "1.2-1", "3.7.10", "v1.2-1", xgboost="1.2.0", numpy="1.19.2", pandas="1.1.3", scikit_learn="0.23.2",
-           scipy="1.5.3", matplotlib="3.3.2", boto3="1.17.52"),
-    _entry(XGBOOST, "1.2-2", "3.7.10", "v1.2-2", xgboost="1.2.0", numpy="1.20.3", pandas="1.1.3", scikit_learn="0.23.2",
-           scipy="1.5.3", matplotlib="3.3.2", boto3="1.17.52"),
-    _entry(XGBOOST, "1.3-1", "3.7.10", "v1.3-1", xgboost="1.3.3", numpy="1.21.6", pandas="1.2.4", scikit_learn="0.24.1",
-           scipy="1.6.2", matplotlib="3.4.1", boto3="1.17.52"),
-    _entry(XGBOOST, "1.5-1", "3.8.13", "v1.5-1", xgboost="1.5.2", numpy="1.19.2", pandas="1.2.4", scikit_learn="0.24.1",
-           scipy="1.6.2", matplotlib="3.4.1", boto3="1.17.52"),
-    _entry(XGBOOST, "1.7-1", "3.8.13", "v1.7-1", xgboost="1.7.4", numpy="1.19.2", pandas="1.2.4", scikit_learn="0.24.1",
-           scipy="1.6.2", matplotlib="3.4.1", boto3="1.17.52"),
-    _entry(XGBOOST, "3.0-5", "3.10", "v3.0-5", xgboost="3.0.5", numpy="2.1.0", pandas="2.2.3", scikit_learn="1.5.2",
-           scipy="1.15.0", matplotlib="3.9.2", boto3="1.17.52"),
-)}
+def _images() -> dict[tuple[str, str], ImageLibraries]:
+    data = _data()
+    found = {}
+    for name, entry in data["images"].items():
+        repository, version = name.split(":")
+        sources = entry["sources"]
+        pins = _lines(entry["pins"], sources, f"{name} pins")
+        python = _lines({"python": entry["python"]}, sources, name)[0].version
+        found[(repository, version)] = ImageLibraries(
+            repository, version, python, tuple((pin.name, pin.version) for pin in pins),
+            f"{data['repositories'][repository]}@{entry['ref']}: requirements.txt, docker/{version}/base/Dockerfile.cpu",
+            _lines(entry["world"], sources, f"{name} world"))
+    return found
+
+
+IMAGES: dict[tuple[str, str], ImageLibraries] = _images()
 
 
 PYTORCH, TENSORFLOW = "pytorch-training", "tensorflow-training"
@@ -118,8 +153,20 @@ def framework_images() -> dict[tuple[str, str], ImageLibraries]:
                 tag = f"{version}-{python}"
                 found[(repository, tag)] = ImageLibraries(
                     repository, tag, f"{python[2]}.{python[3:]}", ((library, version),),
-                    f"sagemaker-core {distribution.version}: image_uri_config/{config_name}.json")
+                    f"sagemaker-core {distribution.version}: image_uri_config/{config_name}.json",
+                    framework_world(repository, version))
     return found
+
+
+def framework_world(repository: str, version: str) -> tuple[Library, ...]:
+    """The main libraries beyond the framework of a PyTorch or TensorFlow training image (``aws/deep-learning-
+    containers``): its version's own lines (torchvision, torchaudio) first, then those of its version range."""
+    framework = _data()["frameworks"][repository]
+    sources, where = framework["sources"], f"{repository}:{version}"
+    own = _lines(framework.get("versions", {}).get(version, {}), sources, where)
+    ranged = next((_lines(part["world"], sources, where) for part in framework["ranges"]
+                   if SpecifierSet(part["versions"]).contains(version)), ())
+    return own + ranged
 
 
 def all_images() -> dict[tuple[str, str], ImageLibraries]:
@@ -171,7 +218,7 @@ def _satisfies(pinned: str, used: str) -> bool:
     """True if ``used`` is the pinned version, or within a pinned range (``>=2.0.0``)."""
     try:
         return Version(pinned) == Version(used) if pinned[:1].isdigit() else SpecifierSet(pinned).contains(used)
-    except InvalidVersion:  # "not installed"
+    except ValueError:  # "not installed", or a description ("AWS CLI v2")
         return False
 
 
@@ -194,9 +241,15 @@ def engine_differences(image_uri: str) -> str | None:
 
 
 def environment_differences(image: ImageLibraries, manifest: dict[str, Any]) -> str:
-    """How the image's environment built here (its build ``manifest``) differs from the image, in one line."""
+    """How the image's environment built here (its build ``manifest``) differs from the image, in one line: its
+    Python and main libraries with why, then the rest of its world that differs (the manifest says why)."""
+    pins = [difference for difference in manifest["differences"] if difference[0] in manifest["installed"]]
+    world = [difference for difference in manifest["differences"] if difference[0] not in manifest["installed"]]
     parts = _python_difference(image, manifest["python"]) + [
-        f"{name} {pinned} -> {used} ({why})" for name, pinned, used, why in manifest["differences"]]
+        f"{name} {pinned} -> {used} ({why})" for name, pinned, used, why in pins]
+    if world:
+        parts.append(f"of the rest of its world, {', '.join(f'{name} {pinned} -> {used}' for name, pinned, used, _ in world)}"
+                     " (the environment's build manifest says why)")
     installed = ", ".join(f"{name} {version}" for name, version in manifest["installed"].items())
     return (f"the job runs on the {image.name} image's libraries ({installed})"
             + (f"; not as in the image: {'; '.join(parts)}" if parts else ""))

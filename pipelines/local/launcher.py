@@ -28,9 +28,10 @@ from typing import Any, Sequence
 
 from pipelines.config import PipelineConfig, build_config
 from pipelines.errors import ExecutionError, ExecutionInterrupted, PipelineError
-from pipelines.local import executions, safe_files
+from pipelines.local import executions, package_index, safe_files
 from pipelines.local.job_runtime.processes import stat_fields
-from pipelines.local.executions import ExecutionLock, new_execution_id, now
+from pipelines.local.executions import ExecutionLock, new_execution_id
+from pipelines.local.package_index import IndexSettings
 from pipelines.local.store import Store
 from pipelines.selection import Selection
 
@@ -39,19 +40,22 @@ PID = "engine.pid"
 LOG = "engine.log"
 LAUNCH_LOCK = ".launch.lock"
 MODULE = "pipelines.local.launcher"
+STOPPED = "stopped by request (Stop)"  # a stopped execution's FailureReason
 STARTED_WITHIN_SECONDS = 60.0  # the child writes its record within this long, or its start is reported as failed
 
 
 def start(store_root: Path, config: PipelineConfig, definition: dict[str, Any], pipeline_name: str,
           overrides: dict[str, Any], selection: Selection | None = None) -> str:
     """Start a new execution of ``definition`` with typed ``overrides`` (only the selected steps, with a
-    ``selection``, checked here as SageMaker checks it); returns its id once its record exists."""
+    ``selection``, checked here as SageMaker checks it); returns its id once its record exists. What the engine
+    cannot run is refused here, before anything is written."""
+    from pipelines.local.engine import runnable_graph
+    from pipelines.local.target import LocalTarget
+
+    nodes = runnable_graph(definition, LocalTarget(config, store_root).engine_options())
     if selection is not None:
         from pipelines.local import selective
-        from pipelines.local.engine import runnable_graph
-        from pipelines.local.target import LocalTarget
 
-        nodes = runnable_graph(definition, LocalTarget(config, store_root).engine_options())
         selective.reused_steps(nodes, selection, store_root, pipeline_name)
     execution_id = new_execution_id()
     _launch(store_root, execution_id, {"action": "run", "definition": definition, "pipeline_name": pipeline_name,
@@ -195,9 +199,11 @@ def _has_started(store_root: Path, execution_id: str, since: int | None) -> bool
     return since is None or (record.retries or 0) > since
 
 
-def _run(directory: Path) -> int:
-    """The child: run what ``launch.json`` asks for to the end, as the CLI would in a terminal."""
+def _run(directory: Path, index: IndexSettings) -> int:
+    """The child: run what ``launch.json`` asks for to the end, as the CLI would in a terminal (jobs' pip
+    installing from ``index``)."""
     from pipelines.lead_scoring import BuiltPipeline
+    from pipelines.local.engine import RunOptions
     from pipelines.local.target import LocalTarget
     from pipelines.progress import Progress
 
@@ -212,7 +218,8 @@ def _run(directory: Path) -> int:
     config = build_config(("the launch record", spec["config"]))
     chosen = spec.get("selection")
     selection = Selection(tuple(chosen["steps"]), chosen["reference"]) if chosen else None
-    target = LocalTarget(config, store=store_root, execution_id=execution_id, selection=selection)
+    target = LocalTarget(config, store=store_root, execution_id=execution_id, selection=selection,
+                         options=RunOptions(package_index=index, stop_reason=STOPPED))
     with Progress(execution_id, stream=sys.stdout, live=False) as progress:
         try:
             if spec["action"] == "retry":
@@ -220,25 +227,19 @@ def _run(directory: Path) -> int:
             else:
                 built = BuiltPipeline(None, json.dumps(spec["definition"]), (), "", spec["pipeline_name"])
                 result = target.run(built, spec["overrides"], progress)
-        except (ExecutionInterrupted, KeyboardInterrupt):
-            record = _record_stopped(store_root, execution_id)
-            target.track(record, executions.load_definition(store_root, execution_id), Store(store_root), progress)
+        except ExecutionInterrupted:  # the engine recorded it Stopped, and the target tracked it
             print(f"execution {execution_id}: Stopped")
+            return 1
+        except KeyboardInterrupt:  # before or after the engine ran
+            record = executions.load(store_root, execution_id)
+            if record.status == "Executing":
+                record.stop(STOPPED)
+                record.save(store_root)
+            target.track(record, executions.load_definition(store_root, execution_id), Store(store_root), progress)
+            print(f"execution {execution_id}: {record.status}")
             return 1
     print(f"execution {execution_id}: {result.status}")
     return 0 if result.status == "Succeeded" else 1
-
-
-def _record_stopped(store_root: Path, execution_id: str) -> executions.ExecutionRecord:
-    """Stopped, as SageMaker records a stopped execution: the steps that were running are Stopped too."""
-    record = executions.load(store_root, execution_id)
-    ended = now()
-    for step in record.steps:
-        if step.status not in ("Succeeded", "Failed"):
-            step.status, step.end_time = "Stopped", step.end_time or ended
-    record.status, record.end_time, record.failure_reason = "Stopped", ended, "stopped by request (Stop)"
-    record.save(store_root)
-    return record
 
 
 def main(argv: Sequence[str]) -> int:
@@ -248,7 +249,7 @@ def main(argv: Sequence[str]) -> int:
         return 2
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # terminated: stopped as Ctrl-C stops it
     try:
-        return _run(Path(argv[0]))
+        return _run(Path(argv[0]), package_index.from_user(os.environ))
     except PipelineError as exc:
         print(f"{exc.label}: {exc}", file=sys.stderr)
         return exc.exit_code

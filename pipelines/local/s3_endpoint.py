@@ -27,7 +27,6 @@ import os
 import re
 import secrets
 import shutil
-import threading
 import urllib.parse
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 from pipelines.atomic import TMP_PREFIX, write_text
 from pipelines.errors import KeyConflictError, UnsafePathError
+from pipelines.local.loopback_server import LoopbackServer
 from pipelines.local.store import Store
 from pipelines.s3uri import MAX_KEY_BYTES, bucket_problem
 
@@ -647,49 +647,12 @@ def _channel_class() -> type:
     return ContinueOnlyForBodies
 
 
-class S3Endpoint:
+class S3Endpoint(LoopbackServer):
     """The S3 endpoint of one local run: started on a free loopback port, stopped when the run ends."""
 
     def __init__(self, store: Store, region: str):
-        self.app = S3App(store, region)
+        super().__init__(S3App(store, region), "LocalStoreS3", _channel_class())
         self.region = region
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> "S3Endpoint":
-        import waitress
-
-        self._server = waitress.create_server(self.app, host="127.0.0.1", port=0, threads=4, ident="LocalStoreS3",
-                                              clear_untrusted_proxy_headers=True)
-        self._server.channel_class = _channel_class()
-        self._thread = threading.Thread(target=self._server.run, name="s3-endpoint", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._server is not None:
-            server = self._server
-            server.task_dispatcher.shutdown()
-
-            def close_everything() -> None:
-                # in the loop's own thread, so no channel is closed while the loop is using it: the clients'
-                # kept-alive connections too (the loop runs while any is open), then the server, which empties
-                # the loop's map, so it ends now, not at its 1 s poll
-                for channel in list(server._map.values()):
-                    if channel is not server and channel is not server.trigger:
-                        channel.close()
-                server.close()
-
-            try:
-                server.trigger.pull_trigger(close_everything)
-            except OSError:  # an error on the listening socket closed the server and its trigger already
-                close_everything()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.effective_port}"
 
     def job_environment(self) -> dict[str, str]:
         """What a job program needs to reach the store with boto3 or the AWS CLI (and nothing else of AWS)."""

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from pipelines import sample_data
 from pipelines.atomic import TMP_PREFIX
 from pipelines.config import PipelineConfig
 from pipelines.credentials import refuse_credentials
-from pipelines.errors import ConfigError
+from pipelines.errors import ConfigError, ExecutionInterrupted
 from pipelines.lead_scoring import BuiltPipeline, build
 from pipelines.lead_scoring import write_sample as write_lead_sample
 from pipelines.local import executions, safe_files, unenforced
@@ -74,7 +75,9 @@ class LocalTarget:
             sampled = self._ensure_input(store, values["InputDataUrl"], built, progress)
             if sampled is not None:  # a parameter, as on SageMaker: another row count is another cache key
                 overrides = {**overrides, "InputDataUrl": sampled}
-        record = self._engine(store, progress).run(definition, built.name, overrides, self.selection, self.execution_id)
+        with self._tracked_if_stopped(store, progress):
+            record = self._engine(store, progress).run(definition, built.name, overrides, self.selection,
+                                                       self.execution_id)
         progress.update(never_ran(definition, record))
         record.unenforced = unenforced.pipeline_settings(definition)
         if self.config.tags:
@@ -87,9 +90,21 @@ class LocalTarget:
     def retry(self, execution_id: str, progress: Progress) -> RunResult:
         """Re-run the failed and never-run steps of a local execution (like RetryPipelineExecution)."""
         store = Store(self.store.resolve())
-        record = self._engine(store, progress).retry(execution_id)
+        with self._tracked_if_stopped(store, progress):
+            record = self._engine(store, progress).retry(execution_id)
         definition = executions.load_definition(store.root, execution_id)
         return self._tracked(_result(record, store), record, definition, store, progress)
+
+    @contextlib.contextmanager
+    def _tracked_if_stopped(self, store: Store, progress: Progress) -> Iterator[None]:
+        """An execution stopped by Ctrl-C (or the studio's Stop) is tracked as it ended, as any other is."""
+        try:
+            yield
+        except ExecutionInterrupted as stopped:
+            if stopped.execution_id is not None:
+                record = executions.load(store.root, stopped.execution_id)
+                self.track(record, executions.load_definition(store.root, record.execution_id), store, progress)
+            raise
 
     def _tracked(self, result: RunResult, record: ExecutionRecord, definition: dict[str, Any], store: Store,
                  progress: Progress) -> RunResult:

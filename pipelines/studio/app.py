@@ -42,6 +42,7 @@ from pipelines.local import executions, launcher, safe_files
 from pipelines.local.endpoints import LocalEndpoints
 from pipelines.local.registry import MAX_VERSION, check_version
 from pipelines.local.store import Store
+from pipelines.progress import readable
 from pipelines.selection import MAX_SELECTED, Selection
 from pipelines.studio import objects, views
 from pipelines.studio.layout import NODE_HEIGHT, NODE_WIDTH
@@ -105,14 +106,14 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
 
     async def pipeline(request: Request) -> Response:
         name = request.path_params["name"]
-        found = views.pipeline_records(studio.store, name)
-        definition, source = views.latest_definition(studio.store, name, found)
+        found = executions.pipeline_records(studio.store.root, name)
+        definition, source = executions.latest_definition(studio.store.root, name, found)
         return page("pipeline.html", name=name, executions=[views.summary_row(studio.store, r) for r in found],
                     graph=views.graph(definition), definition_from=source,
                     parameters=views.parameters(definition, specs_of(name, studio.config)))
 
     async def definition_download(request: Request) -> Response:
-        definition, _ = views.latest_definition(studio.store, request.path_params["name"])
+        definition, _ = executions.latest_definition(studio.store.root, request.path_params["name"])
         return Response(json.dumps(definition, indent=2), media_type="application/json",
                         headers={"Content-Disposition": _attachment(f"{request.path_params['name']}.json")})
 
@@ -125,7 +126,7 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
         name = request.path_params["name"]
         body = await _json_body(request)
         given = {k: v for k, v in _parameters(body).items() if v.strip() != ""}
-        definition, _ = views.latest_definition(studio.store, name)
+        definition, _ = executions.latest_definition(studio.store.root, name)
         overrides, problems = checked_overrides(definition, name, studio.config, given)
         if problems:
             return JSONResponse({"errors": problems}, 400)
@@ -412,7 +413,7 @@ async def _follow(request: Request, path: Path, studio: Studio, execution_id: st
         end = chunk.rfind(b"\n") + 1 if running and len(chunk) < FOLLOW_BYTES else len(chunk)
         offset += end
         for line in chunk[:end].decode("utf-8", errors="replace").splitlines():
-            yield f"data: {json.dumps(line)}\n\n"
+            yield f"data: {json.dumps(readable(line))}\n\n"
         if not running and len(chunk) < FOLLOW_BYTES:
             yield "event: end\ndata: {}\n\n"
             return

@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from pipelines.errors import ExecutionError, NotFoundError
+from pipelines.errors import NotFoundError
 from pipelines.local import executions, launcher
 from pipelines.local.executions import ExecutionRecord, StepRecord
 from pipelines.local.graph import steps_by_name
@@ -45,26 +45,6 @@ def pipelines(store: Store) -> list[dict[str, Any]]:
                                                         "latest": summary_row(store, record)})
         entry["executions"] += 1
     return sorted(found.values(), key=lambda p: p["name"])
-
-
-def pipeline_records(store: Store, name: str) -> list[ExecutionRecord]:
-    """The pipeline's executions, newest first; ExecutionError if it has none."""
-    found = [r for r in records(store) if r.pipeline_name == name]
-    if not found:
-        raise NotFoundError(f"no pipeline {name!r} has executions in the store {store.root}")
-    return found
-
-
-def latest_definition(store: Store, name: str, found: list[ExecutionRecord] | None = None
-                      ) -> tuple[dict[str, Any], str]:
-    """(definition, execution id) of the newest execution of the pipeline that kept its definition (among
-    ``found``, its records already read, if given)."""
-    for record in found if found is not None else pipeline_records(store, name):
-        try:
-            return executions.load_definition(store.root, record.execution_id), record.execution_id
-        except ExecutionError:
-            continue
-    raise ExecutionError(f"no execution of {name} kept its definition")
 
 
 def parameters(definition: dict[str, Any], specs: tuple[Any, ...]) -> list[dict[str, Any]]:

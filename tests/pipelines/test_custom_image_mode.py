@@ -1,6 +1,7 @@
-"""The whole pipeline with our own image (container/), on the local engine, as a user runs it: Train runs
-its `train`, Evaluate reads the calibrated model, BatchTransform and a local endpoint serve it through the
-image's `serve` on loopback; then it leaves no server behind."""
+"""The whole pipeline with our own image (container/) and with the R image (container-r/), on the local engine,
+as a user runs it: Train runs the image's `train`, BatchTransform scores the test split through its `serve` on
+loopback, Evaluate reads those scores, and a local endpoint serves the approved version; then no server is
+left behind."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from pathlib import Path
 import boto3
 import numpy as np
 import pytest
-from tests.sandboxing import needs_container_paths
+from tests.sandboxing import needs_container_paths, needs_r
 
 
 REPO = Path(__file__).resolve().parents[2]
 OWN_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/lead-scoring-xgboost:3f2a9c1d0b7e"
+R_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/lead-scoring-r:1.0.0"
 # more page views and a demo request never lower a score; more days since the last visit never raise it
 MONOTONE = "(1,0,0,0,0,0,1,0,0,0,-1,0,0,0,0,0,0,0,0,0)"
 
@@ -30,7 +32,7 @@ def cli(module: str, *argv: str) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
-def serve_processes(store: Path) -> list[int]:
+def serve_processes(store: Path, marker: bytes = b"container\x00serve") -> list[int]:
     found = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:
@@ -38,7 +40,7 @@ def serve_processes(store: Path) -> list[int]:
             command = (proc / "cmdline").read_bytes()
         except OSError:
             continue
-        if b"container\x00serve" in command and str(store).encode() in environ + command:
+        if marker in command and str(store).encode() in environ + command:
             found.append(int(proc.name))
     return found
 
@@ -65,6 +67,12 @@ def test_custom_mode_trains_calibrates_evaluates_transforms_and_serves_with_our_
     assert abs(scores.mean() - labels.mean()) < 0.05  # calibrated: the mean score is the conversion rate
     evaluation = json.loads(Path(summary["evaluation"]["local_path"]).read_text())
     assert evaluation["binary_classification_metrics"]["auc"]["value"] > 0.7
+    # the image's own serving scored the test split before Evaluate, which read those scores, not the model
+    [definition] = [json.loads(p.read_text()) for p in (store / "executions").glob("*/definition.json")]
+    steps = {step["Name"]: step for step in definition["Steps"]}
+    inputs = [item["InputName"] for item in steps["Evaluate"]["Arguments"]["ProcessingInputs"]]
+    assert "predictions" in inputs and "model" not in inputs
+    assert [s["Name"] for s in steps["CheckQuality"]["Arguments"]["IfSteps"]] == ["RegisterModel"]
 
     approve = cli("pipelines.registry", "approve", "LeadScoringModels", "1", "--store", str(store), "--description", "ok")
     assert approve.returncode == 0, approve.stderr
@@ -87,3 +95,44 @@ def test_custom_mode_trains_calibrates_evaluates_transforms_and_serves_with_our_
         undeployed = cli("pipelines.deploy", "undeploy", "leads", "--store", str(store))
     assert undeployed.returncode == 0, undeployed.stderr
     assert serve_processes(store) == []
+
+
+@needs_r
+def test_the_r_image_trains_passes_the_gate_is_registered_deployed_and_scores_beyond_the_payload_limit(tmp_path):
+    store = tmp_path / "store"
+    run = cli("pipelines.run", "--store", str(store), "--sample-rows", "4000", "--training-mode", "custom",
+              "--training-image", R_IMAGE, "--calibration", "platt", "--parameter", "NumRound=80",
+              "--parameter", "MaxDepth=3", "--summary-json", str(tmp_path / "summary.json"))
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "Succeeded"
+    evaluation = json.loads(Path(summary["evaluation"]["local_path"]).read_text())
+    assert evaluation["binary_classification_metrics"]["auc"]["value"] > 0.7
+    [definition] = [json.loads(p.read_text()) for p in (store / "executions").glob("*/definition.json")]
+    steps = {step["Name"]: step for step in definition["Steps"]}
+    [register] = steps["CheckQuality"]["Arguments"]["IfSteps"]
+    assert register["Arguments"]["InferenceSpecification"]["Containers"][0]["Image"] == R_IMAGE
+    validated = cli("pipelines.run", "validate", "--definition", str(next((store / "executions").glob(
+        "*/definition.json"))), "--target", "sagemaker")
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+
+    assert cli("pipelines.registry", "approve", "LeadScoringModels", "1", "--store", str(store),
+               "--description", "R model").returncode == 0
+    deployed = cli("pipelines.deploy", "deploy", "--endpoint-name", "leads-r", "--store", str(store))
+    assert deployed.returncode == 0, deployed.stderr
+    try:
+        test_split = next((Path(summary["transform_output"]["local_path"]).parents[1] / "PrepareData" / "test")
+                          .glob("*.csv"))
+        rows = test_split.read_text().splitlines()
+        scored = cli("inference.invoke", "--endpoint-name", "leads-r", "--store", str(store), "--input",
+                     str(test_split), "--output", str(tmp_path / "scores.csv"), "--id-columns", "1",
+                     "--max-payload-bytes", "20000", "--concurrency", "2")
+        assert scored.returncode == 0, scored.stdout + scored.stderr
+        answers = [line.split(",") for line in (tmp_path / "scores.csv").read_text().splitlines()]
+        assert len(answers) == len(rows) > 20000 / 100  # more rows than one 20 kB request holds
+        assert [label for label, _ in answers] == [row.split(",", 1)[0] for row in rows]
+        assert all(0 < float(score) < 1 for _, score in answers)
+    finally:
+        undeployed = cli("pipelines.deploy", "undeploy", "leads-r", "--store", str(store))
+    assert undeployed.returncode == 0, undeployed.stderr
+    assert serve_processes(store, b"Rscript\x00serve") == []

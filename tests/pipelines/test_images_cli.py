@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,6 +29,18 @@ def test_prepare_builds_a_named_image_and_list_shows_it_built():
     built = rows["sagemaker-scikit-learn:1.2-1"]
     assert built["built"] and built["python"] == "3.9" and built["libraries"]["numpy"] == "1.24.1"
     assert built["libraries"]["pandas"].startswith("1.5.") and not rows["sagemaker-xgboost:0.90-2"]["built"]
+    assert built["world"]["requests"] and built["packages"]["pip"] and "more packages" in line
+
+
+def test_show_lists_an_images_libraries_as_in_the_image_and_here():
+    assert images("prepare", "sagemaker-scikit-learn:1.2-1").returncode == 0
+    shown = images("show", "sagemaker-scikit-learn:1.2-1")
+    assert shown.returncode == 0, shown.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in shown.stdout.splitlines() if line.strip()}
+    assert rows["scikit-learn"][:2] == ["1.2.1", "1.2.1"] and rows["awscli"][:3] == ["AWS", "CLI", "v2"]
+    assert rows["requests"][1] not in ("not", "") and "Also" in rows
+    unbuilt = images("show", "sagemaker-xgboost:0.90-2")
+    assert unbuilt.returncode == 0 and "images prepare sagemaker-xgboost:0.90-2" in unbuilt.stdout
 
 
 def test_prepare_takes_the_images_named_and_those_a_definition_file_uses(tmp_path):
@@ -54,3 +67,63 @@ def test_a_definition_with_no_image_of_the_table_says_so(tmp_path):
         {"Name": "F", "Type": "Fail", "Arguments": {"ErrorMessage": "no"}}]}))
     refused = images("prepare", "--definition", str(path))
     assert refused.returncode == 2 and f"error: {path} uses no image of the table; name one: " in refused.stderr
+
+
+def _prepared(monkeypatch, capsys, *argv: str) -> tuple[int, list[str], str]:
+    """``images prepare ARGV`` in this process, the builder replaced by one that records what it is asked for:
+    (exit code, the images asked for, stderr)."""
+    from pipelines.cli.main import main
+    from pipelines.local.environments import Environments
+
+    asked: list[str] = []
+
+    def prepare(self, image, log):
+        asked.append(image.name)
+        return SimpleNamespace(root=Path("/nowhere") / image.name)
+
+    monkeypatch.setattr(Environments, "prepare", prepare)
+    capsys.readouterr()
+    code = main(["images", "prepare", *argv])
+    return code, asked, capsys.readouterr().err
+
+
+def _stored(store: Path, name: str, document: dict, execution_id: str) -> None:
+    """An execution of pipeline ``name`` in ``store`` that kept ``document``, as a run leaves it."""
+    from pipelines.local import executions
+
+    executions.save_definition(store, execution_id, document)
+    executions.ExecutionRecord(execution_id, name, "Succeeded", {}, executions.now()).save(store)
+
+
+def test_prepare_takes_the_images_of_a_pipeline_in_the_store_by_name(tmp_path, monkeypatch, capsys):
+    from tests.pipelines.local.helpers import definition, script_step
+
+    store = tmp_path / "store"
+    _stored(store, "TeamPipeline", definition(script_step("A", "print(1)")), "exec-1")
+    code, asked, err = _prepared(monkeypatch, capsys, "--pipeline", "TeamPipeline", "--store", str(store))
+    assert code == 0, err
+    assert asked == ["sagemaker-scikit-learn:1.2-1"]
+
+
+def test_prepare_takes_the_images_of_one_of_our_pipelines_by_name(tmp_path, monkeypatch, capsys):
+    code, asked, err = _prepared(monkeypatch, capsys, "--pipeline", "lead-scoring", "--store", str(tmp_path / "none"))
+    assert code == 0, err
+    assert asked == ["sagemaker-scikit-learn:1.2-1", "sagemaker-xgboost:1.7-1"]
+    assert not (tmp_path / "none").exists()
+
+
+def test_an_unknown_pipeline_name_is_one_line_listing_the_known_names(tmp_path, monkeypatch, capsys):
+    store = tmp_path / "store"
+    _stored(store, "TeamPipeline", {"Version": "2020-12-01", "Steps": []}, "exec-1")
+    code, asked, err = _prepared(monkeypatch, capsys, "--pipeline", "Nope", "--store", str(store))
+    assert code == 2 and asked == [] and len(err.splitlines()) == 1, err
+    assert err.startswith("error: no pipeline 'Nope'") and "lead-scoring, batch-scoring" in err
+    assert "TeamPipeline" in err
+
+
+def test_a_pipeline_using_no_image_of_the_table_says_so(tmp_path, monkeypatch, capsys):
+    store = tmp_path / "store"
+    _stored(store, "Failing", {"Version": "2020-12-01", "Steps": [
+        {"Name": "F", "Type": "Fail", "Arguments": {"ErrorMessage": "no"}}]}, "exec-1")
+    code, asked, err = _prepared(monkeypatch, capsys, "--pipeline", "Failing", "--store", str(store))
+    assert code == 2 and asked == [] and "error: pipeline Failing uses no image of the table; name one: " in err

@@ -86,6 +86,40 @@ def test_one_class_and_bad_model_are_clear_errors(tmp_path, capsys):
     assert "model.tar.gz is not a readable tar archive: neither a plain tar file nor" in capsys.readouterr().err
 
 
+def test_the_scores_a_batch_transform_wrote_are_evaluated_as_the_models_own_would_be(tmp_path):
+    model_dir, test_dir = make_model(tmp_path, 3)
+    direct = tmp_path / "direct"
+    assert evaluate.main(["--model-dir", str(model_dir), "--test-dir", str(test_dir), "--output-dir", str(direct)]) == 0
+    labels, scores = evaluate.scored_by_the_model(str(model_dir), str(test_dir))
+    predictions = tmp_path / "predictions"
+    predictions.mkdir()
+    rows = [f"{label:g},{float(score)!r}" for label, score in zip(labels, scores)]
+    (predictions / "test.csv.out").write_text("\n".join(rows[:200]) + "\n")  # two files, as two instances write
+    (predictions / "test2.csv.out").write_text("\n".join(rows[200:]) + "\n")
+    transformed = tmp_path / "transformed"
+    assert evaluate.main(["--predictions-dir", str(predictions), "--output-dir", str(transformed)]) == 0
+    expected = json.loads((direct / "evaluation.json").read_text())
+    assert json.loads((transformed / "evaluation.json").read_text()) == expected
+    assert (transformed / "report.html").is_file()
+
+
+@pytest.mark.parametrize("content, says", [
+    ("1,0.9\n0,0.2,7\n", "part-0.out: Error tokenizing data. Expected 2 fields in line 2, saw 3"),
+    ("1,0.9,3\n0,0.2,7\n", "have 3 columns; each line must be label,score"),
+    ("1,0.9\n0,high\n", "part-0.out: line 2 is not numbers"),
+    ("1,0.9\n0,1.7\n", "scores outside [0, 1]"),
+    ("2,0.9\n0,0.1\n", "the predictions has labels other than 0 and 1"),
+    ("", "the predictions in"),
+])
+def test_predictions_that_are_not_label_and_probability_are_one_clear_error(tmp_path, capsys, content, says):
+    predictions = tmp_path / "predictions"
+    predictions.mkdir()
+    (predictions / "part-0.out").write_text(content)
+    assert evaluate.main(["--predictions-dir", str(predictions), "--output-dir", str(tmp_path / "o")]) == 1
+    assert says in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def test_the_extracted_model_is_removed_whether_loading_works_or_not(tmp_path, monkeypatch):
     scratch = tmp_path / "scratch"
     scratch.mkdir()

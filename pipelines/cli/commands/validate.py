@@ -2,7 +2,10 @@
 
     python -m pipelines.run validate [--pipeline lead-scoring|batch-scoring] [config flags]
     python -m pipelines.run validate --definition FILE [--security-lint]
-    ... [--json]
+    ... [--target local|sagemaker] [--json]
+
+For the local target (the default) the steps the local engine cannot run are problems too (rule ``local``): what
+``run`` refuses before anything runs.
 
 Exit codes: 0 valid; 2 problems found (all of them listed) or a usage error.
 """
@@ -25,11 +28,14 @@ def parser() -> argparse.ArgumentParser:
     """The validate argument parser."""
     p = CommandParser(prog="python -m pipelines.run validate",
                                 usage="python -m pipelines.run validate [--pipeline P | --definition FILE] "
-                                      "[--security-lint] [--json] [config flags]",
+                                      "[--target local|sagemaker] [--security-lint] [--json] [config flags]",
                                 description="Validate a pipeline definition: API shapes, graph, service limits, security.")
     options.add_pipeline_choice(p, "which of our pipelines to build and check (default lead-scoring), unless "
                                    "--definition")
     p.add_argument("--definition", type=Path, metavar="FILE", help="validate this definition JSON instead of ours")
+    p.add_argument("--target", choices=("local", "sagemaker"), default="local",
+                   help="where it will run: the local engine (default; what it cannot run is a problem too: step "
+                        "types, images with no local stand-in) or SageMaker")
     p.add_argument("--json", action="store_true", help="print the problems as JSON (for CI)")
     options.add_validation_arguments(p)
     options.add_settings(p, options.PIPELINE_SETTINGS)
@@ -54,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
         text, document, name = built.definition, built.definition_dict, f"the {args.pipeline} pipeline"
     rules = security_rules(config, args.definition is not None, args.security_lint)
     problems = validate(document, rules, text)
+    if args.target == "local" and isinstance(document, dict) and isinstance(document.get("Steps"), list):
+        from pipelines.validation import local_engine
+
+        problems += local_engine.check(document, dict(config.local_image_programs))
     if args.json:
         print(problems_json(problems))
     elif problems:
@@ -62,5 +72,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         steps = len(document.get("Steps", []))
         print(f"{name}: valid ({steps} top-level steps, {len(document.get('Parameters', []))} parameters; "
-              f"security rules {'on' if rules else 'off (--security-lint turns them on)'})")
+              f"security rules {'on' if rules else 'off (--security-lint turns them on)'}; "
+              f"checked for {'the local engine' if args.target == 'local' else 'SageMaker'})")
     return 2 if problems else 0

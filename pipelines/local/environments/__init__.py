@@ -16,10 +16,11 @@ from typing import Callable
 from pipelines.local import image_libraries
 from pipelines.local import job_runtime
 from pipelines.local.environments import commands, images, requirements
-from pipelines.local.environments.cache import Environment, default_cache
+from pipelines.local.environments.cache import Environment, default_cache, writable_layer
 
 __all__ = ["Environment", "Environments", "IMAGE_LIBRARIES", "default_cache"]
 
+LAYERS = "layers"  # the jobs' own writable environments while they run
 IMAGE_LIBRARIES = ("image", "engine")  # what a framework image's job runs with: its image's libraries, or ours
 
 
@@ -58,6 +59,11 @@ class Environments:
         if image is None or self.image_libraries == "engine":
             return None
         return images.environment_of(self.cache, image, log)
+
+    def job_layer(self, base: Environment | None) -> Environment:
+        """A job's own writable environment over ``base`` (None: this interpreter's libraries), in the cache's
+        ``layers`` folder, never in a store; the caller removes its ``root`` when the job ends."""
+        return writable_layer(self.cache / LAYERS, base)
 
     def prepare(self, image: image_libraries.ImageLibraries, log: Callable[[str], None]) -> Environment:
         """``image``'s environment, built now if it is not cached."""

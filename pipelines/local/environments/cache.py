@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import venv
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -21,7 +22,7 @@ from typing import Any, Callable, Iterator
 from pipelines.errors import EnvironmentBuildError
 
 COMPLETE = ".complete"  # written last: what it holds describes the finished environment
-BUILD_VERSION = "4"  # bump when the layout of an environment changes
+BUILD_VERSION = "5"  # bump when the layout of an environment changes
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
@@ -173,3 +174,26 @@ def stream(command: list[str], log: Callable[[str], None], prefix: str, cwd: Pat
         if line.strip():
             tail = (tail + [line.strip()])[-12:]
     return process.wait(), tail
+
+
+def writable_layer(layers: Path, base: Environment | None) -> Environment:
+    """A job's own environment, made anew in ``layers``: a virtualenv that sees ``base``'s libraries (None:
+    this interpreter's) after its own, so that the job's ``pip install`` (``python -m pip``, or ``pip`` on the
+    PATH) writes there, as it writes to a container's layer, while the cached ``base`` stays unchanged. The
+    caller removes it when the job ends; those of engines that died are removed here."""
+    layers.mkdir(parents=True, exist_ok=True)
+    for left in layers.glob("layer-*"):
+        if not _alive(left.name.split("-")[1]):
+            shutil.rmtree(left, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"layer-{os.getpid()}-", dir=layers))
+    venv.EnvBuilder(symlinks=True, with_pip=False).create(folder)
+    layer = _sees_base(Environment(folder, base))
+    for name in ("pip", "pip3"):  # found through PATH inside the job: the layer's interpreter runs pip
+        script = folder / "bin" / name
+        script.write_text('#!/bin/sh\nexec "$(dirname "$0")/python" -m pip "$@"\n')
+        script.chmod(0o755)
+    return layer
+
+
+def _alive(pid: str) -> bool:
+    return pid.isdigit() and Path(f"/proc/{pid}").exists()

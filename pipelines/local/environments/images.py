@@ -1,29 +1,40 @@
-"""The environment of a SageMaker framework image: its main libraries at the versions its tag pins (see
-``pipelines.local.image_libraries``), installed with uv for this Python, once per (image version, Python).
+"""The environment of a SageMaker framework image: its Python world (see ``pipelines.local.image_libraries``):
+its main libraries at the versions its tag pins and the rest of what the image's Python imports (pip,
+setuptools, wheel, requests, pyarrow, the toolkits, awscli as the ``aws`` command, ...), installed with uv
+for this Python, once per (image version, Python).
 
-Where a pinned version has no wheel for this Python, uv's ``lowest-direct`` resolution takes the nearest
-installable version above it, and a pin below what a local job needs (``LOCAL_MINIMUMS``) is raised to it;
-the manifest records, per library, what the image pins, what was installed and why they differ. Wheels are downloaded once into the cache's ``uv-wheels`` folder and hard-linked
-into every environment that uses them.
+Every library is a direct requirement from the image's version (or its range's lower bound) up: where that
+version has no wheel for this Python, uv's ``lowest-direct`` resolution takes the nearest installable version
+above it, and a version below what a local job needs (``LOCAL_MINIMUMS``) is raised to it. A library of the
+world that cannot be installed here (published as source only, not on the package index, or at odds with the
+image's other libraries for this Python) is installed from its lower bound up where its range has an upper
+bound, else left out, and the build goes on; a pin that cannot be installed is an error.
+The manifest records, per library, what the image has, what was installed and why they differ. Wheels are
+downloaded once into the cache's ``uv-wheels`` folder and hard-linked into every environment that uses them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
 import uv
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from pipelines.errors import EnvironmentBuildError
 from pipelines.local.environments.cache import BUILD_VERSION, PYTHON, Environment, building, create, finished, stream
-from pipelines.local.image_libraries import ImageLibraries
+from pipelines.local.image_libraries import ImageLibraries, Library
 
 WHEELS = "uv-wheels"
 # what uv says when it cannot reach the package index (as opposed to a requirement it cannot satisfy)
@@ -33,8 +44,9 @@ _UNREACHABLE = ("Failed to fetch", "error sending request", "tcp connect error",
 
 def folder(cache: Path, image: ImageLibraries) -> Path:
     """Where ``image``'s environment for this Python lives in ``cache``."""
+    world = [[library.name, library.version, library.unavailable, library.from_source] for library in image.world]
     key = hashlib.sha256(json.dumps([BUILD_VERSION, sys.version, sys.prefix, image.repository, image.version,
-                                     image.pins]).encode()).hexdigest()[:12]
+                                     image.pins, world]).encode()).hexdigest()[:12]
     return cache / f"image-{image.repository}-{image.version}-py{PYTHON}-{key}"
 
 
@@ -73,43 +85,194 @@ def _uv_environment(cache: Path) -> dict[str, str]:
 
 
 # the lowest version a local job needs, and why: the store's S3 endpoint reaches job programs as AWS_ENDPOINT_URL
-LOCAL_MINIMUMS = {"boto3": ("1.28.0", "the store's S3 endpoint reaches jobs as AWS_ENDPOINT_URL, which boto3 "
-                                      "honours from 1.28.0 (botocore 1.31.0)")}
+_ENDPOINT = "the store's S3 endpoint reaches jobs as AWS_ENDPOINT_URL, which boto3 honours from 1.28.0 (botocore 1.31.0)"
+LOCAL_MINIMUMS = {
+    "boto3": ("1.28.0", _ENDPOINT),
+    "botocore": ("1.31.0", _ENDPOINT),
+    "awscli": ("1.29.0", ("jobs call `aws` against the store's S3 endpoint: awscli v1 from PyPI, which finds it "
+                          "through AWS_ENDPOINT_URL from 1.29.0 (botocore 1.31.0)")),
+    "requests": ("2.20.0", ("scripts written for SageMaker's Miniconda-based images import requests, which their "
+                            "conda base environment carries")),
+}
+_LOWER = (">=", ">", "==", "~=", "===")
+
+
+def _lower_bound(pinned: str) -> Version | None:
+    """The lowest version ``pinned`` (a version or a range) allows, or None for a range without one or a
+    description (``AWS CLI v2``)."""
+    if pinned[:1].isdigit():
+        return Version(pinned)
+    try:
+        bounds = [Version(spec.version) for spec in SpecifierSet(pinned) if spec.operator in _LOWER]
+    except ValueError:
+        return None
+    return max(bounds) if bounds else None
 
 
 def _below_local_minimum(name: str, pinned: str) -> bool:
     minimum = LOCAL_MINIMUMS.get(name)
-    return minimum is not None and pinned[:1].isdigit() and Version(pinned) < Version(minimum[0])
+    if minimum is None:
+        return False
+    lowest = _lower_bound(pinned)
+    return lowest is None or lowest < Version(minimum[0])
 
 
 def requirement(name: str, pinned: str) -> str:
-    """The requirement uv resolves for one pin: from the pinned version up (an exact pin is taken when it
-    installs here), or the pinned range as it is; from the local minimum up for a pin below it."""
+    """The requirement uv resolves for one library: from the image's version up (an exact pin is taken when it
+    installs here), or its range as it is; from the local minimum up (keeping the range's upper bounds) for a
+    version below it or a library the image has in another form. ValueError for a range without a lower bound,
+    which ``lowest-direct`` would resolve to the library's oldest release."""
     if _below_local_minimum(name, pinned):
-        return f"{name}>={LOCAL_MINIMUMS[name][0]}"
+        return ",".join([f"{name}>={LOCAL_MINIMUMS[name][0]}", *_upper_bounds(pinned)])
+    if _lower_bound(pinned) is None:
+        raise ValueError(f"{name} {pinned!r} has no lower bound and no local minimum")
     return f"{name}>={pinned}" if pinned[:1].isdigit() else f"{name}{pinned}"
+
+
+def _upper_bounds(pinned: str) -> list[str]:
+    try:
+        return [str(spec) for spec in SpecifierSet(pinned) if spec.operator in ("<", "<=", "!=")]
+    except ValueError:  # an exact version, or a description
+        return []
+
+
+def _requirements(image: ImageLibraries, world: list[Library]) -> list[str]:
+    try:
+        return [*(requirement(n, p) for n, p in image.pins), *(requirement(l.name, l.version) for l in world)]
+    except ValueError as exc:
+        raise EnvironmentBuildError(f"{image.name}: the image table ({image.source}) is wrong: {exc}") from None
 
 
 def _install(cache: Path, environment: Environment, image: ImageLibraries, log: Callable[[str], None]) -> dict[str, Any]:
     python = str(environment.root / "bin" / "python")
-    command = _uv("pip", "install", "--python", python, "--only-binary", ":all:", "--compile-bytecode",
-                  "--resolution", "lowest-direct", *(requirement(n, p) for n, p in image.pins))
-    code, tail = stream(command, log, "uv: ", environment=_uv_environment(cache))
-    if code != 0:
-        raise EnvironmentBuildError(_failure(image, tail))
+    changed = _install_world(cache, python, image, log)
+    changed.update(_install_from_source(cache, python, image, log))
     listed = subprocess.run(_uv("pip", "list", "--python", python, "--format", "json"), capture_output=True,
                             text=True, env=_uv_environment(cache), check=True).stdout
-    versions = {entry["name"].lower(): entry["version"] for entry in json.loads(listed)}
-    installed = {name: versions.get(name, "not installed") for name, _ in image.pins}
+    versions = {canonicalize_name(entry["name"]): entry["version"] for entry in json.loads(listed)}
+    found = lambda name: versions.get(canonicalize_name(name), "not installed")  # noqa: E731
+    installed = {name: found(name) for name, _ in image.pins}
     return {"image": image.name, "source": image.source, "image_python": image.python,
             "python": platform.python_version(), "installed": installed,
-            "differences": [[name, pinned, installed[name], _why(cache, python, name, pinned)]
-                            for name, pinned in image.pins if not image.satisfied(name, installed[name])]}
+            "world": {library.name: found(library.name) for library in image.world},
+            "packages": dict(sorted(versions.items())),
+            "differences": _differences(cache, python, image, installed, found, changed)}
+
+
+def _install_world(cache: Path, python: str, image: ImageLibraries, log: Callable[[str], None]) -> dict[str, str]:
+    """Install the image's pins and world into ``python``'s environment; why each library of the world that
+    uv's failures named is not installed as the image has it (its range from its lower bound up, else left out).
+    EnvironmentBuildError if a pin cannot be installed or the index cannot be reached."""
+    world = [library for library in image.world if not library.unavailable and not library.from_source]
+    changed: dict[str, str] = {}
+    while True:
+        code, tail = _uv_install(cache, python, _requirements(image, world), log)
+        if code == 0:
+            return changed
+        culprit = None if _unreachable(tail) else _culprit(tail, world)
+        if culprit is None:
+            raise EnvironmentBuildError(_failure(image, tail))
+        index, reason = world.index(culprit), _cannot_install(culprit, tail)
+        if _upper_bounds(culprit.version):
+            lowest = _lower_bound(requirement(culprit.name, culprit.version).removeprefix(culprit.name))
+            world[index] = dataclasses.replace(culprit, version=f">={lowest}")
+            changed[culprit.name] = f"{reason}; installed from {lowest} up instead"
+        else:
+            del world[index]
+            changed[culprit.name] = reason
+        log(f"{image.name}: {culprit.name} {culprit.version}: {changed[culprit.name]}")
+
+
+def _install_from_source(cache: Path, python: str, image: ImageLibraries, log: Callable[[str], None]) -> dict[str, str]:
+    """Build and install the world's libraries that PyPI publishes as source only (the SageMaker toolkits), each
+    without its dependencies (the world holds them); why each one that does not build is left out."""
+    left_out = {}
+    for library in (library for library in image.world if library.from_source):
+        command = _uv("pip", "install", "--python", python, "--no-deps", "--compile-bytecode", "--resolution",
+                      "lowest-direct", requirement(library.name, library.version))
+        code, tail = stream(command, log, "uv: ", environment=_uv_environment(cache))
+        if code != 0:
+            if _unreachable(tail):
+                raise EnvironmentBuildError(_failure(image, tail))
+            left_out[library.name] = (f"PyPI publishes it as source only, and its build failed here "
+                                      f"({next((line for line in tail if line.startswith('error')), tail[-1:])})")
+            log(f"{image.name}: {library.name} {library.version}: {left_out[library.name]}")
+    return left_out
+
+
+def _uv_install(cache: Path, python: str, requirements: list[str], log: Callable[[str], None]) -> tuple[int, list[str]]:
+    """uv's install of ``requirements`` (never offline first: offline, ``lowest-direct`` resolves among what the
+    cache happens to hold, not among the versions the index has); uv's exit code and last lines."""
+    command = _uv("pip", "install", "--python", python, "--only-binary", ":all:", "--compile-bytecode",
+                  "--resolution", "lowest-direct", *requirements)
+    return stream(command, log, "uv: ", environment=_uv_environment(cache))
+
+
+def _differences(cache: Path, python: str, image: ImageLibraries, installed: dict[str, str],
+                 found: Callable[[str], str], changed: dict[str, str]) -> list[list[str]]:
+    """``[library, what the image has, what was installed, why]`` for every pin and world library installed
+    otherwise than the image has it (pins first, then the world in its order)."""
+    pins = [(name, pinned, installed[name]) for name, pinned in image.pins if not image.satisfied(name, installed[name])]
+    world: list[tuple[Library, str]] = []
+    for library in image.world:
+        used = found(library.name)
+        if library.unavailable or library.described or not library.satisfied(used):
+            world.append((library, used))
+
+    def why(name: str, pinned: str, library: Library | None) -> str:
+        if library is not None and library.unavailable:
+            return library.unavailable
+        if library is not None and library.name in changed:
+            return changed[library.name]
+        return _why(cache, python, name, pinned)  # a description ("AWS CLI v2") is below any local minimum
+
+    wanted = [(name, pinned, None) for name, pinned, _ in pins] + [(l.name, l.version, l) for l, _ in world]
+    with ThreadPoolExecutor(max_workers=4) as pool:  # each asks uv about one library alone
+        reasons = list(pool.map(lambda args: why(*args), wanted))
+    used = [u for _, _, u in pins] + [u for _, u in world]
+    return [[name, pinned, u, reason] for (name, pinned, _), u, reason in zip(wanted, used, reasons)]
+
+
+def _unreachable(tail: list[str]) -> bool:
+    return any(marker in line for line in tail for marker in _UNREACHABLE)
+
+
+def _name_pattern(name: str) -> str:
+    """A pattern for distribution ``name`` as uv writes it (normalized: ``inotify-simple``)."""
+    return "[-_.]".join(re.escape(part) for part in canonicalize_name(name).split("-"))
+
+
+def _mentions(name: str, text: str) -> bool:
+    """True if uv's ``text`` names distribution ``name``."""
+    return re.search(rf"(?<![\w.-]){_name_pattern(name)}(?![\w-])", text, re.IGNORECASE) is not None
+
+
+def _culprit(tail: list[str], world: list[Library]) -> Library | None:
+    """The world library that uv's failure names, the least needed one if it names several (the world lists
+    them from the most to the least needed), or None if it names none (a pin is at fault)."""
+    text = "\n".join(tail)
+    named = [library for library in world if _mentions(library.name, text)]
+    return named[-1] if named else None
+
+
+def _cannot_install(library: Library, tail: list[str]) -> str:
+    """Why ``library`` could not be installed as the image has it, from uv's failure."""
+    text = " ".join(tail)
+    if "has no usable wheels" in text or "no wheels with a matching" in text:
+        versions = f"{library.version} or later" if library.version[:1].isdigit() else library.version
+        return (f"no wheel of {library.name} {versions} for Python {PYTHON} ({platform.machine()}), and source "
+                "distributions are not built here")
+    if "not found in the package registry" in text or "there is no version of" in text:
+        return f"{library.name} {library.version} is not on the package index"
+    if re.search(rf"only {_name_pattern(library.name)}\S* (is|are) available", text, re.IGNORECASE):
+        return f"the package index has no {library.name} {library.version}"
+    cause = next((line for line in tail if line.startswith("cause:")), tail[-1] if tail else "no output")
+    return f"at odds with the image's other libraries as installed for Python {PYTHON} (uv: {cause[:300]})"
 
 
 def _why(cache: Path, python: str, name: str, pinned: str) -> str:
-    """Why the pinned version of ``name`` was not installed: a local job needs a newer one, it has no wheel
-    here, or the other pins rule it out."""
+    """Why the image's version of ``name`` was not installed: a local job needs a newer one, it has no wheel
+    here, or the other libraries rule it out."""
     if _below_local_minimum(name, pinned):
         return LOCAL_MINIMUMS[name][1]
     alone = subprocess.run(_uv("pip", "compile", "--quiet", "--only-binary", ":all:", "--python", python, "-"),
@@ -118,7 +281,7 @@ def _why(cache: Path, python: str, name: str, pinned: str) -> str:
                            text=True, env=_uv_environment(cache))
     if alone.returncode != 0:
         return f"no wheel of {name} {pinned} installs on Python {PYTHON} ({platform.machine()})"
-    return "the image's other pins, installed for this Python, need another version"
+    return "the image's other libraries, installed for this Python, need another version"
 
 
 def _failure(image: ImageLibraries, tail: list[str]) -> str:

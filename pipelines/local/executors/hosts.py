@@ -2,12 +2,14 @@
 
 SageMaker names a job's instances ``algo-1`` ... ``algo-N``. Locally, a job on one instance keeps its
 container root at ``<job dir>/root``; on several, host ``algo-i`` has ``<job dir>/hosts/algo-i/root`` and
-its own log. Each host is started by the job runtime with its hostname and an /etc/hosts naming its
-peers; with network isolation the job's hosts share one private network and reach nothing else.
+its own log. Each host is started by the job runtime with its hostname and an /etc/hosts naming its peers,
+and its own writable environment over its image's, where its ``pip install`` goes; with network isolation
+the job's hosts share one private network and reach nothing else.
 """
 
 from __future__ import annotations
 
+import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,15 +82,19 @@ def run_on_hosts(run: StepRun, programs: list[HostProgram], job_kind: str, stopp
 
     def one(p: HostProgram, network: job_runtime.Network) -> None:
         log = run.log if len(programs) == 1 else lambda line: run.log(f"[{p.host.name}] {line}")
-        spec = job_runtime.JobSpec(p.command, p.host.opt_ml, p.host.directory, p.environment, p.host.name,
-                                   tuple(h.name for h in hosts), p.workdir, tuple(p.image_files), network=network,
-                                   python_env=p.python_env.root if p.python_env else None,
-                                   python_layers=p.python_env.layers[1:] if p.python_env else ())
+        layer = None
         try:
+            layer = run.environments.job_layer(p.python_env)
+            spec = job_runtime.JobSpec(p.command, p.host.opt_ml, p.host.directory, p.environment, p.host.name,
+                                       tuple(h.name for h in hosts), p.workdir, tuple(p.image_files), network=network,
+                                       python_env=layer.root, python_layers=layer.layers[1:], python_writable=True)
             job = run_program(run, spec, job_kind, stopped_detail, log=log)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
             errors.append(exc)
             job = job_runtime.JobRun(1, [str(exc)])
+        finally:
+            if layer is not None:
+                shutil.rmtree(layer.root, ignore_errors=True)
         results[p.host.name] = job
         if job.exit_code != 0 and not failed:
             failed.append(p.host.name)

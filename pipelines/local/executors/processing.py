@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipelines.local import job_runtime, safe_files
+from pipelines.local import job_runtime, runnable_images, safe_files
 from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun, image_environment
 from pipelines.local.executors.hosts import Host, HostProgram, job_hosts, run_on_hosts
 from pipelines.s3uri import join_uri
@@ -17,6 +17,9 @@ def execute(run: StepRun) -> StepOutcome:
     """Run one processing job locally: one program per instance of its cluster, each with its inputs
     (every object, or its shard for ShardedByS3Key) and /opt/ml/config; every instance's outputs published."""
     args = run.arguments
+    refusal = runnable_images.processing_refusal(args)  # an image known only now (a parameter): refused before any job
+    if refusal is not None:
+        raise StepFailed(runnable_images.failure_reason(refusal))
     inputs = args.get("ProcessingInputs", [])
     outputs = args.get("ProcessingOutputConfig", {}).get("Outputs", [])
     count = int(args.get("ProcessingResources", {}).get("ClusterConfig", {}).get("InstanceCount", 1))
@@ -31,8 +34,6 @@ def execute(run: StepRun) -> StepOutcome:
         stage_input(run, index, item, hosts, input_paths[index])
     app = args["AppSpecification"]
     entrypoint = list(app.get("ContainerEntrypoint", [])) + list(app.get("ContainerArguments", []))
-    if not entrypoint:
-        raise StepFailed("AppSpecification: no ContainerEntrypoint; the local engine runs entrypoints, not images")
     environment = image_environment(run, app.get("ImageUri", ""), "AppSpecification.ImageUri")
     programs = []
     for host in hosts:

@@ -14,7 +14,7 @@ from typing import Any
 
 from inference.hosting import is_builtin_xgboost
 from inference.image_programs import ImageProgram, image_program
-from pipelines.local import job_runtime, safe_files
+from pipelines.local import job_runtime, runnable_images, safe_files
 from pipelines.local import training_contract as contract
 from pipelines.local.executors import script_mode
 from pipelines.local.environments import Environment
@@ -46,11 +46,11 @@ def execute(run: StepRun) -> StepOutcome:
     program = image_program(image, run.image_programs)
     if program is not None:
         return container_job(run, [*program.command, *(arguments or ["train"])], image=program)
-    raise StepFailed(
-        f"AlgorithmSpecification.TrainingImage {image!r} is not the built-in XGBoost image, the job gives no "
-        "ContainerEntrypoint and no local program is mapped to the image: set the config key local_image_programs "
-        f"(flag --local-image-program '{image}=COMMAND'), COMMAND being what the image runs as `train`"
-    )
+    # refused before the run when the image is given as it is; here, an image known only now (a parameter)
+    refusal = runnable_images.training_refusal(run.arguments, run.image_programs)
+    if refusal is None:
+        raise StepFailed("ClientError: AlgorithmSpecification: gives neither a TrainingImage nor an AlgorithmName")
+    raise StepFailed(runnable_images.failure_reason(refusal))
 
 
 def job_environment(run: StepRun, image: ImageProgram | None) -> Environment | None:

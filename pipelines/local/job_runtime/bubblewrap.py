@@ -22,7 +22,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from pipelines.local.job_runtime.common import engine_package_folders, interpreter, interpreter_command, launcher
+from pipelines.local.job_runtime.common import (engine_package_folders, interpreter, interpreter_command, launcher,
+                                               program_folders)
 from pipelines.local.job_runtime.processes import JOB_DIR_VARIABLE, Launch
 from pipelines.local.job_runtime.spec import CONTAINER_ROOT, JobSpec, Network, etc_hosts
 
@@ -30,10 +31,11 @@ INSTALL_HINT = ("install it with `sudo apt-get install bubblewrap` (Debian, Ubun
                 "`sudo dnf install bubblewrap` (Fedora)")
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 TOP_LEVEL = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")  # symbolic links into /usr on merged-/usr systems
-# what a program needs of /etc: users, libraries, name service, certificates, time zone; not the rest
+# what a program needs of /etc: users, libraries, name service, certificates, time zone, and R's configuration
+# (Debian keeps R_HOME/etc there, for the R image's programs); not the rest
 ETC_ENTRIES = ("alternatives", "ca-certificates", "ca-certificates.conf", "debian_version", "fonts", "gai.conf", "group",
                "host.conf", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "mime.types",
-               "nsswitch.conf", "os-release", "passwd", "protocols", "resolv.conf", "services", "ssl", "timezone")
+               "nsswitch.conf", "os-release", "passwd", "protocols", "R", "resolv.conf", "services", "ssl", "timezone")
 
 
 @functools.lru_cache(maxsize=1)
@@ -89,7 +91,9 @@ class Bubblewrap:
         # after the tmpfs on /tmp: a virtualenv or store under /tmp would be hidden otherwise
         for path in interpreter_paths() + (engine_code_paths() if spec.engine_code else ()):
             args += ["--ro-bind", path, path]
-        for environment in ([spec.python_env] if spec.python_env is not None else []) + list(spec.python_layers):
+        if spec.python_env is not None:
+            args += ["--bind" if spec.python_writable else "--ro-bind", str(spec.python_env), str(spec.python_env)]
+        for environment in spec.python_layers:
             args += ["--ro-bind", str(environment), str(environment)]
         for host, container in spec.image_files:
             args += ["--ro-bind", str(host), container]
@@ -101,7 +105,7 @@ class Bubblewrap:
         if spec.network.isolated and spec.network.namespace_pid is None:
             args.append("--unshare-net")
         environment = {"HOME": "/root", "LANG": "C.UTF-8", "HOSTNAME": spec.hostname, **spec.environment,
-                       "PATH": f"{os.path.dirname(interpreter(spec))}:{CONTAINER_PATH}"}
+                       "PATH": ":".join([*program_folders(spec), CONTAINER_PATH])}
         argv = [*launcher(), *_join(spec.network), self.bwrap, *args, "--", *interpreter_command(spec)]
         return Launch(argv, environment, spec.work_dir)
 

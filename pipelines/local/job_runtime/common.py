@@ -18,6 +18,12 @@ def interpreter(spec: JobSpec | None = None) -> str:
     return sys.executable
 
 
+def program_folders(spec: JobSpec) -> list[str]:
+    """The folders a job finds its programs in before the system's: its interpreter's, then the ``bin`` of each
+    environment below it (an image environment's ``aws``)."""
+    return [os.path.dirname(interpreter(spec)), *(str(layer / "bin") for layer in spec.python_layers)]
+
+
 def interpreter_command(spec: JobSpec) -> list[str]:
     """The spec's command with a leading ``python``/``python3`` replaced by the job's interpreter."""
     return [interpreter(spec) if i == 0 and part in PYTHON_COMMANDS else part for i, part in enumerate(spec.command)]

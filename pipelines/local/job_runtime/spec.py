@@ -40,7 +40,8 @@ class JobSpec:
     ``engine_code`` makes the engine's packages importable: both only for the engine's own job
     programs (the built-in algorithm's emulation), never for a definition's. ``python_env`` is a
     virtualenv (visible read-only) whose interpreter replaces the engine's; ``python_layers`` are the
-    environments whose libraries it sees after its own (visible read-only too).
+    environments whose libraries it sees after its own (visible read-only too); ``python_writable``
+    makes ``python_env`` writable: the job's own layer, never a cached environment.
     """
 
     command: Sequence[str]
@@ -56,6 +57,7 @@ class JobSpec:
     network: Network = HOST_NETWORK
     python_env: Path | None = None  # a virtualenv whose interpreter the job runs with (None: the engine's)
     python_layers: Sequence[Path] = ()
+    python_writable: bool = False  # ``python_env`` is the job's own layer: it may write there (pip install)
 
 
 def host_path(job_root: Path, container_path: str) -> Path:

@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 from typing import Iterator
 
-from pipelines.local.job_runtime.common import interpreter, interpreter_command, launcher
+from pipelines.local.job_runtime.common import interpreter_command, launcher, program_folders
 from pipelines.local.job_runtime.processes import Launch
 from pipelines.local.job_runtime.spec import CONTAINER_ROOT, HOST_NETWORK, JobSpec, Network, etc_hosts
 
@@ -71,7 +71,7 @@ class Unsandboxed:
         # no AWS setting of this process (a profile, real credentials, an endpoint) reaches a job program
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         environment = {**inherited, **{k: rewrite(v, spec) for k, v in spec.environment.items()}}
-        environment["PATH"] = os.pathsep.join([os.path.dirname(interpreter(spec)), inherited.get("PATH", os.defpath)])
+        environment["PATH"] = os.pathsep.join([*program_folders(spec), inherited.get("PATH", os.defpath)])
         in_opt_ml = _in_opt_ml(spec.workdir)
         if not mount_namespace_available():
             if in_opt_ml:

@@ -1,4 +1,4 @@
-"""Fixtures shared by the local engine's hostile tests."""
+"""Fixtures shared by the local engine's tests: a sentinel folder for the hostile ones, a package index on loopback."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import hashlib
 from pathlib import Path
 
 import pytest
+
+from tests.package_index_server import serving
 
 
 @pytest.fixture
@@ -24,3 +26,13 @@ def sentinel(tmp_path: Path):
     assert len(before) == 3
     yield outside
     assert snapshot() == before, "something outside the store was changed"
+
+
+@pytest.fixture
+def package_index(tmp_path: Path):
+    """An index on loopback serving ``tinypkg``, ``otherpkg`` and ``thirdpkg`` (``VALUE`` 1, 2 and 3)."""
+    (tmp_path / "wheels").mkdir()
+    with serving(tmp_path / "wheels") as served:
+        for value, name in enumerate(("tinypkg", "otherpkg", "thirdpkg"), start=1):
+            served.add(name, code=f"VALUE = {value}\n")
+        yield served

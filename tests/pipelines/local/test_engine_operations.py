@@ -232,7 +232,7 @@ def sigint_to_a_step_thread(pid: int) -> None:
     pytest.param(lambda process: sigint_to_a_step_thread(process.pid), id="step-thread",
                  marks=pytest.mark.skipif(TGKILL is None, reason="tgkill number unknown on this architecture")),
 ])
-def test_ctrl_c_stops_running_job_programs_and_leaves_a_retryable_execution(tmp_path, deliver):
+def test_ctrl_c_stops_running_job_programs_and_the_execution_as_the_studios_stop_does(tmp_path, deliver):
     store = tmp_path / "store"
     slow = MARK + "import time; mark('A.started'); time.sleep(60)\n"
     path = tmp_path / "def.json"
@@ -255,7 +255,11 @@ def test_ctrl_c_stops_running_job_programs_and_leaves_a_retryable_execution(tmp_
     assert f"interrupted: execution {execution_id} stopped; its succeeded steps are kept, and `" in said, said
     assert f"-m pipelines.run retry {execution_id} --store {store}` runs the rest" in said
     assert not running(program)
-    assert "Executing (interrupted" in cli(store, "executions").stdout
+    record = load(store, execution_id)  # Stopped and tracked, as the studio's Stop leaves it
+    assert record.status == "Stopped" and record.step("A").status == "Stopped"
+    assert record.failure_reason == "stopped by request (Ctrl-C)" and record.mlflow_run is not None
+    listed = cli(store, "executions").stdout
+    assert "Stopped" in listed and "interrupted" not in listed
 
 
 def test_job_programs_get_a_passive_openmp_wait_policy_unless_their_environment_says_otherwise(tmp_path):

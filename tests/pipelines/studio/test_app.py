@@ -12,6 +12,8 @@ import urllib.request
 import pytest
 
 from pipelines.local import executions
+from pipelines.local.job_logs import step_logs
+from pipelines.local.store import Store
 from tests.pipelines.studio.conftest import TOKEN, post, run_demo, wait_until_ended
 from tests.pipelines.studio.demo import NAME
 
@@ -155,6 +157,19 @@ def test_the_state_stream_sends_the_execution_and_each_step(ran):
     assert state["steps"]["EnoughRows"]["outcome"] in (False, "False")
     assert state["steps"]["Score"]["status"] == "Not taken"
     assert state["steps"]["TooFew"]["status"] == "Failed"
+
+
+def test_the_log_stream_shows_the_training_logs_escaped_tabs_as_tabs(ran):
+    studio, succeeded, _ = ran
+    [(_, log)] = [entry for entry in step_logs(Store(studio.store), succeeded, "Prepare") if entry[0] == "algo-1"]
+    with open(log, "a") as handle:
+        handle.write("[0]#011train-auc:0.91#011validation-auc:0.88\n")
+    request = urllib.request.Request(studio.url + f"/api/executions/{succeeded}/steps/Prepare/log?host=algo-1",
+                                     headers={"Cookie": f"studio_token={TOKEN}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        events = response.read().decode().split("\n\n")
+    lines = [json.loads(event.removeprefix("data: ")) for event in events if event.startswith("data: ")]
+    assert lines[-1] == "[0]\ttrain-auc:0.91\tvalidation-auc:0.88"
 
 
 def test_a_step_page_shows_its_log_and_a_missing_step_is_a_404(ran):

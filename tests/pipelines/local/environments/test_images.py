@@ -1,5 +1,6 @@
-"""An image's environment: built once with uv from the image's pins (nearest installable version where a pin
-has no wheel for this Python), reused by every later job, and what the report says of it."""
+"""An image's environment: built once with uv from the image's pins and the rest of its Python world (nearest
+installable version where a version has no wheel for this Python; a world library that cannot be installed here
+left out, with why), reused by every later job, and what the report says of it."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from typing import Iterator
 
 import pytest
 
+from packaging.utils import canonicalize_name
+
 from pipelines.errors import EnvironmentBuildError
 from pipelines.local.environments import Environments, images
-from pipelines.local.image_libraries import IMAGES, ImageLibraries, named
+from pipelines.local.image_libraries import IMAGES, ImageLibraries, Library, framework_images, named
 from tests.pipelines.local.executors.test_job_contracts import wheel
 from tests.pipelines.local.helpers import definition, engine, script_step
 
@@ -113,16 +116,9 @@ def test_with_this_interpreters_libraries_the_same_script_fails_and_the_report_s
     assert "image's libraries (aws/sagemaker-scikit-learn-container@0.23-1: " in said and "pandas 1.1.3 (here " in said
 
 
-@pytest.fixture
-def framework_index(tmp_path, monkeypatch) -> Iterator[str]:
-    """A package index on loopback holding stand-ins named and versioned as PyPI's torch and tensorflow (whose
-    wheels are GBs): the only index uv reads."""
-    root = tmp_path / "index"
-    for name, version in (("torch", "2.0.0"), ("torch", "2.1.0"), ("torch", "2.2.0"), ("tensorflow", "2.13.0")):
-        (root / name).mkdir(parents=True, exist_ok=True)
-        (root / name / f"{name}-{version}-py3-none-any.whl").write_bytes(
-            wheel(name, version, f"__version__ = {version!r}\n"))
-    # a folder listing is a simple-repository page: one link per file
+def serve_index(root: Path, monkeypatch) -> Iterator[str]:
+    """``root`` served on loopback as the only package index uv reads: a folder listing is a simple-repository
+    page, one link per file."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(root)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/"
@@ -130,6 +126,32 @@ def framework_index(tmp_path, monkeypatch) -> Iterator[str]:
     yield url
     server.shutdown()
     server.server_close()
+
+
+def stand_in(root: Path, name: str, version: str) -> None:
+    """A wheel named and versioned as PyPI's ``name`` (importable as ``name`` with dashes as underscores)."""
+    module = canonicalize_name(name).replace("-", "_")
+    (root / canonicalize_name(name)).mkdir(parents=True, exist_ok=True)
+    (root / canonicalize_name(name) / f"{module}-{version}-py3-none-any.whl").write_bytes(
+        wheel(module, version, f"__version__ = {version!r}\n"))
+
+
+def _lowest(library: Library) -> str:
+    """The version uv's ``lowest-direct`` resolution takes for a library of the world."""
+    return images.requirement(library.name, library.version).split(",")[0].split(">=", 1)[1]
+
+
+@pytest.fixture
+def framework_index(tmp_path, monkeypatch) -> Iterator[str]:
+    """A package index on loopback holding stand-ins named and versioned as PyPI's torch and tensorflow (whose
+    wheels are GBs), and as the rest of the framework images' worlds at the versions they resolve to."""
+    root = tmp_path / "index"
+    for name, version in (("torch", "2.0.0"), ("torch", "2.1.0"), ("torch", "2.2.0"), ("tensorflow", "2.13.0")):
+        stand_in(root, name, version)
+    for library in {library for image in framework_images().values() for library in image.world}:
+        if not library.unavailable:
+            stand_in(root, library.name, _lowest(library))
+    yield from serve_index(root, monkeypatch)
 
 
 class QuietHandler(SimpleHTTPRequestHandler):
@@ -140,16 +162,20 @@ class QuietHandler(SimpleHTTPRequestHandler):
 def test_a_framework_image_gets_its_framework_at_the_images_version_or_the_nearest_above(tmp_path, framework_index):
     cache = Environments(tmp_path / "cache")
     torch_2_1 = cache.prepare(named("pytorch-training:2.1.0-py310"), lambda line: None)
-    assert torch_2_1.manifest["installed"] == {"torch": "2.1.0"} and torch_2_1.manifest["differences"] == []
-    assert versions(torch_2_1.root, "torch", "tensorflow", "sklearn") == {
-        "torch": "2.1.0", "tensorflow": "ImportError", "sklearn": "ImportError"}
+    assert torch_2_1.manifest["installed"] == {"torch": "2.1.0"}
+    # its world is installed too, the toolkits PyPI publishes as source only among it
+    assert torch_2_1.manifest["world"]["torchvision"] == "0.16.0"
+    assert "not installed" not in (torch_2_1.manifest["world"]["sagemaker-training"],
+                                   torch_2_1.manifest["world"]["sagemaker-pytorch-training"])
+    assert torch_2_1.manifest["differences"] == []
+    assert versions(torch_2_1.root, "torch", "torchvision", "tensorflow", "xgboost") == {
+        "torch": "2.1.0", "torchvision": "0.16.0", "tensorflow": "ImportError", "xgboost": "ImportError"}
     tensorflow = cache.prepare(named("tensorflow-training:2.13.0-py310"), lambda line: None)
     assert versions(tensorflow.root, "tensorflow", "torch") == {"tensorflow": "2.13.0", "torch": "ImportError"}
     # 1.13.1 has no wheel in this index: the nearest version above it, and the report says why
     torch_1_13 = cache.prepare(named("pytorch-training:1.13.1-py39"), lambda line: None)
-    assert torch_1_13.manifest["differences"] == [
-        ["torch", "1.13.1", "2.0.0", f"no wheel of torch 1.13.1 installs on Python {images.PYTHON} "
-                                     f"({platform.machine()})"]]
+    assert torch_1_13.manifest["differences"][0] == [
+        "torch", "1.13.1", "2.0.0", f"no wheel of torch 1.13.1 installs on Python {images.PYTHON} ({platform.machine()})"]
 
 
 def test_a_job_on_a_framework_image_imports_its_images_framework(tmp_path, framework_index):
@@ -163,3 +189,110 @@ def test_a_job_on_a_framework_image_imports_its_images_framework(tmp_path, frame
     [said] = [line for line in record.step("Fit").unenforced if line.startswith("AppSpecification.ImageUri = ")]
     assert ": the job runs on the pytorch-training:2.2.0-py310 image's libraries (torch 2.2.0); not as in the image: " \
            "Python 3.10 (here 3." in said
+
+
+# --- the image's Python world
+
+def test_the_environment_is_the_images_python_world(tmp_path):
+    environment = Environments().prepare(SKLEARN_1_2, lambda line: None)
+    root, manifest = environment.root, environment.manifest
+    imported = versions(root, "requests", "pyarrow", "flask", "urllib3")
+    assert imported["pyarrow"] == "14.0.1" and imported["urllib3"] == "1.26.17" and imported["flask"] == "1.1.1"
+    assert imported["requests"] == manifest["world"]["requests"] != "not installed"
+    pip = subprocess.run([str(root / "bin" / "python"), "-m", "pip", "--version"], capture_output=True, text=True)
+    assert pip.returncode == 0 and pip.stdout.startswith(f"pip {manifest['world']['pip']} from {root}")
+    aws = subprocess.run([str(root / "bin" / "aws"), "--version"], capture_output=True, text=True)
+    assert aws.returncode == 0 and f"aws-cli/{manifest['world']['awscli']} " in aws.stdout + aws.stderr
+    assert manifest["packages"]["botocore"].startswith("1.31.") and "s3transfer" in manifest["packages"]
+    # the SageMaker toolkits, which PyPI publishes as source only, are built here and import
+    toolkits = subprocess.run([str(root / "bin" / "python"), "-c", "import sagemaker_training.environment, "
+                               "sagemaker_containers, sagemaker_inference"], capture_output=True, text=True)
+    assert toolkits.returncode == 0, toolkits.stderr
+    assert manifest["world"]["sagemaker-training"] == "4.8.0"
+    # what differs from the image, and why: the aws command, ml-io (not on PyPI)
+    differences = {d[0]: d[1:] for d in manifest["differences"]}
+    assert differences["awscli"][0] == "AWS CLI v2" and "AWS_ENDPOINT_URL" in differences["awscli"][2]
+    assert "sagemaker-training" not in differences
+    assert differences["mlio-py"][1] == "not installed" and "requests" not in differences
+
+
+def test_the_aws_command_goes_to_the_endpoint_in_aws_endpoint_url(tmp_path):
+    environment = Environments().prepare(SKLEARN_1_2, lambda line: None)
+    seen: list[str] = []
+
+    class Recorder(QuietHandler):
+        def do_GET(self):  # noqa: N802 (the base class's name)
+            seen.append(self.path)
+            self.send_error(404)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        subprocess.run([str(environment.root / "bin" / "aws"), "s3", "ls", "s3://bkt/some/"], capture_output=True,
+                       timeout=60, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AWS_DEFAULT_REGION": "us-east-1",
+                                        "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+                                        "AWS_EC2_METADATA_DISABLED": "true", "AWS_MAX_ATTEMPTS": "1",
+                                        # anything but the endpoint goes to a proxy where nothing listens
+                                        "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9",
+                                        "NO_PROXY": "127.0.0.1",
+                                        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{server.server_address[1]}"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert any(path.startswith("/bkt?") and "prefix=some%2F" in path for path in seen), seen
+
+
+def test_a_world_library_that_cannot_be_installed_here_is_left_out_and_the_manifest_says_why(tmp_path, monkeypatch):
+    root = tmp_path / "index"
+    for name, version in (("tinylib", "1.0"), ("tinyworld", "1.0"), ("ranged", "1.2")):
+        stand_in(root, name, version)
+    (root / "sourceonly").mkdir()
+    (root / "sourceonly" / "sourceonly-1.0.tar.gz").write_bytes(b"not built here")
+    image = ImageLibraries("sagemaker-scikit-learn", "0.0-2", "3.11", (("tinylib", "1.0"),), "tests", (
+        Library("tinyworld", "1.0", "tests"), Library("ranged", ">=1.0,<1.1", "tests"),
+        Library("sourceonly", "1.0", "tests"), Library("elsewhere", "2.0", "tests"),
+        Library("mlio-py", "0.9.0", "tests", "built in the image; not published on PyPI")))
+    said: list[str] = []
+    for _ in serve_index(root, monkeypatch):
+        environment = Environments(tmp_path / "cache").prepare(image, said.append)
+    manifest = environment.manifest
+    assert manifest["installed"] == {"tinylib": "1.0"} and manifest["world"] == {
+        "tinyworld": "1.0", "ranged": "1.2", "sourceonly": "not installed", "elsewhere": "not installed",
+        "mlio-py": "not installed"}
+    assert versions(environment.root, "tinyworld", "ranged") == {"tinyworld": "1.0", "ranged": "1.2"}
+    # a range that cannot be installed is taken from its lower bound up; what has no wheel or no release is left out
+    ranged = manifest["differences"].pop(0)
+    assert ranged == ["ranged", ">=1.0,<1.1", "1.2",
+                      "the package index has no ranged >=1.0,<1.1; installed from 1.0 up instead"]
+    assert manifest["differences"] == [
+        ["sourceonly", "1.0", "not installed", (f"no wheel of sourceonly 1.0 or later for Python {images.PYTHON} "
+                                                f"({platform.machine()}), and source distributions are not built here")],
+        ["elsewhere", "2.0", "not installed", "elsewhere 2.0 is not on the package index"],
+        ["mlio-py", "0.9.0", "not installed", "built in the image; not published on PyPI"]]
+    assert "sagemaker-scikit-learn:0.0-2: elsewhere 2.0: elsewhere 2.0 is not on the package index" in said
+
+
+@pytest.mark.parametrize("image", [*IMAGES.values(), *framework_images().values()], ids=lambda image: image.name)
+def test_every_world_library_resolves_from_a_lower_bound(image):
+    for library in image.world:
+        if not library.unavailable:
+            assert images.requirement(library.name, library.version).startswith(f"{library.name}>="), library
+        if library.described:
+            assert library.name in images.LOCAL_MINIMUMS, library
+
+
+@pytest.mark.parametrize("name, version, wanted", [
+    ("awscli", "AWS CLI v2", "awscli>=1.29.0"),  # the image has v2: v1 from PyPI, from what honours AWS_ENDPOINT_URL
+    ("awscli", "<2", "awscli>=1.29.0,<2"),
+    ("botocore", "1.27.18", "botocore>=1.31.0"),
+    ("requests", "not in the image", "requests>=2.20.0"),
+    ("requests", ">=2.20.0,<2.21", "requests>=2.20.0,<2.21"),
+    ("psutil", "5.7.2", "psutil>=5.7.2"),
+])
+def test_a_requirement_starts_from_the_images_version_or_the_local_minimum(name, version, wanted):
+    assert images.requirement(name, version) == wanted
+
+
+def test_a_range_without_a_lower_bound_is_refused():
+    with pytest.raises(ValueError, match="'<3.0' has no lower bound"):
+        images.requirement("jinja2", "<3.0")

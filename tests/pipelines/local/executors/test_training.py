@@ -7,6 +7,7 @@ import tarfile
 
 import pytest
 
+from pipelines.errors import NotRunnableLocallyError
 from pipelines.local.engine import LocalEngine, RunOptions
 from pipelines.local.registry import Registry
 from pipelines.local.store import Store
@@ -78,8 +79,9 @@ def test_the_programs_failure_file_is_the_failure_reason(store, tmp_path):
     assert record.step("Fit").failure_reason == "AlgorithmError: the label column has 3 classes"
 
 
-def test_an_unmapped_image_names_the_config_that_maps_it(store, tmp_path):
-    record = run_fit(store, tmp_path, {})
-    reason = record.step("Fit").failure_reason
-    assert "no local program is mapped to the image: set the config key local_image_programs" in reason
-    assert f"--local-image-program '{IMAGE}=COMMAND'" in reason
+def test_an_unmapped_image_is_refused_before_the_run_naming_the_config_that_maps_it(store, tmp_path):
+    with pytest.raises(NotRunnableLocallyError) as refused:
+        run_fit(store, tmp_path, {})
+    assert str(refused.value).startswith("Step 'Fit': Arguments.AlgorithmSpecification.TrainingImage: ")
+    assert f"--local-image-program '{IMAGE}=COMMAND' (config local_image_programs)" in str(refused.value)
+    assert not (store.root / "executions").exists()

@@ -7,6 +7,7 @@ import pathlib
 import boto3
 import numpy as np
 import pandas as pd
+import requests  # the template's script imports it: the image has it (conda's base environment)
 
 base_dir = "/opt/ml/processing"
 
@@ -14,6 +15,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--input-data", type=str, required=True)
     args = parser.parse_args()
+    print(f"requests {requests.__version__}")
     bucket = args.input_data.split("/")[2]
     key = "/".join(args.input_data.split("/")[3:])
     pathlib.Path(f"{base_dir}/data").mkdir(parents=True, exist_ok=True)
