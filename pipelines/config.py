@@ -13,7 +13,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Collection, Mapping
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -44,6 +44,7 @@ _MLFLOW_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:mlflow-(t
 _GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _SECURITY_GROUP = re.compile(r"^sg-[0-9a-f]{8,17}$")
+_STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 _ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$")
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class PipelineConfig:
     callback_timeout_seconds: int | None = None  # local engine: how long a Callback step waits (None: no limit)
     environments_cache: str | None = None  # local engine: where job environments are built (None: ~/.cache/...)
     image_libraries: str = "image"  # local engine: a framework image's jobs run on its libraries, or "engine": ours
+    stack_name: str | None = None  # the secure environment's CloudFormation stack, whose outputs fill STACK_SETTINGS
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -188,6 +190,9 @@ def _validate(cfg: PipelineConfig) -> None:
         (bool(_ISO_DURATION.fullmatch(cfg.cache_expire_after)),
          f"cache_expire_after {cfg.cache_expire_after!r} is not an ISO 8601 duration such as P30D or PT12H"),
         (all(k and not k.lower().startswith("aws:") for k, _ in cfg.tags), "tag keys must be non-empty and not start with 'aws:'"),
+        (cfg.stack_name is None or bool(_STACK_NAME.fullmatch(cfg.stack_name)),
+         f"stack_name {cfg.stack_name!r} is not a CloudFormation stack name (a letter, then letters, digits and "
+         "hyphens; 128 at most)"),
         (cfg.mlflow_resource_arn is None or bool(_MLFLOW_ARN.fullmatch(cfg.mlflow_resource_arn)),
          f"mlflow_resource_arn {cfg.mlflow_resource_arn!r} is not the ARN of a SageMaker MLflow tracking server "
          "(arn:aws:sagemaker:REGION:ACCOUNT:mlflow-tracking-server/NAME)"),
@@ -326,6 +331,66 @@ def build_config(*layers: tuple[str, Mapping[str, Any]]) -> PipelineConfig:
                 raise ConfigError(f"{source}: unknown setting '{key}'; known settings: {', '.join(FIELD_NAMES)}")
             merged[key] = _coerce(key, value, source)
     return PipelineConfig(**merged)
+
+
+# The outputs of the secure environment's stack (infra/secure-environment.yaml) and the settings each fills when
+# --stack-name (stack_name) is given.
+STACK_OUTPUTS: dict[str, tuple[str, ...]] = {
+    "PipelineRoleArn": ("role_arn",), "DataBucketName": ("bucket", "allowed_buckets"), "BasePrefix": ("base_prefix",),
+    "KmsKeyArn": ("kms_key_arn",), "SubnetIds": ("subnets",), "SecurityGroupId": ("security_group_ids",),
+    "PipelineName": ("pipeline_name",), "ModelPackageGroupName": ("model_package_group",),
+    "RedshiftUnloadRoleArn": ("redshift_cluster_role_arn",), "RedshiftClusterId": ("redshift_cluster_id",),
+    "RedshiftDatabase": ("redshift_database",), "RedshiftDbUser": ("redshift_db_user",),
+}
+STACK_SETTINGS = tuple(setting for settings in STACK_OUTPUTS.values() for setting in settings)
+
+Layer = tuple[str, Mapping[str, Any]]
+
+
+def with_stack_outputs(layers: list[Layer], wanted: Collection[str],
+                       read_outputs: Callable[[str, str], Mapping[str, str]]) -> tuple[list[Layer], list[str]]:
+    """``layers`` with one more, the outputs of the stack a layer names (``stack_name``), read once with
+    ``read_outputs(stack_name, region)``, for the ``wanted`` settings. It goes just above the layer that named the
+    stack, so what a later layer gives (a flag, when the stack came from the environment or a file) still wins. The
+    notes say, one line each, which setting a layer gives differently from the stack, and which of them won."""
+    named = [index for index, (_, values) in enumerate(layers) if values.get("stack_name")]
+    wanted = [setting for setting in STACK_SETTINGS if setting in wanted]
+    if not named or not wanted:
+        return layers, []
+    position = named[-1] + 1
+    stack = layers[named[-1]][1]["stack_name"]
+    region = next((values["region"] for _, values in reversed(layers) if values.get("region")),
+                  PipelineConfig.region)
+    outputs = read_outputs(stack, region)
+    filled = {setting: (output, outputs[output]) for output, settings in STACK_OUTPUTS.items() if output in outputs
+              for setting in settings if setting in wanted}
+    source = f"stack {stack}"
+    notes = []
+    for setting, (output, value) in filled.items():
+        ours = _coerce(setting, value, source)
+        for index, (where, values) in enumerate(layers):
+            if values.get(setting) is None or _coerce(setting, values[setting], where) == ours:
+                continue
+            given = f"{_named(setting, where)} {_shown(values[setting])}"
+            if index >= position:
+                notes.append(f"{given} overrides output {output} ({value}) of {source}")
+            else:
+                notes.append(f"output {output} ({value}) of {source} replaces {given}")
+    values = {setting: value for setting, (_, value) in filled.items()}
+    return [*layers[:position], (source, values), *layers[position:]], notes
+
+
+def _named(setting: str, source: str) -> str:
+    """How a layer names a setting: its flag, its variable, or the key in its file."""
+    if source == "command line":
+        return "--" + setting.replace("_", "-")
+    if source == "environment":
+        return ENV_PREFIX + setting.upper()
+    return f"{setting} in {source}"
+
+
+def _shown(value: Any) -> str:
+    return ",".join(value) if isinstance(value, (list, tuple)) else str(value)
 
 
 def _coerce(key: str, value: Any, source: str) -> Any:

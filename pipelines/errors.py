@@ -6,7 +6,10 @@
     ├── ParameterError             a --parameter override names an unknown parameter or has a bad value (exit 2)
     ├── AwsError                   an AWS API call failed; names the operation (exit 1)
     │   ├── MissingCredentialsError  no AWS credentials were found (exit 2)
-    │   └── AwsNotFoundError       what the call names does not exist (exit 2)
+    │   ├── AwsNotFoundError       what the call names does not exist (exit 2)
+    │   └── StackError             a CloudFormation stack cannot be deployed, read or deleted as asked;
+    │       │                      names the failed resource and its reason (exit 1)
+    │       └── StackNotFoundError  there is no stack of that name in the region (exit 2)
     ├── OfflineCallError           an AWS call was attempted while building a definition offline
     ├── ExecutionError             a local execution cannot be found, described or retried as asked (exit 2)
     ├── ExecutionInterrupted       Ctrl-C stopped a local execution; says the command that resumes it (exit 130)
@@ -77,6 +80,17 @@ class MissingCredentialsError(AwsError):
 
 class AwsNotFoundError(AwsError):
     """The resource an AWS call names does not exist (ResourceNotFound, or "does not exist")."""
+
+    exit_code = 2
+
+
+class StackError(AwsError):
+    """A CloudFormation stack could not be deployed, read or deleted: the message names the stack, its status and the
+    first resource that failed, with CloudFormation's reason."""
+
+
+class StackNotFoundError(StackError):
+    """There is no CloudFormation stack of that name in the region."""
 
     exit_code = 2
 

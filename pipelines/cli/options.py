@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from container.hyperparameters import CALIBRATIONS
 from pipelines.catalog import PIPELINES
-from pipelines.config import FIELD_NAMES, PipelineConfig, build_config, env_values, local_config, parse_kwargs_json, \
-    read_config_file
+from pipelines.config import FIELD_NAMES, STACK_SETTINGS, PipelineConfig, build_config, env_values, local_config, \
+    parse_kwargs_json, read_config_file, with_stack_outputs
 from pipelines.errors import ConfigError
 
 if TYPE_CHECKING:  # the engine is imported only when a local run needs it
@@ -121,6 +122,9 @@ SETTINGS: dict[str, dict[str, Any]] = {
                                                     "(default: MLFLOW_TRACKING_URI, else 'store': a tracking "
                                                     "database in the local store; 'off': not tracked)"),
     "kwargs": dict(help="JSON object of settings (SageMaker project template style)"),
+    "stack_name": dict(metavar="NAME", help="the secure environment's CloudFormation stack (`infra deploy`): the role, "
+                                            "bucket, prefix, KMS key, VPC, pipeline and group names and Redshift "
+                                            "settings come from its outputs; a flag given too wins, and is said to"),
 }
 LOCAL_SETTINGS = ("config", "region", "local_image_programs", "local_lambdas", "callback_timeout_seconds",
                   "environments_cache", "image_libraries", "mlflow_tracking_uri",
@@ -129,8 +133,11 @@ PIPELINE_SETTINGS = tuple(SETTINGS)  # what builds a pipeline
 
 
 def add_settings(parser: argparse.ArgumentParser, names: tuple[str, ...]) -> None:
-    """The flags of the named settings, in one group; a command given no ``--kwargs`` flag takes none."""
+    """The flags of the named settings, in one group; a command given no ``--kwargs`` flag takes none. A command
+    taking a setting the secure environment's stack defines also takes ``--stack-name``."""
     group = parser.add_argument_group(CONFIG_GROUP)
+    if "stack_name" not in names and set(names) & set(STACK_SETTINGS):
+        names = (*names, "stack_name")
     for name in names:
         spec = dict(SETTINGS[name])
         flag = spec.pop("flag", f"--{name.replace('_', '-')}")
@@ -217,9 +224,19 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Env
     # every setting flag is named after its config field
     flags = {name: getattr(args, name) for name in FIELD_NAMES if getattr(args, name, None) is not None}
     layers.append(("command line", flags))
+    # read once, here at the door: the stack's outputs fill the settings this command takes
+    layers, notes = with_stack_outputs(layers, [name for name in STACK_SETTINGS if hasattr(args, name)], _stack_outputs)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     if not any("source_revision" in values for _, values in layers):
         layers.append(("git", {"source_revision": git_revision()}))
     return build_config(*layers)
+
+
+def _stack_outputs(stack_name: str, region: str) -> dict[str, str]:
+    from pipelines.infra.stacks import stack_outputs
+
+    return stack_outputs(stack_name, region)
 
 
 def config_for(args: argparse.Namespace) -> PipelineConfig:

@@ -26,7 +26,7 @@ def command(*argv: str) -> subprocess.CompletedProcess:
     (["-m", "pipelines.deploy", "deploy", "--endpoint-name", "e", "--instance-cont", "2"],
      "deploy-model deploy: error: unrecognized arguments: --instance-cont 2 (did you mean --instance-count?)"),
     (["-m", "pipelines.run", "images", "lst"],
-     "python -m pipelines.run images: error: unknown command 'lst' (choose from list, prepare) (did you mean list?)"),
+     "python -m pipelines.run images: error: unknown command 'lst' (choose from list, show, prepare) (did you mean list?)"),
     (["-m", "pipelines.run", "executions", "--jsn"],
      "python -m pipelines.run executions: error: unrecognized arguments: --jsn (did you mean --json?)"),
 ])

@@ -20,108 +20,15 @@ from tests.sandboxing import needs_container_paths
 pytestmark = needs_container_paths
 
 SCRIPTS = Path(__file__).parent / "foreign"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "abalone"  # its definition, scripts and data
 BUCKET = "sagemaker-us-east-1-111122223333"
-XGBOOST_1_0 = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.0-1-cpu-py3"
 SKLEARN = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:0.23-1-cpu-py3"
 ROLE = "arn:aws:iam::111122223333:role/service-role/AmazonSageMaker-ExecutionRole"
 
 
-def abalone_rows(count: int = 900, seed: int = 3) -> str:
-    """Abalone-shaped CSV (sex, seven measurements, rings), rings depending on the shell weight."""
-    rng = np.random.default_rng(seed)
-    lines = []
-    for _ in range(count):
-        sex = rng.choice(["M", "F", "I"])
-        measures = rng.uniform(0.05, 0.8, 7)
-        rings = int(round(4 + 14 * measures[6] + 3 * measures[0] + rng.normal(0, 0.8)))
-        lines.append(",".join([sex, *(f"{m:.4f}" for m in measures), str(rings)]))
-    return "\n".join(lines) + "\n"
-
-
-def joined(*values: object) -> dict:
-    return {"Std:Join": {"On": "/", "Values": list(values)}}
-
-
-def output(name: str, step: str) -> dict:
-    return {"OutputName": name, "AppManaged": False, "S3Output": {
-        "S3Uri": joined(f"s3://{BUCKET}", {"Get": "Execution.PipelineExecutionId"}, step, name),
-        "LocalPath": f"/opt/ml/processing/{name}", "S3UploadMode": "EndOfJob"}}
-
-
-def s3_input(name: str, uri: object, local_path: str) -> dict:
-    return {"InputName": name, "AppManaged": False, "S3Input": {
-        "S3Uri": uri, "LocalPath": local_path, "S3DataType": "S3Prefix", "S3InputMode": "File",
-        "S3DataDistributionType": "FullyReplicated", "S3CompressionType": "None"}}
-
-
-def processing(name: str, image: str, script: str, inputs: list, outputs: list, arguments: list | None = None) -> dict:
-    app = {"ImageUri": image, "ContainerEntrypoint": ["python3", f"/opt/ml/processing/input/code/{script}"]}
-    if arguments:
-        app["ContainerArguments"] = arguments
-    return {"Name": name, "Type": "Processing", "Arguments": {
-        "ProcessingResources": {"ClusterConfig": {"InstanceType": {"Get": "Parameters.ProcessingInstanceType"},
-                                                  "InstanceCount": {"Get": "Parameters.ProcessingInstanceCount"},
-                                                  "VolumeSizeInGB": 30}},
-        "AppSpecification": app, "RoleArn": ROLE,
-        "ProcessingInputs": inputs + [s3_input("code", f"s3://{BUCKET}/code/{script}", "/opt/ml/processing/input/code")],
-        "ProcessingOutputConfig": {"Outputs": outputs}}}
-
-
 def template_definition() -> dict:
-    """The SageMaker project template's abalone pipeline, in the JSON shape SDK v2 writes."""
-    train_uri = "Steps.PreprocessAbaloneData.ProcessingOutputConfig.Outputs['{}'].S3Output.S3Uri"
-    channel = lambda name: {"ChannelName": name, "ContentType": "text/csv", "DataSource": {"S3DataSource": {  # noqa: E731
-        "S3DataType": "S3Prefix", "S3Uri": {"Get": train_uri.format(name)}, "S3DataDistributionType": "FullyReplicated"}}}
-    model_data = {"Get": "Steps.TrainAbaloneModel.ModelArtifacts.S3ModelArtifacts"}
-    evaluate = processing("EvaluateAbaloneModel", XGBOOST_1_0, "evaluate.py",
-                          [s3_input("input-1", model_data, "/opt/ml/processing/model"),
-                           s3_input("input-2", {"Get": train_uri.format("test")}, "/opt/ml/processing/test")],
-                          [output("evaluation", "EvaluateAbaloneModel")])
-    evaluate["PropertyFiles"] = [{"PropertyFileName": "AbaloneEvaluationReport", "OutputName": "evaluation",
-                                  "FilePath": "evaluation.json"}]
-    register = {"Name": "RegisterAbaloneModel-RegisterModel", "Type": "RegisterModel", "Arguments": {
-        "ModelPackageGroupName": "AbaloneModelPackageGroupName",
-        "ModelMetrics": {"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": joined(
-            {"Get": "Steps.EvaluateAbaloneModel.ProcessingOutputConfig.Outputs['evaluation'].S3Output.S3Uri"},
-            "evaluation.json")}}},
-        "InferenceSpecification": {"Containers": [{"Image": XGBOOST_1_0, "ModelDataUrl": model_data}],
-                                   "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"],
-                                   "SupportedRealtimeInferenceInstanceTypes": ["ml.t2.medium", "ml.m5.large"],
-                                   "SupportedTransformInstanceTypes": ["ml.m5.large"]},
-        "ModelApprovalStatus": {"Get": "Parameters.ModelApprovalStatus"}}}
-    fail = {"Name": "AbaloneMSEFail", "Type": "Fail", "Arguments": {"ErrorMessage": {"Std:Join": {"On": " ", "Values": [
-        "Execution failed due to MSE >", {"Get": "Parameters.MseThreshold"}]}}}}
-    return {
-        "Version": "2020-12-01", "Metadata": {},
-        "Parameters": [
-            {"Name": "ProcessingInstanceType", "Type": "String", "DefaultValue": "ml.m5.xlarge"},
-            {"Name": "ProcessingInstanceCount", "Type": "Integer", "DefaultValue": 1},
-            {"Name": "TrainingInstanceType", "Type": "String", "DefaultValue": "ml.m5.xlarge"},
-            {"Name": "ModelApprovalStatus", "Type": "String", "DefaultValue": "PendingManualApproval"},
-            {"Name": "InputDataUrl", "Type": "String", "DefaultValue": f"s3://{BUCKET}/abalone/abalone-dataset.csv"},
-            {"Name": "MseThreshold", "Type": "Float", "DefaultValue": 6.0}],
-        "PipelineExperimentConfig": {"ExperimentName": {"Get": "Execution.PipelineName"},
-                                     "TrialName": {"Get": "Execution.PipelineExecutionId"}},
-        "Steps": [
-            processing("PreprocessAbaloneData", SKLEARN, "preprocess.py", [],
-                       [output(n, "PreprocessAbaloneData") for n in ("train", "validation", "test")],
-                       ["--input-data", {"Get": "Parameters.InputDataUrl"}]),
-            {"Name": "TrainAbaloneModel", "Type": "Training", "Arguments": {
-                "AlgorithmSpecification": {"TrainingImage": XGBOOST_1_0, "TrainingInputMode": "File"},
-                "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/AbaloneTrain"},
-                "StoppingCondition": {"MaxRuntimeInSeconds": 86400},
-                "ResourceConfig": {"VolumeSizeInGB": 30, "InstanceCount": 1,
-                                   "InstanceType": {"Get": "Parameters.TrainingInstanceType"}},
-                "RoleArn": ROLE,
-                "InputDataConfig": [channel("train"), channel("validation")],
-                "HyperParameters": {"objective": "reg:linear", "num_round": "50", "max_depth": "5", "eta": "0.2",
-                                    "gamma": "4", "min_child_weight": "6", "subsample": "0.7", "silent": "0"}}},
-            evaluate,
-            {"Name": "CheckMSEAbaloneEvaluation", "Type": "Condition", "Arguments": {
-                "Conditions": [{"Type": "LessThanOrEqualTo", "LeftValue": {"Std:JsonGet": {
-                    "PropertyFile": {"Get": "Steps.EvaluateAbaloneModel.PropertyFiles.AbaloneEvaluationReport"},
-                    "Path": "regression_metrics.mse.value"}}, "RightValue": {"Get": "Parameters.MseThreshold"}}],
-                "IfSteps": [register], "ElseSteps": [fail]}}]}
+    """The SageMaker project template's abalone pipeline, in the JSON shape SDK v2 writes (the ready example)."""
+    return json.loads((EXAMPLE / "definition.json").read_text())
 
 
 def local_engine(store: Store, lines: list[str]) -> LocalEngine:
@@ -131,9 +38,9 @@ def local_engine(store: Store, lines: list[str]) -> LocalEngine:
 
 def test_the_project_templates_pipeline_runs_unchanged(tmp_path) -> None:
     store = Store(tmp_path / "store")
-    store.put_bytes(abalone_rows().encode(), f"s3://{BUCKET}/abalone/abalone-dataset.csv")
-    for script in ("preprocess.py", "evaluate.py"):
-        store.put_file(SCRIPTS / script, f"s3://{BUCKET}/code/{script}")
+    for name, uri in (("abalone-dataset.csv", "abalone/abalone-dataset.csv"), ("preprocess.py", "code/preprocess.py"),
+                      ("evaluate.py", "code/evaluate.py")):
+        store.put_file(EXAMPLE / name, f"s3://{BUCKET}/{uri}")
     lines: list[str] = []
     record = local_engine(store, lines).run(template_definition(), "AbalonePipeline", {})
     assert record.status == "Succeeded", (record.failure_reason, lines[-20:])
