@@ -350,14 +350,15 @@ Layer = tuple[str, Mapping[str, Any]]
 def with_stack_outputs(layers: list[Layer], wanted: Collection[str],
                        read_outputs: Callable[[str, str], Mapping[str, str]]) -> tuple[list[Layer], list[str]]:
     """``layers`` with one more, the outputs of the stack a layer names (``stack_name``), read once with
-    ``read_outputs(stack_name, region)``, for the ``wanted`` settings. It goes just above the layer that named the
-    stack, so what a later layer gives (a flag, when the stack came from the environment or a file) still wins. The
-    notes say, one line each, which setting a layer gives differently from the stack, and which of them won."""
+    ``read_outputs(stack_name, region)``, for the ``wanted`` settings. It goes just below the layer that named the
+    stack: what that layer and any later one give (a flag beside --stack-name, a key beside stack_name in the file)
+    still wins. The notes say, one line each, which setting a layer gives differently from the stack, and which of
+    the two is used."""
     named = [index for index, (_, values) in enumerate(layers) if values.get("stack_name")]
     wanted = [setting for setting in STACK_SETTINGS if setting in wanted]
     if not named or not wanted:
         return layers, []
-    position = named[-1] + 1
+    position = named[-1]
     stack = layers[named[-1]][1]["stack_name"]
     region = next((values["region"] for _, values in reversed(layers) if values.get("region")),
                   PipelineConfig.region)

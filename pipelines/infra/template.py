@@ -60,10 +60,7 @@ def parameter_values(template: Mapping[str, Any], given: Mapping[str, str],
     """Every parameter's value: given, else the stack's ``previous`` one, else its default. ConfigError naming
     each unknown, missing or malformed parameter."""
     declared: dict[str, dict[str, Any]] = template.get("Parameters", {})
-    unknown = sorted(set(given) - set(declared))
-    if unknown:
-        raise ConfigError(f"the template has no parameter {', '.join(unknown)}; its parameters: "
-                          f"{', '.join(declared)}")
+    check_given(template, given)
     values = {**{k: str(v["Default"]) for k, v in declared.items() if "Default" in v}, **(previous or {}),
               **given}
     missing = [name for name in declared if name not in values]
@@ -73,6 +70,17 @@ def parameter_values(template: Mapping[str, Any], given: Mapping[str, str],
     for name, spec in declared.items():
         _check_parameter(name, spec, values[name])
     return values
+
+
+def check_given(template: Mapping[str, Any], given: Mapping[str, str]) -> None:
+    """ConfigError naming a given parameter the template does not have, or a value it refuses."""
+    declared: dict[str, dict[str, Any]] = template.get("Parameters", {})
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        raise ConfigError(f"the template has no parameter {', '.join(unknown)}; its parameters: "
+                          f"{', '.join(declared)}")
+    for name, value in given.items():
+        _check_parameter(name, declared[name], value)
 
 
 def _check_parameter(name: str, spec: Mapping[str, Any], value: str) -> None:
@@ -103,6 +111,7 @@ class Rendering:
     account: str = "123456789012"
     region: str = "us-east-1"
     physical: Mapping[str, str] = field(default_factory=dict)  # logical id -> the stack's physical id, when known
+    stack_id: str | None = None  # the stack's ARN, when it exists
 
     def __post_init__(self) -> None:
         declared = self.template.get("Parameters", {})
@@ -111,8 +120,8 @@ class Rendering:
             for name, value in self.parameters.items()}
         self.values.update({"AWS::StackName": self.stack_name, "AWS::AccountId": self.account,
                             "AWS::Region": self.region, "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com",
-                            "AWS::StackId": f"arn:aws:cloudformation:{self.region}:{self.account}:stack/"
-                                            f"{self.stack_name}/00000000-0000-0000-0000-000000000000"})
+                            "AWS::StackId": self.stack_id or f"arn:aws:cloudformation:{self.region}:{self.account}:"
+                                                             f"stack/{self.stack_name}/00000000-0000-0000-0000-000000000000"})
         self.conditions = {name: bool(self.resolve(value))
                            for name, value in self.template.get("Conditions", {}).items()}
 

@@ -82,6 +82,7 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
     templates.filters["json"] = lambda value: json.dumps(value, indent=2, default=str)
     templates.globals.update(token=token, node_width=NODE_WIDTH, node_height=NODE_HEIGHT)
     templates.globals["mlflow_link"] = lambda run: views.mlflow_link(run, studio.mlflow_ui)
+    templates.filters["plain"] = views.plain
 
     def page(template: str, code: int = 200, **context: Any) -> HTMLResponse:
         return HTMLResponse(templates.get_template(template).render(**context), code)
@@ -136,12 +137,12 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
 
     async def execution(request: Request) -> Response:
         record, definition = _execution(studio, request.path_params["id"])
-        return page("execution.html", state=views.state(studio.store, record, definition),
+        return page("execution.html", state=views.state(studio.store, record, definition, studio.mlflow_ui),
                     graph=views.graph(definition))
 
     async def execution_state(request: Request) -> Response:
         record, definition = _execution(studio, request.path_params["id"])
-        return JSONResponse(views.state(studio.store, record, definition))
+        return JSONResponse(views.state(studio.store, record, definition, studio.mlflow_ui))
 
     async def execution_events(request: Request) -> Response:
         execution_id = request.path_params["id"]
@@ -150,7 +151,7 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
 
         def current() -> str:
             record, definition = _execution(studio, execution_id)
-            return json.dumps(views.state(studio.store, record, definition), default=str)
+            return json.dumps(views.state(studio.store, record, definition, studio.mlflow_ui), default=str)
 
         return _event_stream(request, lambda: _mtimes([path]), current)
 

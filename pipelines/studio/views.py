@@ -32,7 +32,7 @@ def records(store: Store) -> list[ExecutionRecord]:
 def summary_row(store: Store, record: ExecutionRecord) -> dict[str, Any]:
     """One execution as the lists show it."""
     return {"id": record.execution_id, "pipeline": record.pipeline_name,
-            "status": executions.status_of(store.root, record), "start": record.start_time,
+            "status": executions.status_of(store.root, record).replace("`", ""), "start": record.start_time,
             "end": record.end_time, "duration": record.duration_seconds, "retries": record.retries,
             "step_retries": record.step_retries, "failure": executions.failure_of(record)}
 
@@ -66,7 +66,8 @@ def graph(definition: dict[str, Any]) -> dict[str, Any]:
             "width": placed.width, "height": placed.height}
 
 
-def state(store: Store, record: ExecutionRecord, definition: dict[str, Any]) -> dict[str, Any]:
+def state(store: Store, record: ExecutionRecord, definition: dict[str, Any], mlflow_ui: str | None = None
+          ) -> dict[str, Any]:
     """What the execution page shows and updates live: the execution, each step's status (the definition's
     steps that have not run: Pending while it runs, Not taken in the branch a condition did not choose, or
     Not run), the condition outcomes, and whether Stop can stop it (if not, while it runs, why: the page says
@@ -82,6 +83,7 @@ def state(store: Store, record: ExecutionRecord, definition: dict[str, Any]) -> 
     stop_note = launcher.stop_refusal(store.root, record.execution_id) if running else None
     return {**row, "steps": ran, "parameters": record.parameters, "selected_steps": record.selected_steps,
             "reference_execution": record.reference_execution, "running": running, "mlflow_run": record.mlflow_run,
+            "mlflow_link": mlflow_link(record.mlflow_run, mlflow_ui),
             "stoppable": running and stop_note is None, "stop_note": stop_note}
 
 
@@ -156,7 +158,7 @@ def comparison(store: Store, ids: list[str]) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
 
     def add(section: str, label: str, values: list[Any]) -> None:
-        shown = [_plain(v) for v in values]
+        shown = [plain(v) for v in values]
         rows.append({"section": section, "label": label, "values": shown, "differs": len(set(shown)) > 1})
 
     add("Execution", "status", [executions.status_of(store.root, r) for r in chosen])
@@ -167,8 +169,25 @@ def comparison(store: Store, ids: list[str]) -> dict[str, Any]:
     for name in sorted({k for m in metrics for k in m}):
         add("Metrics", name, [m.get(name) for m in metrics])
     for name in _step_names(chosen):
+        trainings = [_training(r.step(name)) for r in chosen]
+        if any(trainings):
+            add("Training", f"{name}: image", [t.get("image") for t in trainings])
+            for key in sorted({k for t in trainings for k in t.get("hyperparameters", {})}):
+                add("Training", f"{name}: {key}", [t.get("hyperparameters", {}).get(key) for t in trainings])
+    for name in _step_names(chosen):
         add("Steps", name, [_step_cell(r.step(name)) for r in chosen])
     return {"executions": [summary_row(store, r) for r in chosen], "rows": rows}
+
+
+def _training(step: StepRecord | None) -> dict[str, Any]:
+    """A training step's image and hyperparameters as it ran (its properties), or nothing."""
+    if step is None or step.type != "Training":
+        return {}
+    spec = step.properties.get("AlgorithmSpecification")
+    hyperparameters = step.properties.get("HyperParameters")
+    return {"image": spec.get("TrainingImage") if isinstance(spec, dict) else None,
+            "hyperparameters": {k: v for k, v in hyperparameters.items() if not str(k).startswith("sagemaker_")}
+            if isinstance(hyperparameters, dict) else {}}
 
 
 def _metrics(record: ExecutionRecord) -> dict[str, Any]:
@@ -197,7 +216,8 @@ def _step_cell(step: StepRecord | None) -> str:
         (" (cache hit)" if step.cache_hit_from else "")
 
 
-def _plain(value: Any) -> str:
+def plain(value: Any) -> str:
+    """A value as the comparisons show it: floats to 6 significant digits, nothing as a dash."""
     if value is None:
         return "-"
     if isinstance(value, float):

@@ -141,10 +141,22 @@ function paintStep(node, step) {
   if (step.attempts > 1) parts.push("attempt " + step.attempts);
   if (step.cache_hit_from) parts.push("cache hit");
   if (step.outcome !== null && step.outcome !== undefined) parts.push("→ " + step.outcome);
-  node.querySelector(".meta").textContent = parts.join(" · ");
+  node.querySelector(".meta").textContent = shorten(parts.join(" · "), 36);  // the node's width; the title has all
   node.querySelector(".reason").textContent = step.failure ? shorten(step.failure, 34) : "";
-  node.querySelector("title").textContent = node.dataset.step + " (" + node.dataset.type + ")" +
+  node.querySelector("title").textContent = node.dataset.step + " (" + parts.join(" · ") + ")" +
     (step.failure ? ": " + step.failure : "");
+}
+
+function paintMlflowRun(state) {  // the run is logged as the execution ends: shown then, without a reload
+  const span = document.getElementById("mlflow-run");
+  if (!span || !state.mlflow_run) return;
+  const id = state.mlflow_run.run_id.slice(0, 12);
+  const target = state.mlflow_link
+    ? Object.assign(document.createElement("a"), {href: state.mlflow_link, target: "_blank", rel: "noopener", textContent: id})
+    : Object.assign(document.createElement("code"), {title: "mlflow ui --backend-store-uri " + state.mlflow_run.tracking_uri,
+                                                     textContent: id});
+  span.replaceChildren("MLflow run ", target, " (" + state.mlflow_run.experiment + ")");
+  span.hidden = false;
 }
 
 function paintExecution(state) {
@@ -154,6 +166,7 @@ function paintExecution(state) {
   const elapsed = document.getElementById("elapsed");
   elapsed.dataset.end = state.end || "";
   document.getElementById("retries").textContent = state.retries;
+  paintMlflowRun(state);
   document.getElementById("stop-button").hidden = !state.stoppable;
   const note = document.getElementById("stop-note");  // why Stop is not offered while it runs (a terminal runs it)
   note.hidden = !state.stop_note; note.textContent = state.stop_note || "";
