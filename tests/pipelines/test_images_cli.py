@@ -29,7 +29,7 @@ def test_prepare_builds_a_named_image_and_list_shows_it_built():
     built = rows["sagemaker-scikit-learn:1.2-1"]
     assert built["built"] and built["python"] == "3.9" and built["libraries"]["numpy"] == "1.24.1"
     assert built["libraries"]["pandas"].startswith("1.5.") and not rows["sagemaker-xgboost:0.90-2"]["built"]
-    assert built["world"]["requests"] and built["packages"]["pip"] and "more packages" in line
+    assert built["world"]["requests"] and built["packages"]["pip"] and "more packages" in listed.stdout
 
 
 def test_show_lists_an_images_libraries_as_in_the_image_and_here():

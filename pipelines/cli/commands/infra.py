@@ -101,7 +101,10 @@ def deploy(args: argparse.Namespace) -> int:
     existing = stacks.exists(name)
     previous = {p["ParameterKey"]: p.get("ParameterValue", "") for p in (existing or {}).get("Parameters") or []}
     template.parameter_values(declared, given, previous)  # what a new stack lacks, said before it is made
-    keep = tuple(key for key in previous if key in declared.get("Parameters", {}) and key not in given)
+    # what was set keeps its value; what was left at the template's default follows the template's default
+    defaults = {k: str(v.get("Default")) for k, v in declared.get("Parameters", {}).items() if "Default" in v}
+    keep = tuple(key for key, value in previous.items()
+                 if key in declared.get("Parameters", {}) and key not in given and defaults.get(key) != value)
     print(f"Stack {name} in {config.region}: {'updating' if existing else 'creating'} from {path}")
     stacks.deploy(name, path.read_text(encoding="utf-8"), given, keep)
     _print_outputs(stacks.describe(name))
