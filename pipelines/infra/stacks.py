@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterator, Mapping
 
@@ -44,7 +44,7 @@ class Stacks:
     timeout_seconds: float | None = None
     say: Callable[[str], None] = print
     sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], float] = field(default=time.monotonic)
+    clock: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:
         self.cloudformation = self.session.client("cloudformation")
