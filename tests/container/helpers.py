@@ -1,7 +1,9 @@
-"""A folder laid out as /opt/ml for the image's programs, and data whose scores need calibrating."""
+"""A folder laid out as /opt/ml for the image's programs, data whose scores need calibrating, and a request to a
+serve program."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import subprocess
@@ -47,3 +49,14 @@ def run_container(program: str, ml: Path, *extra: str, timeout: float = 120) -> 
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     return subprocess.run([sys.executable, "-m", "pipelines.container", program, "--ml-dir", str(ml), *extra],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def request(port: int, method: str, path: str, body: bytes | None = None, **headers: str) -> tuple[int, bytes]:
+    """One HTTP request to a serve program on loopback (``Content_Type=`` for ``Content-Type``): status and body."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        connection.request(method, path, body=body, headers={k.replace("_", "-"): v for k, v in headers.items()})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from container.model import load
-from tests.container.helpers import REPO, leads, ml_dir, run_container
+from tests.container.helpers import REPO, leads, ml_dir, request, run_container
 
 
 def free_port() -> int:
@@ -49,16 +49,6 @@ def served(tmp_path_factory):
     yield port, load(ml / "model")
     os.killpg(process.pid, signal.SIGTERM)
     assert process.wait(timeout=30) is not None
-
-
-def request(port: int, method: str, path: str, body: bytes | None = None, **headers: str) -> tuple[int, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        connection.request(method, path, body=body, headers={k.replace("_", "-"): v for k, v in headers.items()})
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
 
 
 def csv_rows(rows: np.ndarray) -> bytes:

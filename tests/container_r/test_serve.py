@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.container.helpers import REPO, leads, ml_dir, run_container
+from tests.container.helpers import REPO, leads, ml_dir, request, run_container
 from tests.container_r.helpers import csv_rows, free_port, r_predict, serving, train
 from tests.sandboxing import needs_bubblewrap, needs_r
 
@@ -30,16 +30,6 @@ def servers(tmp_path_factory):
     assert run_container("train", python_ml).returncode == 0
     with serving(r_ml, "r") as r_port, serving(python_ml, "xgboost") as python_port:
         yield r_port, python_port, r_ml / "model"
-
-
-def request(port: int, method: str, path: str, body: bytes | None = None, **headers: str) -> tuple[int, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        connection.request(method, path, body=body, headers={k.replace("_", "-"): v for k, v in headers.items()})
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
 
 
 def test_ping_and_execution_parameters(servers) -> None:
