@@ -22,6 +22,7 @@ from typing import Any
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from pipelines.local import sdk_image_config
 from pipelines.local.graph import steps_by_name
 
 DATA = Path(__file__).with_name("image_libraries.json")
@@ -136,16 +137,9 @@ def framework_images() -> dict[tuple[str, str], ImageLibraries]:
     """The PyTorch and TensorFlow training images, one entry per (framework version, Python), read from the
     SDK's image configuration (sagemaker-core's ``image_uri_config``): their main pin is the framework."""
     found: dict[tuple[str, str], ImageLibraries] = {}
-    try:
-        distribution = metadata.distribution("sagemaker-core")
-    except metadata.PackageNotFoundError:
-        return found
+    sdk = sdk_image_config.version()
     for repository, (config_name, library) in _FRAMEWORKS.items():
-        path = f"sagemaker/core/image_uri_config/{config_name}.json"
-        try:
-            config = json.loads(Path(str(distribution.locate_file(path))).read_text())
-        except (OSError, ValueError):
-            continue
+        config = sdk_image_config.config(config_name)
         for version, entry in config.get("training", config).get("versions", {}).items():
             for python in entry.get("py_versions", []):
                 if not re.fullmatch(r"py3\d+", python):  # the oldest images name no minor version (py3)
@@ -153,7 +147,7 @@ def framework_images() -> dict[tuple[str, str], ImageLibraries]:
                 tag = f"{version}-{python}"
                 found[(repository, tag)] = ImageLibraries(
                     repository, tag, f"{python[2]}.{python[3:]}", ((library, version),),
-                    f"sagemaker-core {distribution.version}: image_uri_config/{config_name}.json",
+                    f"sagemaker-core {sdk}: image_uri_config/{config_name}.json",
                     framework_world(repository, version))
     return found
 

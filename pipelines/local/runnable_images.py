@@ -25,21 +25,17 @@ the step fails with the same reason, prefixed ``NotRunnableLocally`` (a limit of
 
 from __future__ import annotations
 
-import json
 import re
 from functools import cache
-from importlib import metadata
-from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from inference.hosting import is_builtin_xgboost
 from inference.image_programs import image_program
 from pipelines.errors import MissingToolError, NotRunnableLocallyError
+from pipelines.local import sdk_image_config
 from pipelines.local.executors.script_mode import PROGRAM, is_script_mode
 from pipelines.validation.problems import Problem
 
-SDK_DISTRIBUTION = "sagemaker-core"
-SDK_IMAGE_CONFIG = "sagemaker/core/image_uri_config"
 RUNNABLE_ALGORITHM = "sagemaker-xgboost"  # the built-in algorithm the engine emulates
 RULE = "local"  # the Problem rule of what the local engine cannot run
 _IMAGE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.[a-z0-9-]+\.[a-z0-9.-]+/(?P<repository>[a-z0-9._/-]+)"
@@ -68,24 +64,6 @@ ALTERNATIVES = {
 _ANY_ALGORITHM = "an SKLearn or PyTorch script"  # an algorithm the SDK gained after ALTERNATIVES was written
 
 
-def _sdk_config(name: str) -> dict[str, Any]:
-    """One of the SDK's image configurations (empty if the SDK's files cannot be found)."""
-    try:
-        path = metadata.distribution(SDK_DISTRIBUTION).locate_file(f"{SDK_IMAGE_CONFIG}/{name}.json")
-        return json.loads(Path(str(path)).read_text(encoding="utf-8"))
-    except (metadata.PackageNotFoundError, OSError, ValueError):
-        return {}
-
-
-def _sdk_config_names() -> list[str]:
-    try:
-        files = metadata.distribution(SDK_DISTRIBUTION).files or []
-    except metadata.PackageNotFoundError:
-        return []
-    return sorted(str(f).rsplit("/", 1)[1][:-5] for f in files
-                  if str(f).startswith(f"{SDK_IMAGE_CONFIG}/") and str(f).endswith(".json"))
-
-
 def _registries(versions: Mapping[str, Any], plain_only: bool) -> dict[str, frozenset[str]]:
     """repository -> the accounts hosting it, of a configuration's versions (``plain_only``: the versions that
     are a repository and its registries, nothing else)."""
@@ -103,8 +81,8 @@ def _registries(versions: Mapping[str, Any], plain_only: bool) -> dict[str, froz
 def builtin_algorithms() -> dict[str, frozenset[str]]:
     """The SageMaker built-in algorithms the engine does not run: repository -> its registry accounts."""
     found: dict[str, frozenset[str]] = {}
-    for name in _sdk_config_names():
-        config = _sdk_config(name)
+    for name in sdk_image_config.names():
+        config = sdk_image_config.config(name)
         training = config.get("training") if "training" in config else (
             config if "training" in config.get("scope", ()) else None)
         if isinstance(training, dict):
@@ -117,7 +95,7 @@ def builtin_algorithms() -> dict[str, frozenset[str]]:
 @cache
 def spark_images() -> dict[str, frozenset[str]]:
     """The Spark processing images: repository -> its registry accounts."""
-    return _registries(_sdk_config("spark").get("processing", {}).get("versions", {}), plain_only=False)
+    return _registries(sdk_image_config.config("spark").get("processing", {}).get("versions", {}), plain_only=False)
 
 
 def _known(image: str, table: Mapping[str, frozenset[str]]) -> str | None:
