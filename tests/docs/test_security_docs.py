@@ -12,6 +12,7 @@ from pathlib import Path
 
 import boto3
 
+from tests.infra.calls import values_of
 from tests.infra.moto import AWS_ENV, moto_server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,12 +52,12 @@ def test_the_security_page_runs_as_written(tmp_path):
             said.append(result.stdout)
             if number == 1:
                 definition = stored(sagemaker, "lead-scoring")
-                assert not list(_values(definition, "VpcConfig"))
+                assert not list(values_of(definition, ("VpcConfig",)))
             if number == 2:
-                vpcs = list(_values(stored(sagemaker, "lead-scoring"), "VpcConfig"))
+                vpcs = list(values_of(stored(sagemaker, "lead-scoring"), ("VpcConfig",)))
                 assert len(vpcs) == 4 and all(v["Subnets"] and v["SecurityGroupIds"] for v in vpcs)
             if number == 3:
-                [dataset] = _values(stored(sagemaker, "lead-scoring"), "RedshiftDatasetDefinition")
+                [dataset] = values_of(stored(sagemaker, "lead-scoring"), ("RedshiftDatasetDefinition",))
                 assert dataset["ClusterId"] == "leads-dw" and "RedshiftUnloadRole" in dataset["ClusterRoleArn"]
     created, run, vpc, redshift, approval, deleted = said
     assert "Stack lead-scoring-secure: CREATE_COMPLETE" in created and "(--role-arn)" in created
@@ -78,15 +79,3 @@ def register_pending_version(sagemaker, cloudformation) -> None:
         InferenceSpecification={"Containers": [{"Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/"
                                                          "sagemaker-xgboost:1.7-1", "ModelDataUrl": data}],
                                 "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]})
-
-
-def _values(value, key):
-    if isinstance(value, dict):
-        for k, item in value.items():
-            if k == key:
-                yield item
-            else:
-                yield from _values(item, key)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _values(item, key)

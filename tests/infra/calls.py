@@ -407,3 +407,16 @@ def endpoint_requests(calls: list[Call], place: Place, package: Mapping[str, Any
             if capture:
                 found += s3_writes(place, role, capture["DestinationS3Uri"], capture.get("KmsKeyId"), why)
     return found
+
+
+def values_of(value: Any, keys: tuple[str, ...]) -> Iterator[Any]:
+    """Every value under one of ``keys`` anywhere in a definition (not looking inside those values)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in keys:
+                yield item
+            else:
+                yield from values_of(item, keys)
+    elif isinstance(value, list):
+        for item in value:
+            yield from values_of(item, keys)

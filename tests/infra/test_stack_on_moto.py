@@ -22,7 +22,7 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from pipelines.infra import template
-from tests.infra.calls import Call, Place, definition_requests, endpoint_requests, recorded_requests
+from tests.infra.calls import Call, Place, values_of, definition_requests, endpoint_requests, recorded_requests
 from tests.infra.moto import ACCOUNT, APPROVER, AWS_ENV, OPERATOR, REDSHIFT, moto_server, parameters
 from tests.infra.policy import Account, Request, refused
 
@@ -275,7 +275,7 @@ def test_the_pipeline_upserted_with_the_stack_runs_as_its_role_with_its_key_and_
         jobs = [s["Arguments"] for s in steps if s["Type"] in ("Processing", "Training", "Transform", "Model")]
         roles = {a.get("RoleArn") or a.get("ExecutionRoleArn") for a in jobs} - {None}
         assert roles == {outputs["PipelineRoleArn"]}, name
-        keys = set(_values_of(definition, ("KmsKeyId", "VolumeKmsKeyId")))
+        keys = set(values_of(definition, ("KmsKeyId", "VolumeKmsKeyId")))
         assert keys == {outputs["KmsKeyArn"]}, name
         for step in steps:
             arguments = step["Arguments"]
@@ -286,7 +286,7 @@ def test_the_pipeline_upserted_with_the_stack_runs_as_its_role_with_its_key_and_
                 assert arguments["EnableInterContainerTrafficEncryption"] is True
             if step["Type"] == "Model":
                 assert arguments["EnableNetworkIsolation"] is True
-        vpcs = list(_values_of(definition, ("VpcConfig",)))
+        vpcs = list(values_of(definition, ("VpcConfig",)))
         if name == "private":
             expected = {"Subnets": sorted(outputs["SubnetIds"].split(",")), "SecurityGroupIds": [outputs["SecurityGroupId"]]}
             placed = [s for s in steps if s["Type"] in ("Processing", "Training", "Model")]
@@ -305,18 +305,6 @@ def _steps(steps: list[dict[str, Any]]) -> Any:
         yield step
         for branch in ("IfSteps", "ElseSteps"):
             yield from _steps(step.get("Arguments", {}).get(branch, []))
-
-
-def _values_of(value: Any, keys: tuple[str, ...]) -> Any:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key in keys:
-                yield item
-            else:
-                yield from _values_of(item, keys)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _values_of(item, keys)
 
 
 def test_the_run_as_a_user_types_it_and_a_flag_that_overrides_an_output_is_said(world):
