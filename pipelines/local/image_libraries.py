@@ -216,9 +216,10 @@ def _satisfies(pinned: str, used: str) -> bool:
         return False
 
 
-def _python_difference(image: ImageLibraries, here: str) -> list[str]:
+def _python_difference(image: ImageLibraries, here: str, why: str = "") -> list[str]:
+    """The job's Python (``here``) where its minor version is not the image's, with ``why``."""
     minor = lambda version: version.split(".")[:2]  # noqa: E731
-    return [f"Python {image.python} (here {here})"] if minor(image.python) != minor(here) else []
+    return [f"Python {image.python} (here {here}{why})"] if minor(image.python) != minor(here) else []
 
 
 def engine_differences(image_uri: str) -> str | None:
@@ -239,7 +240,8 @@ def environment_differences(image: ImageLibraries, manifest: dict[str, Any]) -> 
     Python and main libraries with why, then the rest of its world that differs (the manifest says why)."""
     pins = [difference for difference in manifest["differences"] if difference[0] in manifest["installed"]]
     world = [difference for difference in manifest["differences"] if difference[0] not in manifest["installed"]]
-    parts = _python_difference(image, manifest["python"]) + [
+    chosen = manifest.get("python_chosen")  # why the environment is on another Python (older manifests: not said)
+    parts = _python_difference(image, manifest["python"], f": {chosen}" if chosen else "") + [
         f"{name} {pinned} -> {used} ({why})" for name, pinned, used, why in pins]
     if world:
         parts.append(f"of the rest of its world, {', '.join(f'{name} {pinned} -> {used}' for name, pinned, used, _ in world)}"

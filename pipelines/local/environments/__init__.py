@@ -1,8 +1,10 @@
 """Job environments, built once and cached outside the store (``~/.cache/sagemaker-pipelines-local/environments``
 unless ``XDG_CACHE_HOME`` or the ``environments_cache`` setting says otherwise), shared by every store and run:
 
-- an image's environment: the libraries a SageMaker framework image pins, for this Python (``images``);
-- a job's ``requirements.txt`` on top of its image's environment or of this interpreter's (``requirements``);
+- an image's environment: the libraries a SageMaker framework image pins, on the image's minor version of
+  Python where it is installed here, else on this machine's (``images``, ``interpreters``);
+- a job's ``requirements.txt`` on top of its image's environment or of this interpreter's, on the Python of
+  what it is on top of (``requirements``);
 - a function step's pre-execution commands, run once on top of either (``commands``).
 
 An environment is used only once its build finished, and a failed build leaves nothing behind.
@@ -70,5 +72,5 @@ class Environments:
         return images.environment_of(self.cache, image, log)
 
     def cached_image(self, image: image_libraries.ImageLibraries) -> Environment | None:
-        """``image``'s environment if it is built for this Python, else None."""
+        """``image``'s environment if it is built for the Python it is made with here, else None."""
         return images.cached(self.cache, image)

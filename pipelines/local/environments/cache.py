@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from pipelines.errors import EnvironmentBuildError
+from pipelines.local.environments.interpreters import ENGINE_MINOR
 
 COMPLETE = ".complete"  # written last: what it holds describes the finished environment
 BUILD_VERSION = "5"  # bump when the layout of an environment changes
-PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+SITE_PACKAGES = "lib/pythonX.Y/site-packages"  # where a virtualenv's libraries are, X.Y its interpreter's version
 
 
 def default_cache() -> Path:
@@ -32,10 +33,18 @@ def default_cache() -> Path:
     return Path(base) / "sagemaker-pipelines-local" / "environments"
 
 
+def site_packages_of(root: Path) -> Path | None:
+    """The ``site-packages`` folder of the virtualenv at ``root``, for the Python it was made with
+    (``lib/python3.9/site-packages``); None if it has none, or several."""
+    found = list(root.glob("lib/python*/site-packages"))
+    return found[0] if len(found) == 1 and found[0].is_dir() else None
+
+
 @dataclass(frozen=True)
 class Environment:
-    """A built environment: a virtualenv (its interpreter is ``bin/python``), the environment whose
-    libraries it sees after its own (``base``), and what its build recorded (``manifest``)."""
+    """A built environment: a virtualenv (its interpreter is ``bin/python``, of the Python it was made with),
+    the environment whose libraries it sees after its own (``base``), and what its build recorded
+    (``manifest``)."""
 
     root: Path
     base: "Environment | None" = None
@@ -48,7 +57,21 @@ class Environment:
 
     @property
     def site_packages(self) -> Path:
-        return self.root / "lib" / f"python{PYTHON}" / "site-packages"
+        """Its own libraries' folder; EnvironmentBuildError for a folder that is no virtualenv of one Python."""
+        found = site_packages_of(self.root)
+        if found is None:
+            raise EnvironmentBuildError(f"{self.root}: it has no single {SITE_PACKAGES}, as a virtualenv has")
+        return found
+
+    @property
+    def python(self) -> str:
+        """The minor version of the Python it was made with (``3.9``), as its ``site-packages`` folder says."""
+        return self.site_packages.parent.name.removeprefix("python")
+
+    @property
+    def interpreter(self) -> str:
+        """The program its ``bin/python`` starts, its links followed: the Python it was made with."""
+        return os.path.realpath(self.root / "bin" / "python")
 
     @property
     def image(self) -> str | None:
@@ -63,8 +86,8 @@ class Environment:
         """The version of ``distribution`` its interpreter imports: the first of its layers that has it, or None."""
         wanted = distribution.lower().replace("_", "-")
         for layer in self.layers:
-            site = layer / "lib" / f"python{PYTHON}" / "site-packages"
-            for found in metadata.distributions(path=[str(site)]):
+            site = site_packages_of(layer)
+            for found in metadata.distributions(path=[str(site)]) if site is not None else ():
                 if (found.metadata["Name"] or "").lower().replace("_", "-") == wanted:
                     return found.version
         return None
@@ -88,9 +111,10 @@ def incomplete(target: Path) -> str | None:
         return f"bin/python links to {os.readlink(python)}, which is gone"
     if not python.is_file() or not os.access(python, os.X_OK):
         return "it has no bin/python that can run"
-    for part in ("pyvenv.cfg", f"lib/python{PYTHON}/site-packages"):
-        if not (target / part).exists():
-            return f"it has no {part}"
+    if not (target / "pyvenv.cfg").exists():
+        return "it has no pyvenv.cfg"
+    if site_packages_of(target) is None:
+        return f"it has no {SITE_PACKAGES}"
     return None
 
 
@@ -117,15 +141,17 @@ def building(cache: Path, target: Path, what: str, log: Callable[[str], None]) -
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def create(target: Path, build: Callable[[Environment], dict[str, Any]], base: Environment | None = None) -> Environment:
-    """A new virtualenv at ``target`` (what an interrupted build left there is removed first), filled by
-    ``build``, which returns its manifest; removed again if ``build`` fails."""
+def create(target: Path, build: Callable[[Environment], dict[str, Any]], base: Environment | None = None,
+           python: str | None = None) -> Environment:
+    """A new virtualenv at ``target`` (what an interrupted build left there is removed first) made with
+    ``python`` (None: ``base``'s interpreter, or this one without a base), filled by ``build``, which returns
+    its manifest; removed again if ``build`` fails."""
     shutil.rmtree(target, ignore_errors=True)
     try:
-        venv.EnvBuilder(with_pip=False, symlinks=True).create(target)
+        _virtualenv(target, python or (base.interpreter if base else None))
+        if site_packages_of(target) is None:  # a layout this module does not know: say so, never guess
+            raise EnvironmentBuildError(f"{target}: the new virtualenv has no {SITE_PACKAGES}")
         environment = Environment(target, base)
-        if not environment.site_packages.is_dir():  # a layout this module does not know: say so, never guess
-            raise EnvironmentBuildError(f"{target}: the new virtualenv has no {environment.site_packages}")
         manifest = build(environment)
         (target / COMPLETE).write_text(json.dumps(manifest, indent=1, sort_keys=True))
         return Environment(target, base, manifest)
@@ -137,10 +163,10 @@ def create(target: Path, build: Callable[[Environment], dict[str, Any]], base: E
 def derived(cache: Path, kind: str, content: bytes, base: Environment | None, name: str,
             said: tuple[str, str], build: Callable[[Environment], dict[str, Any]],
             log: Callable[[str], None]) -> Environment:
-    """An environment derived from ``base`` (None: this interpreter's libraries), built once per (``kind``,
-    ``content``, base, Python) in ``cache/<kind>-<key>``: it sees the base's libraries after its own (a
-    ``.pth`` line), then ``build`` fills it. ``said``: what the log says while building it and once it is
-    there (``"installing into"``, ``"installed in"``)."""
+    """An environment derived from ``base`` (None: this interpreter's libraries), on the base's Python, built
+    once per (``kind``, ``content``, base, Python) in ``cache/<kind>-<key>``: it sees the base's libraries
+    after its own (a ``.pth`` line), then ``build`` fills it. ``said``: what the log says while building it and
+    once it is there (``"installing into"``, ``"installed in"``)."""
     below = str(base.root) if base else sys.prefix
     digest = hashlib.sha256(b"\0".join([BUILD_VERSION.encode(), sys.version.encode(), below.encode(),
                                         kind.encode(), content]))
@@ -161,6 +187,16 @@ def _sees_base(environment: Environment) -> Environment:
     return environment
 
 
+def pip_command(environment: Environment) -> list[str]:
+    """The start of a pip command that installs into ``environment``: this interpreter's pip aimed at it
+    (``--python``) when it runs on this interpreter's minor version of Python, else the pip its own Python
+    imports (an image environment's): this interpreter's pip may not support an older Python."""
+    python = str(environment.root / "bin" / "python")
+    if environment.python == ENGINE_MINOR:
+        return [sys.executable, "-m", "pip", "--python", python]
+    return [python, "-m", "pip"]
+
+
 def stream(command: list[str], log: Callable[[str], None], prefix: str, cwd: Path | None = None,
            environment: dict[str, str] | None = None) -> tuple[int, list[str]]:
     """Run an installer, each output line logged with ``prefix``; its exit code and its last lines."""
@@ -177,22 +213,35 @@ def stream(command: list[str], log: Callable[[str], None], prefix: str, cwd: Pat
 
 
 def writable_layer(layers: Path, base: Environment | None) -> Environment:
-    """A job's own environment, made anew in ``layers``: a virtualenv that sees ``base``'s libraries (None:
-    this interpreter's) after its own, so that the job's ``pip install`` (``python -m pip``, or ``pip`` on the
-    PATH) writes there, as it writes to a container's layer, while the cached ``base`` stays unchanged. The
-    caller removes it when the job ends; those of engines that died are removed here."""
+    """A job's own environment, made anew in ``layers``: a virtualenv on ``base``'s Python that sees its
+    libraries (None: this interpreter's) after its own, so that the job's ``pip install`` (``python -m pip``, or
+    ``pip`` on the PATH) writes there, as it writes to a container's layer, while the cached ``base`` stays
+    unchanged. The caller removes it when the job ends; those of engines that died are removed here."""
     layers.mkdir(parents=True, exist_ok=True)
     for left in layers.glob("layer-*"):
         if not _alive(left.name.split("-")[1]):
             shutil.rmtree(left, ignore_errors=True)
     folder = Path(tempfile.mkdtemp(prefix=f"layer-{os.getpid()}-", dir=layers))
-    venv.EnvBuilder(symlinks=True, with_pip=False).create(folder)
+    _virtualenv(folder, base.interpreter if base else None)
     layer = _sees_base(Environment(folder, base))
     for name in ("pip", "pip3"):  # found through PATH inside the job: the layer's interpreter runs pip
         script = folder / "bin" / name
         script.write_text('#!/bin/sh\nexec "$(dirname "$0")/python" -m pip "$@"\n')
         script.chmod(0o755)
     return layer
+
+
+def _virtualenv(target: Path, python: str | None) -> None:
+    """A virtualenv without pip at ``target``, its ``bin/python`` a link to ``python`` (None: this interpreter);
+    EnvironmentBuildError with that Python's reason if it cannot make one."""
+    if python is None or os.path.realpath(python) == os.path.realpath(sys.executable):
+        venv.EnvBuilder(with_pip=False, symlinks=True).create(target)
+        return
+    made = subprocess.run([python, "-I", "-m", "venv", "--without-pip", "--symlinks", str(target)],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if made.returncode != 0:
+        reason = (made.stderr.strip().splitlines() or [f"exit code {made.returncode}"])[-1]
+        raise EnvironmentBuildError(f"{target}: {python} could not make a virtualenv ({reason})")
 
 
 def _alive(pid: str) -> bool:

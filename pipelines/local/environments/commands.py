@@ -8,14 +8,14 @@ by the script's content and its base, as requirements environments are.
 
 from __future__ import annotations
 
-import sys
+import shlex
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 from pipelines.errors import EnvironmentBuildError
 from pipelines.local import job_runtime
-from pipelines.local.environments.cache import Environment, derived
+from pipelines.local.environments.cache import Environment, derived, pip_command
 
 SCRIPT = "/opt/ml/pre_exec.sh"
 
@@ -32,8 +32,8 @@ def with_commands(cache: Path, script: Path, base: Environment | None, runtime: 
 
 def _run(environment: Environment, content: bytes, runtime: job_runtime.Runtime,
          log: Callable[[str], None]) -> dict[str, Any]:
-    pip = environment.root / "bin" / "pip"  # the engine's pip, installing into this environment
-    pip.write_text(f'#!/bin/sh\nexec {sys.executable} -m pip --python {environment.root / "bin" / "python"} "$@"\n')
+    pip = environment.root / "bin" / "pip"  # a pip installing into this environment
+    pip.write_text(f'#!/bin/sh\nexec {shlex.join(pip_command(environment))} "$@"\n')
     pip.chmod(0o755)
     (environment.root / "bin" / "pip3").symlink_to("pip")
     with tempfile.TemporaryDirectory(prefix="pre-exec-") as folder:

@@ -1,8 +1,9 @@
 """A job's ``requirements.txt`` installed with pip, as the SageMaker training toolkit installs it, into an
 environment derived from the job's base: its image's environment, or this interpreter's libraries.
 
-The derived virtualenv's ``site-packages`` first holds what the requirements install and then sees the
-base's libraries (a ``.pth`` line), so a requirement the base already satisfies installs nothing.
+The derived virtualenv, on the base's Python, first holds what the requirements install and then sees the
+base's libraries (a ``.pth`` line), so a requirement the base already satisfies installs nothing. The pip that
+installs is this interpreter's, or, for a base on another minor version of Python, the base's own.
 
 The file is read where the job is. On SageMaker pip runs in the container, in the code directory, which holds
 the job's source and nothing of any machine; here the source folder is the file's folder, and:
@@ -34,7 +35,7 @@ from urllib.request import url2pathname
 
 from pipelines.errors import EnvironmentBuildError
 from pipelines.local import job_runtime
-from pipelines.local.environments.cache import Environment, derived, stream
+from pipelines.local.environments.cache import Environment, derived, pip_command, stream
 
 PIP_CACHE = "pip-cache"
 # your pip settings that say where packages come from and how to reach them (from its config files and PIP_*
@@ -251,8 +252,8 @@ def _install(cache: Path, environment: Environment, requirements: Path, runtime:
     pip_cache.mkdir(parents=True, exist_ok=True)
     settings, visible = pip_settings()
     environment_variables = {**settings, "PIP_CONFIG_FILE": os.devnull, "PIP_CACHE_DIR": str(pip_cache)}
-    command = [sys.executable, "-m", "pip", "--python", str(environment.root / "bin" / "python"), "install",
-               "--no-input", "--disable-pip-version-check", "--progress-bar", "off", "-r", str(folder / requirements.name)]
+    command = [*pip_command(environment), "install", "--no-input", "--disable-pip-version-check", "--progress-bar",
+               "off", "-r", str(folder / requirements.name)]
     said: list[str] = []
 
     def say(line: str) -> None:

@@ -143,7 +143,9 @@ def container_job(run: StepRun, command: list[str] | None, image: ImageProgram |
     hosts at once (``None``: the framework toolkit's script mode; ``image``: the files and working directory
     of the image standing in); the model is algo-1's /opt/ml/model."""
     args = run.arguments
-    mismatch = command and contract.function_step_python_mismatch(command, platform.python_version())
+    image_env = job_environment(run, image)
+    python = image_env.python if image_env is not None else platform.python_version()
+    mismatch = command and contract.function_step_python_mismatch(command, python)
     if mismatch:  # before any data is staged: the job could not unpickle its function
         raise StepFailed(f"ClientError: {mismatch}")
     count = int(args.get("ResourceConfig", {}).get("InstanceCount", 1))
@@ -154,7 +156,6 @@ def container_job(run: StepRun, command: list[str] | None, image: ImageProgram |
     programs = []
     environment = {**(args.get("Environment") or {}), **contract.training_environment(run.job_name,
                                                                                       run.job_arn("training-job"))}
-    image_env = job_environment(run, image)
     for host in hosts:
         contract.write_training_config(host.root, args, host.name, [h.name for h in hosts])
         log = run.log if host is hosts[0] else lambda _: None  # what every host would say, said once

@@ -51,12 +51,27 @@ def interpreter_paths() -> tuple[str, ...]:
     return tuple(found)
 
 
+def environment_interpreter_paths(spec: JobSpec) -> tuple[str, ...]:
+    """The installation folders of the Pythons that the job's environments were made with (each environment's
+    ``bin/python``, its links followed, in its installation's ``bin``), where they are neither under /usr nor
+    among the engine interpreter's folders: an image's Python found on this machine (pyenv's, uv's). Never ``/``
+    itself (a Python in /bin where /usr is not merged), which would show the job the whole machine."""
+    found: list[str] = []
+    for environment in (*([spec.python_env] if spec.python_env is not None else []), *spec.python_layers):
+        prefix = os.path.dirname(os.path.dirname(os.path.realpath(Path(environment) / "bin" / "python")))
+        if prefix != "/" and os.path.isdir(prefix) and not _within(prefix, ("/usr", *interpreter_paths(), *found)):
+            found.append(prefix)
+    return tuple(found)
+
+
+def _within(path: str, folders: tuple[str, ...]) -> bool:
+    return any(path == folder or path.startswith(folder.rstrip("/") + "/") for folder in folders)
+
+
 @functools.lru_cache(maxsize=1)
 def engine_code_paths() -> tuple[str, ...]:
     """Where the engine's packages live, when they are not inside the interpreter's folders (an editable install)."""
-    inside = interpreter_paths()
-    return tuple(folder for folder in engine_package_folders()
-                 if not any(folder == p or folder.startswith(p + "/") for p in inside))
+    return tuple(folder for folder in engine_package_folders() if not _within(folder, interpreter_paths()))
 
 
 class Bubblewrap:
@@ -89,7 +104,8 @@ class Bubblewrap:
         args += ["--ro-bind", str(system / "hosts"), "/etc/hosts",
                  "--ro-bind", str(system / "hostname"), "/etc/hostname"]
         # after the tmpfs on /tmp: a virtualenv or store under /tmp would be hidden otherwise
-        for path in interpreter_paths() + (engine_code_paths() if spec.engine_code else ()):
+        for path in (*interpreter_paths(), *environment_interpreter_paths(spec),
+                     *(engine_code_paths() if spec.engine_code else ())):
             args += ["--ro-bind", path, path]
         if spec.python_env is not None:
             args += ["--bind" if spec.python_writable else "--ro-bind", str(spec.python_env), str(spec.python_env)]

@@ -1,19 +1,25 @@
-"""Pipelines other teams wrote, run unchanged on the local engine: the SageMaker project template's kind
-(hand-written in the shape SDK v2 produces) and an SDK v3 ModelTrainer with SourceCode (built by the SDK)."""
+"""Pipelines other teams wrote, run unchanged on the local engine: the SageMaker project template's kind,
+hand-written in the shape SDK v2 produces and written with SDK v3 as its seed code would be (built by the real
+SDK), and an SDK v3 ModelTrainer with SourceCode (built by the real SDK)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
+import shutil
 import tarfile
+import uuid
 from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 import pytest
 
 from pipelines.local.engine import LocalEngine, RunOptions
 from pipelines.local.registry import Registry
+from pipelines.local.staging import stage
 from pipelines.local.store import Store
 from tests.sandboxing import needs_container_paths
 
@@ -63,9 +69,10 @@ def test_the_project_templates_pipeline_runs_unchanged(tmp_path) -> None:
     assert failing.failure_reason == "Step failure: One or multiple steps failed."
 
 
-def build_with_sdk_v3(store: Store, monkeypatch: pytest.MonkeyPatch) -> dict:
-    """Build a ModelTrainer + SourceCode pipeline with the real SDK (its uploads go to moto), then copy what it
-    uploaded into the store, as if the team's bucket had been synced."""
+@contextlib.contextmanager
+def sdk_on_moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The real SDK building definitions against moto (its uploads land in a mocked bucket): yields an S3
+    client of that bucket; the AWS variables it needed are gone afterwards."""
     from moto import mock_aws
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -73,18 +80,28 @@ def build_with_sdk_v3(store: Store, monkeypatch: pytest.MonkeyPatch) -> dict:
     monkeypatch.setenv("SAGEMAKER_VALIDATE_ROLE", "false")
     with mock_aws():
         import boto3
+
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=BUCKET)
+        yield s3
+    for name in [n for n in os.environ if n.startswith("AWS_") and n != "AWS_DEFAULT_REGION"]:
+        monkeypatch.delenv(name)
+
+
+def build_with_sdk_v3(store: Store, monkeypatch: pytest.MonkeyPatch, source: Path) -> dict:
+    """Build a ModelTrainer + SourceCode pipeline of ``source`` (a copy of foreign/trainer) with the real SDK,
+    then copy what it uploaded into the store, as if the team's bucket had been synced."""
+    with sdk_on_moto(monkeypatch) as s3:
         from sagemaker.core.workflow.pipeline_context import PipelineSession
         from sagemaker.mlops.workflow import TrainingStep
         from sagemaker.mlops.workflow.pipeline import Pipeline
         from sagemaker.train import ModelTrainer
         from sagemaker.train.configs import Compute, InputData, SourceCode
 
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=BUCKET)
         session = PipelineSession(default_bucket=BUCKET)
         trainer = ModelTrainer(
             training_image=SKLEARN.replace("0.23-1", "1.2-1"), role=ROLE, sagemaker_session=session,
-            source_code=SourceCode(source_dir=str(SCRIPTS / "trainer"), entry_script="train.py",
+            source_code=SourceCode(source_dir=str(source), entry_script="train.py",
                                    requirements="requirements.txt"),
             compute=Compute(instance_type="ml.m5.large", instance_count=1), hyperparameters={"alpha": 0.5},
             base_job_name="ridge")
@@ -95,14 +112,43 @@ def build_with_sdk_v3(store: Store, monkeypatch: pytest.MonkeyPatch) -> dict:
             for item in page.get("Contents", []):
                 store.put_bytes(s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read(),
                                 f"s3://{BUCKET}/{item['Key']}")
-    for name in [n for n in os.environ if n.startswith("AWS_") and n != "AWS_DEFAULT_REGION"]:
-        monkeypatch.delenv(name)
     return definition
+
+
+def test_the_seed_codes_pipeline_written_with_sdk_v3_runs_unchanged(tmp_path, monkeypatch) -> None:
+    """examples/abalone/pipeline.py, built by the real SDK v3 (its preprocessing script imports requests and
+    downloads its input with boto3), staged from its folder as a user would, then run as SageMaker would."""
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    with sdk_on_moto(monkeypatch):
+        import pipeline as seed_code  # examples/abalone/pipeline.py
+
+        definition = json.loads(seed_code.get_pipeline("us-east-1", ROLE, BUCKET).definition())
+    store = Store(tmp_path / "store")
+    staged = stage(definition, EXAMPLE, store)
+    assert sorted(source.name for _, source in staged.copied) == ["abalone-dataset.csv", "evaluate.py", "preprocess.py"]
+    lines: list[str] = []
+    record = local_engine(store, lines).run(definition, "AbalonePipeline", {})
+    assert record.status == "Succeeded", (record.failure_reason, lines[-20:])
+    assert [s.name for s in record.steps] == ["PreprocessAbaloneData", "TrainAbaloneModel", "EvaluateAbaloneModel",
+                                               "CheckMSEAbaloneEvaluation", "RegisterAbaloneModel"]
+    assert any(line.startswith("PreprocessAbaloneData: requests 2.") for line in lines)  # the image's requests
+    mse = record.step("EvaluateAbaloneModel").property_files["AbaloneEvaluationReport"]["regression_metrics"]["mse"]
+    assert 0 < mse["value"] <= 6.0
+    package = record.step("RegisterAbaloneModel").properties
+    assert (package["ModelPackageGroupName"], package["ModelPackageVersion"], package["ModelApprovalStatus"]) == (
+        "AbalonePackageGroup", 1, "PendingManualApproval")
+    registered = Registry(store.root / "registry.sqlite").describe("AbalonePackageGroup", 1)
+    [container] = registered["InferenceSpecification"]["Containers"]
+    assert container["Image"].endswith("/sagemaker-xgboost:1.0-1-cpu-py3")
+    assert registered["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"].endswith("/evaluation/evaluation.json")
 
 
 def test_an_sdk_v3_model_trainer_with_source_code_runs_on_a_framework_image(tmp_path, monkeypatch) -> None:
     store = Store(tmp_path / "store")
-    definition = build_with_sdk_v3(store, monkeypatch)
+    source = shutil.copytree(SCRIPTS / "trainer", tmp_path / "trainer")
+    with open(source / "requirements.txt", "a") as requirements:  # a new environment in each run of the suite
+        requirements.write(f"# {uuid.uuid4()}\n")
+    definition = build_with_sdk_v3(store, monkeypatch, source)
     spec = definition["Steps"][0]["Arguments"]["AlgorithmSpecification"]
     assert spec["ContainerEntrypoint"] == ["/bin/bash"]  # the SDK's sm_train.sh drives the job
     rng = np.random.default_rng(5)

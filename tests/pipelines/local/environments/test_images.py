@@ -19,6 +19,7 @@ from packaging.utils import canonicalize_name
 
 from pipelines.errors import EnvironmentBuildError
 from pipelines.local.environments import Environments, images
+from pipelines.local.environments.interpreters import minor_of
 from pipelines.local.image_libraries import IMAGES, ImageLibraries, Library, framework_images, named
 from tests.pipelines.local.executors.test_job_contracts import wheel
 from tests.pipelines.local.helpers import definition, engine, script_step
@@ -175,7 +176,8 @@ def test_a_framework_image_gets_its_framework_at_the_images_version_or_the_neare
     # 1.13.1 has no wheel in this index: the nearest version above it, and the report says why
     torch_1_13 = cache.prepare(named("pytorch-training:1.13.1-py39"), lambda line: None)
     assert torch_1_13.manifest["differences"][0] == [
-        "torch", "1.13.1", "2.0.0", f"no wheel of torch 1.13.1 installs on Python {images.PYTHON} ({platform.machine()})"]
+        "torch", "1.13.1", "2.0.0",
+        f"no wheel of torch 1.13.1 installs on Python {minor_of(torch_1_13.manifest['python'])} ({platform.machine()})"]
 
 
 def test_a_job_on_a_framework_image_imports_its_images_framework(tmp_path, framework_index):
@@ -264,8 +266,9 @@ def test_a_world_library_that_cannot_be_installed_here_is_left_out_and_the_manif
     ranged = manifest["differences"].pop(0)
     assert ranged == ["ranged", ">=1.0,<1.1", "1.2",
                       "the package index has no ranged >=1.0,<1.1; installed from 1.0 up instead"]
+    python = minor_of(manifest["python"])  # the image's 3.11, this machine's
     assert manifest["differences"] == [
-        ["sourceonly", "1.0", "not installed", (f"no wheel of sourceonly 1.0 or later for Python {images.PYTHON} "
+        ["sourceonly", "1.0", "not installed", (f"no wheel of sourceonly 1.0 or later for Python {python} "
                                                 f"({platform.machine()}), and source distributions are not built here")],
         ["elsewhere", "2.0", "not installed", "elsewhere 2.0 is not on the package index"],
         ["mlio-py", "0.9.0", "not installed", "built in the image; not published on PyPI"]]
