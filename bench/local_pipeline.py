@@ -10,7 +10,9 @@ For each size (default 100k and 1M rows), each as a fresh process:
      scores the test split;
   3. the same pipeline run again, unchanged (sample data and definition reused; PrepareData, Train
      and Evaluate cache hits), through the same command and on the engine alone (``--definition``
-     of the saved JSON).
+     of the saved JSON);
+  4. the tracking cost on its own: the cached re-run with tracking on (the default: an MLflow run in the
+     store) and with ``--mlflow-tracking-uri off``, alternated three times each, the medians' difference.
 It prints the times and the ratios pipeline/baseline and cached/first. Nothing is asserted.
 
     python bench/local_pipeline.py [--rows 100000 1000000]
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -72,7 +75,7 @@ def main() -> None:
     from pipelines.config import LOCAL_BUCKET, LOCAL_ROLE_ARN
 
     print(f"{'rows':>9} {'pipeline':>9} {'baseline':>9} {'ratio':>6} {'cached':>8} {'cached/first':>12} "
-          f"{'engine-only cached':>18} {'/first':>6}")
+          f"{'engine-only cached':>18} {'/first':>6} {'tracking cost':>14}")
     for rows in args.rows:
         with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
             store = Path(tmp) / "store"
@@ -87,8 +90,14 @@ def main() -> None:
             timed(run[:3] + ["--definition-only", str(saved), "--bucket", LOCAL_BUCKET, "--role-arn", LOCAL_ROLE_ARN,
                              "--source-revision", "bench"], env)
             engine_only = timed(run + ["--definition", str(saved)], env)
+            on, off = [], []
+            for _ in range(3):
+                on.append(timed(run, env))
+                off.append(timed(run + ["--mlflow-tracking-uri", "off"], env))
+        tracking = statistics.median(on) - statistics.median(off)
         print(f"{rows:>9} {pipeline:>8.1f}s {baseline:>8.1f}s {pipeline / baseline:>6.2f} {cached:>7.1f}s "
-              f"{cached / pipeline:>12.2f} {engine_only:>17.1f}s {engine_only / pipeline:>6.2f}", flush=True)
+              f"{cached / pipeline:>12.2f} {engine_only:>17.1f}s {engine_only / pipeline:>6.2f} {tracking:>+13.2f}s",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
@@ -27,7 +28,7 @@ from pipelines.results import model_quality_metrics
 
 STORE = "store"  # the tracking URI that means: a SQLite tracking store inside the local store
 ROUND = re.compile(r"^\[(\d+)\]((?:(?:#011|\t)[\w-]+:-?[\d.]+(?:e-?\d+)?)+)\s*$")
-BATCH = 1000  # metrics in one log_batch call: MLflow's limit
+BATCH, BATCH_PARAMS, BATCH_TAGS = 1000, 100, 100  # one log_batch call's limits: in all, params, tags
 RUN_STATUS = {"Succeeded": "FINISHED", "Failed": "FAILED"}  # anything else (stopped, interrupted): KILLED
 
 
@@ -64,15 +65,43 @@ def _prepare_store_database(store: Store) -> None:
         shutil.copyfileobj(source, copy)
 
 
+def prepare(setting: str, store: Store) -> Future[Any]:
+    """Start tracking's slow first steps in a thread, so that they overlap the execution: importing MLflow,
+    making the store's tracking database (for ``store``) and opening it (MLflow's SQLAlchemy store: seconds
+    more of imports). ``track`` waits for them."""
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-prepare")
+    try:
+        return executor.submit(_client, setting, store)
+    finally:
+        executor.shutdown(wait=False)
+
+
+def _client(setting: str, store: Store) -> Any:
+    """An MlflowClient of the setting's tracking store, ready to log."""
+    # a server that does not answer is given up on after a few seconds, not after MLflow's minutes of retries
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    from mlflow.tracking import MlflowClient
+
+    if setting == STORE:
+        _prepare_store_database(store)
+    client = MlflowClient(tracking_uri=tracking_uri(setting, store))
+    client.search_experiments(max_results=1)  # opens the store now (its imports, its engine), not when logging
+    return client
+
+
 def track(record: ExecutionRecord, definition: dict[str, Any], store: Store, setting: str, experiment: str | None,
-          source_revision: str, warn: Callable[[str], None]) -> tuple[str, str] | None:
-    """Log the execution as an MLflow run (the one its earlier tries logged to, for a retry); (run id,
-    experiment id), or None with one warning when tracking failed."""
+          source_revision: str, warn: Callable[[str], None], prepared: Future[Any] | None = None
+          ) -> tuple[str, str] | None:
+    """Log the execution as an MLflow run (the one its earlier tries logged to, for a retry), once what
+    ``prepare`` started is done (None: done now); (run id, experiment id), or None with one warning when
+    tracking failed."""
     uri = tracking_uri(setting, store)
     try:
-        if setting == STORE:
-            _prepare_store_database(store)
-        return _log(record, definition, store, uri, experiment or experiment_of(definition, record), source_revision)
+        # what prepare met (a linked database, a tracking URI MLflow refuses) is this call's failure
+        client = prepared.result() if prepared is not None else _client(setting, store)
+        return _log(client, record, definition, store, experiment or experiment_of(definition, record),
+                    source_revision)
     except Exception as exc:  # noqa: BLE001 - whatever MLflow or its server says, the execution is not affected
         warn(f"MLflow tracking at {uri} failed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''});"
              f" execution {record.execution_id} is recorded in the store as usual")
@@ -86,35 +115,30 @@ def experiment_of(definition: dict[str, Any], record: ExecutionRecord) -> str:
     return named if isinstance(named, str) and named else record.pipeline_name
 
 
-def _log(record: ExecutionRecord, definition: dict[str, Any], store: Store, uri: str, experiment: str,
+def _log(client: Any, record: ExecutionRecord, definition: dict[str, Any], store: Store, experiment: str,
          source_revision: str) -> tuple[str, str]:
-    # a server that does not answer is given up on after a few seconds, not after MLflow's minutes of retries
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-    from mlflow.tracking import MlflowClient
+    from mlflow.entities import Metric, Param, RunTag
 
-    client = MlflowClient(tracking_uri=uri)
     found = client.get_experiment_by_name(experiment)
     if found is not None:
         experiment_id = found.experiment_id
-    elif uri.startswith("sqlite:///"):  # artifacts beside the tracking store, not in the working directory
+    elif client.tracking_uri.startswith("sqlite:///"):  # artifacts beside the tracking store, not in the working directory
         experiment_id = client.create_experiment(experiment, artifact_location=(store.root / "mlflow" / "artifacts")
                                                  .as_uri())
     else:
         experiment_id = client.create_experiment(experiment)
-    from mlflow.entities import Metric
-
     earlier = client.search_runs([experiment_id], f"tags.execution_id = '{record.execution_id}'", max_results=1)
     run_id = earlier[0].info.run_id if earlier else client.create_run(
         experiment_id, start_time=_milliseconds(record.start_time), run_name=record.execution_id).info.run_id
-    for key, value in _params(record).items():
-        client.log_param(run_id, key, value)
-    for key, value in _tags(record, source_revision).items():
-        client.set_tag(run_id, key, value)
-    # a few calls for the whole history: one call a point took a minute for 3,000 rounds
+    # a few calls for everything: one call a value took a second for our pipeline, a minute for 3,000 rounds
+    params = [Param(key, value) for key, value in _params(record).items()]
+    tags = [RunTag(key, value) for key, value in _tags(record, source_revision).items()]
     points = [Metric(key, value, at, step) for key, value, step, at in _metrics(record, store)]
-    for first in range(0, len(points), BATCH):
-        client.log_batch(run_id, metrics=points[first:first + BATCH])
+    while params or tags or points:
+        some_params, some_tags = params[:BATCH_PARAMS], tags[:BATCH_TAGS]
+        room = BATCH - len(some_params) - len(some_tags)
+        client.log_batch(run_id, params=some_params, tags=some_tags, metrics=points[:room])
+        params, tags, points = params[BATCH_PARAMS:], tags[BATCH_TAGS:], points[room:]
     for folder, path in _artifacts(record, store):
         client.log_artifact(run_id, str(path), folder)
     client.set_terminated(run_id, RUN_STATUS.get(record.status, "KILLED"),

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 
 import pytest
 
 from pipelines.config import build_config
+from tests.suite_cache import suite_cache
+
+pytest_plugins = ["tests.longest_first"]  # modules start longest first, as the last run measured them
 
 ROLE = "arn:aws:iam::123456789012:role/PipelineRole"
 KMS = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -29,15 +31,13 @@ def _loopback_only(self: socket.socket, address: object) -> object:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def cache_home(tmp_path_factory: pytest.TempPathFactory):
-    """The suite's own cache folder, from the first fixture on (module fixtures run pipelines too): job
-    environments are built there once per session, never in the user's ~/.cache. Parallel workers share
-    one folder (builds take a lock), so each environment is still built once."""
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        folder = tmp_path_factory.getbasetemp().parent / "cache"
-        folder.mkdir(exist_ok=True)
-    else:
-        folder = tmp_path_factory.mktemp("cache")
+def cache_home():
+    """The suite's own cache folder (``XDG_CACHE_HOME``), from the first fixture on (module fixtures run
+    pipelines too), never the user's ~/.cache: job environments, and uv's and pip's downloads, are built there
+    once and reused by every later test, worker and run. Environments are keyed by everything they are built
+    from and used only once finished; builds take a lock, so parallel workers build each one once."""
+    folder = suite_cache()
+    folder.mkdir(parents=True, exist_ok=True)
     with pytest.MonkeyPatch.context() as session:
         session.setenv("XDG_CACHE_HOME", str(folder))
         yield folder

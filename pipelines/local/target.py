@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -75,7 +76,8 @@ class LocalTarget:
             sampled = self._ensure_input(store, values["InputDataUrl"], built, progress)
             if sampled is not None:  # a parameter, as on SageMaker: another row count is another cache key
                 overrides = {**overrides, "InputDataUrl": sampled}
-        with self._tracked_if_stopped(store, progress):
+        prepared = self._prepare_tracking(store)
+        with self._tracked_if_stopped(store, progress, prepared):
             record = self._engine(store, progress).run(definition, built.name, overrides, self.selection,
                                                        self.execution_id)
         progress.update(never_ran(definition, record))
@@ -85,39 +87,51 @@ class LocalTarget:
                                      "applied on SageMaker only")
         if record.unenforced:
             record.save(store.root)  # `describe --not-enforced` lists them with the steps' own
-        return self._tracked(_result(record, store), record, definition, store, progress)
+        return self._tracked(_result(record, store), record, definition, store, progress, prepared)
 
     def retry(self, execution_id: str, progress: Progress) -> RunResult:
         """Re-run the failed and never-run steps of a local execution (like RetryPipelineExecution)."""
         store = Store(self.store.resolve())
-        with self._tracked_if_stopped(store, progress):
+        prepared = self._prepare_tracking(store)
+        with self._tracked_if_stopped(store, progress, prepared):
             record = self._engine(store, progress).retry(execution_id)
         definition = executions.load_definition(store.root, execution_id)
-        return self._tracked(_result(record, store), record, definition, store, progress)
+        return self._tracked(_result(record, store), record, definition, store, progress, prepared)
+
+    def _prepare_tracking(self, store: Store) -> Future[Any] | None:
+        """Tracking's slow start, begun in a thread while the execution runs; None where tracking is off."""
+        if self.config.mlflow_tracking_uri == "off":
+            return None
+        from pipelines import tracking
+
+        return tracking.prepare(self.config.mlflow_tracking_uri, store)
 
     @contextlib.contextmanager
-    def _tracked_if_stopped(self, store: Store, progress: Progress) -> Iterator[None]:
+    def _tracked_if_stopped(self, store: Store, progress: Progress, prepared: Future[Any] | None = None
+                            ) -> Iterator[None]:
         """An execution stopped by Ctrl-C (or the studio's Stop) is tracked as it ended, as any other is."""
         try:
             yield
         except ExecutionInterrupted as stopped:
             if stopped.execution_id is not None:
                 record = executions.load(store.root, stopped.execution_id)
-                self.track(record, executions.load_definition(store.root, record.execution_id), store, progress)
+                self.track(record, executions.load_definition(store.root, record.execution_id), store, progress,
+                           prepared)
             raise
 
     def _tracked(self, result: RunResult, record: ExecutionRecord, definition: dict[str, Any], store: Store,
-                 progress: Progress) -> RunResult:
+                 progress: Progress, prepared: Future[Any] | None) -> RunResult:
         """The result, once the execution is an MLflow run where tracking is configured (a failure: a warning)."""
-        note = self.track(record, definition, store, progress)
+        note = self.track(record, definition, store, progress, prepared)
         if note is not None:
             result.notes.append(note)
         return result
 
-    def track(self, record: ExecutionRecord, definition: dict[str, Any], store: Store, progress: Progress
-              ) -> str | None:
-        """Log the execution as an MLflow run where tracking is configured, and keep where in its record; a line
-        saying where, or None (not tracked, or a failure: one warning)."""
+    def track(self, record: ExecutionRecord, definition: dict[str, Any], store: Store, progress: Progress,
+              prepared: Future[Any] | None = None) -> str | None:
+        """Log the execution as an MLflow run where tracking is configured (once what ``_prepare_tracking``
+        started is done), and keep where in its record; a line saying where, or None (not tracked, or a failure:
+        one warning)."""
         setting = self.config.mlflow_tracking_uri
         if setting == "off":
             return None
@@ -125,7 +139,7 @@ class LocalTarget:
 
         experiment = self.config.mlflow_experiment_name
         tracked = tracking.track(record, definition, store, setting, experiment, self.config.source_revision,
-                                 lambda line: progress.update([], f"warning: {line}"))
+                                 lambda line: progress.update([], f"warning: {line}"), prepared)
         if tracked is None:
             return None
         run_id, experiment_id = tracked

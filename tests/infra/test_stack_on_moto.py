@@ -311,7 +311,9 @@ def test_the_run_as_a_user_types_it_and_a_flag_that_overrides_an_output_is_said(
     result = cli(world["url"], "--target", "sagemaker", "--stack-name", "plain", "--poll-seconds", "0", "--store",
                  str(world["store"]), "--source-revision", "abc123")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Definition unchanged: reusing the one built before" in result.stdout  # the same config as recorded
+    kept = sorted(path.name for path in (world["store"] / "cache" / "definitions").glob("*.json"))
+    # the same config as recorded: the definition built then is reused
+    assert "Definition unchanged: reusing the one built before" in result.stdout, (kept, result.stdout[:600])
     assert "Execution " in result.stdout and ": Succeeded" in result.stdout
     other = f"arn:aws:iam::{ACCOUNT}:role/SomeOtherRole"
     built = cli(world["url"], "--definition-only", "-", "--stack-name", "plain", "--role-arn", other,

@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import threading
+import uuid
 from http.server import ThreadingHTTPServer
 from importlib import metadata
 from pathlib import Path
@@ -251,7 +252,8 @@ def test_an_sdk_v2_function_step_pipeline_runs_on_an_sdk_v2_environment(tmp_path
 def test_pre_execution_commands_run_once_into_the_steps_environment(tmp_path, monkeypatch, step_requirements) -> None:
     store = Store(tmp_path / "store")
     definition = build(store, monkeypatch, step_requirements,
-                       pre_execution_commands=["pip install --no-deps six==1.16.0", "echo commands ran"])
+                       pre_execution_commands=["pip install --no-deps six==1.16.0", "echo commands ran",
+                                               f": a new environment for each run of the suite {uuid.uuid4()}"])
     (tmp_path / "squares.json").write_text(json.dumps(definition))
 
     first = run_cli(tmp_path, "--parameter", "Size=4")

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import tarfile
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -161,7 +162,7 @@ print("train-rmse=0.25")
 
 @pytest.mark.parametrize("image", [SKLEARN_IMAGE, XGBOOST_FRAMEWORK_IMAGE])
 def test_sdk_v2_script_mode_runs_the_entry_point_as_the_training_toolkit_does(store, image) -> None:
-    store.put_bytes(source_archive({"train.py": SCRIPT, "requirements.txt": f"# for {image}\nscikit-learn>=1.0\n./wheels/{TINYLIB}\n",
+    store.put_bytes(source_archive({"train.py": SCRIPT, "requirements.txt": f"# for {image}, {uuid.uuid4()}\nscikit-learn>=1.0\n./wheels/{TINYLIB}\n",
                                     f"wheels/{TINYLIB}": wheel("tinylib", "1.0", "VALUE = 'from its wheel'\n")}),
                     "s3://their-bucket/code/sourcedir.tar.gz")
     hyperparameters = {"max-depth": "5", "objective": '"reg:squarederror"',
@@ -192,16 +193,19 @@ def test_sdk_v2_script_mode_runs_the_entry_point_as_the_training_toolkit_does(st
 
 
 def test_script_mode_requirements_that_cannot_be_installed_fail_the_step_and_leave_no_environment(store) -> None:
-    store.put_bytes(source_archive({"train.py": "print(1)", "requirements.txt": "./wheels/missing-1.0-py3-none-any.whl\n"}),
+    store.put_bytes(source_archive({"train.py": "print(1)",
+                                    "requirements.txt": f"# {uuid.uuid4()}\n./wheels/missing-1.0-py3-none-any.whl\n"}),
                     "s3://their-bucket/code/sourcedir.tar.gz")
     step = training_step({"TrainingImage": SKLEARN_IMAGE}, {
         "sagemaker_program": '"train.py"', "sagemaker_submit_directory": '"s3://their-bucket/code/sourcedir.tar.gz"'})
+    cache = Path(os.environ["XDG_CACHE_HOME"]) / "sagemaker-pipelines-local" / "environments"
+    before = set(cache.glob("requirements-*"))
     record = run(store, step)
     reason = record.step("Fit").failure_reason
     assert reason.startswith("ClientError: requirements.txt: pip could not install it (") and "missing" in reason
     assert record.step("Fit").attempts == 1  # a client error: never retried
-    cache = Path(os.environ["XDG_CACHE_HOME"]) / "sagemaker-pipelines-local" / "environments"
-    assert all((p / ".complete").is_file() for p in cache.glob("requirements-*") if p.is_dir())  # only finished ones
+    left = [p for p in set(cache.glob("requirements-*")) - before if p.is_dir()]
+    assert all((p / ".complete").is_file() for p in left)  # only finished ones (another test's, at most)
 
 
 def test_script_mode_code_that_escapes_its_folder_is_refused(store) -> None:
