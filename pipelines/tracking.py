@@ -122,7 +122,7 @@ def _log(client: Any, record: ExecutionRecord, definition: dict[str, Any], store
     found = client.get_experiment_by_name(experiment)
     if found is not None:
         experiment_id = found.experiment_id
-    elif client.tracking_uri.startswith("sqlite:///"):  # artifacts beside the tracking store, not in the working directory
+    elif client.tracking_uri.startswith("sqlite:///"):  # artifacts beside the tracking store, not in the cwd
         experiment_id = client.create_experiment(experiment, artifact_location=(store.root / "mlflow" / "artifacts")
                                                  .as_uri())
     else:
