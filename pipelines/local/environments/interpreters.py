@@ -17,8 +17,9 @@ from typing import Iterator
 import uv
 
 ENGINE_MINOR = f"{sys.version_info.major}.{sys.version_info.minor}"
-# what a candidate is asked when started: its version, its build (``sys.version``), its prefix, its program
-_QUESTION = ("import json, sys; print(json.dumps([list(sys.version_info[:3]), sys.version, sys.prefix, "
+# what a candidate is asked when started: its version, its build (``sys.version``), its installation's prefix,
+# its program
+_QUESTION = ("import json, sys; print(json.dumps([list(sys.version_info[:3]), sys.version, sys.base_prefix, "
              "sys.executable]))")
 _TIMEOUT = 60  # seconds for uv's search or one candidate's answer
 
@@ -26,7 +27,9 @@ _TIMEOUT = 60  # seconds for uv's search or one candidate's answer
 @dataclass(frozen=True)
 class Interpreter:
     """An installed Python: how to start it (``path``), its ``version`` (``3.10.13``), its build as
-    ``sys.version`` says it (which tells apart two installations of one version) and its ``sys.prefix``."""
+    ``sys.version`` says it (which tells apart two installations of one version) and its installation's prefix
+    (``sys.base_prefix``: the same for every virtualenv made from it, so that an environment keyed by it is
+    reused when the engine's own virtualenv is made anew, as in every fresh clone)."""
 
     path: str
     version: str
@@ -46,7 +49,7 @@ def minor_of(version: str) -> str:
 
 def this() -> Interpreter:
     """The interpreter this engine runs on."""
-    return Interpreter(sys.executable, platform.python_version(), sys.version, sys.prefix)
+    return Interpreter(sys.executable, platform.python_version(), sys.version, sys.base_prefix)
 
 
 @functools.lru_cache(maxsize=None)

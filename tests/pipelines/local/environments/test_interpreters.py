@@ -17,7 +17,7 @@ from pipelines.local import job_runtime
 from pipelines.local.environments import Environments, images, interpreters
 from pipelines.local.environments.cache import (Environment, create, derived, incomplete, pip_command,
                                                 writable_layer)
-from pipelines.local.image_libraries import ImageLibraries
+from pipelines.local.image_libraries import ImageLibraries, libraries_of
 from tests.pipelines.local.environments.test_images import serve_index, stand_in
 from tests.sandboxing import IN_CI, needs_bubblewrap
 
@@ -45,7 +45,20 @@ def test_the_engines_minor_is_this_interpreter_and_nothing_is_started(monkeypatc
     monkeypatch.setattr(subprocess, "run", lambda *args, **kwargs: pytest.fail("an interpreter was started"))
     found = interpreters.find(ENGINE_MINOR)
     assert (found.path, found.version, found.minor, found.build, found.prefix) == (
-        sys.executable, ".".join(map(str, sys.version_info[:3])), ENGINE_MINOR, sys.version, sys.prefix)
+        sys.executable, ".".join(map(str, sys.version_info[:3])), ENGINE_MINOR, sys.version, sys.base_prefix)
+
+
+def test_an_image_environment_is_the_same_from_any_virtualenv_of_one_installation(tmp_path, monkeypatch):
+    # every fresh clone makes its own .venv: the image environments built from another one are reused
+    made = subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "clone-venv")],
+                          capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    other = interpreters.probe(str(tmp_path / "clone-venv" / "bin" / "python"))
+    assert other is not None and other.prefix == interpreters.this().prefix == sys.base_prefix
+    image = libraries_of("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1")
+    here = images.folder(tmp_path / "cache", image)
+    monkeypatch.setattr(interpreters, "this", lambda: other)
+    assert images.folder(tmp_path / "cache", image) == here
 
 
 @needs_system_python
