@@ -6,15 +6,16 @@ metric history; the test metrics of the evaluation report with their bootstrap s
 each step's duration; the report, its charts and the model as artifacts; and tags naming the execution,
 the pipeline, the revision, what each step did (cache hits, reuse), the registered model version and
 the retries. A retry logs into the run of its execution. The tracking server being unreachable or
-misconfigured costs one warning: the execution and its record are not affected.
+misconfigured costs one warning: the execution and its record are not affected. ``pipelines.tracking_logger``
+runs this in the background, in a process of its own.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
@@ -65,15 +66,11 @@ def _prepare_store_database(store: Store) -> None:
         shutil.copyfileobj(source, copy)
 
 
-def prepare(setting: str, store: Store) -> Future[Any]:
-    """Start tracking's slow first steps in a thread, so that they overlap the execution: importing MLflow,
-    making the store's tracking database (for ``store``) and opening it (MLflow's SQLAlchemy store: seconds
-    more of imports). ``track`` waits for them."""
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-prepare")
-    try:
-        return executor.submit(_client, setting, store)
-    finally:
-        executor.shutdown(wait=False)
+def warm_up() -> None:
+    """Import what logging needs (MLflow's client, entities and SQLAlchemy tracking store: seconds), creating
+    nothing: a process that will log soon pays for it before it has anything to log."""
+    for module in ("mlflow.tracking", "mlflow.entities", "mlflow.store.tracking.sqlalchemy_store"):
+        importlib.import_module(module)
 
 
 def _client(setting: str, store: Store) -> Any:
@@ -85,27 +82,34 @@ def _client(setting: str, store: Store) -> Any:
 
     if setting == STORE:
         _prepare_store_database(store)
-    client = MlflowClient(tracking_uri=tracking_uri(setting, store))
-    client.search_experiments(max_results=1)  # opens the store now (its imports, its engine), not when logging
-    return client
+    return MlflowClient(tracking_uri=tracking_uri(setting, store))
 
 
 def track(record: ExecutionRecord, definition: dict[str, Any], store: Store, setting: str, experiment: str | None,
-          source_revision: str, warn: Callable[[str], None], prepared: Future[Any] | None = None
-          ) -> tuple[str, str] | None:
-    """Log the execution as an MLflow run (the one its earlier tries logged to, for a retry), once what
-    ``prepare`` started is done (None: done now); (run id, experiment id), or None with one warning when
-    tracking failed."""
-    uri = tracking_uri(setting, store)
+          source_revision: str, warn: Callable[[str], None]) -> dict[str, str] | None:
+    """Log the execution as an MLflow run (the one its earlier tries logged to, for a retry): where, as its
+    record keeps it (``mlflow_run``: run_id, experiment, experiment_id, tracking_uri); or None with one warning
+    when tracking failed (whatever MLflow or its server said: the execution is not affected)."""
+    uri, named = tracking_uri(setting, store), experiment or experiment_of(definition, record)
     try:
-        # what prepare met (a linked database, a tracking URI MLflow refuses) is this call's failure
-        client = prepared.result() if prepared is not None else _client(setting, store)
-        return _log(client, record, definition, store, experiment or experiment_of(definition, record),
-                    source_revision)
-    except Exception as exc:  # noqa: BLE001 - whatever MLflow or its server says, the execution is not affected
+        run_id, experiment_id = _log(_client(setting, store), record, definition, store, named, source_revision)
+    except Exception as exc:  # noqa: BLE001 - a linked database, a refused URI, a server down: all one warning
         warn(f"MLflow tracking at {uri} failed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''});"
              f" execution {record.execution_id} is recorded in the store as usual")
         return None
+    return {"run_id": run_id, "experiment": named, "experiment_id": experiment_id, "tracking_uri": uri}
+
+
+def failure_warning(record: ExecutionRecord) -> str | None:
+    """The warning of the execution's last logging, kept in its record, if it failed."""
+    return (record.mlflow_run or {}).get("warning")
+
+
+def run_summary(run: dict[str, str]) -> str:
+    """Where an execution is tracked, as one line: ``RUN_ID (experiment NAME) at URI`` (``none`` for the id if no
+    try of it was logged), then the warning of its last logging, if it failed."""
+    where = f"{run.get('run_id', 'none')} (experiment {run.get('experiment')}) at {run.get('tracking_uri')}"
+    return where + (f"; last logging: {run['warning']}" if "warning" in run else "")
 
 
 def experiment_of(definition: dict[str, Any], record: ExecutionRecord) -> str:
@@ -128,8 +132,10 @@ def _log(client: Any, record: ExecutionRecord, definition: dict[str, Any], store
     else:
         experiment_id = client.create_experiment(experiment)
     earlier = client.search_runs([experiment_id], f"tags.execution_id = '{record.execution_id}'", max_results=1)
+    # tagged as it is created: a logger killed before its first batch leaves a run the next one finds
     run_id = earlier[0].info.run_id if earlier else client.create_run(
-        experiment_id, start_time=_milliseconds(record.start_time), run_name=record.execution_id).info.run_id
+        experiment_id, start_time=_milliseconds(record.start_time), tags={"execution_id": record.execution_id},
+        run_name=record.execution_id).info.run_id
     # a few calls for everything: one call a value took a second for our pipeline, a minute for 3,000 rounds
     params = [Param(key, value) for key, value in _params(record).items()]
     tags = [RunTag(key, value) for key, value in _tags(record, source_revision).items()]

@@ -5,13 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from pipelines import sample_data
+from pipelines import next_steps, sample_data, tracking, tracking_logger
 from pipelines.atomic import TMP_PREFIX
 from pipelines.config import PipelineConfig
 from pipelines.credentials import refuse_credentials
@@ -76,80 +75,108 @@ class LocalTarget:
             sampled = self._ensure_input(store, values["InputDataUrl"], built, progress)
             if sampled is not None:  # a parameter, as on SageMaker: another row count is another cache key
                 overrides = {**overrides, "InputDataUrl": sampled}
-        prepared = self._prepare_tracking(store)
-        with self._tracked_if_stopped(store, progress, prepared):
-            record = self._engine(store, progress).run(definition, built.name, overrides, self.selection,
-                                                       self.execution_id)
-        progress.update(never_ran(definition, record))
-        record.unenforced = unenforced.pipeline_settings(definition)
-        if self.config.tags:
-            record.unenforced.append(f"tags {', '.join(f'{k}={v}' for k, v in self.config.tags)}: resource tags are "
-                                     "applied on SageMaker only")
-        if record.unenforced:
-            record.save(store.root)  # `describe --not-enforced` lists them with the steps' own
-        return self._tracked(_result(record, store), record, definition, store, progress, prepared)
+        with self._background_logger(store) as logger:
+            with self._tracked_if_stopped(store, progress, logger):
+                record = self._engine(store, progress).run(definition, built.name, overrides, self.selection,
+                                                           self.execution_id)
+            progress.update(never_ran(definition, record))
+            record.unenforced = unenforced.pipeline_settings(definition)
+            if self.config.tags:
+                record.unenforced.append(f"tags {', '.join(f'{k}={v}' for k, v in self.config.tags)}: resource tags "
+                                         "are applied on SageMaker only")
+            if record.unenforced:
+                record.save(store.root)  # `describe --not-enforced` lists them with the steps' own
+            return self._tracked(_result(record, store), record, definition, store, progress, logger)
 
     def retry(self, execution_id: str, progress: Progress) -> RunResult:
         """Re-run the failed and never-run steps of a local execution (like RetryPipelineExecution)."""
         store = Store(self.store.resolve())
-        prepared = self._prepare_tracking(store)
-        with self._tracked_if_stopped(store, progress, prepared):
-            record = self._engine(store, progress).retry(execution_id)
-        definition = executions.load_definition(store.root, execution_id)
-        return self._tracked(_result(record, store), record, definition, store, progress, prepared)
-
-    def _prepare_tracking(self, store: Store) -> Future[Any] | None:
-        """Tracking's slow start, begun in a thread while the execution runs; None where tracking is off."""
-        if self.config.mlflow_tracking_uri == "off":
-            return None
-        from pipelines import tracking
-
-        return tracking.prepare(self.config.mlflow_tracking_uri, store)
+        # an earlier try still being logged is logged first: the retry logs into its run, and rewrites its record
+        tracking_logger.settle(store.root, lambda line: progress.update([], f"note: {line}"),
+                               lambda line: progress.update([], f"warning: {line}"))
+        with self._background_logger(store) as logger:
+            with self._tracked_if_stopped(store, progress, logger):
+                record = self._engine(store, progress).retry(execution_id)
+            definition = executions.load_definition(store.root, execution_id)
+            return self._tracked(_result(record, store), record, definition, store, progress, logger)
 
     @contextlib.contextmanager
-    def _tracked_if_stopped(self, store: Store, progress: Progress, prepared: Future[Any] | None = None
+    def _background_logger(self, store: Store) -> Iterator[tracking_logger.Logger | None]:
+        """The MLflow logger of this run, started now so that it imports MLflow on another core while the
+        execution runs (None where tracking is off). Its input is closed when the block ends, whatever happened:
+        it then logs what was handed to it, or ends having written nothing."""
+        if self.config.mlflow_tracking_uri == "off":
+            yield None
+            return
+        logger = tracking_logger.start(store.root)
+        try:
+            yield logger
+        finally:
+            logger.close()
+
+    @contextlib.contextmanager
+    def _tracked_if_stopped(self, store: Store, progress: Progress, logger: tracking_logger.Logger | None
                             ) -> Iterator[None]:
-        """An execution stopped by Ctrl-C (or the studio's Stop) is tracked as it ended, as any other is."""
+        """An execution stopped by Ctrl-C (or the studio's Stop) is tracked as it ended, as any other is; the
+        command waits for it to be logged (a second Ctrl-C leaves it to the logger)."""
         try:
             yield
         except ExecutionInterrupted as stopped:
             if stopped.execution_id is not None:
                 record = executions.load(store.root, stopped.execution_id)
                 self.track(record, executions.load_definition(store.root, record.execution_id), store, progress,
-                           prepared)
+                           logger, wait=True)
             raise
 
     def _tracked(self, result: RunResult, record: ExecutionRecord, definition: dict[str, Any], store: Store,
-                 progress: Progress, prepared: Future[Any] | None) -> RunResult:
-        """The result, once the execution is an MLflow run where tracking is configured (a failure: a warning)."""
-        note = self.track(record, definition, store, progress, prepared)
+                 progress: Progress, logger: tracking_logger.Logger | None) -> RunResult:
+        """The result, once the execution is handed to the MLflow logger where tracking is configured."""
+        note = self.track(record, definition, store, progress, logger)
         if note is not None:
             result.notes.append(note)
         return result
 
     def track(self, record: ExecutionRecord, definition: dict[str, Any], store: Store, progress: Progress,
-              prepared: Future[Any] | None = None) -> str | None:
-        """Log the execution as an MLflow run where tracking is configured (once what ``_prepare_tracking``
-        started is done), and keep where in its record; a line saying where, or None (not tracked, or a failure:
-        one warning)."""
+              logger: tracking_logger.Logger | None = None, wait: bool = False) -> str | None:
+        """Hand the ended execution to the MLflow logger where tracking is configured (``logger``, else one
+        started now): a line saying where it is logged, or None (not tracked, or a warning said why). The
+        logging is waited for only where its outcome would be missed: with ``wait``, and with a tracking server
+        over HTTP (one that does not answer costs its warning now, not at the next reader)."""
         setting = self.config.mlflow_tracking_uri
         if setting == "off":
             return None
-        from pipelines import tracking
-
-        experiment = self.config.mlflow_experiment_name
-        tracked = tracking.track(record, definition, store, setting, experiment, self.config.source_revision,
-                                 lambda line: progress.update([], f"warning: {line}"), prepared)
-        if tracked is None:
-            return None
-        run_id, experiment_id = tracked
+        tracking_logger.request(store.root, record.execution_id, self.config)
+        logger = logger or tracking_logger.start(store.root)
+        logger.close()
         uri = tracking.tracking_uri(setting, store)
-        named = experiment or tracking.experiment_of(definition, record)
-        record.mlflow_run = {"run_id": run_id, "experiment": named, "experiment_id": experiment_id,
-                             "tracking_uri": uri}
-        record.save(store.root)  # the registry's versions link to it through their execution
-        return (f"MLflow run {run_id} (experiment {named}) at {uri}"
-                + (f"; `mlflow ui --backend-store-uri {uri}` shows it" if uri.startswith("sqlite:") else ""))
+        if not (wait or uri.startswith(("http://", "https://"))):
+            shows = next_steps.command("pipelines.run", "describe", record.execution_id, store=self.store)
+            named = self.config.mlflow_experiment_name or tracking.experiment_of(definition, record)
+            return (f"MLflow: execution {record.execution_id} is being logged in the background to experiment "
+                    f"{named} at {uri}; `{shows}` shows its run"
+                    + (f", `mlflow ui --backend-store-uri {uri}` all runs" if uri.startswith("sqlite:") else ""))
+        return self._logged(record.execution_id, store, progress, logger)
+
+    def _logged(self, execution_id: str, store: Store, progress: Progress, logger: tracking_logger.Logger
+                ) -> str | None:
+        """Once ``logger`` has ended: where the execution's run is, or None with one warning."""
+        log = store.root / tracking_logger.LOG
+        try:
+            logger.wait()
+        except KeyboardInterrupt:
+            progress.update([], f"warning: the MLflow logging of execution {execution_id} goes on in the "
+                                f"background (its log: {log})")
+            return None
+        if execution_id in tracking_logger.pending(store.root):
+            progress.update([], f"warning: the MLflow logger ended before logging execution {execution_id} (its "
+                                f"log: {log}); the next command that reads its run logs it")
+            return None
+        run = executions.load(store.root, execution_id)
+        failure = tracking.failure_warning(run)
+        if failure is not None:
+            progress.update([], f"warning: {failure}")
+            return None
+        return f"MLflow run {tracking.run_summary(run.mlflow_run or {})}"
 
     def engine_options(self) -> RunOptions:
         """The engine's options: this target's, with what the configuration says of local stand-ins."""

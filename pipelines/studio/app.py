@@ -231,7 +231,7 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
         group, number = request.path_params["group"], _version(request.path_params["version"], "version")
         package = found.describe(group, number)
         return page("version.html", package=package, summary=model_registry.summary(found, package),
-                    history=found.history(group, number), mlflow=found.mlflow_run(package),
+                    history=found.history(group, number), mlflow=_registered_by_run(studio, package),
                     endpoints=studio.endpoints().list())
 
     async def versions_compare(request: Request) -> Response:
@@ -302,6 +302,15 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
 def _execution(studio: Studio, execution_id: str) -> tuple[executions.ExecutionRecord, dict[str, Any]]:
     record = _record(studio, execution_id)
     return record, executions.load_definition(studio.store.root, execution_id)
+
+
+def _registered_by_run(studio: Studio, package: dict[str, Any]) -> dict[str, str] | None:
+    """The MLflow run of the execution that registered a version, as the pages show it (None if not known)."""
+    execution = package.get("CustomerMetadataProperties", {}).get("PipelineExecutionId")
+    try:
+        return views.mlflow_run(studio.store, *_execution(studio, execution))
+    except PipelineError:  # a version registered by other means, or by an execution no longer in the store
+        return None
 
 
 def _record(studio: Studio, execution_id: str) -> executions.ExecutionRecord:

@@ -9,6 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from pipelines import tracking, tracking_logger
 from pipelines.errors import NotFoundError
 from pipelines.local import executions, launcher
 from pipelines.local.executions import ExecutionRecord, StepRecord
@@ -81,9 +82,10 @@ def state(store: Store, record: ExecutionRecord, definition: dict[str, Any], mlf
         shown = "Pending" if running and status.status == "Not run" else status.status
         ran.setdefault(status.name, {"name": status.name, "status": shown})
     stop_note = launcher.stop_refusal(store.root, record.execution_id) if running else None
+    shown_run = mlflow_run(store, record, definition)
     return {**row, "steps": ran, "parameters": record.parameters, "selected_steps": record.selected_steps,
-            "reference_execution": record.reference_execution, "running": running, "mlflow_run": record.mlflow_run,
-            "mlflow_link": mlflow_link(record.mlflow_run, mlflow_ui),
+            "reference_execution": record.reference_execution, "running": running, "mlflow_run": shown_run,
+            "mlflow_link": mlflow_link(shown_run, mlflow_ui),
             "stoppable": running and stop_note is None, "stop_note": stop_note}
 
 
@@ -224,6 +226,19 @@ def plain(value: Any) -> str:
         return f"{value:.6g}"
     return str(value)
 
+
+
+def mlflow_run(store: Store, record: ExecutionRecord, definition: dict[str, Any]) -> dict[str, str] | None:
+    """The execution's MLflow run as the pages show it: ``logging…`` in place of its id while it waits to be
+    logged in the background (a page never waits for that; the execution's page updates once it is logged), and
+    ``not logged`` where its logging failed."""
+    waiting = tracking_logger.pending(store.root).get(record.execution_id)
+    if waiting is not None:
+        return {"run_id": "logging…", "experiment": waiting.experiment or tracking.experiment_of(definition, record),
+                "tracking_uri": tracking.tracking_uri(waiting.tracking, store)}
+    if record.mlflow_run and not record.mlflow_run.get("run_id"):
+        return {**record.mlflow_run, "run_id": "not logged"}
+    return record.mlflow_run
 
 
 def mlflow_link(run: dict[str, str] | None, ui: str | None) -> str | None:

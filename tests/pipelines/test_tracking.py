@@ -1,5 +1,6 @@
-"""MLflow tracking of local executions, read back through MlflowClient: in the store's own tracking store,
-on a real MLflow tracking server started on loopback, and with a server that does not answer."""
+"""MLflow tracking of local executions, read back through MlflowClient once the background logger is done
+(``settle``): in the store's own tracking store, on a real MLflow tracking server started on loopback, and with
+a server that does not answer."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.tracking import per_round_metrics
+from pipelines.tracking_logger import settle
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,11 +52,19 @@ def execution_of(result: subprocess.CompletedProcess) -> str:
     return next(line.split()[1][:-1] for line in result.stdout.splitlines() if line.startswith("Execution "))
 
 
+def settled(cwd: Path) -> list[str]:
+    """The warnings of a reader of runs, once the background logging of the store's executions is done."""
+    warnings: list[str] = []
+    settle(cwd / ".sagemaker-local", lambda note: None, warnings.append)
+    return warnings
+
+
 @pytest.fixture(scope="module")
 def tracked_run(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("tracked")
     result = run_local(cwd, "--mlflow-tracking-uri", "store")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert settled(cwd) == []
     return cwd, result, f"sqlite:///{cwd / '.sagemaker-local' / 'mlflow' / 'mlflow.db'}"
 
 
@@ -62,7 +72,9 @@ def test_a_local_execution_is_an_mlflow_run_with_params_metric_history_artifacts
     cwd, result, uri = tracked_run
     execution = execution_of(result)
     tracked, run = only_run(uri, execution)
-    assert f"note: MLflow run {run.info.run_id} (experiment LeadScoringPipeline) at {uri}" in result.stdout
+    assert (f"note: MLflow: execution {execution} is being logged in the background to experiment "
+            f"LeadScoringPipeline at {uri}; `") in result.stdout
+    assert f"-m pipelines.run describe {execution}` shows its run" in result.stdout
     assert run.info.status == "FINISHED" and run.info.run_name == execution
     assert run.data.params["NumRound"] == "300" and run.data.params["Train.eta"] == "0.1"
     rounds = tracked.get_metric_history(run.info.run_id, "validation-auc")
@@ -79,6 +91,9 @@ def test_a_local_execution_is_an_mlflow_run_with_params_metric_history_artifacts
     described = subprocess.run([sys.executable, "-m", "pipelines.registry", "describe", "LeadScoringModels", "1"],
                                cwd=cwd, capture_output=True, text=True, timeout=120)
     assert f"  MLflow run:   {run.info.run_id} (experiment LeadScoringPipeline) at {uri}" in described.stdout
+    described = subprocess.run([sys.executable, "-m", "pipelines.run", "describe", execution], cwd=cwd,
+                               capture_output=True, text=True, timeout=120)
+    assert f"\nMLflow run: {run.info.run_id} (experiment LeadScoringPipeline) at {uri}\n" in described.stdout
 
 
 def test_the_run_lasts_as_the_execution_did_and_its_model_metrics_sort_before_step_durations(tracked_run):
@@ -99,15 +114,17 @@ def test_cache_hits_and_a_retried_failure_are_recorded_as_they_happened(tracked_
     failed = run_local(cwd, "--mlflow-tracking-uri", "store", "--parameter", "AucThreshold=0.99")
     assert failed.returncode == 1
     execution = execution_of(failed)
-    _, run = only_run(uri, execution)
-    assert run.info.status == "FAILED" and f"Train <- {execution_of(first)}" in run.data.tags["reused_steps"]
-    assert "cache hit from" in run.data.tags["step.Train"] and "AUC" in run.data.tags["step.QualityGateFailed.reason"]
+    # at once, the first try still being logged in the background: the retry settles it before it runs
     retried = subprocess.run([sys.executable, "-m", "pipelines.run", "retry", execution, "--mlflow-tracking-uri",
                               "store"], cwd=cwd, capture_output=True, text=True, timeout=300)
     assert retried.returncode == 1
-    _, again = only_run(uri, execution)  # the retry logs into its execution's run
-    assert again.info.run_id == run.info.run_id and again.data.tags["retries"] == "1"
-    assert "after 1 earlier tries" in again.data.tags["step.QualityGateFailed"]
+    assert settled(cwd) == []
+    _, run = only_run(uri, execution)  # the retry logs into its execution's run
+    assert run.info.status == "FAILED" and f"Train <- {execution_of(first)}" in run.data.tags["reused_steps"]
+    assert "cache hit from" in run.data.tags["step.Train"] and "AUC" in run.data.tags["step.QualityGateFailed.reason"]
+    assert run.data.tags["retries"] == "1" and "after 1 earlier tries" in run.data.tags["step.QualityGateFailed"]
+    record = json.loads((cwd / ".sagemaker-local" / "executions" / execution / "execution.json").read_text())
+    assert record["mlflow_run"]["run_id"] == run.info.run_id
 
 
 def free_port() -> int:
@@ -136,7 +153,8 @@ def test_a_run_is_tracked_on_a_real_tracking_server_and_one_that_does_not_answer
                 time.sleep(0.5)
         result = run_local(cwd, "--mlflow-tracking-uri", uri)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        tracked, run = only_run(uri, execution_of(result))
+        tracked, run = only_run(uri, execution_of(result))  # logged once the command ends: it waits for a server
+        assert f"note: MLflow run {run.info.run_id} (experiment LeadScoringPipeline) at {uri}" in result.stdout
         assert run.data.params["NumRound"] == "300" and "test_auc" in run.data.metrics
         assert any(a.path == "evaluation/report.html" for a in tracked.list_artifacts(run.info.run_id, "evaluation"))
     finally:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pipelines.local.executions import ExecutionRecord, StepRecord
 from pipelines.local.store import Store
-from pipelines.tracking import BATCH, STORE, prepare, track, tracking_uri
+from pipelines.tracking import BATCH, STORE, track, tracking_uri
 
 ROUNDS = 2500
 
@@ -39,7 +39,7 @@ def test_every_round_goes_in_a_few_batches_and_a_retry_logs_no_point_twice(tmp_p
         monkeypatch.setattr(MlflowClient, one_call_a_value,
                             lambda *a, **k: (_ for _ in ()).throw(AssertionError("one call a value")))
     warnings: list[str] = []
-    run_id, _ = track(record, {}, store, STORE, None, "rev", warnings.append)
+    run_id = track(record, {}, store, STORE, None, "rev", warnings.append)["run_id"]
     assert not warnings and len(calls) <= 2 * ROUNDS // BATCH + 1 and max(calls) <= BATCH
     track(record, {}, store, STORE, None, "rev", warnings.append)  # the same execution logged again (a retry)
     client = MlflowClient(tracking_uri(STORE, store))
@@ -50,17 +50,16 @@ def test_every_round_goes_in_a_few_batches_and_a_retry_logs_no_point_twice(tmp_p
     assert run.data.tags["step.Train"] == "Succeeded in 59.0s" and run.data.tags["execution_id"] == "exec1"
 
 
-def test_what_prepare_started_is_waited_for_and_its_failure_is_the_one_warning(tmp_path: Path):
+def test_a_tracking_database_that_is_a_link_is_the_one_warning(tmp_path: Path):
     store = Store(tmp_path / "store")
     record = finished_training(store)
     warnings: list[str] = []
-    assert track(record, {}, store, STORE, None, "rev", warnings.append, prepare(STORE, store)) is not None
+    assert track(record, {}, store, STORE, None, "rev", warnings.append) is not None
     assert not warnings and (store.root / "mlflow" / "mlflow.db").is_file()
     other = Store(tmp_path / "other")
     (other.root / "mlflow").mkdir(parents=True)
     (other.root / "mlflow" / "mlflow.db").symlink_to(tmp_path / "elsewhere.db")
-    assert track(finished_training(other), {}, other, STORE, None, "rev", warnings.append,
-                 prepare(STORE, other)) is None
+    assert track(finished_training(other), {}, other, STORE, None, "rev", warnings.append) is None
     [warning] = warnings
     assert "UnsafePathError" in warning and "is not a regular file" in warning
     assert not (tmp_path / "elsewhere.db").exists()

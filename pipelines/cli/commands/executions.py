@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from rich.console import Console
 
-from pipelines import next_steps
+from pipelines import next_steps, tracking, tracking_logger
 from pipelines.cli import options
 from pipelines.cli.parsing import CommandParser, run_parsed
 from pipelines.cli.tables import print_rows, print_table
@@ -167,8 +167,10 @@ def _count(value: int | None) -> str:
 
 
 def describe(store: Path, execution_id: str, as_json: bool, only_unenforced: bool = False, full: bool = False) -> int:
-    """Print one local execution with each step's status, timing, attempts, cache hit, reason and properties."""
+    """Print one local execution with each step's status, timing, attempts, cache hit, reason, properties and
+    MLflow run (once the executions waiting to be logged are)."""
     store = store.resolve()
+    tracking_logger.settle(store, _note, lambda line: print(f"warning: {line}", file=sys.stderr))
     record = executions.load(store, execution_id)
     try:
         definition = executions.load_definition(store, execution_id)
@@ -227,6 +229,8 @@ def _print_record(record: ExecutionRecord, status: str, definition: dict[str, An
                          else ""), markup=False)
     if record.failure_reason:
         console.print(f"Failure: {record.failure_reason}", markup=False)
+    if record.mlflow_run:
+        console.print(f"MLflow run: {tracking.run_summary(record.mlflow_run)}", markup=False)
     for step in record.steps:
         timing = f" in {step.duration_seconds:.1f}s" if step.duration_seconds is not None else ""
         extras = [f"attempt {step.attempts}"] + ([f"cache hit from {step.cache_hit_from}"] if step.cache_hit_from else []) \

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from pipelines import next_steps
+from pipelines import next_steps, tracking, tracking_logger
 from pipelines.cli import options
 from pipelines.cli.parsing import CommandParser, run_parsed
 from pipelines.cli.tables import print_rows, print_table
@@ -135,6 +136,9 @@ def describe(registry: ModelRegistry, ref: list[str], as_json: bool, locate: Cal
     else:
         raise ModelPackageError(f"describe takes GROUP VERSION or a model package ARN; got {' '.join(ref)!r}")
     group, version = package["ModelPackageGroupName"], package["ModelPackageVersion"]
+    if target == "local" and store is not None:  # its execution's run, once logged
+        tracking_logger.settle(store.resolve(), lambda line: print(f"note: {line}", file=sys.stderr),
+                               lambda line: print(f"warning: {line}", file=sys.stderr))
     details = {"package": package, "metrics": summary(registry, package), "history": registry.history(group, version),
                "mlflow_run": registry.mlflow_run(package)}
     if as_json:
@@ -158,8 +162,7 @@ def describe(registry: ModelRegistry, ref: list[str], as_json: bool, locate: Cal
     for chart in metrics.get("charts", []):
         print(f"                {locate(chart)}")
     if details["mlflow_run"]:
-        run = details["mlflow_run"]
-        print(f"  MLflow run:   {run['run_id']} (experiment {run['experiment']}) at {run['tracking_uri']}")
+        print(f"  MLflow run:   {tracking.run_summary(details['mlflow_run'])}")
     for key, value in sorted(package.get("CustomerMetadataProperties", {}).items()):
         print(f"  {key}: {value}")
     for change in details["history"]:
