@@ -3,7 +3,8 @@
 The key is a hash of everything the definition depends on: the pipeline's name, the resolved
 configuration, the installed SDK distributions' versions, and the content of the pipeline modules,
 ``steps/`` and ``processing/`` (whose scripts the definition uploads). A cached entry that cannot be
-read is rebuilt; ``--rebuild`` always rebuilds.
+read is rebuilt; ``--rebuild`` always rebuilds. They are kept in the user's cache, beside the job
+environments (``default_folder``), so that every store (and every test of the suite) reuses them.
 """
 
 from __future__ import annotations
@@ -44,6 +45,13 @@ def cache_key(pipeline: str, config: PipelineConfig) -> str:
             digest.update(f"\0{path.relative_to(PACKAGE_ROOT)}\0".encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:32]
+
+
+def default_folder() -> Path:
+    """Where built definitions are kept: ``definitions`` beside the job environments' cache."""
+    from pipelines.local.environments.cache import default_cache
+
+    return default_cache().parent / "definitions"
 
 
 def cached(build: Builder, pipeline: str, sample_writer: Callable[..., list[Path]], folder: Path,

@@ -21,6 +21,7 @@ import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
+from pipelines.definition_cache import default_folder
 from pipelines.infra import template
 from tests.infra.calls import Call, Place, values_of, definition_requests, endpoint_requests, recorded_requests
 from tests.infra.moto import ACCOUNT, APPROVER, AWS_ENV, OPERATOR, REDSHIFT, moto_server, parameters
@@ -311,7 +312,7 @@ def test_the_run_as_a_user_types_it_and_a_flag_that_overrides_an_output_is_said(
     result = cli(world["url"], "--target", "sagemaker", "--stack-name", "plain", "--poll-seconds", "0", "--store",
                  str(world["store"]), "--source-revision", "abc123")
     assert result.returncode == 0, result.stdout + result.stderr
-    kept = sorted(path.name for path in (world["store"] / "cache" / "definitions").glob("*.json"))
+    kept = sorted(path.name for path in default_folder().glob("*.json"))
     # the same config as recorded: the definition built then is reused
     assert "Definition unchanged: reusing the one built before" in result.stdout, (kept, result.stdout[:600])
     assert "Execution " in result.stdout and ": Succeeded" in result.stdout

@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
 
 def execute(args: argparse.Namespace, config: PipelineConfig, module: Any) -> int:
     """Prepare the target, validate the definition, run it with the display on, and report it."""
-    from pipelines.definition_cache import cached
+    from pipelines.definition_cache import cached, default_folder
     from pipelines.local.graph import steps_by_name
     from pipelines.overrides import resolve
     from pipelines.progress import Progress
@@ -107,9 +107,8 @@ def execute(args: argparse.Namespace, config: PipelineConfig, module: Any) -> in
     # the display starts before the definition exists: what happens before the first step is shown too
     with Progress(f"{args.pipeline} on {args.target}") as progress:
         announce = lambda line: progress.update([], line)  # noqa: E731
-        # both targets keep built definitions in the store: an unchanged pipeline is upserted without the SDK too
-        build = cached(module.build, args.pipeline, module.write_sample, args.store.resolve() / "cache" / "definitions",
-                       args.rebuild, log=announce)
+        # both targets reuse built definitions: an unchanged pipeline is upserted without the SDK too
+        build = cached(module.build, args.pipeline, module.write_sample, default_folder(), args.rebuild, log=announce)
         if args.target == "sagemaker":
             from pipelines.targets.sagemaker import SageMakerTarget
 
