@@ -25,7 +25,8 @@ def test_unlabeled_leads_have_their_ids_first(tmp_path) -> None:
 
 
 def test_sample_data_is_generated_once_per_key_and_reused(tmp_path) -> None:
-    config = build_config(("test", {"bucket": "sagemaker-local", "role_arn": "arn:aws:iam::000000000000:role/R"}))
+    config = build_config(("test", {"bucket": "sagemaker-local", "role_arn": "arn:aws:iam::000000000000:role/R",
+                                    "mlflow_tracking_uri": "off"}))
     built = build(config)
     calls: list[int] = []
 

@@ -100,6 +100,7 @@ def test_tags_are_reported_as_not_applied_locally(tmp_path):
     path = tmp_path / "tiny.json"
     path.write_text(json.dumps(steps_definition(script_step("A", "print(1)"))))
     config = build_config(("test", {"bucket": "bkt", "role_arn": "arn:aws:iam::123456789012:role/R",
+                                    "mlflow_tracking_uri": "off",
                                     "tags": [{"Key": "team", "Value": "growth"}]}))
     target = LocalTarget(config, tmp_path / "store", definition_file=path)
     result = target.run(target.prepare(), {}, Progress("t", stream=io.StringIO(), live=False))
@@ -124,7 +125,8 @@ def test_sample_rows_fill_a_definitions_empty_input_only_when_asked(tmp_path):
     path = tmp_path / "count.json"
     path.write_text(json.dumps({"Version": "2020-12-01", "Steps": [step], "Parameters": [
         {"Name": "InputDataUrl", "Type": "String", "DefaultValue": "s3://bkt/leads/"}]}))
-    config = build_config(("test", {"bucket": "bkt", "role_arn": "arn:aws:iam::123456789012:role/R"}))
+    config = build_config(("test", {"bucket": "bkt", "role_arn": "arn:aws:iam::123456789012:role/R",
+                                    "mlflow_tracking_uri": "off"}))
 
     def run(store: Path, sample_rows):
         target = LocalTarget(config, store, definition_file=path, sample_rows=sample_rows)

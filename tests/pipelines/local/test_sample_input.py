@@ -27,7 +27,8 @@ def _definition(tmp_path: Path) -> Path:
 
 
 def _run(tmp_path: Path, rows: int | None) -> tuple[object, str]:
-    config = build_config(("test", {"bucket": "bkt", "role_arn": "arn:aws:iam::123456789012:role/R"}))
+    config = build_config(("test", {"bucket": "bkt", "role_arn": "arn:aws:iam::123456789012:role/R",
+                                    "mlflow_tracking_uri": "off"}))
     target = LocalTarget(config, tmp_path / "store", definition_file=_definition(tmp_path), sample_rows=rows)
     out = io.StringIO()
     result = target.run(target.prepare(), {}, Progress("t", stream=out, live=False))

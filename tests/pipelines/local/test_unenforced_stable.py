@@ -15,7 +15,8 @@ def test_a_cache_hit_reports_what_its_job_reported_when_it_ran(tmp_path):
     step = script_step("Work", "open('/opt/ml/processing/out/a.txt', 'w').write('a')", cache=True, retry=False)
     path = tmp_path / "work.json"
     path.write_text(json.dumps({"Version": "2020-12-01", "Parameters": [], "Steps": [step]}))
-    config = build_config(("test", {"bucket": "bkt", "role_arn": "arn:aws:iam::123456789012:role/R"}))
+    config = build_config(("test", {"bucket": "bkt", "role_arn": "arn:aws:iam::123456789012:role/R",
+                                    "mlflow_tracking_uri": "off"}))
     (tmp_path / "store").mkdir()
     target = LocalTarget(config, tmp_path / "store", definition_file=path)
     ran, hit = (target.run(target.prepare(), {}, Progress("t", stream=io.StringIO(), live=False)) for _ in range(2))
