@@ -25,7 +25,7 @@ def bash_blocks(page: Path) -> list[str]:
 
 
 def run_block(block: str, cwd: Path, url: str) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PIPELINE_"))}
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PIPELINE_", "MLFLOW_"))}
     environment.update(AWS_ENV, AWS_ENDPOINT_URL=url)
     environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment['PATH']}"
     return subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=cwd, env=environment, capture_output=True,

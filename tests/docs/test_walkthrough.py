@@ -37,7 +37,7 @@ def test_every_page_is_in_the_site_and_the_readme_links_to_pages_that_exist():
 
 
 def run_block(block: str, cwd: Path) -> subprocess.CompletedProcess:
-    environment = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "PIPELINE_"))}
+    environment = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "PIPELINE_", "MLFLOW_"))}
     environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment['PATH']}"
     # a process group of its own: what the block started in the background stops with it, even when it failed
     process = subprocess.Popen(["bash", "-euo", "pipefail", "-c", block], cwd=cwd, env=environment, text=True,

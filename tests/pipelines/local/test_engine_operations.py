@@ -237,7 +237,7 @@ def test_ctrl_c_stops_running_job_programs_and_the_execution_as_the_studios_stop
     slow = MARK + "import time; mark('A.started'); time.sleep(60)\n"
     path = tmp_path / "def.json"
     path.write_text(json.dumps(definition(script_step("A", slow))))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PIPELINE_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PIPELINE_", "MLFLOW_"))}  # tracked
     # as a user's terminal gives it: a shell starting the suite in the background leaves SIGINT ignored,
     # and a Python started with SIGINT ignored never turns it into KeyboardInterrupt
     engine_process = subprocess.Popen([sys.executable, "-m", "pipelines.run", "--definition", str(path), "--store", str(store)],
