@@ -35,11 +35,16 @@ def cache_home():
     """The suite's own cache folder (``XDG_CACHE_HOME``), from the first fixture on (module fixtures run
     pipelines too), never the user's ~/.cache: job environments, and uv's and pip's downloads, are built there
     once and reused by every later test, worker and run. Environments are keyed by everything they are built
-    from and used only once finished; builds take a lock, so parallel workers build each one once."""
+    from and used only once finished; builds take a lock, so parallel workers build each one once.
+
+    The commands a test (or a module fixture) runs track nothing in MLflow unless it asks: a flag, or, for
+    the tests of tracking and those that run commands as a user types them, an environment without
+    ``MLFLOW_TRACKING_URI``; a tracked run's logger spends seconds of CPU importing MLflow."""
     folder = suite_cache()
     folder.mkdir(parents=True, exist_ok=True)
     with pytest.MonkeyPatch.context() as session:
         session.setenv("XDG_CACHE_HOME", str(folder))
+        session.setenv("MLFLOW_TRACKING_URI", "off")
         yield folder
 
 
@@ -54,9 +59,6 @@ def no_network(monkeypatch: pytest.MonkeyPatch, cache_home) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    # the commands a test runs track nothing unless it asks (a flag; the tests of tracking, and those that run
-    # commands as a user types them, drop this): each tracked run's logger spends seconds of CPU importing MLflow
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "off")
 
 
 @pytest.fixture

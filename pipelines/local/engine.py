@@ -254,37 +254,39 @@ class LocalEngine:
         running: dict[Future, tuple[StepRecord, Node]] = {}
         failed = False
         with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="step") as pool:
-            while True:
-                progressed = True
-                while progressed and not failed and len(running) < limit:
-                    progressed = False
-                    for name in list(pending):
-                        readiness = _readiness(run.nodes[name], run.outcomes, run.branches)
-                        if readiness == "wait":
-                            continue
-                        pending.remove(name)
-                        progressed = True
-                        if readiness == "skip":
-                            run.outcomes[name] = "NotRun"
-                            continue
-                        started = self._start(run, run.nodes[name], pool)
-                        if isinstance(started, Future):
-                            running[started] = (run.record.steps[-1], run.nodes[name])
-                        else:
-                            failed |= self._finish(run, run.nodes[name], run.record.steps[-1], started)
-                        break  # re-check the limit and readiness after each start
-                if not running:
-                    break
-                try:
+            # Ctrl-C may come while this thread starts a step as well as while it waits: either way the steps
+            # already running are stopped (and see ``run.stopping``) before the pool is left
+            try:
+                while True:
+                    progressed = True
+                    while progressed and not failed and len(running) < limit:
+                        progressed = False
+                        for name in list(pending):
+                            readiness = _readiness(run.nodes[name], run.outcomes, run.branches)
+                            if readiness == "wait":
+                                continue
+                            pending.remove(name)
+                            progressed = True
+                            if readiness == "skip":
+                                run.outcomes[name] = "NotRun"
+                                continue
+                            started = self._start(run, run.nodes[name], pool)
+                            if isinstance(started, Future):
+                                running[started] = (run.record.steps[-1], run.nodes[name])
+                            else:
+                                failed |= self._finish(run, run.nodes[name], run.record.steps[-1], started)
+                            break  # re-check the limit and readiness after each start
+                    if not running:
+                        break
                     # a timeout, so that Ctrl-C is seen even when the kernel hands SIGINT to a step thread
                     # (the main thread would otherwise sleep in an uninterruptible lock until a step ends)
                     done, _ = wait(running, timeout=SIGNAL_CHECK_SECONDS, return_when=FIRST_COMPLETED)
-                except BaseException:
-                    self._stop_job_programs(run, list(running))
-                    raise
-                for future in done:
-                    step, node = running.pop(future)
-                    failed |= self._finish(run, node, step, future.result())
+                    for future in done:
+                        step, node = running.pop(future)
+                        failed |= self._finish(run, node, step, future.result())
+            except BaseException:
+                self._stop_job_programs(run, list(running))
+                raise
         run.record.status = "Failed" if failed else "Succeeded"
 
     def _stop_job_programs(self, run: _Execution, futures: list[Future]) -> None:
