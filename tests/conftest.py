@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
+from typing import Iterator
 
 import pytest
 
@@ -46,6 +48,16 @@ def cache_home():
         session.setenv("XDG_CACHE_HOME", str(folder))
         session.setenv("MLFLOW_TRACKING_URI", "off")
         yield folder
+
+
+@pytest.fixture(autouse=True)
+def untracked() -> Iterator[None]:
+    """``MLFLOW_TRACKING_URI=off`` around every test (see ``cache_home``), set directly: MLflow's
+    ``set_tracking_uri``, which a job's code calls when a test runs it in this process, sets the variable
+    too, and a value a test leaks must not reach the next test or module fixture."""
+    os.environ["MLFLOW_TRACKING_URI"] = "off"
+    yield
+    os.environ["MLFLOW_TRACKING_URI"] = "off"
 
 
 @pytest.fixture(autouse=True)
