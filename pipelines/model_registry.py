@@ -92,7 +92,7 @@ class LocalModelRegistry:
         from pipelines.errors import ExecutionError
         from pipelines.local import executions
 
-        execution = package.get("CustomerMetadataProperties", {}).get("PipelineExecutionId")
+        execution = registered_by(package)
         try:
             return executions.load(self.store.root, execution).mlflow_run if execution else None
         except ExecutionError:  # an execution removed from the store, or a version registered by other means
@@ -185,6 +185,12 @@ def decide(registry: ModelRegistry, group: str, version: int, status: str, descr
     if not description.strip():
         raise ConfigError(f"{field} must say why (it is kept in the audit trail); it is empty")
     return registry.set_approval(group, version, check_status(status), description)
+
+
+def registered_by(package: dict[str, Any]) -> str | None:
+    """The id of the pipeline execution that registered a version (its RegisterModel step records it in the
+    version's metadata), if known."""
+    return package.get("CustomerMetadataProperties", {}).get("PipelineExecutionId")
 
 
 def report_uri(package: dict[str, Any]) -> str | None:

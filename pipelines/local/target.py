@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from pipelines import next_steps, sample_data, tracking, tracking_logger
+from pipelines import model_registry, next_steps, sample_data, tracking, tracking_logger
 from pipelines.atomic import TMP_PREFIX
 from pipelines.config import PipelineConfig
 from pipelines.credentials import refuse_credentials
@@ -308,7 +308,7 @@ def _result(record: ExecutionRecord, store: Store) -> RunResult:
         if step.type == "RegisterModel" and step.status == "Succeeded":
             result.registered_model = {k: step.properties[k] for k in
                                        ("ModelPackageGroupName", "ModelPackageVersion", "ModelApprovalStatus", "ModelPackageArn")}
-            registered_by = step.properties.get("CustomerMetadataProperties", {}).get("PipelineExecutionId")
+            registered_by = model_registry.registered_by(step.properties)
             if registered_by and registered_by != record.execution_id:
                 result.notes.append(f"{step.name}: the model package is the same as version "
                                     f"{step.properties['ModelPackageVersion']}, registered by execution "

@@ -241,7 +241,7 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
         if len(numbers) < 2:
             raise ModelPackageError("compare needs two versions or more: tick them in the registry")
         packages = [found.describe(group, n) for n in numbers]
-        ids = [p.get("CustomerMetadataProperties", {}).get("PipelineExecutionId") for p in packages]
+        ids = [model_registry.registered_by(p) for p in packages]
         return page("versions_compare.html", group=group, packages=packages,
                     summaries=[model_registry.summary(found, p) for p in packages],
                     comparison=views.comparison(studio.store, ids) if all(ids) else None)
@@ -306,9 +306,8 @@ def _execution(studio: Studio, execution_id: str) -> tuple[executions.ExecutionR
 
 def _registered_by_run(studio: Studio, package: dict[str, Any]) -> dict[str, str] | None:
     """The MLflow run of the execution that registered a version, as the pages show it (None if not known)."""
-    execution = package.get("CustomerMetadataProperties", {}).get("PipelineExecutionId")
     try:
-        return views.mlflow_run(studio.store, *_execution(studio, execution))
+        return views.mlflow_run(studio.store, *_execution(studio, model_registry.registered_by(package)))
     except PipelineError:  # a version registered by other means, or by an execution no longer in the store
         return None
 
