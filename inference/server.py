@@ -38,7 +38,8 @@ def create_app(endpoint_dir: str) -> Callable[[dict[str, Any], StartResponse], I
     endpoint = json.loads((folder / "endpoint.json").read_text(encoding="utf-8"))
     predictor = predictor_for(endpoint["Image"], folder / endpoint["ModelFile"], endpoint.get("ImagePrograms"))
     atexit.register(predictor.close)  # a container's serve program and its files go with this worker
-    name, version = endpoint["EndpointName"], str(endpoint["ModelPackageVersion"])
+    # records written before endpoints served models other than registered versions have no ServedVersion
+    name, version = endpoint["EndpointName"], str(endpoint.get("ServedVersion", endpoint.get("ModelPackageVersion")))
 
     def respond(start: StartResponse, status: int, body: bytes, content_type: str = "text/plain",
                 extra: tuple[tuple[str, str], ...] = ()) -> list[bytes]:
@@ -84,7 +85,7 @@ def create_app(endpoint_dir: str) -> Callable[[dict[str, Any], StartResponse], I
                     start, 424, "ModelError", f'Received client error ({exc.status}) from primary with message "{reason}"',
                     OriginalStatusCode=exc.status, OriginalMessage=reason)
             return respond(start, exc.status, reason.encode())
-        extra = (("x-Amzn-Invoked-Production-Variant", VARIANT),) if runtime else ()
+        extra = (("x-Amzn-Invoked-Production-Variant", endpoint.get("VariantName", VARIANT)),) if runtime else ()
         return respond(start, 200, result, "text/csv", extra)
 
     return app

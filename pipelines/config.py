@@ -97,6 +97,7 @@ class PipelineConfig:
     callback_timeout_seconds: int | None = None  # local engine: how long a Callback step waits (None: no limit)
     environments_cache: str | None = None  # local engine: where job environments are built (None: ~/.cache/...)
     image_libraries: str = "image"  # local engine: a framework image's jobs run on its libraries, or "engine": ours
+    local_api_deletes: str = "own"  # local SageMaker API: a run's jobs delete only what it created, or "any"
     stack_name: str | None = None  # the secure environment's CloudFormation stack, whose outputs fill STACK_SETTINGS
 
     def __post_init__(self) -> None:
@@ -183,6 +184,8 @@ def _validate(cfg: PipelineConfig) -> None:
          f"callback_timeout_seconds must be at least 1, got {cfg.callback_timeout_seconds}"),
         (cfg.image_libraries in ("image", "engine"),
          f"image_libraries {cfg.image_libraries!r} must be 'image' or 'engine'"),
+        (cfg.local_api_deletes in ("own", "any"),
+         f"local_api_deletes {cfg.local_api_deletes!r} must be 'own' or 'any'"),
         (cfg.max_bad_rows >= 0, f"max_bad_rows must not be negative (got {cfg.max_bad_rows})"),
         (0 <= cfg.max_bad_percent <= 100, f"max_bad_percent must be between 0 and 100 (got {cfg.max_bad_percent})"),
         (all(_BUCKET.fullmatch(b) for b in cfg.allowed_buckets),

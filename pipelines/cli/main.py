@@ -12,9 +12,9 @@ from typing import Sequence
 SUBCOMMANDS = {
     "executions": "executions", "describe": "executions", "logs": "executions", "retry": "executions",
     "validate": "validate", "images": "images", "callbacks": "callbacks", "sample-data": "sample_data",
-    "stage": "stage", "infra": "infra",
+    "stage": "stage", "infra": "infra", "api": "api",
 }
-OWN_PARSER = ("validate", "images", "callbacks", "sample_data", "stage", "infra")  # their parsers start after the first word
+OWN_PARSER = ("validate", "images", "callbacks", "sample_data", "stage", "infra", "api")  # their parsers start after the first word
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -79,6 +79,10 @@ SETTINGS: dict[str, dict[str, Any]] = {
         help="local engine: 'image' (default) runs the jobs of a SageMaker framework image (SKLearn, XGBoost) on "
              "that image's libraries, built once per image version; 'engine' runs them with this interpreter's "
              "(the report names every difference)"),
+    "local_api_deletes": dict(
+        choices=("own", "any"),
+        help="local engine: what a run's jobs may delete through the local SageMaker API: 'own' (default) the "
+             "endpoints, endpoint configs and models their execution created, or 'any'"),
     "role_arn": dict(help="IAM role the pipeline and its jobs run as"),
     "bucket": dict(help="S3 bucket for code, data and artifacts"),
     "base_prefix": dict(help="S3 key prefix under the bucket"),
@@ -127,7 +131,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
                                             "settings come from its outputs; a flag given too wins, and is said to"),
 }
 LOCAL_SETTINGS = ("config", "region", "local_image_programs", "local_lambdas", "callback_timeout_seconds",
-                  "environments_cache", "image_libraries", "mlflow_tracking_uri",
+                  "environments_cache", "image_libraries", "local_api_deletes", "mlflow_tracking_uri",
                   "mlflow_experiment_name")  # what a local execution uses once its definition exists
 PIPELINE_SETTINGS = tuple(SETTINGS)  # what builds a pipeline
 

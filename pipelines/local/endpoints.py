@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -58,32 +59,35 @@ class LocalEndpoints:
 
         A new endpoint starts a server; an existing one with a live server swaps to the new version.
         """
+        return self.serve(name, package_served(package), instance_count)
+
+    def serve(self, name: str, served: Served, instance_count: int = 1,
+              extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Serve ``served`` at endpoint ``name`` (``extra`` fields are kept in its record); returns the record.
+
+        A new endpoint (or one whose server is not running) starts a server; a live one swaps without downtime.
+        """
         folder = self.store.endpoint_dir(check_endpoint_name(name))
-        container = package["InferenceSpecification"]["Containers"][0]
-        source = self.store.path(container["ModelDataUrl"])
+        source = self.store.path(served.model_data_url)
         if not safe_files.is_file(self.store.root, source):
-            raise EndpointError(f"{package['ModelPackageArn']}: its model {container['ModelDataUrl']} is not in the "
-                                f"local store {self.store.root}")
+            raise EndpointError(f"{served.source}: its model {served.model_data_url} is not in the local store "
+                                f"{self.store.root}")
         previous = self._read(folder)
-        model_file = Path("models") / f"v{package['ModelPackageVersion']}-{time.time_ns()}.tar.gz"
+        model_file = Path("models") / f"v{served.version}-{time.time_ns()}.tar.gz"
         with safe_files.replacing(self.store.root, folder / model_file) as handle, \
                 safe_files.open_read(self.store.root, source) as model:
             shutil.copyfileobj(model, handle)
-        programs = {k: v for k, v in self.image_programs.items() if k == container["Image"]}
+        programs = {k: v for k, v in self.image_programs.items() if k == served.image}
         try:  # load it here once, so a bad model is reported now rather than in the server's log
-            predictor_for(container["Image"], folder / model_file, programs).close()
+            predictor_for(served.image, folder / model_file, programs).close()
         except HostingError as exc:
             safe_files.remove(self.store.root, folder / model_file)
-            raise EndpointError(f"{package['ModelPackageArn']}: {exc}") from None
+            raise EndpointError(f"{served.source}: {exc}") from None
         now = datetime.now(timezone.utc).isoformat()
         record = {
-            "EndpointName": name,
-            "EndpointArn": f"arn:aws:sagemaker:local:000000000000:endpoint/{name.lower()}",
-            "ModelPackageArn": package["ModelPackageArn"],
-            "ModelPackageGroupName": package["ModelPackageGroupName"],
-            "ModelPackageVersion": package["ModelPackageVersion"],
-            "Image": container["Image"], "ImagePrograms": programs, "ModelFile": model_file.as_posix(),
-            "InstanceCount": instance_count,
+            "EndpointName": name, "EndpointArn": endpoint_arn(name), **served.labels, **(extra or {}),
+            "Image": served.image, "ImagePrograms": programs, "ModelFile": model_file.as_posix(),
+            "ServedVersion": f"{served.version}", "InstanceCount": instance_count,
             "CreationTime": (previous or {}).get("CreationTime", now), "LastModifiedTime": now,
         }
         live = previous is not None and _alive(previous)
@@ -99,6 +103,21 @@ class LocalEndpoints:
             self._write(folder, {**record, "EndpointStatus": "Creating"})
             record.update(self._start(folder, (previous or {}).get("Port", 0)))
         record["EndpointStatus"] = "InService"
+        self._write(folder, record)
+        return record
+
+    def begin(self, name: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Record a new endpoint as ``Creating`` (serving nothing yet) with ``fields``; returns the record."""
+        now = datetime.now(timezone.utc).isoformat()
+        record = {"EndpointName": name, "EndpointArn": endpoint_arn(name), **fields, "EndpointStatus": "Creating",
+                  "CreationTime": now, "LastModifiedTime": now}
+        self._write(self.store.endpoint_dir(check_endpoint_name(name)), record)
+        return record
+
+    def annotate(self, name: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Change fields of an endpoint's record (its status, why it failed); returns the record."""
+        folder, record = self._existing(name)
+        record = {**record, **fields, "LastModifiedTime": datetime.now(timezone.utc).isoformat()}
         self._write(folder, record)
         return record
 
@@ -157,7 +176,7 @@ class LocalEndpoints:
     def _swap(self, record: dict[str, Any]) -> None:
         """SIGHUP: gunicorn reloads its workers on the new record; wait until only the new version answers."""
         os.kill(record["Pid"], signal.SIGHUP)
-        wanted, confirmed = str(record["ModelPackageVersion"]), 0
+        wanted, confirmed = record["ServedVersion"], 0
         deadline = time.monotonic() + self.start_timeout
         while confirmed < SWAP_CONFIRMATIONS:
             if time.monotonic() > deadline:
@@ -221,6 +240,39 @@ class LocalEndpoints:
     def _last_line(self, log: Path, offset: int) -> str:
         lines = [line for line in safe_files.read_text(self.store.root, log)[offset:].splitlines() if line.strip()]
         return lines[-1] if lines else "(no output)"
+
+
+@dataclass(frozen=True)
+class Served:
+    """What an endpoint serves: a container's image and model data, the fields its record names them by, the
+    version its server answers with (a swap waits for it), and how errors name it."""
+
+    image: str
+    model_data_url: str
+    labels: Mapping[str, Any]
+    version: str
+    source: str
+
+
+def package_served(package: dict[str, Any]) -> Served:
+    """A registered version (DescribeModelPackage's shape) as what an endpoint serves."""
+    container = package["InferenceSpecification"]["Containers"][0]
+    labels = {key: package[key] for key in ("ModelPackageArn", "ModelPackageGroupName", "ModelPackageVersion")}
+    return Served(container["Image"], container["ModelDataUrl"], labels, str(package["ModelPackageVersion"]),
+                  package["ModelPackageArn"])
+
+
+def served_label(record: dict[str, Any]) -> str:
+    """What an endpoint serves, in a few words: a registered version, or a model (created through the local
+    SageMaker API)."""
+    if record.get("ModelPackageGroupName"):
+        return f"{record['ModelPackageGroupName']} v{record['ModelPackageVersion']}"
+    return f"model {record.get('ModelName', '?')}"
+
+
+def endpoint_arn(name: str) -> str:
+    """The ARN of local endpoint ``name``."""
+    return f"arn:aws:sagemaker:local:000000000000:endpoint/{name.lower()}"
 
 
 def _ping(port: int) -> tuple[int | None, str | None]:

@@ -37,6 +37,7 @@ from pipelines.local.graph import Node, build_graph, topological_order
 from pipelines.local.registry import Registry
 from pipelines.local.package_index import IndexSettings, PackageIndexProxy
 from pipelines.local.s3_endpoint import S3Endpoint
+from pipelines.local.sagemaker_api import Caller, LocalSageMakerApi
 from pipelines.local.store import Store
 from pipelines.overrides import declared_parameters
 from pipelines.selection import Selection
@@ -75,6 +76,7 @@ class RunOptions:
     lambdas: Mapping[str, str] = field(default_factory=dict)  # Lambda function ARN or name -> MODULE:FUNCTION
     callback_timeout: float | None = None  # how long a Callback step waits for its token (None: no limit)
     region: str = "us-east-1"  # what job programs get as AWS_REGION
+    api_delete_any: bool = False  # jobs may delete through the local SageMaker API what their execution did not create
     sleep: Callable[[float], None] = time.sleep
     retry_interval_scale: float = 1.0  # multiplies every retry wait (local only: quick demos and tests)
     runtime: job_runtime.Runtime = field(default_factory=job_runtime.automatic)  # starts every job program
@@ -198,9 +200,13 @@ class LocalEngine:
             self._save(record)
             if self.options.runtime.notice:
                 self.log("engine", self.options.runtime.notice)
-            with S3Endpoint(self.store, self.options.region) as endpoint, PackageIndexProxy(
+            caller = Caller(f"execution {record.execution_id}", self.options.api_delete_any)
+            with S3Endpoint(self.store, self.options.region) as endpoint, LocalSageMakerApi(
+                    self.store, self.registry, self.options.region, caller, self.options.image_programs,
+                    lambda line: self.log("sagemaker-api", line)) as api, PackageIndexProxy(
                     self.options.package_index, self.options.environments.cache) as index:
-                run.job_environment = {**index.job_environment(), **endpoint.job_environment()}
+                run.job_environment = {**index.job_environment(), **endpoint.job_environment(),
+                                       **api.job_environment()}
                 self._schedule(run, self._parallelism(definition))
             record.end_time = now()
             self._save(record)

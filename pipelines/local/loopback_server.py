@@ -10,16 +10,19 @@ from typing import Any
 class LoopbackServer:
     """``app`` on ``127.0.0.1``: started on entering, closed with every open connection on leaving."""
 
-    def __init__(self, app: Any, ident: str, channel_class: type | None = None, threads: int = 4):
-        self.app, self.ident, self.channel_class, self.threads = app, ident, channel_class, threads
+    def __init__(self, app: Any, ident: str, channel_class: type | None = None, threads: int = 4,
+                 max_request_body_size: int = 1 << 30, port: int = 0):
+        self.app, self.ident, self.channel_class, self.threads, self.port = app, ident, channel_class, threads, port
+        self.max_request_body_size = max_request_body_size  # waitress answers 413 to a larger body
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> "LoopbackServer":
         import waitress
 
-        self._server = waitress.create_server(self.app, host="127.0.0.1", port=0, threads=self.threads,
-                                              ident=self.ident, clear_untrusted_proxy_headers=True)
+        self._server = waitress.create_server(self.app, host="127.0.0.1", port=self.port, threads=self.threads,
+                                              ident=self.ident, clear_untrusted_proxy_headers=True,
+                                              max_request_body_size=self.max_request_body_size)
         if self.channel_class is not None:
             self._server.channel_class = self.channel_class
         self._thread = threading.Thread(target=self._server.run, name=self.ident, daemon=True)

@@ -192,6 +192,11 @@ class Registry:
         """Every model package group, by name."""
         return [r["name"] for r in self._read("SELECT name FROM model_package_groups ORDER BY name", ())]
 
+    def group_times(self) -> dict[str, str]:
+        """Every model package group, by name, with when it was created."""
+        return {r["name"]: r["created"] for r in self._read("SELECT name, created FROM model_package_groups "
+                                                            "ORDER BY name", ())}
+
     def history(self, group: str, version: int) -> list[dict[str, Any]]:
         """The approval changes of one version, oldest first."""
         rows = self._read("SELECT from_status, to_status, description, who, at FROM approval_history WHERE "

@@ -12,7 +12,8 @@ symbolic links, control characters). Served: ListBuckets, HeadBucket, CreateBuck
 ListObjects (v1 and v2, prefixes, delimiters, pages, URL encoding), GetObject (ranges), HeadObject,
 PutObject (incl. aws-chunked bodies), CopyObject, DeleteObject(s), and multipart uploads (incl.
 UploadPartCopy). Signatures and S3 permissions are not checked; object metadata and content types are
-not kept. A request for any other AWS service gets one error saying that only S3 is served locally.
+not kept. A request for any other AWS service (but SageMaker, which the run's local SageMaker API answers) gets
+one error saying so.
 """
 
 from __future__ import annotations
@@ -184,8 +185,8 @@ class S3App:
         service = self._service(environ)
         if service != "s3":
             body = json.dumps({"__type": "NotImplemented", "message": (
-                f"the local engine serves only S3 to job programs; this job called the {service} API, "
-                "which a local run cannot reach")}).encode()
+                f"the local engine serves only S3 and SageMaker (AWS_ENDPOINT_URL_SAGEMAKER) to job programs; this "
+                f"job called the {service} API, which a local run cannot reach")}).encode()
             return Response(501, {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": "NotImplemented",
                                   "Content-Length": str(len(body))}, [body])
         path = environ.get("PATH_INFO", "/").encode("latin-1").decode("utf-8", "replace")

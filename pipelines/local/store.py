@@ -92,6 +92,10 @@ class Store:
         """The record a Model step keeps of a model."""
         return self.root / "models" / f"{plain_name(model_name, 'model name')}.json"
 
+    def endpoint_config_path(self, config_name: str) -> Path:
+        """The record of an endpoint configuration (created through the local SageMaker API)."""
+        return self.root / "endpoint-configs" / f"{plain_name(config_name, 'endpoint config name')}.json"
+
     def endpoint_dir(self, endpoint_name: str) -> Path:
         """Where a local endpoint keeps its record, model files, server pid and log."""
         return self.root / "endpoints" / plain_name(endpoint_name, "endpoint name")

@@ -183,7 +183,7 @@ class LocalTarget:
         cache = self.config.environments_cache
         return replace(self.options, image_programs=dict(self.config.local_image_programs),
                        lambdas=dict(self.config.local_lambdas), callback_timeout=self.config.callback_timeout_seconds,
-                       region=self.config.region,
+                       region=self.config.region, api_delete_any=self.config.local_api_deletes == "any",
                        environments=Environments(Path(cache).expanduser().resolve() if cache else None,
                                                  self.config.image_libraries))
 

@@ -31,6 +31,7 @@ from pipelines.catalog import checked_overrides, specs_of
 from pipelines.config import PipelineConfig
 from pipelines.errors import (
     DefinitionError,
+    EndpointError,
     EndpointNotFoundError,
     ExecutionError,
     ModelPackageError,
@@ -276,6 +277,9 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
     async def invoke(request: Request) -> Response:
         body = await _json_body(request)
         record = studio.endpoints().describe(request.path_params["name"])
+        if not record.get("Url"):  # created through the local SageMaker API, and Failed before it served
+            raise EndpointError(f"endpoint {record['EndpointName']} is {record['EndpointStatus']}: it has no server "
+                                "to answer")
         status, text = await asyncio.to_thread(_invoke, record["Url"], _field(body, "body", str, ""))
         return JSONResponse({"status": status, "body": text})
 

@@ -59,10 +59,19 @@ def arguments_problems(step: str | None, kind: Any, arguments: Any, references: 
     return checker.problems
 
 
+def request_problems(operation: str, request: Any) -> list[Problem]:
+    """Problems in a request to ``operation`` as an API client sends it (botocore's input shape; timestamps as
+    epoch seconds), each naming the member: what the local SageMaker API checks before it answers."""
+    checker = _Checker(References({}), None, wire=True)
+    checker.value(service_model().operation_model(operation).input_shape, request, "")
+    return checker.problems
+
+
 class _Checker:
-    def __init__(self, references: References, step: str | None):
+    def __init__(self, references: References, step: str | None, wire: bool = False):
         self.references = references
         self.step = step
+        self.wire = wire  # an API request: no expressions, timestamps as numbers
         self.problems: list[Problem] = []
 
     def problem(self, path: str, message: str) -> None:
@@ -107,7 +116,7 @@ class _Checker:
                 self.problem("Arguments.ResourceConfig.InstanceCount", f"must be >= 1 (got {count})")
 
     def value(self, shape: Any, value: Any, path: str, generated: frozenset[str] | set[str] = frozenset()) -> None:
-        if is_expression(value):
+        if is_expression(value) and not self.wire:
             produced = self.typed(value, path)
             if produced is not None and not _fits(shape, produced):
                 self.problem(path, f"expects {_describe(shape)}, but the expression gives {_describe(produced)}")
@@ -151,6 +160,10 @@ class _Checker:
                 self.problem(f"{path}.{required}", "is required")
 
     def scalar(self, shape: Any, value: Any, path: str) -> None:
+        if self.wire and shape.type_name == "timestamp":
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                self.problem(path, f"must be a time in seconds since the epoch (got {_short(value)})")
+            return
         kind = SCALAR_TYPES.get(shape.type_name)
         if kind == "string":
             if not isinstance(value, str):

@@ -28,7 +28,7 @@ from pipelines.cli.parsing import CommandParser, run_parsed
 from pipelines.cli.tables import print_rows, print_table
 from pipelines.config import PipelineConfig
 from pipelines.errors import ConfigError, ModelPackageError
-from pipelines.local.endpoints import check_endpoint_name
+from pipelines.local.endpoints import check_endpoint_name, served_label
 from pipelines.model_registry import latest_approved, open_registry
 
 
@@ -162,8 +162,8 @@ def list_endpoints(args: argparse.Namespace) -> int:
         print_rows(rows)
     elif args.target == "local":
         print_table("Local endpoints", ["Endpoint", "Status", "Health", "URL", "Model"],
-                    [[r["EndpointName"], r["EndpointStatus"], r["Health"], r["Url"],
-                      f"{r['ModelPackageGroupName']} v{r['ModelPackageVersion']}"] for r in rows], wide="Model",
+                    [[r["EndpointName"], r["EndpointStatus"], r["Health"], r.get("Url", ""), served_label(r)]
+                     for r in rows], wide="Model",
                     empty="no endpoints")
     else:
         print_table("Endpoints", ["Endpoint", "Status", "Created", "Modified"],

@@ -22,7 +22,7 @@ from pipelines.reporting import finish_run
 
 USAGE = ("python -m pipelines.run [--target local|sagemaker] [--pipeline lead-scoring|batch-scoring] "
          "[--parameter NAME=VALUE ...] [--definition-only [FILE]] [options]\n"
-         "       python -m pipelines.run {executions,describe,logs,retry,validate,images,callbacks,stage,sample-data,infra} ...")
+         "       python -m pipelines.run {executions,describe,logs,retry,validate,images,callbacks,stage,sample-data,infra,api} ...")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -64,20 +64,28 @@ class StepRun:
         63 at most, letters, digits and '-' only (the step name is shortened and loses '_'); the suffix is
         derived from the execution and step, so it is the same on every attempt. A name the step chose
         (``given_job_name``) instead, if it has one."""
-        if self.given_job_name:
-            return self.given_job_name
-        digest = int.from_bytes(hashlib.sha256(f"{self.execution_id}/{self.name}".encode()).digest()[:8], "big")
-        suffix = ""
-        for _ in range(10):
-            digest, index = divmod(digest, len(_JOB_NAME_ALPHABET))
-            suffix += _JOB_NAME_ALPHABET[index]
-        prefix = f"pipelines-{self.execution_id}-"
-        stem = re.sub(r"[^A-Za-z0-9-]", "", self.name)[:63 - len(prefix) - len(suffix) - 1]
-        return f"{prefix}{stem}-{suffix}"
+        return self.given_job_name or job_name(self.execution_id, self.name)
 
     def job_arn(self, kind: str) -> str:
         """The ARN of this step's job of ``kind`` (training-job, processing-job, transform-job)."""
-        return f"arn:aws:sagemaker:local:{LOCAL_ACCOUNT}:{kind}/{self.job_name.lower()}"
+        return job_arn(kind, self.job_name)
+
+
+def job_name(execution_id: str, step_name: str) -> str:
+    """The name of the job step ``step_name`` of execution ``execution_id`` runs (see ``StepRun.job_name``)."""
+    digest = int.from_bytes(hashlib.sha256(f"{execution_id}/{step_name}".encode()).digest()[:8], "big")
+    suffix = ""
+    for _ in range(10):
+        digest, index = divmod(digest, len(_JOB_NAME_ALPHABET))
+        suffix += _JOB_NAME_ALPHABET[index]
+    prefix = f"pipelines-{execution_id}-"
+    stem = re.sub(r"[^A-Za-z0-9-]", "", step_name)[:63 - len(prefix) - len(suffix) - 1]
+    return f"{prefix}{stem}-{suffix}"
+
+
+def job_arn(kind: str, name: str) -> str:
+    """The ARN of a local job of ``kind`` (training-job, processing-job, transform-job) named ``name``."""
+    return f"arn:aws:sagemaker:local:{LOCAL_ACCOUNT}:{kind}/{name.lower()}"
 
 
 @dataclass

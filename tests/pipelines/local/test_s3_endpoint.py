@@ -103,11 +103,11 @@ def test_the_store_containment_rules_hold(endpoint) -> None:
 def test_other_aws_services_get_one_clear_error(endpoint) -> None:
     running, _ = endpoint
     env = running.job_environment()
-    sagemaker = boto3.client("sagemaker", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="eu-west-1",
+    functions = boto3.client("lambda", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="eu-west-1",
                              aws_access_key_id="a", aws_secret_access_key="b")
     with pytest.raises(ClientError) as refused:
-        sagemaker.list_training_jobs()
-    assert "serves only S3" in str(refused.value)
+        functions.list_functions()
+    assert "serves only S3 and SageMaker" in str(refused.value) and "lambda API" in str(refused.value)
 
 
 def test_a_program_reaches_it_from_its_environment_alone(endpoint) -> None:
