@@ -109,8 +109,6 @@ INSTEAD = {
            "PySparkProcessor) or run the pipeline with --target sagemaker",
     "ClarifyCheck": "the Clarify container has no local stand-in; run the check on SageMaker, or compute it in a "
                     "Processing step of your own locally",
-    "QualityCheck": "the Model Monitor container has no local stand-in; run the check on SageMaker, or compute it in "
-                    "a Processing step of your own locally",
     "AutoML": "Autopilot runs on SageMaker only; train locally with a Training step",
     "NotebookJob": "a notebook job runs on SageMaker only; run the notebook's code as a Processing step locally",
     "EMRServerless": "EMR Serverless runs on SageMaker only; write the work as a Processing step to run it locally",

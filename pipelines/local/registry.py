@@ -51,7 +51,7 @@ CREATE TABLE IF NOT EXISTS approval_history (
 """
 # columns added after the first release; an older registry file gets them on open
 ADDED_COLUMNS = {"source_execution": "TEXT", "source_step": "TEXT", "approval_description": "TEXT",
-                 "last_modified": "TEXT"}
+                 "last_modified": "TEXT", "drift_check_baselines": "TEXT"}
 APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
 LOCAL_ACCOUNT = "000000000000"
 # SageMaker's ModelPackageGroupName (botocore's ArnOrName): a name, or the group's ARN ending in it
@@ -117,7 +117,8 @@ class Registry:
 
     def register(self, group: str, approval_status: str, inference_specification: dict[str, Any],
                  model_metrics: dict[str, Any] | None = None, customer_metadata: dict[str, str] | None = None,
-                 description: str | None = None, source: tuple[str, str] | None = None) -> dict[str, Any]:
+                 description: str | None = None, source: tuple[str, str] | None = None,
+                 drift_check_baselines: dict[str, Any] | None = None) -> dict[str, Any]:
         """Create the next version in ``group`` (creating the group if needed); returns it.
 
         ``source`` is (execution id, step name): if that step already registered a version, that
@@ -145,7 +146,8 @@ class Registry:
                     latest = db.execute("SELECT * FROM model_packages WHERE group_name = ? ORDER BY version DESC "
                                         "LIMIT 1", (group,)).fetchone()
                     if latest is not None and _same_package(latest, inference_specification, model_metrics or {},
-                                                            customer_metadata or {}, description, source[0]):
+                                                            customer_metadata or {}, description, source[0]) \
+                            and json.loads(latest["drift_check_baselines"] or "{}") == (drift_check_baselines or {}):
                         return {**self.describe(group, latest["version"]), "Reused": "identical"}
                 db.execute("INSERT OR IGNORE INTO model_package_groups (name, created) VALUES (?, ?)", (group, now))
                 version = db.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM model_packages WHERE group_name = ?",
@@ -154,10 +156,10 @@ class Registry:
                 db.execute(
                     "INSERT INTO model_packages (group_name, version, arn, approval_status, description, "
                     "inference_specification, model_metrics, customer_metadata, created, source_execution, "
-                    "source_step, last_modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "source_step, last_modified, drift_check_baselines) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (group, version, arn, approval_status, description, json.dumps(inference_specification),
                      json.dumps(model_metrics or {}), json.dumps(customer_metadata or {}), now,
-                     *(source or (None, None)), now),
+                     *(source or (None, None)), now, json.dumps(drift_check_baselines or {})),
                 )
         finally:
             db.close()
@@ -253,6 +255,9 @@ class Registry:
         }
         if row["approval_description"]:
             package["ApprovalDescription"] = row["approval_description"]
+        baselines = _column(row, "drift_check_baselines", where, _object_problem) if row["drift_check_baselines"] else {}
+        if baselines:
+            package["DriftCheckBaselines"] = baselines
         return package
 
     def _events(self) -> BinaryIO:

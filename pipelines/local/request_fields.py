@@ -18,7 +18,8 @@ Rule = Union[None, str, tuple[str, frozenset]]
 
 # the request each step type's Arguments are (the definition validator reads the same shapes)
 OPERATIONS = {"Processing": "CreateProcessingJob", "Training": "CreateTrainingJob", "Transform": "CreateTransformJob",
-              "Model": "CreateModel", "RegisterModel": "CreateModelPackage", "Tuning": "CreateHyperParameterTuningJob"}
+              "Model": "CreateModel", "RegisterModel": "CreateModelPackage", "Tuning": "CreateHyperParameterTuningJob",
+              "QualityCheck": "CreateProcessingJob"}
 NETWORK_ISOLATION = "network isolation"  # decided by the job runtime (see pipelines.local.unenforced)
 
 ROLE = "IAM role: jobs run as the local user"
@@ -202,6 +203,8 @@ RULES: dict[str, dict[str, Rule]] = {
         **_training_job("TrainingJobDefinition."),
     },
 }
+
+RULES["QualityCheck"] = RULES["Processing"]  # its Arguments are the processing job it runs
 
 
 def rule_for(step_type: str, path: str) -> tuple[bool, Rule]:

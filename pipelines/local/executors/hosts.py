@@ -48,6 +48,7 @@ class HostProgram:
     workdir: str = "/"
     image_files: Sequence[tuple[Path, str]] = ()
     python_env: Environment | None = None  # the environment its interpreter is (None: the engine's)
+    engine_code: bool = False  # a job program of the engine's own (its packages importable)
 
 
 def job_hosts(run: StepRun, count: int) -> list[Host]:
@@ -87,7 +88,8 @@ def run_on_hosts(run: StepRun, programs: list[HostProgram], job_kind: str, stopp
             layer = run.environments.job_layer(p.python_env)
             spec = job_runtime.JobSpec(p.command, p.host.opt_ml, p.host.directory, p.environment, p.host.name,
                                        tuple(h.name for h in hosts), p.workdir, tuple(p.image_files), network=network,
-                                       python_env=layer.root, python_layers=layer.layers[1:], python_writable=True)
+                                       python_env=layer.root, python_layers=layer.layers[1:], python_writable=True,
+                                       engine_code=p.engine_code)
             job = run_program(run, spec, job_kind, stopped_detail, log=log)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
             errors.append(exc)

@@ -20,6 +20,12 @@ def execute(run: StepRun) -> StepOutcome:
     refusal = runnable_images.processing_refusal(args)  # an image known only now (a parameter): refused before any job
     if refusal is not None:
         raise StepFailed(runnable_images.failure_reason(refusal))
+    return run_job(run, args)
+
+
+def run_job(run: StepRun, args: dict[str, Any], program: list[str] | None = None) -> StepOutcome:
+    """Run the processing job ``args`` (a CreateProcessingJob request): its image's entrypoint, or ``program``, a
+    job program of the engine's own run with this interpreter in the image's place (a check step's analyzer)."""
     inputs = args.get("ProcessingInputs", [])
     outputs = args.get("ProcessingOutputConfig", {}).get("Outputs", [])
     count = int(args.get("ProcessingResources", {}).get("ClusterConfig", {}).get("InstanceCount", 1))
@@ -33,14 +39,15 @@ def execute(run: StepRun) -> StepOutcome:
     for index, item in enumerate(inputs):
         stage_input(run, index, item, hosts, input_paths[index])
     app = args["AppSpecification"]
-    entrypoint = list(app.get("ContainerEntrypoint", [])) + list(app.get("ContainerArguments", []))
-    environment = image_environment(run, app.get("ImageUri", ""), "AppSpecification.ImageUri")
+    entrypoint = program or list(app.get("ContainerEntrypoint", [])) + list(app.get("ContainerArguments", []))
+    environment = None if program else image_environment(run, app.get("ImageUri", ""), "AppSpecification.ImageUri")
     programs = []
     for host in hosts:
         for path in output_paths:
             job_runtime.host_path(host.root, path).mkdir(parents=True, exist_ok=True)
         write_processing_config(host.root, args, run.job_name, host.name, [h.name for h in hosts])
-        programs.append(HostProgram(host, entrypoint, args.get("Environment") or {}, python_env=environment))
+        programs.append(HostProgram(host, entrypoint, args.get("Environment") or {}, python_env=environment,
+                                    engine_code=program is not None))
     isolated = bool(args.get("NetworkConfig", {}).get("EnableNetworkIsolation"))
     ended = run_on_hosts(run, programs, "processing", isolated=isolated)
     if ended.first_failure is not None:

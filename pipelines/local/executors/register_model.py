@@ -21,6 +21,7 @@ def execute(run: StepRun) -> StepOutcome:
             customer_metadata={k: str(v) for k, v in args.get("CustomerMetadataProperties", {}).items()},
             description=args.get("ModelPackageDescription"),
             source=(run.execution_id, run.name),
+            drift_check_baselines=args.get("DriftCheckBaselines"),
         )
     except RegistryBusyError:
         raise  # transient: Step.THROTTLING, retried as the step's policies allow

@@ -78,13 +78,13 @@ def test_hand_written_definition_runs(tmp_path):
 
 def test_unsupported_step_type_is_named(tmp_path):
     doc = definition("s3://mine/code/split.py")
-    doc["Steps"].append({"Name": "Check", "Type": "QualityCheck", "Arguments": {}})
+    doc["Steps"].append({"Name": "Check", "Type": "ClarifyCheck", "Arguments": {}})
     path = tmp_path / "d.json"
     path.write_text(json.dumps(doc))
     result = subprocess.run([sys.executable, "-m", "pipelines.run", "--store", str(tmp_path / "s"), "--definition",
                              str(path)], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
-    assert ("Step 'Check': Type 'QualityCheck' is not supported by the local engine (the Model Monitor container has no "
+    assert ("Step 'Check': Type 'ClarifyCheck' is not supported by the local engine (the Clarify container has no "
             "local stand-in; run the check on SageMaker, or compute it in a Processing step of your own locally); "
             "supported types: Callback, Condition, Fail,") in result.stderr
 
