@@ -12,7 +12,7 @@ from pipelines.local.endpoints import LocalEndpoints
 from pipelines.local.sagemaker_api import Caller
 from pipelines.local.sagemaker_api import hosting
 from tests.pipelines.local.sagemaker_api.conftest import MODEL_URI, clients, serving
-from tests.pipelines.test_deploy import ROWS, server_processes
+from tests.pipelines.test_deploy import ROWS, deploy_model, server_processes
 
 VARIANT = {"VariantName": "AllTraffic", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
 
@@ -167,6 +167,9 @@ def test_endpoints_of_deploy_model_and_of_the_api_are_the_same_endpoints(world, 
     sagemaker.create_endpoint(EndpointName="by-api", EndpointConfigName="by-api")
     listed = {r["EndpointName"]: r for r in LocalEndpoints(store).list()}
     assert listed["by-api"]["Health"] == "Healthy" and listed["by-api"]["ModelName"] == "by-api"
+    table = deploy_model("endpoints", "--store", str(store.root)).stdout
+    rows = {line.split()[0]: line for line in table.splitlines() if line.split()[:1] in (["by-api"], ["by-cli"])}
+    assert "model by-api" in rows["by-api"] and "LeadScoringModels v1" in rows["by-cli"]
     other_run = Caller("execution ddddeeeeffff")
     with serving(store, registry, other_run) as other:
         other_client, _ = clients(other)
