@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from pipelines.local.executors import (callback, condition, fail, lambda_step, model, processing, quality_check,
-                                       register_model, training, transform, tuning)
+from pipelines.local.executors import (callback, clarify_check, condition, fail, lambda_step, model, processing,
+                                       quality_check, register_model, training, transform, tuning)
 from pipelines.local.executors.base import StepOutcome, StepRun
 
 EXECUTORS: dict[str, Callable[[StepRun], StepOutcome]] = {
@@ -20,6 +20,7 @@ EXECUTORS: dict[str, Callable[[StepRun], StepOutcome]] = {
     "Callback": callback.execute,
     "Tuning": tuning.execute,
     "QualityCheck": quality_check.execute,
+    "ClarifyCheck": clarify_check.execute,
 }
 # Types whose Arguments are evaluated by the executor itself (branches must not be resolved early).
 LAZY_ARGUMENTS = {"Condition"}

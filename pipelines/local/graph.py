@@ -107,8 +107,6 @@ def build_graph(definition: dict[str, Any], supported: set[str]) -> dict[str, No
 INSTEAD = {
     "EMR": "its cluster runs on SageMaker only; to run the work locally, write it as a Processing step (a "
            "PySparkProcessor) or run the pipeline with --target sagemaker",
-    "ClarifyCheck": "the Clarify container has no local stand-in; run the check on SageMaker, or compute it in a "
-                    "Processing step of your own locally",
     "AutoML": "Autopilot runs on SageMaker only; train locally with a Training step",
     "NotebookJob": "a notebook job runs on SageMaker only; run the notebook's code as a Processing step locally",
     "EMRServerless": "EMR Serverless runs on SageMaker only; write the work as a Processing step to run it locally",

@@ -19,7 +19,7 @@ Rule = Union[None, str, tuple[str, frozenset]]
 # the request each step type's Arguments are (the definition validator reads the same shapes)
 OPERATIONS = {"Processing": "CreateProcessingJob", "Training": "CreateTrainingJob", "Transform": "CreateTransformJob",
               "Model": "CreateModel", "RegisterModel": "CreateModelPackage", "Tuning": "CreateHyperParameterTuningJob",
-              "QualityCheck": "CreateProcessingJob"}
+              "QualityCheck": "CreateProcessingJob", "ClarifyCheck": "CreateProcessingJob"}
 NETWORK_ISOLATION = "network isolation"  # decided by the job runtime (see pipelines.local.unenforced)
 
 ROLE = "IAM role: jobs run as the local user"
@@ -204,7 +204,7 @@ RULES: dict[str, dict[str, Rule]] = {
     },
 }
 
-RULES["QualityCheck"] = RULES["Processing"]  # its Arguments are the processing job it runs
+RULES["QualityCheck"] = RULES["ClarifyCheck"] = RULES["Processing"]  # their Arguments are the processing job they run
 
 
 def rule_for(step_type: str, path: str) -> tuple[bool, Rule]:

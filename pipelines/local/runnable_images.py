@@ -38,6 +38,7 @@ from pipelines.validation.problems import Problem
 
 RUNNABLE_ALGORITHM = "sagemaker-xgboost"  # the built-in algorithm the engine emulates
 RULE = "local"  # the Problem rule of what the local engine cannot run
+CLARIFY_CHECKS = ("DATA_BIAS",)  # the ClarifyCheck types the local engine runs
 _IMAGE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.[a-z0-9-]+\.[a-z0-9.-]+/(?P<repository>[a-z0-9._/-]+)"
                     r"(?::[\w.-]+|@sha256:[0-9a-f]{64})?$")
 _XGBOOST = 'the built-in XGBoost (image_uris.retrieve("xgboost", region, version="1.7-1"))'
@@ -213,9 +214,21 @@ def problems(steps: Iterable[dict[str, Any]], image_programs: Mapping[str, str])
             prefix = "Arguments.TrainingJobDefinition."
         elif kind == "Transform":
             refusal = _transform_refusal(arguments, by_name, image_programs)
+        elif kind == "ClarifyCheck":
+            refusal, prefix = clarify_refusal(step.get("CheckType")), ""
         if refusal is not None:
             found.append(Problem(name, prefix + refusal[0], refusal[1], RULE))
     return found
+
+
+def clarify_refusal(check_type: Any) -> tuple[str, str] | None:
+    """(field, reason) if the local engine cannot run a ClarifyCheck step of ``check_type`` (known before anything
+    runs: the SDK writes it as a literal)."""
+    if isinstance(check_type, str) and check_type not in CLARIFY_CHECKS:
+        return ("CheckType", f"{check_type}: the local engine runs DATA_BIAS Clarify checks only (a model's bias and "
+                "explainability need it served to the check job, which has no local form yet); run this check on "
+                "SageMaker")
+    return None
 
 
 def _transform_refusal(arguments: Mapping[str, Any], by_name: Mapping[Any, dict[str, Any]],

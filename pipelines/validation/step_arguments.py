@@ -30,6 +30,7 @@ STEP_OPERATIONS = {
     "RegisterModel": ("CreateModelPackage", set()),
     "Tuning": ("CreateHyperParameterTuningJob", {"HyperParameterTuningJobName"}),
     "QualityCheck": ("CreateProcessingJob", {"ProcessingJobName"}),
+    "ClarifyCheck": ("CreateProcessingJob", {"ProcessingJobName"}),
 }
 CONDITION_TYPES = ("Equals", "GreaterThan", "GreaterThanOrEqualTo", "LessThan", "LessThanOrEqualTo", "In", "Not", "Or")
 LONGEST_PATTERN_CHECKED = 4096  # botocore's patterns are checked on values up to this length (they can backtrack)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.local import job_runtime, runnable_images, safe_files
+from pipelines.local.environments.cache import Environment
 from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun, image_environment
 from pipelines.local.executors.hosts import Host, HostProgram, job_hosts, run_on_hosts
 from pipelines.s3uri import join_uri
@@ -23,9 +24,11 @@ def execute(run: StepRun) -> StepOutcome:
     return run_job(run, args)
 
 
-def run_job(run: StepRun, args: dict[str, Any], program: list[str] | None = None) -> StepOutcome:
+def run_job(run: StepRun, args: dict[str, Any], program: list[str] | None = None,
+            python_env: Environment | None = None) -> StepOutcome:
     """Run the processing job ``args`` (a CreateProcessingJob request): its image's entrypoint, or ``program``, a
-    job program of the engine's own run with this interpreter in the image's place (a check step's analyzer)."""
+    job program of the engine's own run in the image's place (a check step's analyzer) with ``python_env``'s
+    interpreter (None: this one)."""
     inputs = args.get("ProcessingInputs", [])
     outputs = args.get("ProcessingOutputConfig", {}).get("Outputs", [])
     count = int(args.get("ProcessingResources", {}).get("ClusterConfig", {}).get("InstanceCount", 1))
@@ -40,7 +43,8 @@ def run_job(run: StepRun, args: dict[str, Any], program: list[str] | None = None
         stage_input(run, index, item, hosts, input_paths[index])
     app = args["AppSpecification"]
     entrypoint = program or list(app.get("ContainerEntrypoint", [])) + list(app.get("ContainerArguments", []))
-    environment = None if program else image_environment(run, app.get("ImageUri", ""), "AppSpecification.ImageUri")
+    environment = python_env if program else image_environment(run, app.get("ImageUri", ""),
+                                                                 "AppSpecification.ImageUri")
     programs = []
     for host in hosts:
         for path in output_paths:

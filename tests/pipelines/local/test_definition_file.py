@@ -78,15 +78,15 @@ def test_hand_written_definition_runs(tmp_path):
 
 def test_unsupported_step_type_is_named(tmp_path):
     doc = definition("s3://mine/code/split.py")
-    doc["Steps"].append({"Name": "Check", "Type": "ClarifyCheck", "Arguments": {}})
+    doc["Steps"].append({"Name": "Check", "Type": "EMR", "Arguments": {}})
     path = tmp_path / "d.json"
     path.write_text(json.dumps(doc))
     result = subprocess.run([sys.executable, "-m", "pipelines.run", "--store", str(tmp_path / "s"), "--definition",
                              str(path)], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
-    assert ("Step 'Check': Type 'ClarifyCheck' is not supported by the local engine (the Clarify container has no "
-            "local stand-in; run the check on SageMaker, or compute it in a Processing step of your own locally); "
-            "supported types: Callback, Condition, Fail,") in result.stderr
+    assert ("Step 'Check': Type 'EMR' is not supported by the local engine (its cluster runs on SageMaker only; to run "
+            "the work locally, write it as a Processing step (a PySparkProcessor) or run the pipeline with --target "
+            "sagemaker); supported types: Callback, ClarifyCheck, Condition, Fail,") in result.stderr
 
 
 def test_tags_are_reported_as_not_applied_locally(tmp_path):

@@ -1,0 +1,78 @@
+"""The job program of a local ClarifyCheck step: ``python3 -m pipelines.local.clarify.analysis``, in the
+Clarify environment (``requirements.txt``). It reads ``/opt/ml/processing/input/config/analysis_config.json``
+and the dataset below ``/opt/ml/processing/input/data`` (CSV: with ``headers`` from the config the files have
+no header row, as Clarify reads them), writes ``analysis.json`` to ``/opt/ml/processing/output`` and, when
+``baseline_constraints`` names a previous ``analysis.json``, ``constraint_violations.json``. A config or dataset
+it cannot use exits 1 with the reason as its last line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
+from pipelines.local.clarify import bias, drift
+
+CONFIG = Path("/opt/ml/processing/input/config/analysis_config.json")
+DATA = Path("/opt/ml/processing/input/data")
+OUTPUT = Path("/opt/ml/processing/output")
+
+
+def dataset(folder: Path, config: dict[str, Any]) -> pd.DataFrame:
+    """The dataset the config describes (CSV only locally)."""
+    kind = config.get("dataset_type", "text/csv")
+    if kind != "text/csv":
+        raise bias.AnalysisConfigError(f"dataset_type {kind!r}: the local Clarify job reads text/csv datasets")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.stat().st_size > 0)
+    if not files:
+        raise bias.AnalysisConfigError(f"the dataset folder {folder} holds no data")
+    headers = config.get("headers")
+    frames = [pd.read_csv(path, header=None if headers else 0, skipinitialspace=True) for path in files]
+    frame = pd.concat(frames, ignore_index=True)
+    if headers:
+        if len(headers) != frame.shape[1]:
+            raise bias.AnalysisConfigError(f"headers: {len(headers)} names for a dataset of {frame.shape[1]} columns")
+        frame.columns = headers
+    # smclarify works on NumPy's object columns; pandas 3 reads text as its own string type
+    text = frame.select_dtypes(include=["string", "object"]).columns
+    return frame.astype({name: object for name in text})
+
+
+def analyze(environment: Mapping[str, str], config_path: Path = CONFIG, data: Path = DATA,
+            output: Path = OUTPUT) -> int:
+    """Write analysis.json (and the violations against a baseline); the number of violations."""
+    config = json.loads(config_path.read_text())
+    methods = config.get("methods", {})
+    unknown = sorted(set(methods) - {"pre_training_bias", "report"})
+    if unknown:
+        raise bias.AnalysisConfigError(f"methods: {', '.join(unknown)}: the local Clarify job computes "
+                                       "pre_training_bias only")
+    frame = dataset(data, config)
+    analysis = {"version": "1.0", "pre_training_bias_metrics": bias.pre_training(frame, config)}
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "analysis.json").write_text(json.dumps(analysis, indent=2))
+    baseline_path = environment.get("baseline_constraints")
+    if not baseline_path:
+        print("analysis.json written")
+        return 0
+    found = drift.violations(analysis, json.loads(Path(baseline_path).read_text()), "pre_training_bias_metrics")
+    (output / "constraint_violations.json").write_text(json.dumps({"version": "1.0", "violations": found}, indent=2))
+    print(f"analysis.json written; {len(found)} violation(s) of the baseline")
+    return len(found)
+
+
+def main() -> int:
+    try:
+        analyze(os.environ)
+    except (bias.AnalysisConfigError, OSError, ValueError) as exc:
+        print(f"ClientError: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""ClarifyCheck: SageMaker Clarify's bias check of a dataset (the SDK's ``ClarifyCheckStep`` with a
+``DataBiasCheckConfig``), run as the processing job the step's Arguments describe, with the engine's own
+Clarify job (``pipelines.local.clarify.analysis``) in the Clarify container's place, in an environment of its
+own holding Clarify's open-source bias library (``smclarify``), built once and cached like image environments.
+
+The baseline rules are QualityCheck's: ``CalculatedBaselineConstraints`` is the new ``analysis.json``; unless
+``SkipCheck``, its metrics are checked against the previous baseline (``SuppliedBaselineConstraints``, else the
+``DriftCheckBaselines.Bias.PreTrainingConstraints`` of the latest Approved version of ``ModelPackageGroupName``)
+and a metric further from no bias than the baseline's fails the step unless ``FailOnViolation`` is false.
+MODEL_BIAS and MODEL_EXPLAINABILITY checks are refused before anything runs
+(``pipelines.local.runnable_images.clarify_refusal``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pipelines.local import job_runtime
+from pipelines.local.runnable_images import clarify_refusal
+from pipelines.local.executors import check_steps, processing
+from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun, requirements_environment
+from pipelines.s3uri import join_uri
+
+PROGRAM = "pipelines.local.clarify.analysis"
+REQUIREMENTS = Path(__file__).resolve().parents[1] / "clarify" / "requirements.txt"
+BASELINE_DIR = "/opt/ml/processing/baseline/constraints"
+OUTPUT_NAME = "analysis_result"
+SUPPLIED = ("SuppliedBaselineConstraints",)
+# CheckType -> where DriftCheckBaselines keeps its baseline; the only one run locally
+RUN_LOCALLY = {"DATA_BIAS": "Bias.PreTrainingConstraints"}
+NOT_REPRODUCED = ("the Clarify container runs as the local engine's own program with smclarify (Clarify's bias "
+                  "library); the report (report.ipynb, .html, .pdf) is not written")
+
+
+def execute(run: StepRun) -> StepOutcome:
+    """Compute the dataset's bias metrics, check them against the previous baseline unless skipped; the step's
+    two baseline properties."""
+    check_type = check_steps.resolved(run, "CheckType")
+    if check_type not in RUN_LOCALLY:
+        refused = clarify_refusal(check_type)
+        raise StepFailed(f"ClientError: CheckType {refused[1] if refused else repr(check_type)}")
+    skip = check_steps.flag(run, "SkipCheck", False)
+    register_new = check_steps.flag(run, "RegisterNewBaseline", False)
+    previous = check_steps.previous_baseline(run, SUPPLIED, (RUN_LOCALLY[check_type],))
+    if not skip and previous is None:
+        raise check_steps.missing_baseline(run, SUPPLIED, RUN_LOCALLY[check_type])
+    output_uri = check_steps.output_uri(run.arguments, OUTPUT_NAME, "ClarifyCheck")
+    environment = requirements_environment(run, REQUIREMENTS, run.log, "the Clarify job's environment: ")
+    run.report(f"CheckType = {check_type}: {NOT_REPRODUCED}")
+    arguments = run.arguments if skip else _with_baseline(run.arguments, previous[0])
+    job = processing.run_job(run, arguments, job_runtime.engine_module_command(PROGRAM), environment)
+    calculated = join_uri(output_uri, "analysis.json")
+    properties = {"CalculatedBaselineConstraints": calculated,
+                  "BaselineUsedForDriftCheckConstraints": calculated if register_new or previous is None
+                  else previous[0],
+                  "CheckType": check_type, "CheckJobArn": job.properties["ProcessingJobArn"], "SkipCheck": skip,
+                  "RegisterNewBaseline": register_new}
+    if skip:
+        run.log(f"bias metrics calculated at {calculated}; the check is skipped (SkipCheck)")
+        return StepOutcome(properties=properties)
+    report = join_uri(output_uri, "constraint_violations.json")
+    found = check_steps.violations(run, report)
+    properties["ViolationReport"] = report
+    run.log(f"checked against the baseline {previous[0]}: {len(found)} violation(s)")
+    if found and check_steps.flag(run, "FailOnViolation", True):
+        raise check_steps.check_failed("Clarify check", found, previous[0], report)
+    return StepOutcome(properties=properties)
+
+
+def _with_baseline(arguments: dict[str, Any], uri: str) -> dict[str, Any]:
+    inputs = [*arguments.get("ProcessingInputs", []),
+              {"InputName": "baseline_constraints", "S3Input": {"S3Uri": uri, "LocalPath": BASELINE_DIR,
+                                                                "S3DataType": "S3Prefix", "S3InputMode": "File"}}]
+    environment = {**(arguments.get("Environment") or {}),
+                   "baseline_constraints": f"{BASELINE_DIR}/{uri.rstrip('/').rsplit('/', 1)[-1]}"}
+    return {**arguments, "ProcessingInputs": inputs, "Environment": environment}

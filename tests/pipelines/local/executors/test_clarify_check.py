@@ -1,0 +1,149 @@
+"""ClarifyCheck data-bias steps built by the installed SDK v3 (``ClarifyCheckStep`` with ``DataBiasCheckConfig``)
+run end to end on the local engine with Clarify's own bias library (smclarify, in an environment of its own):
+the baseline ``analysis.json`` in Clarify's shape, registered as the model's pre-training bias baseline, a later
+dataset checked against it, more bias failing the step with its violation report; model-bias and explainability
+checks refused before anything runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.local.engine import LocalEngine, RunOptions
+from pipelines.local.registry import Registry
+from pipelines.local.store import Store
+from tests.pipelines.local.test_pipelines_written_elsewhere import BUCKET, ROLE, sdk_on_moto
+from tests.sandboxing import needs_container_paths
+
+pytestmark = needs_container_paths
+
+REPO = Path(__file__).resolve().parents[4]
+GROUP = "LeadsFair"
+HEADERS = ["label", "company_size", "region", "visits"]
+
+
+def build(monkeypatch) -> dict:
+    """A data-bias check of the training data on the facet ``company_size`` (small companies as the sensitive
+    group), its drift-check baseline registered with the model, as the public Clarify example wires them."""
+    with sdk_on_moto(monkeypatch):
+        from sagemaker.core.clarify import BiasConfig, DataConfig
+        from sagemaker.core.drift_check_baselines import DriftCheckBaselines
+        from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
+        from sagemaker.core.workflow.parameters import ParameterBoolean, ParameterString
+        from sagemaker.core.workflow.pipeline_context import PipelineSession
+        from sagemaker.mlops.workflow import ModelStep
+        from sagemaker.mlops.workflow.check_job_config import CheckJobConfig
+        from sagemaker.mlops.workflow.clarify_check_step import ClarifyCheckStep, DataBiasCheckConfig
+        from sagemaker.mlops.workflow.pipeline import Pipeline
+        from sagemaker.serve.model_builder import ModelBuilder
+
+        session = PipelineSession(default_bucket=BUCKET)
+        skip = ParameterBoolean(name="SkipCheck", default_value=False)
+        register_new = ParameterBoolean(name="RegisterNewBaseline", default_value=False)
+        data_url = ParameterString(name="DataUrl", default_value=f"s3://{BUCKET}/fair/week1/data.csv")
+        check = ClarifyCheckStep(
+            name="DataBiasCheck", skip_check=skip, register_new_baseline=register_new, model_package_group_name=GROUP,
+            check_job_config=CheckJobConfig(role=ROLE, instance_count=1, instance_type="ml.m5.xlarge",
+                                            sagemaker_session=session),
+            clarify_check_config=DataBiasCheckConfig(
+                data_config=DataConfig(s3_data_input_path=data_url, s3_output_path=f"s3://{BUCKET}/checks/data-bias",
+                                       label="label", headers=HEADERS, dataset_type="text/csv"),
+                data_bias_config=BiasConfig(label_values_or_threshold=[1], facet_name="company_size",
+                                            facet_values_or_threshold=["small"], group_name="region")))
+        register = ModelStep(name="Register", step_args=ModelBuilder(
+            image_uri="683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
+            s3_model_data_url=f"s3://{BUCKET}/model/model.tar.gz", role_arn=ROLE, sagemaker_session=session).register(
+            model_package_group_name=GROUP, approval_status="PendingManualApproval", content_types=["text/csv"],
+            response_types=["text/csv"], inference_instances=["ml.m5.large"], transform_instances=["ml.m5.large"],
+            model_metrics=ModelMetrics(bias_pre_training=MetricsSource(
+                s3_uri=check.properties.CalculatedBaselineConstraints, content_type="application/json")),
+            drift_check_baselines=DriftCheckBaselines(bias_pre_training_constraints=MetricsSource(
+                s3_uri=check.properties.BaselineUsedForDriftCheckConstraints, content_type="application/json"))))
+        pipeline = Pipeline(name="fair", steps=[check, register], parameters=[skip, register_new, data_url],
+                            sagemaker_session=session)
+        definition = json.loads(pipeline.definition())
+        config_key = "checks/data-bias/analysis_config.json"
+        config = session.boto_session.client("s3").get_object(Bucket=BUCKET, Key=config_key)["Body"].read()
+    return definition, {config_key: config}
+
+
+def leads(rows: int, seed: int, small_positive_rate: float) -> pd.DataFrame:
+    generator = np.random.default_rng(seed)
+    size = generator.choice(["small", "medium", "large"], rows, p=[0.4, 0.3, 0.3])
+    rate = np.where(size == "small", small_positive_rate, 0.5)
+    return pd.DataFrame({"label": (generator.random(rows) < rate).astype(int), "company_size": size,
+                         "region": generator.choice(["north", "south"], rows), "visits": generator.integers(0, 30, rows)})
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    definition, uploaded = build(monkeypatch)
+    monkeypatch.undo()
+    store = Store(tmp_path_factory.mktemp("clarify") / "store")
+    for key, data in uploaded.items():
+        store.put_bytes(data, f"s3://{BUCKET}/{key}")
+    for name, frame in (("week1", leads(800, 1, 0.45)), ("biased", leads(800, 3, 0.10))):
+        store.put_bytes(frame.to_csv(header=False, index=False).encode(), f"s3://{BUCKET}/fair/{name}/data.csv")
+    store.put_bytes(b"not read by a check", f"s3://{BUCKET}/model/model.tar.gz")
+    return definition, store, Registry(store.root / "registry.sqlite")
+
+
+def run(world, **parameters):
+    definition, store, registry = world
+    lines: list[str] = []
+    engine = LocalEngine(store, registry, lambda step, line: lines.append(f"{step}: {line}"), lambda record: None,
+                         RunOptions())
+    return engine.run(definition, "fair", parameters), lines
+
+
+def test_a_data_bias_baseline_is_registered_and_later_data_is_checked_against_it(world):
+    _, store, registry = world
+    record, lines = run(world, SkipCheck=True, RegisterNewBaseline=True)
+    assert record.status == "Succeeded", (record.failure_reason, lines[-20:])
+    checked = record.step("DataBiasCheck").properties
+    assert checked["CalculatedBaselineConstraints"] == f"s3://{BUCKET}/checks/data-bias/analysis.json"
+    analysis = json.loads(store.path(checked["CalculatedBaselineConstraints"]).read_text())
+    section = analysis["pre_training_bias_metrics"]
+    assert (section["label"], section["label_value_or_threshold"]) == ("label", "1")
+    [small] = section["facets"]["company_size"]
+    metrics = {m["name"]: m["value"] for m in small["metrics"]}
+    assert small["value_or_threshold"] == "small" and {"CI", "DPL", "KL", "JS", "LP", "TVD", "KS", "CDDL"} <= set(metrics)
+    assert 0.1 < metrics["CI"] < 0.3 and abs(metrics["DPL"]) < 0.15  # 40 % small companies, alike labels
+    assert registry.describe(GROUP, 1)["DriftCheckBaselines"]["Bias"]["PreTrainingConstraints"]["S3Uri"] == (
+        checked["CalculatedBaselineConstraints"])
+    assert any("smclarify" in line for line in record.step("DataBiasCheck").unenforced)
+    registry.set_approval(GROUP, 1, "Approved", "baseline week")
+
+    same, lines = run(world)  # the baseline's own data, checked against the registered baseline
+    assert same.status == "Succeeded", (same.failure_reason, lines[-10:])
+    assert json.loads(store.path(same.step("DataBiasCheck").properties["ViolationReport"]).read_text())[
+        "violations"] == []
+
+    biased, lines = run(world, DataUrl=f"s3://{BUCKET}/fair/biased/data.csv")
+    reason = biased.step("DataBiasCheck").failure_reason
+    assert biased.status == "Failed" and reason.startswith("ClientError: Clarify check failed: "), (reason, lines[-10:])
+    assert "(facet company_size = small): bias_drift_check" in reason
+    report = json.loads(store.path(f"s3://{BUCKET}/checks/data-bias/constraint_violations.json").read_text())
+    assert "DPL" in {v["metric_name"] for v in report["violations"]}
+
+
+def test_model_bias_and_explainability_checks_are_refused_before_anything_runs(world, tmp_path):
+    definition, _, _ = world
+    for check_type in ("MODEL_BIAS", "MODEL_EXPLAINABILITY"):
+        changed = json.loads(json.dumps(definition))
+        changed["Steps"][0]["CheckType"] = check_type
+        path = tmp_path / f"{check_type}.json"
+        path.write_text(json.dumps(changed))
+        done = subprocess.run([sys.executable, "-m", "pipelines.run", "--definition", str(path), "--store",
+                               str(tmp_path / "store")], cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and not (tmp_path / "store" / "executions").exists()
+        assert (f"Step 'DataBiasCheck': CheckType: {check_type}: the local engine runs DATA_BIAS Clarify checks only"
+                in done.stderr)
