@@ -2,14 +2,16 @@
 Clarify environment (``requirements.txt``). It reads ``/opt/ml/processing/input/config/analysis_config.json``
 and the dataset below ``/opt/ml/processing/input/data`` (CSV: with ``headers`` from the config the files have
 no header row, as Clarify reads them), writes ``analysis.json`` to ``/opt/ml/processing/output`` and, when
-``baseline_constraints`` names a previous ``analysis.json``, ``constraint_violations.json``. A config or dataset
-it cannot use exits 1 with the reason as its last line."""
+``baseline_constraints`` names a previous ``analysis.json``, ``constraint_violations.json``. A model's predictions
+come from ``model_url`` (the step's model, served on loopback by the engine), asked in CSV batches under the
+endpoint's 6 MB limit. A config or dataset it cannot use exits 1 with the reason as its last line."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -20,6 +22,8 @@ from pipelines.local.clarify import bias, drift
 CONFIG = Path("/opt/ml/processing/input/config/analysis_config.json")
 DATA = Path("/opt/ml/processing/input/data")
 OUTPUT = Path("/opt/ml/processing/output")
+ROWS_PER_REQUEST = 1000
+SECTIONS = {"pre_training_bias": "pre_training_bias_metrics", "post_training_bias": "post_training_bias_metrics"}
 
 
 def dataset(folder: Path, config: dict[str, Any]) -> pd.DataFrame:
@@ -47,22 +51,48 @@ def analyze(environment: Mapping[str, str], config_path: Path = CONFIG, data: Pa
     """Write analysis.json (and the violations against a baseline); the number of violations."""
     config = json.loads(config_path.read_text())
     methods = config.get("methods", {})
-    unknown = sorted(set(methods) - {"pre_training_bias", "report"})
+    unknown = sorted(set(methods) - set(SECTIONS) - {"report"})
     if unknown:
         raise bias.AnalysisConfigError(f"methods: {', '.join(unknown)}: the local Clarify job computes "
-                                       "pre_training_bias only")
+                                       "pre_training_bias and post_training_bias")
     frame = dataset(data, config)
-    analysis = {"version": "1.0", "pre_training_bias_metrics": bias.pre_training(frame, config)}
+    analysis: dict[str, Any] = {"version": "1.0"}
+    if "pre_training_bias" in methods:
+        analysis["pre_training_bias_metrics"] = bias.pre_training(frame, config)
+    if "post_training_bias" in methods:
+        label = bias.column(frame, config.get("label"), "label")
+        scores = predictions(frame.drop(columns=[label]), environment.get("model_url", ""))
+        analysis["post_training_bias_metrics"] = bias.post_training(frame, bias.predicted_labels(scores, config),
+                                                                    config)
     output.mkdir(parents=True, exist_ok=True)
     (output / "analysis.json").write_text(json.dumps(analysis, indent=2))
     baseline_path = environment.get("baseline_constraints")
     if not baseline_path:
         print("analysis.json written")
         return 0
-    found = drift.violations(analysis, json.loads(Path(baseline_path).read_text()), "pre_training_bias_metrics")
+    baseline = json.loads(Path(baseline_path).read_text())
+    found = [violation for section in SECTIONS.values() if section in analysis
+             for violation in drift.violations(analysis, baseline, section)]
     (output / "constraint_violations.json").write_text(json.dumps({"version": "1.0", "violations": found}, indent=2))
     print(f"analysis.json written; {len(found)} violation(s) of the baseline")
     return len(found)
+
+
+def predictions(features: pd.DataFrame, url: str) -> list[float]:
+    """The model's score for every row, asked of the model server in CSV batches."""
+    if not url:
+        raise bias.AnalysisConfigError("post_training_bias needs the model's predictions, and no model is served")
+    scores: list[float] = []
+    for start in range(0, len(features), ROWS_PER_REQUEST):
+        body = features.iloc[start:start + ROWS_PER_REQUEST].to_csv(header=False, index=False).encode()
+        request = urllib.request.Request(f"{url}/invocations", data=body, method="POST",
+                                         headers={"Content-Type": "text/csv", "Accept": "text/csv"})
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            lines = answer.read().decode().split()
+        scores += [float(line.split(",")[0]) for line in lines]
+    if len(scores) != len(features):
+        raise bias.AnalysisConfigError(f"the model answered {len(scores)} scores for {len(features)} rows")
+    return scores
 
 
 def main() -> int:

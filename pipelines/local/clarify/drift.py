@@ -3,6 +3,7 @@ the value of no bias than the baseline's was (1 for disparate impact, 0 for ever
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 NO_BIAS = {"DI": 1.0}
@@ -21,7 +22,7 @@ def violations(analysis: dict[str, Any], baseline: dict[str, Any], section: str)
                                 for m in baseline_entries.get(value_or_threshold, {}).get("metrics", [])}
             for metric in entry.get("metrics", []):
                 name, value, limit = metric["name"], metric.get("value"), baseline_metrics.get(metric["name"])
-                if value is None or limit is None:
+                if not (_number(value) and _number(limit)):  # a metric that could not be computed: nothing to compare
                     continue
                 ideal = NO_BIAS.get(name, 0.0)
                 if abs(value - ideal) > abs(limit - ideal) + TOLERANCE:
@@ -30,3 +31,7 @@ def violations(analysis: dict[str, Any], baseline: dict[str, Any], section: str)
                                   "description": f"Value {value:.6g} does not meet the constraint requirement: the "
                                                  f"baseline's {limit:.6g} is closer to {ideal:g}"})
     return found
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

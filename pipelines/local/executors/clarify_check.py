@@ -1,22 +1,27 @@
-"""ClarifyCheck: SageMaker Clarify's bias check of a dataset (the SDK's ``ClarifyCheckStep`` with a
-``DataBiasCheckConfig``), run as the processing job the step's Arguments describe, with the engine's own
-Clarify job (``pipelines.local.clarify.analysis``) in the Clarify container's place, in an environment of its
-own holding Clarify's open-source bias library (``smclarify``), built once and cached like image environments.
+"""ClarifyCheck: SageMaker Clarify's bias checks of a dataset and of a model's predictions (the SDK's
+``ClarifyCheckStep`` with a ``DataBiasCheckConfig`` or a ``ModelBiasCheckConfig``), run as the processing job the
+step's Arguments describe, with the engine's own Clarify job (``pipelines.local.clarify.analysis``) in the
+Clarify container's place, in an environment of its own holding Clarify's open-source bias library
+(``smclarify``), built once and cached like image environments. A model check's model (the step's
+``ModelName``) is served on loopback for the job (``pipelines.local.model_server``), as Clarify's shadow
+endpoint serves it.
 
 The baseline rules are QualityCheck's: ``CalculatedBaselineConstraints`` is the new ``analysis.json``; unless
 ``SkipCheck``, its metrics are checked against the previous baseline (``SuppliedBaselineConstraints``, else the
-``DriftCheckBaselines.Bias.PreTrainingConstraints`` of the latest Approved version of ``ModelPackageGroupName``)
-and a metric further from no bias than the baseline's fails the step unless ``FailOnViolation`` is false.
-MODEL_BIAS and MODEL_EXPLAINABILITY checks are refused before anything runs
+``DriftCheckBaselines.Bias.Pre/PostTrainingConstraints`` of the latest Approved version of
+``ModelPackageGroupName``) and a metric further from no bias than the baseline's fails the step unless
+``FailOnViolation`` is false. MODEL_EXPLAINABILITY checks are refused before anything runs
 (``pipelines.local.runnable_images.clarify_refusal``).
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from pipelines.local import job_runtime
+from pipelines.local.model_server import ModelServingError, serving
 from pipelines.local.runnable_images import clarify_refusal
 from pipelines.local.executors import check_steps, processing
 from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun, requirements_environment
@@ -28,7 +33,7 @@ BASELINE_DIR = "/opt/ml/processing/baseline/constraints"
 OUTPUT_NAME = "analysis_result"
 SUPPLIED = ("SuppliedBaselineConstraints",)
 # CheckType -> where DriftCheckBaselines keeps its baseline; the only one run locally
-RUN_LOCALLY = {"DATA_BIAS": "Bias.PreTrainingConstraints"}
+RUN_LOCALLY = {"DATA_BIAS": "Bias.PreTrainingConstraints", "MODEL_BIAS": "Bias.PostTrainingConstraints"}
 NOT_REPRODUCED = ("the Clarify container runs as the local engine's own program with smclarify (Clarify's bias "
                   "library); the report (report.ipynb, .html, .pdf) is not written")
 
@@ -49,7 +54,10 @@ def execute(run: StepRun) -> StepOutcome:
     environment = requirements_environment(run, REQUIREMENTS, run.log, "the Clarify job's environment: ")
     run.report(f"CheckType = {check_type}: {NOT_REPRODUCED}")
     arguments = run.arguments if skip else _with_baseline(run.arguments, previous[0])
-    job = processing.run_job(run, arguments, job_runtime.engine_module_command(PROGRAM), environment)
+    with _model(run, check_type) as url:
+        if url:
+            arguments = {**arguments, "Environment": {**(arguments.get("Environment") or {}), "model_url": url}}
+        job = processing.run_job(run, arguments, job_runtime.engine_module_command(PROGRAM), environment)
     calculated = join_uri(output_uri, "analysis.json")
     properties = {"CalculatedBaselineConstraints": calculated,
                   "BaselineUsedForDriftCheckConstraints": calculated if register_new or previous is None
@@ -66,6 +74,23 @@ def execute(run: StepRun) -> StepOutcome:
     if found and check_steps.flag(run, "FailOnViolation", True):
         raise check_steps.check_failed("Clarify check", found, previous[0], report)
     return StepOutcome(properties=properties)
+
+
+@contextmanager
+def _model(run: StepRun, check_type: str) -> Iterator[str | None]:
+    """The URL the step's model is served at for the job (None for a check of the data alone)."""
+    if check_type == "DATA_BIAS":
+        yield None
+        return
+    name = check_steps.resolved(run, "ModelName")
+    if not isinstance(name, str) or not name:
+        raise StepFailed(f"ClientError: ModelName: a {check_type} check names the model whose predictions it checks")
+    try:
+        with serving(run.store, name, dict(run.image_programs), run.runtime, run.environments) as url:
+            run.log(f"model {name} served for the Clarify job at {url}")
+            yield url
+    except ModelServingError as exc:
+        raise StepFailed(f"ClientError: ModelName: {exc}") from None
 
 
 def _with_baseline(arguments: dict[str, Any], uri: str) -> dict[str, Any]:

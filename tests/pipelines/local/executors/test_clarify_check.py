@@ -1,8 +1,9 @@
-"""ClarifyCheck data-bias steps built by the installed SDK v3 (``ClarifyCheckStep`` with ``DataBiasCheckConfig``)
-run end to end on the local engine with Clarify's own bias library (smclarify, in an environment of its own):
-the baseline ``analysis.json`` in Clarify's shape, registered as the model's pre-training bias baseline, a later
-dataset checked against it, more bias failing the step with its violation report; model-bias and explainability
-checks refused before anything runs."""
+"""ClarifyCheck steps built by the installed SDK v3 (``ClarifyCheckStep`` with ``DataBiasCheckConfig`` and
+``ModelBiasCheckConfig``) run end to end on the local engine with Clarify's own bias library (smclarify, in an
+environment of its own): the baseline ``analysis.json`` in Clarify's shape, registered as the model's bias
+baseline, later data checked against it, more bias failing the step with its violation report; a model-bias
+check asking a real XGBoost model, served on loopback, for its predictions; explainability checks refused before
+anything runs."""
 
 from __future__ import annotations
 
@@ -135,9 +136,9 @@ def test_a_data_bias_baseline_is_registered_and_later_data_is_checked_against_it
     assert "DPL" in {v["metric_name"] for v in report["violations"]}
 
 
-def test_model_bias_and_explainability_checks_are_refused_before_anything_runs(world, tmp_path):
+def test_an_explainability_check_is_refused_before_anything_runs(world, tmp_path):
     definition, _, _ = world
-    for check_type in ("MODEL_BIAS", "MODEL_EXPLAINABILITY"):
+    for check_type in ("MODEL_EXPLAINABILITY",):
         changed = json.loads(json.dumps(definition))
         changed["Steps"][0]["CheckType"] = check_type
         path = tmp_path / f"{check_type}.json"
@@ -145,5 +146,85 @@ def test_model_bias_and_explainability_checks_are_refused_before_anything_runs(w
         done = subprocess.run([sys.executable, "-m", "pipelines.run", "--definition", str(path), "--store",
                                str(tmp_path / "store")], cwd=REPO, capture_output=True, text=True, timeout=120)
         assert done.returncode == 2 and not (tmp_path / "store" / "executions").exists()
-        assert (f"Step 'DataBiasCheck': CheckType: {check_type}: the local engine runs DATA_BIAS Clarify checks only"
-                in done.stderr)
+        assert (f"Step 'DataBiasCheck': CheckType: {check_type}: the local engine runs DATA_BIAS and MODEL_BIAS "
+                "Clarify checks (SHAP explainability has no local form yet)" in done.stderr)
+
+
+def build_model_bias(monkeypatch) -> tuple[dict, dict[str, bytes]]:
+    """A Model step, then a model-bias check of its predictions on the facet ``is_small``, as the public Clarify
+    example wires them (``ModelConfig(model_name=step.properties.ModelName)``)."""
+    with sdk_on_moto(monkeypatch):
+        from sagemaker.core.clarify import BiasConfig, DataConfig, ModelConfig, ModelPredictedLabelConfig
+        from sagemaker.core.workflow.parameters import ParameterBoolean, ParameterString
+        from sagemaker.core.workflow.pipeline_context import PipelineSession
+        from sagemaker.mlops.workflow import ModelStep
+        from sagemaker.mlops.workflow.check_job_config import CheckJobConfig
+        from sagemaker.mlops.workflow.clarify_check_step import ClarifyCheckStep, ModelBiasCheckConfig
+        from sagemaker.mlops.workflow.pipeline import Pipeline
+        from sagemaker.serve.model_builder import ModelBuilder
+
+        session = PipelineSession(default_bucket=BUCKET)
+        skip = ParameterBoolean(name="SkipCheck", default_value=False)
+        data_url = ParameterString(name="DataUrl", default_value=f"s3://{BUCKET}/scored/week1/data.csv")
+        model = ModelStep(name="CreateModel", step_args=ModelBuilder(
+            image_uri="683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
+            s3_model_data_url=f"s3://{BUCKET}/model/model.tar.gz", role_arn=ROLE, sagemaker_session=session,
+            instance_type="ml.m5.large").build())
+        check = ClarifyCheckStep(
+            name="ModelBiasCheck", skip_check=skip, register_new_baseline=False,
+            supplied_baseline_constraints=ParameterString(name="Baseline", default_value=""),
+            check_job_config=CheckJobConfig(role=ROLE, instance_count=1, instance_type="ml.m5.xlarge",
+                                            sagemaker_session=session),
+            clarify_check_config=ModelBiasCheckConfig(
+                data_config=DataConfig(s3_data_input_path=data_url, s3_output_path=f"s3://{BUCKET}/checks/model-bias",
+                                       label="label", headers=["label", "score", "is_small", "visits"],
+                                       dataset_type="text/csv"),
+                data_bias_config=BiasConfig(label_values_or_threshold=[1], facet_name="is_small",
+                                            facet_values_or_threshold=[1]),
+                model_config=ModelConfig(model_name=model.properties.ModelName, instance_count=1,
+                                         instance_type="ml.m5.large", accept_type="text/csv", content_type="text/csv"),
+                model_predicted_label_config=ModelPredictedLabelConfig(probability_threshold=0.5)))
+        pipeline = Pipeline(name="fair-model", steps=[model, check], sagemaker_session=session,
+                            parameters=[skip, data_url, check.supplied_baseline_constraints])
+        definition = json.loads(pipeline.definition())
+        key = "checks/model-bias/analysis_config.json"
+        config = session.boto_session.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    return definition, {key: config}
+
+
+def scored(rows: int, seed: int, small_shift: float) -> pd.DataFrame:
+    """Rows whose label is ``score > 0`` (the rule the test model learnt), small companies' scores shifted."""
+    generator = np.random.default_rng(seed)
+    small = generator.integers(0, 2, rows)
+    score = generator.normal(0, 1, rows) + small * small_shift
+    return pd.DataFrame({"label": (score > 0).astype(int), "score": score.round(3), "is_small": small,
+                         "visits": generator.integers(0, 30, rows)})
+
+
+def test_a_model_bias_check_asks_the_served_model_and_fails_on_more_bias(tmp_path, monkeypatch):
+    from tests.inference.test_xgboost_csv import model_archive
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    definition, uploaded = build_model_bias(monkeypatch)
+    store = Store(tmp_path / "store")
+    for key, data in uploaded.items():
+        store.put_bytes(data, f"s3://{BUCKET}/{key}")
+    store.put_file(model_archive(tmp_path), f"s3://{BUCKET}/model/model.tar.gz")
+    for name, frame in (("week1", scored(600, 1, 0.0)), ("biased", scored(600, 2, -1.0))):
+        store.put_bytes(frame.to_csv(header=False, index=False).encode(), f"s3://{BUCKET}/scored/{name}/data.csv")
+    world = (definition, store, Registry(store.root / "registry.sqlite"))
+    record, lines = run(world, SkipCheck=True)
+    assert record.status == "Succeeded", (record.failure_reason, lines[-20:])
+    assert any(line.startswith("ModelBiasCheck: model pipelines-") and "served for the Clarify job" in line
+               for line in lines)
+    baseline = record.step("ModelBiasCheck").properties["CalculatedBaselineConstraints"]
+    section = json.loads(store.path(baseline).read_text())["post_training_bias_metrics"]
+    [small] = section["facets"]["is_small"]
+    metrics = {m["name"]: m["value"] for m in small["metrics"]}
+    assert {"DPPL", "DI", "DCA", "DCR", "RD", "DAR", "DRR", "AD", "TE", "FT"} <= set(metrics)
+    assert abs(metrics["DPPL"]) < 0.15 and metrics["AD"] is not None  # the model's rule treats both groups alike
+    kept = f"s3://{BUCKET}/kept/analysis.json"
+    store.put_bytes(store.path(baseline).read_bytes(), kept)
+    biased, lines = run(world, DataUrl=f"s3://{BUCKET}/scored/biased/data.csv", Baseline=kept)
+    reason = biased.step("ModelBiasCheck").failure_reason or ""
+    assert biased.status == "Failed" and "(facet is_small = 1): bias_drift_check" in reason, (reason, lines[-10:])
