@@ -55,11 +55,12 @@ def steps_by_name(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def node_for(step: dict[str, Any], branch: tuple[str, bool] | None, depends_on: list[str]) -> Node:
-    """A step's node: it waits for ``depends_on``, every step its arguments ``Get``, and the condition whose
-    branch holds it."""
+    """A step's node: it waits for ``depends_on``, every step its arguments and its own fields ``Get`` (a check
+    step's ``ModelName``, a supplied baseline), and the condition whose branch holds it."""
     arguments = step.get("Arguments")
     body = {k: v for k, v in arguments.items() if k not in ("IfSteps", "ElseSteps")} if isinstance(arguments, dict) else {}
-    waits = set(depends_on) | set(STEP_REFERENCE.findall(json.dumps(body)))
+    fields = {k: v for k, v in step.items() if k not in ("Arguments", "Name", "DependsOn")}
+    waits = set(depends_on) | set(STEP_REFERENCE.findall(json.dumps([body, fields], default=str)))
     if branch:
         waits.add(branch[0])
     waits.discard(step["Name"])

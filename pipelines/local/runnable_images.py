@@ -38,7 +38,7 @@ from pipelines.validation.problems import Problem
 
 RUNNABLE_ALGORITHM = "sagemaker-xgboost"  # the built-in algorithm the engine emulates
 RULE = "local"  # the Problem rule of what the local engine cannot run
-CLARIFY_CHECKS = ("DATA_BIAS", "MODEL_BIAS")  # the ClarifyCheck types the local engine runs
+CLARIFY_CHECKS = ("DATA_BIAS", "MODEL_BIAS", "MODEL_EXPLAINABILITY")  # the ClarifyCheck types the engine runs
 _IMAGE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.[a-z0-9-]+\.[a-z0-9.-]+/(?P<repository>[a-z0-9._/-]+)"
                     r"(?::[\w.-]+|@sha256:[0-9a-f]{64})?$")
 _XGBOOST = 'the built-in XGBoost (image_uris.retrieve("xgboost", region, version="1.7-1"))'
@@ -225,8 +225,8 @@ def clarify_refusal(check_type: Any) -> tuple[str, str] | None:
     """(field, reason) if the local engine cannot run a ClarifyCheck step of ``check_type`` (known before anything
     runs: the SDK writes it as a literal)."""
     if isinstance(check_type, str) and check_type not in CLARIFY_CHECKS:
-        return ("CheckType", f"{check_type}: the local engine runs DATA_BIAS and MODEL_BIAS Clarify checks (SHAP "
-                "explainability has no local form yet); run this check on SageMaker")
+        return ("CheckType", f"{check_type}: not a Clarify check type; the local engine runs "
+                f"{', '.join(CLARIFY_CHECKS)}")
     return None
 
 

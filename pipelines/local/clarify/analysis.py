@@ -17,7 +17,9 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from pipelines.local.clarify import bias, drift
+import numpy as np
+
+from pipelines.local.clarify import bias, drift, explain
 
 CONFIG = Path("/opt/ml/processing/input/config/analysis_config.json")
 DATA = Path("/opt/ml/processing/input/data")
@@ -51,11 +53,12 @@ def analyze(environment: Mapping[str, str], config_path: Path = CONFIG, data: Pa
     """Write analysis.json (and the violations against a baseline); the number of violations."""
     config = json.loads(config_path.read_text())
     methods = config.get("methods", {})
-    unknown = sorted(set(methods) - set(SECTIONS) - {"report"})
+    unknown = sorted(set(methods) - set(SECTIONS) - {"shap", "report"})
     if unknown:
         raise bias.AnalysisConfigError(f"methods: {', '.join(unknown)}: the local Clarify job computes "
-                                       "pre_training_bias and post_training_bias")
+                                       "pre_training_bias, post_training_bias and shap")
     frame = dataset(data, config)
+    output.mkdir(parents=True, exist_ok=True)
     analysis: dict[str, Any] = {"version": "1.0"}
     if "pre_training_bias" in methods:
         analysis["pre_training_bias_metrics"] = bias.pre_training(frame, config)
@@ -64,7 +67,16 @@ def analyze(environment: Mapping[str, str], config_path: Path = CONFIG, data: Pa
         scores = predictions(frame.drop(columns=[label]), environment.get("model_url", ""))
         analysis["post_training_bias_metrics"] = bias.post_training(frame, bias.predicted_labels(scores, config),
                                                                     config)
-    output.mkdir(parents=True, exist_ok=True)
+    if "shap" in methods:
+        label = config.get("label")
+        features = frame.drop(columns=[bias.column(frame, label, "label")]) if label is not None else frame
+        url = environment.get("model_url", "")
+        analysis["explanations"], local_values = explain.explanations(
+            features, lambda rows: np.asarray(predictions(pd.DataFrame(rows), url)), config)
+        if methods["shap"].get("save_local_shap_values"):
+            (output / "explanations_shap").mkdir(parents=True, exist_ok=True)
+            pd.DataFrame(local_values, columns=features.columns).to_csv(output / "explanations_shap" / "out.csv",
+                                                                      index=False)
     (output / "analysis.json").write_text(json.dumps(analysis, indent=2))
     baseline_path = environment.get("baseline_constraints")
     if not baseline_path:
@@ -72,7 +84,7 @@ def analyze(environment: Mapping[str, str], config_path: Path = CONFIG, data: Pa
         return 0
     baseline = json.loads(Path(baseline_path).read_text())
     found = [violation for section in SECTIONS.values() if section in analysis
-             for violation in drift.violations(analysis, baseline, section)]
+             for violation in drift.violations(analysis, baseline, section)] + explain.violations(analysis, baseline)
     (output / "constraint_violations.json").write_text(json.dumps({"version": "1.0", "violations": found}, indent=2))
     print(f"analysis.json written; {len(found)} violation(s) of the baseline")
     return len(found)
@@ -81,7 +93,7 @@ def analyze(environment: Mapping[str, str], config_path: Path = CONFIG, data: Pa
 def predictions(features: pd.DataFrame, url: str) -> list[float]:
     """The model's score for every row, asked of the model server in CSV batches."""
     if not url:
-        raise bias.AnalysisConfigError("post_training_bias needs the model's predictions, and no model is served")
+        raise bias.AnalysisConfigError("a model check needs the model's predictions, and no model is served to it")
     scores: list[float] = []
     for start in range(0, len(features), ROWS_PER_REQUEST):
         body = features.iloc[start:start + ROWS_PER_REQUEST].to_csv(header=False, index=False).encode()

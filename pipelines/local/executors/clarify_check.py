@@ -10,8 +10,8 @@ The baseline rules are QualityCheck's: ``CalculatedBaselineConstraints`` is the 
 ``SkipCheck``, its metrics are checked against the previous baseline (``SuppliedBaselineConstraints``, else the
 ``DriftCheckBaselines.Bias.Pre/PostTrainingConstraints`` of the latest Approved version of
 ``ModelPackageGroupName``) and a metric further from no bias than the baseline's fails the step unless
-``FailOnViolation`` is false. MODEL_EXPLAINABILITY checks are refused before anything runs
-(``pipelines.local.runnable_images.clarify_refusal``).
+``FailOnViolation`` is false. A MODEL_EXPLAINABILITY check computes SHAP values with SHAP's Kernel explainer,
+and its feature ranking drifting from the baseline's (nDCG below 0.9) is the violation.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ BASELINE_DIR = "/opt/ml/processing/baseline/constraints"
 OUTPUT_NAME = "analysis_result"
 SUPPLIED = ("SuppliedBaselineConstraints",)
 # CheckType -> where DriftCheckBaselines keeps its baseline; the only one run locally
-RUN_LOCALLY = {"DATA_BIAS": "Bias.PreTrainingConstraints", "MODEL_BIAS": "Bias.PostTrainingConstraints"}
+RUN_LOCALLY = {"DATA_BIAS": "Bias.PreTrainingConstraints", "MODEL_BIAS": "Bias.PostTrainingConstraints",
+               "MODEL_EXPLAINABILITY": "Explainability.Constraints"}
 NOT_REPRODUCED = ("the Clarify container runs as the local engine's own program with smclarify (Clarify's bias "
                   "library); the report (report.ipynb, .html, .pdf) is not written")
 

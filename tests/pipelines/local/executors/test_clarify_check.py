@@ -1,9 +1,9 @@
-"""ClarifyCheck steps built by the installed SDK v3 (``ClarifyCheckStep`` with ``DataBiasCheckConfig`` and
-``ModelBiasCheckConfig``) run end to end on the local engine with Clarify's own bias library (smclarify, in an
-environment of its own): the baseline ``analysis.json`` in Clarify's shape, registered as the model's bias
-baseline, later data checked against it, more bias failing the step with its violation report; a model-bias
-check asking a real XGBoost model, served on loopback, for its predictions; explainability checks refused before
-anything runs."""
+"""ClarifyCheck steps built by the installed SDK v3 (``ClarifyCheckStep`` with ``DataBiasCheckConfig``,
+``ModelBiasCheckConfig`` and ``ModelExplainabilityCheckConfig``) run end to end on the local engine with
+Clarify's own bias library (smclarify) and SHAP, in an environment of their own: the baseline ``analysis.json``
+in Clarify's shape, registered as the model's bias baseline, later data checked against it, more bias failing
+the step with its violation report; model checks asking a real XGBoost model, served on loopback, for its
+predictions; SHAP values ranking the feature the model uses first, and a drifted ranking failing the check."""
 
 from __future__ import annotations
 
@@ -136,30 +136,30 @@ def test_a_data_bias_baseline_is_registered_and_later_data_is_checked_against_it
     assert "DPL" in {v["metric_name"] for v in report["violations"]}
 
 
-def test_an_explainability_check_is_refused_before_anything_runs(world, tmp_path):
+def test_a_check_type_clarify_does_not_have_is_refused_before_anything_runs(world, tmp_path):
     definition, _, _ = world
-    for check_type in ("MODEL_EXPLAINABILITY",):
-        changed = json.loads(json.dumps(definition))
-        changed["Steps"][0]["CheckType"] = check_type
-        path = tmp_path / f"{check_type}.json"
-        path.write_text(json.dumps(changed))
-        done = subprocess.run([sys.executable, "-m", "pipelines.run", "--definition", str(path), "--store",
-                               str(tmp_path / "store")], cwd=REPO, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 2 and not (tmp_path / "store" / "executions").exists()
-        assert (f"Step 'DataBiasCheck': CheckType: {check_type}: the local engine runs DATA_BIAS and MODEL_BIAS "
-                "Clarify checks (SHAP explainability has no local form yet)" in done.stderr)
+    changed = json.loads(json.dumps(definition))
+    changed["Steps"][0]["CheckType"] = "MODEL_FAIRNESS"
+    path = tmp_path / "changed.json"
+    path.write_text(json.dumps(changed))
+    done = subprocess.run([sys.executable, "-m", "pipelines.run", "--definition", str(path), "--store",
+                           str(tmp_path / "store")], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and not (tmp_path / "store" / "executions").exists()
+    assert ("Step 'DataBiasCheck': CheckType: MODEL_FAIRNESS: not a Clarify check type; the local engine runs "
+            "DATA_BIAS, MODEL_BIAS, MODEL_EXPLAINABILITY") in done.stderr
 
 
-def build_model_bias(monkeypatch) -> tuple[dict, dict[str, bytes]]:
-    """A Model step, then a model-bias check of its predictions on the facet ``is_small``, as the public Clarify
-    example wires them (``ModelConfig(model_name=step.properties.ModelName)``)."""
+def build_model_checks(monkeypatch) -> tuple[dict, dict[str, bytes]]:
+    """A Model step, then a model-bias check of its predictions on the facet ``is_small`` and an explainability
+    check, as the public Clarify example wires them (``ModelConfig(model_name=step.properties.ModelName)``)."""
     with sdk_on_moto(monkeypatch):
-        from sagemaker.core.clarify import BiasConfig, DataConfig, ModelConfig, ModelPredictedLabelConfig
+        from sagemaker.core.clarify import BiasConfig, DataConfig, ModelConfig, ModelPredictedLabelConfig, SHAPConfig
         from sagemaker.core.workflow.parameters import ParameterBoolean, ParameterString
         from sagemaker.core.workflow.pipeline_context import PipelineSession
         from sagemaker.mlops.workflow import ModelStep
         from sagemaker.mlops.workflow.check_job_config import CheckJobConfig
-        from sagemaker.mlops.workflow.clarify_check_step import ClarifyCheckStep, ModelBiasCheckConfig
+        from sagemaker.mlops.workflow.clarify_check_step import (ClarifyCheckStep, ModelBiasCheckConfig,
+                                                                 ModelExplainabilityCheckConfig)
         from sagemaker.mlops.workflow.pipeline import Pipeline
         from sagemaker.serve.model_builder import ModelBuilder
 
@@ -184,12 +184,27 @@ def build_model_bias(monkeypatch) -> tuple[dict, dict[str, bytes]]:
                 model_config=ModelConfig(model_name=model.properties.ModelName, instance_count=1,
                                          instance_type="ml.m5.large", accept_type="text/csv", content_type="text/csv"),
                 model_predicted_label_config=ModelPredictedLabelConfig(probability_threshold=0.5)))
-        pipeline = Pipeline(name="fair-model", steps=[model, check], sagemaker_session=session,
-                            parameters=[skip, data_url, check.supplied_baseline_constraints])
+        explained = ClarifyCheckStep(
+            name="ExplainabilityCheck", skip_check=skip, register_new_baseline=False,
+            supplied_baseline_constraints=ParameterString(name="ExplainedBaseline", default_value=""),
+            check_job_config=CheckJobConfig(role=ROLE, instance_count=1, instance_type="ml.m5.xlarge",
+                                            sagemaker_session=session),
+            clarify_check_config=ModelExplainabilityCheckConfig(
+                data_config=DataConfig(s3_data_input_path=data_url, s3_output_path=f"s3://{BUCKET}/checks/shap",
+                                       label="label", headers=["label", "score", "is_small", "visits"],
+                                       dataset_type="text/csv"),
+                model_config=ModelConfig(model_name=model.properties.ModelName, instance_count=1,
+                                         instance_type="ml.m5.large", accept_type="text/csv", content_type="text/csv"),
+                explainability_config=SHAPConfig(baseline=[[0.0, 0, 10]], num_samples=40, agg_method="mean_abs",
+                                                 save_local_shap_values=True)))
+        pipeline = Pipeline(name="fair-model", steps=[model, check, explained], sagemaker_session=session,
+                            parameters=[skip, data_url, check.supplied_baseline_constraints,
+                                        explained.supplied_baseline_constraints])
         definition = json.loads(pipeline.definition())
-        key = "checks/model-bias/analysis_config.json"
-        config = session.boto_session.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read()
-    return definition, {key: config}
+        client = session.boto_session.client("s3")
+        configs = {key: client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+                   for key in ("checks/model-bias/analysis_config.json", "checks/shap/analysis_config.json")}
+    return definition, configs
 
 
 def scored(rows: int, seed: int, small_shift: float) -> pd.DataFrame:
@@ -201,16 +216,16 @@ def scored(rows: int, seed: int, small_shift: float) -> pd.DataFrame:
                          "visits": generator.integers(0, 30, rows)})
 
 
-def test_a_model_bias_check_asks_the_served_model_and_fails_on_more_bias(tmp_path, monkeypatch):
+def test_model_checks_ask_the_served_model_and_fail_on_more_bias_or_a_drifted_ranking(tmp_path, monkeypatch):
     from tests.inference.test_xgboost_csv import model_archive
 
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    definition, uploaded = build_model_bias(monkeypatch)
+    definition, uploaded = build_model_checks(monkeypatch)
     store = Store(tmp_path / "store")
     for key, data in uploaded.items():
         store.put_bytes(data, f"s3://{BUCKET}/{key}")
     store.put_file(model_archive(tmp_path), f"s3://{BUCKET}/model/model.tar.gz")
-    for name, frame in (("week1", scored(600, 1, 0.0)), ("biased", scored(600, 2, -1.0))):
+    for name, frame in (("week1", scored(300, 1, 0.0)), ("biased", scored(300, 2, -1.0))):
         store.put_bytes(frame.to_csv(header=False, index=False).encode(), f"s3://{BUCKET}/scored/{name}/data.csv")
     world = (definition, store, Registry(store.root / "registry.sqlite"))
     record, lines = run(world, SkipCheck=True)
@@ -225,6 +240,18 @@ def test_a_model_bias_check_asks_the_served_model_and_fails_on_more_bias(tmp_pat
     assert abs(metrics["DPPL"]) < 0.15 and metrics["AD"] is not None  # the model's rule treats both groups alike
     kept = f"s3://{BUCKET}/kept/analysis.json"
     store.put_bytes(store.path(baseline).read_bytes(), kept)
-    biased, lines = run(world, DataUrl=f"s3://{BUCKET}/scored/biased/data.csv", Baseline=kept)
+    explained = record.step("ExplainabilityCheck").properties["CalculatedBaselineConstraints"]
+    shap_values = json.loads(store.path(explained).read_text())["explanations"]["kernel_shap"]["label0"]
+    ranking = sorted(shap_values["global_shap_values"], key=lambda n: -shap_values["global_shap_values"][n])
+    assert ranking[0] == "score" and shap_values["global_shap_values"]["visits"] < 0.01  # the model's only input
+    assert 0 < shap_values["expected_value"] < 1
+    assert len(store.path(f"s3://{BUCKET}/checks/shap/explanations_shap/out.csv").read_text().splitlines()) == 301
+    drifted = {"explanations": {"kernel_shap": {"label0": {"expected_value": 0.5, "global_shap_values": {
+        "score": 0.0, "is_small": 0.3, "visits": 0.2}}}}}
+    store.put_bytes(json.dumps(drifted).encode(), f"s3://{BUCKET}/kept/drifted.json")
+    biased, lines = run(world, DataUrl=f"s3://{BUCKET}/scored/biased/data.csv", Baseline=kept,
+                        ExplainedBaseline=f"s3://{BUCKET}/kept/drifted.json")
     reason = biased.step("ModelBiasCheck").failure_reason or ""
     assert biased.status == "Failed" and "(facet is_small = 1): bias_drift_check" in reason, (reason, lines[-10:])
+    reason = biased.step("ExplainabilityCheck").failure_reason or ""
+    assert "shap: feature_attribution_drift_check: Feature attribution drift" in reason, (reason, lines[-10:])
