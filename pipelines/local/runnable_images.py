@@ -216,9 +216,27 @@ def problems(steps: Iterable[dict[str, Any]], image_programs: Mapping[str, str])
             refusal = _transform_refusal(arguments, by_name, image_programs)
         elif kind == "ClarifyCheck":
             refusal, prefix = clarify_refusal(step.get("CheckType")), ""
+        elif kind == "QualityCheck":
+            refusal = quality_check_refusal(arguments.get("Environment"))
         if refusal is not None:
             found.append(Problem(name, prefix + refusal[0], refusal[1], RULE))
     return found
+
+
+def quality_check_refusal(environment: Any) -> tuple[str, str] | None:
+    """(field, reason) if the local analyzer cannot honour a QualityCheck's settings (its Environment, as the SDK
+    writes it): custom record preprocessing or post-analytics scripts, a dataset format it does not read."""
+    if not isinstance(environment, dict):
+        return None
+    for variable in ("record_preprocessor_script", "post_analytics_processor_script"):
+        if environment.get(variable):
+            return (f"Environment.{variable}", "the local Model Monitor analyzer runs no custom scripts; run this "
+                    "check on SageMaker, or without the script")
+    dataset_format = environment.get("dataset_format")
+    if isinstance(dataset_format, str) and not any(f'"{kind}"' in dataset_format for kind in ("csv", "json")):
+        return ("Environment.dataset_format", f"{dataset_format[:80]}: the local analyzer reads csv and json (lines) "
+                "datasets, not captured endpoint data")
+    return None
 
 
 def clarify_refusal(check_type: Any) -> tuple[str, str] | None:

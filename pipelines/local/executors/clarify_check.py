@@ -36,7 +36,8 @@ SUPPLIED = ("SuppliedBaselineConstraints",)
 RUN_LOCALLY = {"DATA_BIAS": "Bias.PreTrainingConstraints", "MODEL_BIAS": "Bias.PostTrainingConstraints",
                "MODEL_EXPLAINABILITY": "Explainability.Constraints"}
 NOT_REPRODUCED = ("the Clarify container runs as the local engine's own program with smclarify (Clarify's bias "
-                  "library); the report (report.ipynb, .html, .pdf) is not written")
+                  "library) and SHAP; SHAP's sampling and k-means follow the config's seed, so values differ from "
+                  "Clarify's by sampling; the report (report.ipynb, .html, .pdf) is not written")
 
 
 def execute(run: StepRun) -> StepOutcome:

@@ -194,3 +194,26 @@ def test_a_check_without_any_baseline_says_how_to_get_one(world):
     reason = record.step("DataQualityCheck").failure_reason
     assert record.status == "Failed" and reason.startswith("ClientError: SkipCheck is false, but there is no baseline")
     assert "'NeverRegistered'" in reason and "RegisterNewBaseline" in reason
+
+
+@pytest.mark.parametrize("variable, value, says", [
+    ("record_preprocessor_script", "/opt/ml/processing/input/record_preprocessor_script_input/pre.py",
+     "Environment.record_preprocessor_script: the local Model Monitor analyzer runs no custom scripts"),
+    ("dataset_format", '{"sagemakerCaptureJson": {}}', 'Environment.dataset_format: {"sagemakerCaptureJson": {}}: '
+                                                       "the local analyzer reads csv and json (lines) datasets"),
+])
+def test_settings_the_local_analyzer_cannot_honour_are_refused_before_anything_runs(world, tmp_path, variable, value,
+                                                                                   says):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    changed = json.loads(json.dumps(world[0]))
+    changed["Steps"][0]["Arguments"]["Environment"][variable] = value
+    path = tmp_path / "changed.json"
+    path.write_text(json.dumps(changed))
+    done = subprocess.run([sys.executable, "-m", "pipelines.run", "--definition", str(path), "--store",
+                           str(tmp_path / "store")], cwd=Path(__file__).resolve().parents[4], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and not (tmp_path / "store" / "executions").exists()
+    assert f"Step 'DataQualityCheck': Arguments.{says}" in done.stderr, done.stderr
