@@ -9,8 +9,9 @@ import json
 from typing import Any, Sequence
 
 from pipelines.local import safe_files
-from pipelines.local.executors.base import StepFailed, StepRun
+from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun
 from pipelines.local.expressions import resolve
+from pipelines.s3uri import join_uri
 
 MISSING_BASELINE = ("ClientError: SkipCheck is false, but there is no baseline to check against: give {supplied}, "
                     "or approve a version of the model package group {group!r} registered with "
@@ -91,3 +92,18 @@ def check_failed(step_type: str, found: list[dict[str, Any]], baseline: str, rep
     return StepFailed(f"ClientError: {step_type} failed: {len(found)} violation(s) of the baseline {baseline}; the "
                       f"first, {what}{facet}: {first.get('constraint_check_type')}: {first.get('description')} (all "
                       f"of them: {report})")
+
+
+def outcome(run: StepRun, properties: dict[str, Any], output: str, baseline: str | None, check: str) -> StepOutcome:
+    """The step's result once its job ran: with no ``baseline`` (SkipCheck) its properties; else the violations
+    the job wrote beside its output (``ViolationReport``), which fail the step unless ``FailOnViolation`` is
+    false."""
+    if baseline is None:
+        run.log(f"baseline calculated at {output}; the check is skipped (SkipCheck)")
+        return StepOutcome(properties=properties)
+    report = join_uri(output, "constraint_violations.json")
+    found = violations(run, report)
+    run.log(f"checked against the baseline {baseline}: {len(found)} violation(s)")
+    if found and flag(run, "FailOnViolation", True):
+        raise check_failed(check, found, baseline, report)
+    return StepOutcome(properties={**properties, "ViolationReport": report})

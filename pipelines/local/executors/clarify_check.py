@@ -66,16 +66,7 @@ def execute(run: StepRun) -> StepOutcome:
                   else previous[0],
                   "CheckType": check_type, "CheckJobArn": job.properties["ProcessingJobArn"], "SkipCheck": skip,
                   "RegisterNewBaseline": register_new}
-    if skip:
-        run.log(f"bias metrics calculated at {calculated}; the check is skipped (SkipCheck)")
-        return StepOutcome(properties=properties)
-    report = join_uri(output_uri, "constraint_violations.json")
-    found = check_steps.violations(run, report)
-    properties["ViolationReport"] = report
-    run.log(f"checked against the baseline {previous[0]}: {len(found)} violation(s)")
-    if found and check_steps.flag(run, "FailOnViolation", True):
-        raise check_steps.check_failed("Clarify check", found, previous[0], report)
-    return StepOutcome(properties=properties)
+    return check_steps.outcome(run, properties, output_uri, None if skip else previous[0], "Clarify check")
 
 
 @contextmanager

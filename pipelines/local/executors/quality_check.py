@@ -52,16 +52,7 @@ def execute(run: StepRun) -> StepOutcome:
                   "BaselineUsedForDriftCheckStatistics": used[0], "BaselineUsedForDriftCheckConstraints": used[1],
                   "CheckType": check_type, "CheckJobArn": job.properties["ProcessingJobArn"],
                   "SkipCheck": skip, "RegisterNewBaseline": register_new}
-    if skip:
-        run.log(f"baseline calculated at {output_uri}; the check is skipped (SkipCheck)")
-        return StepOutcome(properties=properties)
-    report = join_uri(output_uri, "constraint_violations.json")
-    found = check_steps.violations(run, report)
-    properties["ViolationReport"] = report
-    run.log(f"checked against the baseline {previous[1]}: {len(found)} violation(s)")
-    if found and check_steps.flag(run, "FailOnViolation", True):
-        raise check_steps.check_failed("Quality check", found, previous[1], report)
-    return StepOutcome(properties=properties)
+    return check_steps.outcome(run, properties, output_uri, None if skip else previous[1], "Quality check")
 
 
 def _with_baseline(arguments: dict[str, Any], baseline: tuple[str, ...]) -> dict[str, Any]:
