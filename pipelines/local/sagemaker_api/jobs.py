@@ -15,7 +15,7 @@ from pipelines.local.executors.base import job_arn, job_name
 from pipelines.local.sagemaker_api.errors import ResourceNotFound, ValidationError
 from pipelines.local.sagemaker_api.shapes import epoch_seconds, page
 
-_JOB_NAME = re.compile(r"pipelines-([a-z0-9]{12})-[A-Za-z0-9-]+")
+_JOB_NAME = re.compile(r"pipelines-([a-zA-Z0-9]{12})-[A-Za-z0-9-]+")
 _EXECUTION_ARN = re.compile(r"arn:aws:sagemaker:[^:]*:\d{12}:pipeline/[^/]+/execution/([a-z0-9]{12})")
 # step type -> (job kind in ARNs, member prefix of its Describe* answer)
 JOB_KINDS = {"Training": ("training-job", "Training"), "Processing": ("processing-job", "Processing"),
@@ -33,14 +33,16 @@ class Jobs:
         """The job of a Training, Processing or Transform step, in its Describe* shape."""
         kind, prefix = JOB_KINDS[step_type]
         found = _JOB_NAME.fullmatch(name)
-        record = self._record(found.group(1)) if found else None
-        step = next((s for s in record.steps if s.type == step_type and job_name(record.execution_id, s.name) == name),
-                    None) if record else None
+        record = self._record(found.group(1).lower()) if found else None
+        # job names are case-insensitive, as SageMaker's: ARNs carry them in lower case
+        step = next((s for s in record.steps if s.type == step_type
+                     and job_name(record.execution_id, s.name).lower() == name.lower()), None) if record else None
         if record is None or step is None:
             raise ResourceNotFound(f"Requested resource not found: no {kind} {name!r} in the local store (local "
                                    "jobs are named pipelines-<execution id>-<step>-...; a tuning job's training "
                                    "jobs are not served)")
         status = JOB_STATUS.get(step.status, "InProgress")
+        name = job_name(record.execution_id, step.name)
         described = {**step.properties, f"{prefix}JobName": name, f"{prefix}JobArn": job_arn(kind, name),
                      f"{prefix}JobStatus": status, "FailureReason": step.failure_reason,
                      "CreationTime": step.start_time, "LastModifiedTime": step.end_time or step.start_time,

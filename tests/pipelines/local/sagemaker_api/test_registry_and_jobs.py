@@ -98,6 +98,9 @@ def test_jobs_are_described_from_their_execution_records(execution):
     assert trained["FinalMetricDataList"][0]["Value"] == 0.9 and trained["TrainingEndTime"].minute == 0
     prepared = sagemaker.describe_processing_job(ProcessingJobName=job_name(EXECUTION, "Prepare"))
     assert prepared["ProcessingJobStatus"] == "Completed"
+    by_arn_name = trained["TrainingJobArn"].rsplit("/", 1)[1]  # lower case, as ARNs carry job names
+    assert sagemaker.describe_training_job(TrainingJobName=by_arn_name)["TrainingJobName"] == job_name(EXECUTION,
+                                                                                                      "Train")
     scored = sagemaker.describe_transform_job(TransformJobName=job_name(EXECUTION, "Score"))
     assert (scored["TransformJobStatus"], scored["FailureReason"]) == (
         "Failed", "ClientError: row 1: expected 3 features, got 2")
