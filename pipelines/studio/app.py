@@ -28,6 +28,7 @@ from starlette.staticfiles import StaticFiles
 
 from pipelines import model_registry
 from pipelines.catalog import checked_overrides, specs_of
+from pipelines.check_results import check_results
 from pipelines.config import PipelineConfig
 from pipelines.errors import (
     DefinitionError,
@@ -232,6 +233,7 @@ def create_app(store_root: Path, config: PipelineConfig, token: str, mlflow_ui: 
         group, number = request.path_params["group"], _version(request.path_params["version"], "version")
         package = found.describe(group, number)
         return page("version.html", package=package, summary=model_registry.summary(found, package),
+                    checks=check_results(package, found.read_text),
                     history=found.history(group, number), mlflow=_registered_by_run(studio, package),
                     endpoints=studio.endpoints().list())
 

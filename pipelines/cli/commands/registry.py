@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 
 from pipelines import next_steps, tracking, tracking_logger
 from pipelines.cli import options
+from pipelines.check_results import check_results
 from pipelines.cli.parsing import CommandParser, run_parsed
 from pipelines.cli.tables import print_rows, print_table
 from pipelines.errors import ModelPackageError, UnsafePathError
@@ -140,7 +141,7 @@ def describe(registry: ModelRegistry, ref: list[str], as_json: bool, locate: Cal
         tracking_logger.settle(store.resolve(), lambda line: print(f"note: {line}", file=sys.stderr),
                                lambda line: print(f"warning: {line}", file=sys.stderr))
     details = {"package": package, "metrics": summary(registry, package), "history": registry.history(group, version),
-               "mlflow_run": registry.mlflow_run(package)}
+               "mlflow_run": registry.mlflow_run(package), "checks": check_results(package, registry.read_text)}
     if as_json:
         print(json.dumps(details, indent=2, default=str))
         return 0
@@ -161,6 +162,8 @@ def describe(registry: ModelRegistry, ref: list[str], as_json: bool, locate: Cal
     print(f"  report:       {locate(metrics['report']) if metrics['report'] else '-'}")
     for chart in metrics.get("charts", []):
         print(f"                {locate(chart)}")
+    for check in details["checks"]:
+        print(f"  {check['title']}: {check['summary']} ({locate(check['uri'])})")
     if details["mlflow_run"]:
         print(f"  MLflow run:   {tracking.run_summary(details['mlflow_run'])}")
     for key, value in sorted(package.get("CustomerMetadataProperties", {}).items()):

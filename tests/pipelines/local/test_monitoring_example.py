@@ -1,20 +1,26 @@
 """A pipeline in the shape of the public Model Monitor + Clarify example, built with the real SDK v3 and run
 unchanged on the local engine: a Model step, a Transform whose input filter, join and output filter give
 'label,score' lines, a model-quality check of those lines and a model-bias check of the model, and a
-registration carrying both checks' baselines as ModelMetrics and DriftCheckBaselines."""
+registration carrying both checks' baselines as ModelMetrics and DriftCheckBaselines, which ``model-registry
+describe`` and the studio's version page show the approver."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from pipelines.config import PipelineConfig, local_config
 from pipelines.local.engine import LocalEngine, RunOptions
 from pipelines.local.registry import Registry
 from pipelines.local.store import Store
 from tests.inference.test_xgboost_csv import model_archive
 from tests.pipelines.local.test_pipelines_written_elsewhere import BUCKET, ROLE, sdk_on_moto
+from tests.pipelines.studio.conftest import Studio
 from tests.sandboxing import needs_container_paths
 
 pytestmark = needs_container_paths
@@ -118,3 +124,22 @@ def test_the_public_examples_governed_pipeline_runs_and_registers_its_baselines(
         record.step("ModelBiasCheck").properties["BaselineUsedForDriftCheckConstraints"])
     assert package["DriftCheckBaselines"]["ModelQuality"]["Constraints"]["S3Uri"] == (
         quality["BaselineUsedForDriftCheckConstraints"])
+
+    # the approver sees what the checks found, in the CLI and on the studio's version page
+    described = subprocess.run([sys.executable, "-m", "pipelines.registry", "describe", GROUP, "1", "--store",
+                                str(store.root)], cwd=Path(__file__).resolve().parents[3], capture_output=True,
+                               text=True, timeout=120)
+    assert described.returncode == 0, described.stderr
+    def line(title: str) -> str:
+        return next(text for text in described.stdout.splitlines() if text.strip().startswith(f"{title}: "))
+
+    assert "is_small = 1: " in line("Model bias") and " DPPL " in line("Model bias")
+    assert "thresholds: " in line("Drift baseline: model quality")
+    assert "LessThanThreshold" in line("Drift baseline: model quality")
+    studio = Studio(store.root, local_config(PipelineConfig(mlflow_tracking_uri="off")))
+    try:
+        status, page = studio.get(f"/registry/{GROUP}/1")
+    finally:
+        studio.stop()
+    assert status == 200 and '<table class="grid compact" id="checks">' in page
+    assert "Drift baseline: model bias" in page and "is_small = 1: " in page
