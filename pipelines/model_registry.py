@@ -203,15 +203,18 @@ def summary(registry: ModelRegistry, package: dict[str, Any]) -> dict[str, Any]:
     uri = report_uri(package)
     result: dict[str, Any] = {"report": uri, "test_auc": None, "top_decile_lift": None}
     if uri:
-        prefix = uri.rsplit("/", 1)[0]
-        result["charts"] = [f"{prefix}/{name}" for name in REPORT_FILES]
         text = registry.read_text(uri)
         try:
             report = json.loads(text) if text else {}
             result["test_auc"] = report["binary_classification_metrics"]["auc"]["value"]
-            result["top_decile_lift"] = report["lead_scoring_metrics"]["top_decile"]["lift"]
-            result["test_rows"] = report["lead_scoring_metrics"]["test_rows"]
-        except (ValueError, KeyError, TypeError):
+            # our Evaluate step's report has charts beside it; a Model Monitor statistics.json (a foreign
+            # pipeline's model-quality check) has the AUC only
+            lead_scoring = report.get("lead_scoring_metrics")
+            if lead_scoring is not None:
+                result["top_decile_lift"] = lead_scoring["top_decile"]["lift"]
+                result["test_rows"] = lead_scoring["test_rows"]
+                result["charts"] = [f"{uri.rsplit('/', 1)[0]}/{name}" for name in REPORT_FILES]
+        except (ValueError, KeyError, TypeError, AttributeError):
             result["unreadable"] = "the evaluation report is missing or not in the expected shape"
     return result
 

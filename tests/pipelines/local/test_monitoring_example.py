@@ -142,4 +142,6 @@ def test_the_public_examples_governed_pipeline_runs_and_registers_its_baselines(
     finally:
         studio.stop()
     assert status == 200 and '<table class="grid compact" id="checks">' in page
+    # its ModelQuality statistics are Model Monitor's, not our evaluation report: the AUC, no charts, no error
+    assert "Test AUC <strong>0.8" in page and "roc.png" not in page and "expected shape" not in page
     assert "Drift baseline: model bias" in page and "is_small = 1: " in page
