@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from inference.hosting import MAX_PAYLOAD_BYTES, InvocationError, predictor_for
+from inference.hosting import MAX_PAYLOAD_BYTES, InvocationError, Predictor, predictor_for
 
 VARIANT = "AllTraffic"
 RUNTIME_PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
@@ -39,7 +39,13 @@ def create_app(endpoint_dir: str) -> Callable[[dict[str, Any], StartResponse], I
     predictor = predictor_for(endpoint["Image"], folder / endpoint["ModelFile"], endpoint.get("ImagePrograms"))
     atexit.register(predictor.close)  # a container's serve program and its files go with this worker
     # records written before endpoints served models other than registered versions have no ServedVersion
-    name, version = endpoint["EndpointName"], str(endpoint.get("ServedVersion", endpoint.get("ModelPackageVersion")))
+    version = str(endpoint.get("ServedVersion", endpoint.get("ModelPackageVersion")))
+    return serving_app(predictor, endpoint["EndpointName"], version, endpoint.get("VariantName", VARIANT))
+
+
+def serving_app(predictor: Predictor, name: str, version: str, variant: str = VARIANT
+                ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+    """The WSGI app answering for ``predictor`` on both doors, as endpoint ``name`` serving ``version``."""
 
     def respond(start: StartResponse, status: int, body: bytes, content_type: str = "text/plain",
                 extra: tuple[tuple[str, str], ...] = ()) -> list[bytes]:
@@ -85,7 +91,7 @@ def create_app(endpoint_dir: str) -> Callable[[dict[str, Any], StartResponse], I
                     start, 424, "ModelError", f'Received client error ({exc.status}) from primary with message "{reason}"',
                     OriginalStatusCode=exc.status, OriginalMessage=reason)
             return respond(start, exc.status, reason.encode())
-        extra = (("x-Amzn-Invoked-Production-Variant", endpoint.get("VariantName", VARIANT)),) if runtime else ()
+        extra = (("x-Amzn-Invoked-Production-Variant", variant),) if runtime else ()
         return respond(start, 200, result, "text/csv", extra)
 
     return app
