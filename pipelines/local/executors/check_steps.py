@@ -13,6 +13,7 @@ from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun
 from pipelines.local.expressions import resolve
 from pipelines.s3uri import join_uri
 
+BASELINE_DIR = "/opt/ml/processing/baseline"
 MISSING_BASELINE = ("ClientError: SkipCheck is false, but there is no baseline to check against: give {supplied}, "
                     "or approve a version of the model package group {group!r} registered with "
                     "DriftCheckBaselines.{section} (a pipeline's first run sets SkipCheck and RegisterNewBaseline)")
@@ -64,6 +65,21 @@ def _member(value: dict[str, Any], path: str) -> dict[str, Any]:
     for key in path.split("."):
         value = value.get(key, {}) if isinstance(value, dict) else {}
     return value if isinstance(value, dict) else {}
+
+
+def with_baseline(arguments: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
+    """The check job with the previous baseline's files (``{"statistics": URI, "constraints": URI}``, or fewer)
+    as inputs under ``/opt/ml/processing/baseline/<name>``, each named by the job's ``baseline_<name>``
+    variable, as the analyzer reads a baseline."""
+    inputs = list(arguments.get("ProcessingInputs", []))
+    environment = dict(arguments.get("Environment") or {})
+    for name, uri in files.items():
+        local = f"{BASELINE_DIR}/{name}"
+        inputs.append({"InputName": f"baseline_{name}", "S3Input": {"S3Uri": uri, "LocalPath": local,
+                                                                     "S3DataType": "S3Prefix",
+                                                                     "S3InputMode": "File"}})
+        environment[f"baseline_{name}"] = f"{local}/{uri.rstrip('/').rsplit('/', 1)[-1]}"
+    return {**arguments, "ProcessingInputs": inputs, "Environment": environment}
 
 
 def output_uri(arguments: dict[str, Any], name: str, step_type: str) -> str:

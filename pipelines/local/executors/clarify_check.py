@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 from pipelines.local import job_runtime
 from pipelines.local.model_server import ModelServingError, serving
@@ -29,7 +29,6 @@ from pipelines.s3uri import join_uri
 
 PROGRAM = "pipelines.local.clarify.analysis"
 REQUIREMENTS = Path(__file__).resolve().parents[1] / "clarify" / "requirements.txt"
-BASELINE_DIR = "/opt/ml/processing/baseline/constraints"
 OUTPUT_NAME = "analysis_result"
 SUPPLIED = ("SuppliedBaselineConstraints",)
 # CheckType -> where DriftCheckBaselines keeps its baseline; the only one run locally
@@ -55,7 +54,7 @@ def execute(run: StepRun) -> StepOutcome:
     output_uri = check_steps.output_uri(run.arguments, OUTPUT_NAME, "ClarifyCheck")
     environment = requirements_environment(run, REQUIREMENTS, run.log, "the Clarify job's environment: ")
     run.report(f"CheckType = {check_type}: {NOT_REPRODUCED}")
-    arguments = run.arguments if skip else _with_baseline(run.arguments, previous[0])
+    arguments = run.arguments if skip else check_steps.with_baseline(run.arguments, {"constraints": previous[0]})
     with _model(run, check_type) as url:
         if url:
             arguments = {**arguments, "Environment": {**(arguments.get("Environment") or {}), "model_url": url}}
@@ -85,11 +84,3 @@ def _model(run: StepRun, check_type: str) -> Iterator[str | None]:
     except ModelServingError as exc:
         raise StepFailed(f"ClientError: ModelName: {exc}") from None
 
-
-def _with_baseline(arguments: dict[str, Any], uri: str) -> dict[str, Any]:
-    inputs = [*arguments.get("ProcessingInputs", []),
-              {"InputName": "baseline_constraints", "S3Input": {"S3Uri": uri, "LocalPath": BASELINE_DIR,
-                                                                "S3DataType": "S3Prefix", "S3InputMode": "File"}}]
-    environment = {**(arguments.get("Environment") or {}),
-                   "baseline_constraints": f"{BASELINE_DIR}/{uri.rstrip('/').rsplit('/', 1)[-1]}"}
-    return {**arguments, "ProcessingInputs": inputs, "Environment": environment}

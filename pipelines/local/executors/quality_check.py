@@ -11,15 +11,12 @@ false. ``BaselineUsedForDriftCheck*`` is the new baseline with ``RegisterNewBase
 
 from __future__ import annotations
 
-from typing import Any
-
 from pipelines.local import job_runtime
 from pipelines.local.executors import check_steps, processing
 from pipelines.local.executors.base import StepFailed, StepOutcome, StepRun
 from pipelines.s3uri import join_uri
 
 ANALYZER = "pipelines.local.monitoring.analyzer"
-BASELINE_DIR = "/opt/ml/processing/baseline"
 OUTPUT_NAME = "quality_check_output"
 SUPPLIED = ("SuppliedBaselineStatistics", "SuppliedBaselineConstraints")
 # CheckType -> the section of ModelMetrics / DriftCheckBaselines holding its baseline
@@ -44,7 +41,8 @@ def execute(run: StepRun) -> StepOutcome:
         raise check_steps.missing_baseline(run, SUPPLIED, section)
     output_uri = check_steps.output_uri(run.arguments, OUTPUT_NAME, "QualityCheck")
     run.report(f"CheckType = {check_type}: {NOT_REPRODUCED}")
-    arguments = run.arguments if skip else _with_baseline(run.arguments, previous)
+    arguments = run.arguments if skip else check_steps.with_baseline(
+        run.arguments, {"statistics": previous[0], "constraints": previous[1]})
     job = processing.run_job(run, arguments, job_runtime.engine_module_command(ANALYZER))
     calculated = (join_uri(output_uri, "statistics.json"), join_uri(output_uri, "constraints.json"))
     used = calculated if register_new or previous is None else previous
@@ -54,15 +52,3 @@ def execute(run: StepRun) -> StepOutcome:
                   "SkipCheck": skip, "RegisterNewBaseline": register_new}
     return check_steps.outcome(run, properties, output_uri, None if skip else previous[1], "Quality check")
 
-
-def _with_baseline(arguments: dict[str, Any], baseline: tuple[str, ...]) -> dict[str, Any]:
-    """The job with the previous baseline's files as inputs, named by the analyzer's variables."""
-    inputs = list(arguments.get("ProcessingInputs", []))
-    environment = dict(arguments.get("Environment") or {})
-    for name, uri in zip(("statistics", "constraints"), baseline):
-        local = f"{BASELINE_DIR}/{name}"
-        inputs.append({"InputName": f"baseline_{name}", "S3Input": {"S3Uri": uri, "LocalPath": local,
-                                                                     "S3DataType": "S3Prefix",
-                                                                     "S3InputMode": "File"}})
-        environment[f"baseline_{name}"] = f"{local}/{uri.rstrip('/').rsplit('/', 1)[-1]}"
-    return {**arguments, "ProcessingInputs": inputs, "Environment": environment}
